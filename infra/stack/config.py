@@ -1,0 +1,483 @@
+"""The typed model of a stack's configuration, and its only reader of Pulumi config.
+
+Every key of `Pulumi.<stack>.yaml` under the project's namespace is validated here before any
+resource is registered: unknown keys, wrong types, out-of-range numbers and the rules that tie
+sections together (a workload naming an unknown node pool, gunicorn's keep-alive not above
+the ALB idle timeout, ...). Each problem is reported with the key path as written in YAML,
+e.g. `nodePools.workers.maxSize`.
+
+Keys are camelCase in YAML and snake_case in Python. Secrets never live in this model: the
+program generates them and keeps them as `pulumi.Output`s.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from stack.catalog import instance_types
+
+PROJECT = "django-eks"
+"""The Pulumi project name: the namespace of this program's config keys."""
+
+NODE_POOL_LABEL = "django-eks/node-pool"
+"""Node label carrying the pool's config name; managed node group names are generated."""
+
+# EKS standard support ends 14 months after release; the cost model prices the extended
+# support surcharge after these dates (AWS EKS Kubernetes version calendar).
+KUBERNETES_STANDARD_SUPPORT_ENDS = {
+    "1.33": "2026-07-29",
+    "1.34": "2026-12-02",
+    "1.35": "2027-03-27",
+}
+KubernetesVersion = Literal["1.33", "1.34", "1.35"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=False,
+    )
+
+
+def _k8s_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z]([-a-z0-9]{0,22}[a-z0-9])?", value):
+        raise ValueError(
+            "must be 1-24 lowercase letters, digits or '-', starting with a letter "
+            "and not ending with '-'"
+        )
+    return value
+
+
+PoolName = Annotated[str, AfterValidator(_k8s_name)]
+
+_LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def _label_key(value: str) -> str:
+    if not _LABEL_KEY.fullmatch(value) or len(value) > 316:
+        raise ValueError(f"{value!r} is not a valid Kubernetes label key")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid Kubernetes label value")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+
+
+class NetworkConfig(Model):
+    """The VPC: its CIDR, how many AZs it spans, and how many NAT gateways it pays for."""
+
+    cidr: str = Field("10.0.0.0/16", description="IPv4 CIDR of the VPC, /16 to /20.")
+    az_count: int = Field(3, ge=2, le=6, description="Availability zones (EKS needs 2+).")
+    nat_gateways: Literal["single", "perAz"] = Field(
+        "single",
+        description="'single': one NAT gateway for all AZs (cheap; an AZ outage cuts egress). "
+        "'perAz': one per AZ (each private subnet egresses in its own AZ).",
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value)
+        except ValueError as e:
+            raise ValueError(f"{value!r} is not an IPv4 network CIDR ({e})") from None
+        if not 16 <= network.prefixlen <= 20:
+            raise ValueError(f"prefix /{network.prefixlen} must be between /16 and /20")
+        return value
+
+
+class ClusterConfig(Model):
+    """The EKS control plane."""
+
+    version: KubernetesVersion = Field("1.35", description="Kubernetes minor version.")
+    endpoint_public_access: bool = Field(
+        True, description="Whether the API endpoint is reachable from the internet."
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="CIDRs allowed to reach the public API endpoint.",
+    )
+    log_types: list[
+        Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    ] = Field(
+        default_factory=lambda: ["api", "audit", "authenticator"],
+        description="Control-plane log types sent to CloudWatch Logs.",
+    )
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.IPv4Network(cidr)
+            except ValueError as e:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR ({e})") from None
+        if info.data.get("endpoint_public_access") and not value:
+            raise ValueError("must list at least one CIDR when endpointPublicAccess is true")
+        return value
+
+    @field_validator("log_types")
+    @classmethod
+    def _unique_logs(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("log types must not repeat")
+        return value
+
+
+class Taint(Model):
+    key: LabelKey
+    value: LabelValue | None = None
+    effect: Literal["NoSchedule", "NoExecute", "PreferNoSchedule"]
+
+
+class NodePoolConfig(Model):
+    """One EKS managed node group."""
+
+    instance_type: str = Field("m4.large", description="EC2 instance type from the catalog.")
+    min_size: int = Field(1, ge=0, le=100, description="Fewest nodes.")
+    desired_size: int = Field(
+        2, ge=0, le=100, description="Nodes at creation; later changes by autoscaling kept."
+    )
+    max_size: int = Field(3, ge=1, le=100, description="Most nodes.")
+    disk_size_gib: int = Field(20, ge=20, le=1000, description="gp3 root volume size.")
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field("ON_DEMAND")
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Extra Kubernetes labels on the nodes."
+    )
+    taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints.")
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        known = instance_types()
+        if value not in known:
+            raise ValueError(
+                f"{value!r} is not in the instance catalog; known: {', '.join(known)}"
+            )
+        return value
+
+    @field_validator("desired_size")
+    @classmethod
+    def _desired(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_size")
+        if low is not None and value < low:
+            raise ValueError(f"desiredSize {value} is below minSize {low}")
+        return value
+
+    @field_validator("max_size")
+    @classmethod
+    def _max(cls, value: int, info: ValidationInfo) -> int:
+        for key, name in (("min_size", "minSize"), ("desired_size", "desiredSize")):
+            other = info.data.get(key)
+            if other is not None and value < other:
+                raise ValueError(
+                    f"maxSize {value} is below {name} {other} "
+                    "(need minSize <= desiredSize <= maxSize)"
+                )
+        return value
+
+    @property
+    def schedules_system_pods(self) -> bool:
+        """Whether pods without tolerations (CoreDNS, controllers) can run on this pool."""
+        return not any(t.effect in ("NoSchedule", "NoExecute") for t in self.taints)
+
+
+class WebAutoscaling(Model):
+    min_replicas: int = Field(2, ge=1, le=100)
+    max_replicas: int = Field(6, ge=1, le=200)
+    target_cpu_percent: int = Field(70, ge=10, le=100)
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _bounds(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_replicas")
+        if low is not None and value < low:
+            raise ValueError(f"maxReplicas {value} is below minReplicas {low}")
+        return value
+
+
+class WorkerAutoscaling(Model):
+    min_replicas: int = Field(1, ge=1, le=100)
+    max_replicas: int = Field(3, ge=1, le=200)
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _bounds(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_replicas")
+        if low is not None and value < low:
+            raise ValueError(f"maxReplicas {value} is below minReplicas {low}")
+        return value
+
+
+class WebConfig(Model):
+    """The Django web Deployment: gunicorn gthread, one worker process per pod by default."""
+
+    node_pool: PoolName = Field("default", description="Node pool the pods run on.")
+    replicas: int = Field(2, ge=1, le=100, description="Pods at creation (the HPA owns it after).")
+    gunicorn_workers: int = Field(1, ge=1, le=16, description="gunicorn --workers per pod.")
+    threads: int = Field(
+        8, ge=2, le=64, description="gunicorn --threads per worker (gthread; >= 2 for keep-alive)."
+    )
+    keep_alive_seconds: int = Field(
+        75, ge=2, le=4001, description="gunicorn --keep-alive; must exceed the ALB idle timeout."
+    )
+    graceful_timeout_seconds: int = Field(30, ge=1, le=600, description="gunicorn --graceful-timeout.")
+    timeout_seconds: int = Field(60, ge=5, le=600, description="gunicorn --timeout.")
+    pre_stop_seconds: int = Field(
+        15, ge=0, le=120, description="Pause before SIGTERM so the ALB deregisters the pod first."
+    )
+    cpu_millicores: int = Field(500, ge=50, le=64000, description="CPU request per pod.")
+    memory_mib: int = Field(512, ge=64, le=262144, description="Memory request and limit per pod.")
+    autoscaling: WebAutoscaling = Field(default_factory=WebAutoscaling)
+
+
+class WorkerConfig(Model):
+    """The Celery worker Deployment: `-c 1` per pod by default, scaled by replicas."""
+
+    node_pool: PoolName = Field("default", description="Node pool the pods run on.")
+    replicas: int = Field(1, ge=1, le=100, description="Pods at creation.")
+    concurrency: int = Field(1, ge=1, le=32, description="celery worker --concurrency per pod.")
+    cpu_millicores: int = Field(1000, ge=50, le=64000, description="CPU request per pod.")
+    memory_mib: int = Field(768, ge=64, le=262144, description="Memory request and limit per pod.")
+    task_time_limit_seconds: int = Field(
+        300, ge=1, le=86400, description="Hard time limit of a task (task_time_limit)."
+    )
+    visibility_timeout_seconds: int = Field(
+        3600,
+        ge=2,
+        le=43200,
+        description="Redis broker visibility timeout; must exceed the task time limit.",
+    )
+    autoscaling: WorkerAutoscaling = Field(default_factory=WorkerAutoscaling)
+
+    @field_validator("visibility_timeout_seconds")
+    @classmethod
+    def _above_time_limit(cls, value: int, info: ValidationInfo) -> int:
+        limit = info.data.get("task_time_limit_seconds")
+        if limit is not None and value <= limit:
+            raise ValueError(
+                f"visibilityTimeoutSeconds {value} must exceed taskTimeLimitSeconds {limit}, "
+                "or an unacknowledged task is delivered twice"
+            )
+        return value
+
+
+def _node_type(prefix: str) -> Any:
+    def check(value: str) -> str:
+        if not re.fullmatch(rf"{prefix}\.[a-z0-9]+\.[a-z0-9]+", value):
+            raise ValueError(f"{value!r} is not an instance class of the form {prefix}.<family>.<size>")
+        return value
+
+    return AfterValidator(check)
+
+
+class RedisConfig(Model):
+    """ElastiCache for Redis OSS, cluster mode disabled (Celery cannot use cluster mode)."""
+
+    node_type: Annotated[str, _node_type("cache")] = Field("cache.t4g.micro")
+    replicas: int = Field(
+        0, ge=0, le=5, description="Read replicas; with 1+ failover and multi-AZ are on."
+    )
+    engine_version: Literal["7.0", "7.1"] = Field("7.1", description="Redis OSS version.")
+
+
+class DatabaseConfig(Model):
+    """RDS for PostgreSQL."""
+
+    instance_class: Annotated[str, _node_type("db")] = Field("db.t4g.micro")
+    engine_version: Literal["16", "17"] = Field("17", description="PostgreSQL major version.")
+    storage_gib: int = Field(20, ge=20, le=65536, description="gp3 storage.")
+    multi_az: bool = Field(False, description="A standby in another AZ (billed too).")
+    deletion_protection: bool = Field(False)
+    backup_retention_days: int = Field(7, ge=0, le=35)
+
+
+class LoadBalancerConfig(Model):
+    """The Application Load Balancer in front of the web pods."""
+
+    idle_timeout_seconds: int = Field(60, ge=1, le=4000, description="ALB idle timeout.")
+    certificate_arn: str | None = Field(
+        None, description="ACM certificate for HTTPS; without it the ALB serves plain HTTP."
+    )
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}", value
+        ):
+            raise ValueError(f"{value!r} is not an ACM certificate ARN")
+        return value
+
+
+class ImageConfig(Model):
+    """The service image. Without a repository, the stack's own ECR repository is used."""
+
+    repository: str | None = Field(None, description="Image repository; default: the stack's ECR.")
+    tag: str = Field("latest", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class StackConfig(Model):
+    """Everything a stack file configures."""
+
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="aws:region")
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    node_pools: dict[PoolName, NodePoolConfig] = Field(
+        default_factory=lambda: {"default": NodePoolConfig()}, min_length=1
+    )
+    web: WebConfig = Field(default_factory=WebConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
+
+
+# --- rules that tie sections together -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class StackConfigError(ValueError):
+    """The stack config is invalid; `problems` lists each key path and rule."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
+
+
+def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
+    """The rules no single section can check alone."""
+    problems: list[ConfigProblem] = []
+    pools = config.node_pools
+    for section, workload in (("web", config.web), ("worker", config.worker)):
+        if workload.node_pool not in pools:
+            problems.append(
+                ConfigProblem(
+                    f"{section}.nodePool",
+                    f"names node pool {workload.node_pool!r}, which is not configured; "
+                    f"nodePools has: {', '.join(pools)}",
+                )
+            )
+    if config.web.keep_alive_seconds <= config.load_balancer.idle_timeout_seconds:
+        problems.append(
+            ConfigProblem(
+                "web.keepAliveSeconds",
+                f"{config.web.keep_alive_seconds} must be above loadBalancer.idleTimeoutSeconds "
+                f"{config.load_balancer.idle_timeout_seconds}, or the ALB reuses connections "
+                "gunicorn has closed and clients get 502s",
+            )
+        )
+    for section, replicas, scaling in (
+        ("web", config.web.replicas, config.web.autoscaling),
+        ("worker", config.worker.replicas, config.worker.autoscaling),
+    ):
+        if not scaling.min_replicas <= replicas <= scaling.max_replicas:
+            problems.append(
+                ConfigProblem(
+                    f"{section}.replicas",
+                    f"{replicas} must lie within autoscaling.minReplicas {scaling.min_replicas} "
+                    f"and autoscaling.maxReplicas {scaling.max_replicas}",
+                )
+            )
+    if not any(pool.schedules_system_pods for pool in pools.values()):
+        problems.append(
+            ConfigProblem(
+                "nodePools",
+                "every pool has a NoSchedule/NoExecute taint; at least one must accept "
+                "system pods (CoreDNS, the load balancer controller, metrics-server)",
+            )
+        )
+    return problems
+
+
+# --- reading Pulumi config ------------------------------------------------------------------
+
+_SECTIONS = {
+    to_camel(name): name for name in StackConfig.model_fields if name != "region"
+}
+
+
+def _problems_from(error: ValidationError) -> list[ConfigProblem]:
+    problems = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(root)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(ConfigProblem(path, message))
+    return problems
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate a stack's config, given as {camelCase key: value} without the namespace."""
+    try:
+        config = StackConfig.model_validate(dict(raw))
+    except ValidationError as e:
+        raise StackConfigError(_problems_from(e)) from None
+    problems = cross_section_problems(config)
+    if problems:
+        raise StackConfigError(problems)
+    return config
+
+
+def raw_config_from_pulumi(project: str = PROJECT) -> dict[str, Any]:
+    """This project's config keys (namespace stripped, objects decoded) plus aws:region."""
+    import json
+
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    raw: dict[str, Any] = {}
+    for key in sorted(keys):
+        namespace, _, name = key.partition(":")
+        if namespace != project:
+            continue
+        value = runtime_config.get_config(key)
+        try:
+            raw[name] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            raw[name] = value
+    region = runtime_config.get_config("aws:region")
+    if region is not None:
+        raw["region"] = region
+    return raw
+
+
+def load_stack_config() -> StackConfig:
+    """The validated config of the running stack. Raises StackConfigError before any resource."""
+    return parse_stack_config(raw_config_from_pulumi())
