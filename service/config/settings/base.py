@@ -1,0 +1,179 @@
+"""Settings shared by every environment.
+
+This module is the only place that reads the process environment. The names it
+reads are the container contract documented in service/README.md. Variables
+that fell back to a development default are recorded in ``ENV_DEFAULTED`` so
+that ``config.settings.production`` can refuse to start without them.
+"""
+
+import os
+import ssl
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+ENV_DEFAULTED: set[str] = set()
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        ENV_DEFAULTED.add(name)
+        return default
+    return value
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "true" if default else "false").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in _env(name, default).split(",") if item.strip()]
+
+
+# --- The environment, read once -------------------------------------------
+SECRET_KEY = _env("DJANGO_SECRET_KEY", "")
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+LOG_LEVEL = _env("DJANGO_LOG_LEVEL", "INFO").upper()
+SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+DATABASE_URL = _env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/django_eks")
+REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_TIME_LIMIT = _env_int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_VISIBILITY_TIMEOUT = _env_int("CELERY_VISIBILITY_TIMEOUT", 900)
+CELERY_HEARTBEAT_FILE = _env("CELERY_HEARTBEAT_FILE", "/tmp/celery-worker-heartbeat")
+CELERY_HEARTBEAT_INTERVAL = _env_int("CELERY_HEARTBEAT_INTERVAL", 10)
+JOBS_MAX_UPLOAD_BYTES = _env_int("JOBS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+JOBS_MAX_PIXELS = _env_int("JOBS_MAX_PIXELS", 40_000_000)
+JOBS_OUTPUT_MAX_DIMENSION = _env_int("JOBS_OUTPUT_MAX_DIMENSION", 1280)
+JOBS_OUTPUT_QUALITY = _env_int("JOBS_OUTPUT_QUALITY", 80)
+# ---------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "jobs.apps.JobsConfig",
+]
+
+MIDDLEWARE = [
+    # First, so that kubelet and ALB probes (Host: <pod IP>, plain HTTP) are
+    # answered before ALLOWED_HOSTS validation and the HTTPS redirect.
+    "config.probes.ProbeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+TEMPLATES: list[dict[str, object]] = []
+
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
+}
+# Fail fast instead of hanging a request thread (or /readyz) on an unreachable database.
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+# Uploads larger than this are spooled to a temporary file (under /tmp, an emptyDir in the cluster).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+
+def _redis_ssl_options(url: str) -> dict[str, object] | None:
+    """TLS options for a ``rediss://`` URL; certificates are always verified."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return None
+    cert_reqs = parse_qs(parts.query).get("ssl_cert_reqs", ["required"])[-1].lower()
+    if cert_reqs not in {"required", "cert_required"}:
+        raise ImproperlyConfigured(
+            "REDIS_URL: rediss:// needs ssl_cert_reqs=required (certificate verification cannot be disabled)"
+        )
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+
+
+REDIS_SSL_OPTIONS = _redis_ssl_options(REDIS_URL)
+# Short timeouts everywhere Redis is called from a request, so an outage degrades
+# to fast errors (and a fast 503 from /readyz) instead of stuck threads.
+REDIS_SOCKET_TIMEOUT = 2.0
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT},
+    }
+}
+
+# --- Celery (read by config/celery_app.py through the CELERY_ namespace) ---
+if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    # The Redis broker re-delivers an unacknowledged message after the visibility
+    # timeout: a task allowed to run longer than that would run twice.
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT}s) must be below "
+        f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}s)"
+    )
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_USE_SSL = REDIS_SSL_OPTIONS
+CELERY_REDIS_BACKEND_USE_SSL = REDIS_SSL_OPTIONS
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Sweep for messages orphaned by a killed worker a few times per visibility
+    # timeout (kombu's default sweep is every 100 s).
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+    "socket_connect_timeout": 5,
+    "socket_timeout": 30,
+    "health_check_interval": 25,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Job state lives in PostgreSQL; Celery results are not read by anyone.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - max(1, CELERY_TASK_TIME_LIMIT // 10))
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.security.DisallowedHost": {"level": "ERROR"},
+    },
+}

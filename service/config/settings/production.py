@@ -1,0 +1,23 @@
+"""Settings for the cluster: no secret defaults, HTTPS behind the ALB."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import DEBUG, ENV_DEFAULTED
+
+_REQUIRED = ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS")
+_missing = [name for name in _REQUIRED if name in ENV_DEFAULTED]
+if _missing:
+    raise ImproperlyConfigured(f"production settings need these environment variables: {', '.join(_missing)}")
+if DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be false in production")
+
+# The ALB terminates TLS and tells us the original scheme.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

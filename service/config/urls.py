@@ -1,0 +1,9 @@
+from django.urls import include, path
+
+# /healthz and /readyz are answered by config.probes.ProbeMiddleware, ahead of these routes.
+urlpatterns = [
+    path("api/", include("jobs.urls")),
+]
+
+handler404 = "jobs.views.not_found"
+handler500 = "jobs.views.server_error"

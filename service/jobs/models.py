@@ -1,0 +1,44 @@
+import uuid
+
+from django.db import models
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # The upload lives in PostgreSQL so that web and worker pods share nothing but the database.
+    input_data = models.BinaryField()
+    input_content_type = models.CharField(max_length=64)
+    input_bytes = models.PositiveBigIntegerField()
+    input_width = models.PositiveIntegerField()
+    input_height = models.PositiveIntegerField()
+    # How many times a worker started this job: more than one means a redelivery
+    # (killed worker, visibility timeout) that the idempotent service absorbed.
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"job {self.id} ({self.status})"
+
+
+class JobResult(models.Model):
+    # One-to-one, enforced by the database: duplicate deliveries cannot create two results.
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="result")
+    data = models.BinaryField()
+    content_type = models.CharField(max_length=64)
+    bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"result of job {self.job_id}"

@@ -1,0 +1,154 @@
+"""JSON API for compression jobs. Views parse and answer; jobs.services does the work."""
+
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from jobs import imaging, services
+from jobs.models import Job, JobResult
+
+IO_MAX_MS = 5000
+# Room for the multipart boundaries and headers around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def error_response(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail, **extra}, status=status)
+
+
+def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
+    response = error_response(
+        405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}"
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def job_not_found(job_id: object) -> JsonResponse:
+    return error_response(404, "not_found", f"no job with id {job_id}")
+
+
+def job_lookup(job_id: str) -> Job | None:
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        return None
+    return Job.objects.defer("input_data").filter(pk=key).first()
+
+
+def job_as_json(job: Job) -> dict[str, Any]:
+    result: JobResult | None = getattr(job, "result", None) if job.status == Job.Status.DONE else None
+    processing_ms = None
+    if job.started_at and job.finished_at:
+        processing_ms = round((job.finished_at - job.started_at).total_seconds() * 1000)
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "attempts": job.attempts,
+        "error": job.error or None,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "processing_ms": processing_ms,
+        "input": {
+            "bytes": job.input_bytes,
+            "content_type": job.input_content_type,
+            "width": job.input_width,
+            "height": job.input_height,
+        },
+        "output": None
+        if result is None
+        else {
+            "bytes": result.bytes,
+            "content_type": result.content_type,
+            "width": result.width,
+            "height": result.height,
+            "url": f"/api/jobs/{job.id}/result",
+        },
+    }
+
+
+@csrf_exempt
+def jobs_collection(request: HttpRequest) -> HttpResponse:
+    # No cookies or sessions: this is a token-less JSON API, so CSRF does not apply.
+    if request.method != "POST":
+        return method_not_allowed(request, ["POST"])
+    max_bytes = settings.JOBS_MAX_UPLOAD_BYTES
+    too_large = error_response(
+        413, "too_large", f"the upload exceeds the limit of {max_bytes} bytes", max_bytes=max_bytes
+    )
+    # Refuse before reading the body when the client announces an oversized upload.
+    try:
+        content_length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        content_length = 0
+    if content_length > max_bytes + MULTIPART_OVERHEAD_BYTES:
+        return too_large
+    if not request.content_type.startswith("multipart/form-data"):
+        return error_response(
+            415, "unsupported_media_type", "send multipart/form-data with the image in the field 'image'"
+        )
+    upload = request.FILES.get("image")
+    if upload is None:
+        return error_response(400, "missing_field", "multipart field 'image' is required")
+    if upload.size is not None and upload.size > max_bytes:
+        return too_large
+    if not upload.size:
+        return error_response(400, "not_an_image", "the file 'image' is empty")
+    try:
+        job = services.job_create(file=upload)
+    except imaging.InvalidImage as exc:
+        return error_response(400, exc.code, exc.detail)
+    response = JsonResponse({"id": str(job.id), "status": job.status}, status=201)
+    response["Location"] = f"/api/jobs/{job.id}"
+    return response
+
+
+def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    if request.method not in {"GET", "HEAD"}:
+        return method_not_allowed(request, ["GET"])
+    job = job_lookup(job_id)
+    if job is None:
+        return job_not_found(job_id)
+    return JsonResponse(job_as_json(job))
+
+
+def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
+    if request.method not in {"GET", "HEAD"}:
+        return method_not_allowed(request, ["GET"])
+    job = job_lookup(job_id)
+    if job is None:
+        return job_not_found(job_id)
+    if job.status != Job.Status.DONE:
+        return error_response(409, "not_ready", f"job {job.id} is {job.status}, not done", status=job.status)
+    result = JobResult.objects.get(job=job)
+    response = HttpResponse(bytes(result.data), content_type=result.content_type)
+    response["Content-Disposition"] = f'inline; filename="{job.id}.webp"'
+    return response
+
+
+def io_wait(request: HttpRequest) -> HttpResponse:
+    """Sleep ``ms`` milliseconds: a stand-in for a slow upstream call."""
+    if request.method not in {"GET", "HEAD"}:
+        return method_not_allowed(request, ["GET"])
+    raw = request.GET.get("ms", "")
+    try:
+        ms = int(raw)
+    except ValueError:
+        return error_response(400, "bad_ms", f"ms must be an integer between 0 and {IO_MAX_MS}, got {raw!r}")
+    if not 0 <= ms <= IO_MAX_MS:
+        return error_response(400, "bad_ms", f"ms must be between 0 and {IO_MAX_MS}, got {ms}")
+    time.sleep(ms / 1000)
+    return JsonResponse({"slept_ms": ms})
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(404, "not_found", f"no route for {request.path}")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return error_response(500, "server_error", "internal server error")
