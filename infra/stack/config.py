@@ -468,10 +468,13 @@ def raw_config_from_pulumi(project: str = PROJECT) -> dict[str, Any]:
         if namespace != project:
             continue
         value = runtime_config.get_config(key)
-        try:
-            raw[name] = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
-            raw[name] = value
+        # The CLI passes objects and lists as JSON text and scalars as plain text.
+        if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise StackConfigError([ConfigProblem(name, f"is not valid JSON ({e})")]) from None
+        raw[name] = value
     region = runtime_config.get_config("aws:region")
     if region is not None:
         raw["region"] = region

@@ -1,0 +1,99 @@
+"""RDS for PostgreSQL, reachable only from the cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from stack.config import DatabaseConfig
+from stack.network import private_security_group
+
+POSTGRES_PORT = 5432
+DATABASE_NAME = "app"
+DATABASE_USER = "app"
+
+
+def database_url(host: str, password: str, port: int = POSTGRES_PORT) -> str:
+    return (
+        f"postgres://{DATABASE_USER}:{quote(password, safe='')}@{host}:{port}/{DATABASE_NAME}"
+        "?sslmode=require"
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    config: DatabaseConfig
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[list[str]]
+    client_security_group_id: pulumi.Input[str]
+    tags: dict[str, str]
+
+
+class Database(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    url: pulumi.Output[str]
+    """Secret: postgres:// URL with the generated password."""
+
+    def __init__(
+        self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("django-eks:platform:Database", name, None, opts)
+        config = args.config
+        child = pulumi.ResourceOptions(parent=self)
+
+        # RDS passwords may not contain / " @ or spaces; letters and digits avoid all of them.
+        password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            description="Private subnets for PostgreSQL",
+            subnet_ids=args.subnet_ids,
+            tags=args.tags,
+            opts=child,
+        )
+        security_group = private_security_group(
+            f"{name}-sg",
+            description="PostgreSQL: 5432 from the cluster only",
+            port=POSTGRES_PORT,
+            vpc_id=args.vpc_id,
+            source_security_group_id=args.client_security_group_id,
+            tags=args.tags,
+            parent=self,
+        )
+        instance = aws.rds.Instance(
+            f"{name}",
+            engine="postgres",
+            engine_version=config.engine_version,
+            instance_class=config.instance_class,
+            allocated_storage=config.storage_gib,
+            storage_type="gp3",
+            storage_encrypted=True,
+            db_name=DATABASE_NAME,
+            username=DATABASE_USER,
+            password=password.result,
+            port=POSTGRES_PORT,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[security_group.id],
+            publicly_accessible=False,
+            multi_az=config.multi_az,
+            deletion_protection=config.deletion_protection,
+            backup_retention_period=config.backup_retention_days,
+            # A protected database keeps a final snapshot if it is ever deleted.
+            skip_final_snapshot=not config.deletion_protection,
+            final_snapshot_identifier=f"{name}-final" if config.deletion_protection else None,
+            auto_minor_version_upgrade=True,
+            copy_tags_to_snapshot=True,
+            apply_immediately=not config.deletion_protection,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["password"]),
+        )
+        self.address = instance.address
+        self.url = pulumi.Output.secret(
+            pulumi.Output.all(instance.address, password.result).apply(
+                lambda v: database_url(v[0], v[1])
+            )
+        )
+        self.register_outputs({"address": self.address, "url": self.url})

@@ -1,0 +1,175 @@
+"""The Application Load Balancer, its listeners and the IP target group of the web pods.
+
+The ALB lives in Pulumi state (not behind an Ingress), so it shows in preview diffs and is
+destroyed deterministically; the AWS Load Balancer Controller only registers pod IPs into
+the target group through a TargetGroupBinding (see stack.workloads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from stack.config import LoadBalancerConfig
+
+APP_PORT = 8000
+"""The port gunicorn binds in the web pods (service/gunicorn.conf.py)."""
+
+HEALTH_CHECK_PATH = "/healthz"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+def listener_specs(config: LoadBalancerConfig) -> list[dict[str, Any]]:
+    """The listeners: HTTPS with an HTTP redirect when a certificate is set, else plain HTTP.
+
+    Each spec is (port, protocol, certificate, action) with action "forward" or "redirect".
+    """
+    if config.certificate_arn is None:
+        return [{"port": 80, "protocol": "HTTP", "certificate_arn": None, "action": "forward"}]
+    return [
+        {
+            "port": 443,
+            "protocol": "HTTPS",
+            "certificate_arn": config.certificate_arn,
+            "action": "forward",
+        },
+        {"port": 80, "protocol": "HTTP", "certificate_arn": None, "action": "redirect"},
+    ]
+
+
+def public_ports(config: LoadBalancerConfig) -> list[int]:
+    return sorted(spec["port"] for spec in listener_specs(config))
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    config: LoadBalancerConfig
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: pulumi.Input[list[str]]
+    target_security_group_id: pulumi.Input[str]
+    """The security group of the pods (EKS's cluster security group, carried by every node)."""
+    deregistration_delay_seconds: int
+    tags: dict[str, str]
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    dns_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    arn: pulumi.Output[str]
+    target_group_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("django-eks:platform:LoadBalancer", name, None, opts)
+        config = args.config
+        child = pulumi.ResourceOptions(parent=self)
+
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-alb",
+            description="ALB: HTTP(S) from the internet, the app port toward the pods",
+            vpc_id=args.vpc_id,
+            tags={**args.tags, "Name": f"{name}-alb"},
+            opts=child,
+        )
+        for port in public_ports(config):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-alb-in-{port}",
+                security_group_id=security_group.id,
+                description=f"Port {port} from the internet",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4="0.0.0.0/0",
+                opts=child,
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-out-app",
+            security_group_id=security_group.id,
+            description="To the web pods only",
+            ip_protocol="tcp",
+            from_port=APP_PORT,
+            to_port=APP_PORT,
+            referenced_security_group_id=args.target_security_group_id,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-pods-in-app",
+            security_group_id=args.target_security_group_id,
+            description="Web pods from the ALB",
+            ip_protocol="tcp",
+            from_port=APP_PORT,
+            to_port=APP_PORT,
+            referenced_security_group_id=security_group.id,
+            opts=child,
+        )
+
+        alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            security_groups=[security_group.id],
+            subnets=args.public_subnet_ids,
+            idle_timeout=config.idle_timeout_seconds,
+            drop_invalid_header_fields=True,
+            tags=args.tags,
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            port=APP_PORT,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=args.vpc_id,
+            deregistration_delay=args.deregistration_delay_seconds,
+            health_check={
+                # ALB health checks carry the pod IP as Host; the service answers /healthz
+                # before Django's host validation for that reason.
+                "path": HEALTH_CHECK_PATH,
+                "port": "traffic-port",
+                "protocol": "HTTP",
+                "matcher": "200",
+                "interval": 10,
+                "timeout": 5,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": 3,
+            },
+            tags=args.tags,
+            opts=child,
+        )
+        for spec in listener_specs(config):
+            if spec["action"] == "forward":
+                action: dict[str, Any] = {
+                    "type": "forward",
+                    "target_group_arn": target_group.arn,
+                }
+            else:
+                action = {
+                    "type": "redirect",
+                    "redirect": {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"},
+                }
+            aws.lb.Listener(
+                f"{name}-{spec['protocol'].lower()}",
+                load_balancer_arn=alb.arn,
+                port=spec["port"],
+                protocol=spec["protocol"],
+                certificate_arn=spec["certificate_arn"],
+                ssl_policy=TLS_POLICY if spec["protocol"] == "HTTPS" else None,
+                default_actions=[action],
+                tags=args.tags,
+                opts=child,
+            )
+
+        scheme = "http" if config.certificate_arn is None else "https"
+        self.arn = alb.arn
+        self.dns_name = alb.dns_name
+        self.url = alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
+        self.target_group_arn = target_group.arn
+        self.security_group_id = security_group.id
+        self.register_outputs(
+            {"dnsName": self.dns_name, "url": self.url, "targetGroupArn": self.target_group_arn}
+        )

@@ -1,0 +1,231 @@
+"""Run the real Pulumi program offline, against Pulumi's mock engine.
+
+The program runs exactly as the Pulumi CLI's Python language host runs it (`runpy` on the
+`main` directory of Pulumi.yaml, the stack file's config in the runtime), except that
+resource registrations go to an in-process monitor that records them and answers with
+placeholders for the values only the cloud knows (endpoints, ARNs, generated passwords).
+Every placeholder contains the word "placeholder", so nobody mistakes one for a real value.
+
+Used by the offline plan (`python -m stack.plan`) and by the tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import runpy
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from stack.config import PROJECT, StackConfig, load_stack_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT_ID = "123456789012"
+PLACEHOLDER = "placeholder"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    urn: str
+    parent: str
+    dependencies: list[str]
+    ignore_changes: list[str]
+
+
+@dataclass
+class OfflineRun:
+    stack: str
+    config: StackConfig
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, type_: str, name: str) -> RecordedResource:
+        matches = [r for r in self.of_type(type_) if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources of type {type_} named {name}")
+        return matches[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+def _digest(text: str, length: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Answers registrations and data-source calls with clearly marked placeholders."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        name, inputs = args.name, dict(args.inputs)
+        ph = f"{name}-{PLACEHOLDER}"
+        state: dict[str, Any] = {**inputs}
+        typ = args.typ
+        if typ == "aws:eks/cluster:Cluster":
+            state["endpoint"] = f"https://{PLACEHOLDER}-{_digest(name)}.gr7.{self.region}.eks.amazonaws.com"
+            state["certificateAuthority"] = {
+                "data": base64.b64encode(f"{PLACEHOLDER} certificate authority".encode()).decode()
+            }
+            state["vpcConfig"] = {
+                **inputs.get("vpcConfig", {}),
+                "clusterSecurityGroupId": f"sg-{PLACEHOLDER}-cluster",
+            }
+            state["arn"] = self._arn("eks", f"cluster/{inputs.get('name', ph)}")
+        elif typ == "aws:lb/loadBalancer:LoadBalancer":
+            state["dnsName"] = f"{ph}-{_digest(name)}.{self.region}.elb.amazonaws.com"
+            state["arn"] = self._arn("elasticloadbalancing", f"loadbalancer/app/{ph}/{_digest(name, 16)}")
+        elif typ == "aws:lb/targetGroup:TargetGroup":
+            state["arn"] = self._arn("elasticloadbalancing", f"targetgroup/{ph}/{_digest(name, 16)}")
+        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            state["primaryEndpointAddress"] = f"master.{ph}.{_digest(name, 6)}.cache.amazonaws.com"
+        elif typ == "aws:rds/instance:Instance":
+            state["address"] = f"{ph}.{_digest(name, 12)}.{self.region}.rds.amazonaws.com"
+            state["endpoint"] = f"{state['address']}:{inputs.get('port', 5432)}"
+        elif typ == "aws:ecr/repository:Repository":
+            state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{ph}"
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            state["nodeGroupName"] = f"{ph}-{_digest(name)}"
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state["latestVersion"] = 1
+        elif typ == "aws:iam/role:Role":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{ph}"
+        elif typ == "random:index/randomPassword:RandomPassword":
+            # Letters and digits only, like the real generator with special=False.
+            alphabet = string.ascii_letters + string.digits
+            seed = hashlib.sha256(name.encode()).digest()
+            tail = "".join(alphabet[b % len(alphabet)] for b in seed)
+            state["result"] = (PLACEHOLDER + tail)[: int(inputs.get("length", 32))]
+        state.setdefault("name", inputs.get("name", ph))
+        state.setdefault("arn", self._arn(typ.split(":")[1].split("/")[0], ph))
+        return f"{ph}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{PLACEHOLDER}-deployer/session",
+                "userId": f"AROA{PLACEHOLDER.upper()}:session",
+                "id": ACCOUNT_ID,
+            }
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            return {
+                "arn": args.args["arn"],
+                "issuerArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{PLACEHOLDER}-deployer",
+                "issuerId": f"AROA{PLACEHOLDER.upper()}",
+                "issuerName": f"{PLACEHOLDER}-deployer",
+                "sessionName": "session",
+                "id": args.args["arn"],
+            }
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{self.region}{letter}" for letter in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
+        return {}
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping what plain mocks drop: parent, dependencies, options."""
+
+    def __init__(self, mocks: OfflineMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            from pulumi.runtime import rpc
+
+            self.recorded.append(
+                RecordedResource(
+                    type=request.type,
+                    name=request.name,
+                    inputs=rpc.deserialize_properties(request.object),
+                    custom=bool(request.custom),
+                    urn=response.urn,
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
+        return response
+
+
+def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    """Every stack with a Pulumi.<stack>.yaml in the repository."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def pulumi_config_of(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
+    """The stack file's config as the CLI hands it to a program: objects as JSON strings."""
+    document = yaml.safe_load(stack_file(stack, root).read_text()) or {}
+    values = document.get("config") or {}
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in values.items()
+    }
+
+
+def run_program(
+    pulumi_config: Mapping[str, str], *, stack: str = "offline", root: Path = REPO_ROOT
+) -> OfflineRun:
+    """Run `<root>/infra` with the given config under the mock engine and record everything."""
+    region = pulumi_config.get("aws:region", "us-east-1")
+    mocks = OfflineMocks(region)
+    monitor = _RecordingMonitor(mocks)
+    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
+    pulumi.runtime.set_all_config(dict(pulumi_config))
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    root_stack = pulumi_settings.get_root_resource()
+    program = str(root / "infra")
+
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+
+    outputs: dict[str, Any] = {}
+    secret: set[str] = set()
+    exported: dict[str, Any] = getattr(root_stack, "outputs", {})
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        outputs[key] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            secret.add(key)
+    return OfflineRun(
+        stack=stack,
+        config=load_stack_config(),
+        resources=list(monitor.recorded),
+        outputs=outputs,
+        secret_outputs=secret,
+    )
+
+
+def run_stack(stack: str, root: Path = REPO_ROOT) -> OfflineRun:
+    """Run the program offline with the config of Pulumi.<stack>.yaml."""
+    return run_program(pulumi_config_of(stack, root), stack=stack, root=root)

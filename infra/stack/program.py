@@ -1,0 +1,116 @@
+"""The whole stack: compose the platform and the workloads from the validated config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from stack.cluster import Cluster, ClusterArgs
+from stack.config import PROJECT, StackConfig
+from stack.database import Database, DatabaseArgs
+from stack.load_balancer import LoadBalancer, LoadBalancerArgs
+from stack.network import Network, NetworkArgs
+from stack.redis import Redis, RedisArgs
+from stack.registry import Registry
+from stack.workloads import Workloads, WorkloadsArgs
+
+
+def deployer_arn() -> pulumi.Output[str]:
+    """The IAM principal running `pulumi up`: the role itself when it is an assumed role."""
+    caller = aws.get_caller_identity_output()
+    return aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
+
+
+def build(config: StackConfig) -> dict[str, Any]:
+    """Register every resource of the stack; returns the stack outputs."""
+    stack = pulumi.get_stack()
+    tags = {"project": PROJECT, "stack": stack, "managed-by": "pulumi"}
+    zones = aws.get_availability_zones_output(state="available").names.apply(
+        lambda names: names[: config.network.az_count]
+    )
+
+    network = Network("net", NetworkArgs(config.network, zones, tags))
+    cluster = Cluster(
+        "eks",
+        ClusterArgs(
+            cluster_name=f"{PROJECT}-{stack}",
+            config=config.cluster,
+            node_pools=config.node_pools,
+            region=config.region,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            admin_principal_arn=deployer_arn(),
+            tags=tags,
+        ),
+    )
+    load_balancer = LoadBalancer(
+        "web",
+        LoadBalancerArgs(
+            config=config.load_balancer,
+            vpc_id=network.vpc_id,
+            public_subnet_ids=network.public_subnet_ids,
+            target_security_group_id=cluster.security_group_id,
+            deregistration_delay_seconds=config.web.graceful_timeout_seconds,
+            tags=tags,
+        ),
+    )
+    redis = Redis(
+        "redis",
+        RedisArgs(
+            config=config.redis,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            client_security_group_id=cluster.security_group_id,
+            tags=tags,
+        ),
+    )
+    database = Database(
+        "postgres",
+        DatabaseArgs(
+            config=config.database,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            client_security_group_id=cluster.security_group_id,
+            tags=tags,
+        ),
+    )
+    registry = Registry("service", tags)
+    repository = (
+        pulumi.Output.from_input(config.image.repository)
+        if config.image.repository
+        else registry.repository_url
+    )
+    image = repository.apply(lambda repo: f"{repo}:{config.image.tag}")
+
+    workloads = Workloads(
+        "app",
+        WorkloadsArgs(
+            config=config,
+            provider=cluster.provider,
+            cluster_name=cluster.name,
+            vpc_id=network.vpc_id,
+            target_group_arn=load_balancer.target_group_arn,
+            alb_dns_name=load_balancer.dns_name,
+            app_url=load_balancer.url,
+            redis_url=redis.url,
+            database_url=database.url,
+            image=image,
+            depends_on=cluster.ready,
+        ),
+    )
+
+    return {
+        "clusterName": cluster.name,
+        "kubeconfig": cluster.kubeconfig,
+        "albDnsName": load_balancer.dns_name,
+        "appUrl": workloads.app_url,
+        "namespace": workloads.namespace,
+        "redisEndpoint": redis.primary_endpoint,
+        "databaseEndpoint": database.address,
+        "imageRepositoryUrl": registry.repository_url,
+        "nodePoolNames": {
+            name: pool.node_group_name for name, pool in cluster.node_pools.items()
+        },
+    }
