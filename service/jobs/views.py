@@ -16,8 +16,8 @@ IO_MAX_MS = 5000
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def error_response(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail, **extra}, status=status)
+def error_response(http_status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail, **extra}, status=http_status)
 
 
 def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:

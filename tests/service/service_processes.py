@@ -1,0 +1,152 @@
+"""Real gunicorn, Celery and Redis processes for the tests, bounded and always cleaned up."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
+BIN_DIR = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout=timeout)
+
+
+@dataclass
+class Processes:
+    """Starts service processes in their own sessions and kills whatever is left at teardown."""
+
+    tmp_path: Path
+    base_env: dict[str, str]
+    procs: list[Proc] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path = SERVICE_DIR) -> Proc:
+        log_path = self.tmp_path / f"{name}.log"
+        full_env = {**os.environ, **self.base_env, **(env or {})}
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(
+                argv, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def gunicorn(self, name: str = "web", *, env: dict[str, str] | None = None, threads: int = 8,
+                 graceful_timeout: int = 30) -> tuple[Proc, str]:
+        port = free_port()
+        # The web command from the container contract, bound to a free loopback port.
+        argv = [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py", "--workers", "1",
+                "--threads", str(threads), "--keep-alive", "75", "--graceful-timeout", str(graceful_timeout),
+                "--timeout", "60", "--bind", f"127.0.0.1:{port}", "config.wsgi"]
+        proc = self.start(name, argv, env=env)
+        url = f"http://127.0.0.1:{port}"
+        self.wait_http(proc, f"{url}/healthz")
+        return proc, url
+
+    def worker(self, name: str = "worker", *, env: dict[str, str] | None = None,
+               slow_job_seconds: float | None = None) -> Proc:
+        # The worker command from the container contract (plus a unique node name).
+        args = ["--app", "config", "worker", "--concurrency", "1", "--prefetch-multiplier", "1", "-O", "fair",
+                "--loglevel", "INFO", "--hostname", f"{name}-{os.getpid()}@%h"]
+        heartbeat = str(self.tmp_path / f"{name}.heartbeat")
+        env = {"CELERY_HEARTBEAT_FILE": heartbeat, **(env or {})}
+        if slow_job_seconds is None:
+            argv = [str(BIN_DIR / "celery"), *args]
+        else:
+            env["SLOW_JOB_SECONDS"] = str(slow_job_seconds)
+            argv = [sys.executable, str(Path(__file__).with_name("slow_worker.py")), *args]
+        proc = self.start(name, argv, env=env)
+        wait_for(lambda: self._alive(proc) and "ready." in proc.log(), timeout=30, what=f"{name} ready")
+        return proc
+
+    def redis_server(self, port: int, name: str = "redis") -> Proc:
+        proc = self.start(name, ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no"], cwd=self.tmp_path)
+        wait_for(lambda: self._alive(proc) and _port_open(port), timeout=10, what=f"redis on {port}")
+        return proc
+
+    def wait_http(self, proc: Proc, url: str, timeout: float = 30) -> None:
+        def up() -> bool:
+            self._alive(proc)
+            try:
+                return requests.get(url, timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, timeout=timeout, interval=0.2, what=url)
+
+    def _alive(self, proc: Proc) -> bool:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()[-4000:]}")
+        return True
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.popen.poll() is None:
+                _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.procs:
+            try:
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # Whatever is left in the session (pool children included) goes now.
+            _signal_group(proc.pid, signal.SIGKILL)
+            try:
+                proc.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def logs(self) -> str:
+        return "\n".join(f"----- {p.name} -----\n{p.log()[-3000:]}" for p in self.procs)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
