@@ -1,0 +1,140 @@
+"""Settings read from the environment: production safety, Celery invariants, gunicorn defaults."""
+
+import os
+import runpy
+import secrets
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DATABASE_URL": "postgres://app:pw@db.internal:5432/app?sslmode=require",
+    "REDIS_URL": "rediss://:an-auth-token-0123456789@redis.internal:6379/0?ssl_cert_reqs=required",
+    "DJANGO_ALLOWED_HOSTS": "api.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://api.example.com",
+}
+
+
+def clean_env(**overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "JOBS_"))}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env["PYTHONPATH"] = str(SERVICE_DIR)
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=SERVICE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def settings_of(env: dict[str, str], expression: str) -> subprocess.CompletedProcess[str]:
+    code = f"import importlib, os; s = importlib.import_module(os.environ['DJANGO_SETTINGS_MODULE']); print(repr(({expression},)))"
+    return subprocess.run([sys.executable, "-c", code], cwd=SERVICE_DIR, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_production_passes_deploy_checks():
+    env = clean_env(**PRODUCTION_ENV, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without_required_variable(missing):
+    env = clean_env(**{**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), missing: None})
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_production_without_ssl_redirect_fails_deploy_checks():
+    # The dev stack without a certificate sets this to false and knowingly gives up W008.
+    env = clean_env(**PRODUCTION_ENV, DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_SECURE_SSL_REDIRECT="false")
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "security.W008" in result.stderr
+
+
+def test_time_limit_must_be_below_visibility_timeout():
+    env = clean_env(DJANGO_SETTINGS_MODULE="config.settings.local", CELERY_TASK_TIME_LIMIT="600",
+                    CELERY_VISIBILITY_TIMEOUT="600")
+    result = settings_of(env, "s.CELERY_TASK_TIME_LIMIT")
+    assert result.returncode != 0
+    assert "CELERY_TASK_TIME_LIMIT (600s) must be below CELERY_VISIBILITY_TIMEOUT (600s)" in result.stderr
+
+
+def test_celery_settings_follow_the_environment():
+    env = clean_env(DJANGO_SETTINGS_MODULE="config.settings.local", CELERY_TASK_TIME_LIMIT="120",
+                    CELERY_VISIBILITY_TIMEOUT="300")
+    expr = ("s.CELERY_TASK_TIME_LIMIT, s.CELERY_TASK_SOFT_TIME_LIMIT, s.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'], "
+            "s.CELERY_TASK_ACKS_LATE, s.CELERY_TASK_REJECT_ON_WORKER_LOST, s.CELERY_WORKER_PREFETCH_MULTIPLIER")
+    result = settings_of(env, expr)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(120, 108, 300, True, True, 1)"
+
+
+def test_rediss_url_verifies_certificates_for_broker_backend_and_cache():
+    env = clean_env(**PRODUCTION_ENV, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    result = settings_of(env, "s.CELERY_BROKER_USE_SSL, s.CELERY_REDIS_BACKEND_USE_SSL, s.CACHES['default']['LOCATION']")
+    assert result.returncode == 0, result.stderr
+    required = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert result.stdout.strip() == repr((required, required, PRODUCTION_ENV["REDIS_URL"]))
+
+
+def test_rediss_url_without_verification_is_refused():
+    env = clean_env(**{**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                       "REDIS_URL": "rediss://:token@redis.internal:6379/0?ssl_cert_reqs=none"})
+    result = settings_of(env, "s.CELERY_BROKER_USE_SSL")
+    assert result.returncode != 0
+    assert "ssl_cert_reqs=required" in result.stderr
+
+
+def test_kombu_opens_a_verified_tls_connection_for_rediss():
+    from kombu import Connection
+
+    ssl_options = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    connection = Connection(PRODUCTION_ENV["REDIS_URL"], ssl=ssl_options)
+    channel_cls = connection.transport.Channel
+    channel = channel_cls.__new__(channel_cls)
+    channel.connection = connection.transport
+    channel.connection_class_ssl = channel_cls.connection_class_ssl
+    params = channel_cls._connparams(channel)
+    assert params["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+    assert params["connection_class"].__name__.endswith("SSLConnection")
+
+
+def test_gunicorn_defaults(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("GUNICORN_"):
+            monkeypatch.delenv(name)
+    conf = runpy.run_path(str(SERVICE_DIR / "gunicorn.conf.py"))
+    assert conf["bind"] == "0.0.0.0:8000"
+    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (1, 8, "gthread")
+    assert conf["keepalive"] == 75 and conf["keepalive"] > 60  # longer than the ALB idle timeout
+    assert (conf["graceful_timeout"], conf["timeout"]) == (30, 60)
+    assert conf["worker_tmp_dir"] == "/dev/shm"
+    assert conf["accesslog"] == "-"
+    assert "cpu_count" not in (SERVICE_DIR / "gunicorn.conf.py").read_text().replace("cpu_count()", "")
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GUNICORN_THREADS", "16")
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "90")
+    monkeypatch.setenv("GUNICORN_WORKER_TMP_DIR", "/tmp")
+    conf = runpy.run_path(str(SERVICE_DIR / "gunicorn.conf.py"))
+    assert (conf["threads"], conf["keepalive"], conf["worker_tmp_dir"]) == (16, 90, "/tmp")

@@ -1,0 +1,100 @@
+"""The image definition, checked without a Docker engine: hadolint plus the contract's properties."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
+DOCKERFILE = SERVICE_DIR / "Dockerfile"
+
+
+def instructions(text: str) -> list[tuple[str, str, str]]:
+    """(stage, INSTRUCTION, arguments) for each instruction, continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    stage = ""
+    result = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, args = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            stage = args.split(" AS ")[-1].strip() if " AS " in args else args
+        result.append((stage, keyword, args.strip()))
+    return result
+
+
+@pytest.fixture(scope="module")
+def parsed() -> list[tuple[str, str, str]]:
+    return instructions(DOCKERFILE.read_text())
+
+
+def stage_cmd(parsed, stage: str) -> list[str]:
+    [cmd] = [args for s, k, args in parsed if s == stage and k == "CMD"]
+    return json.loads(cmd)  # exec form is a JSON array; shell form would not parse
+
+
+def test_hadolint_passes():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_base_images_are_pinned_and_slim(parsed):
+    args = dict(v.split("=", 1) for _, k, v in parsed if k == "ARG")
+    python_image = args["PYTHON_IMAGE"]
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+", python_image)
+    for _, keyword, value in parsed:
+        if keyword == "FROM":
+            image = value.split()[0]
+            assert ":latest" not in image and (":" in image or image in {"${PYTHON_IMAGE}", "runtime"})
+
+
+def test_builder_installs_only_the_locked_service_dependencies(parsed):
+    runs = " ".join(v for s, k, v in parsed if s == "builder" and k == "RUN")
+    assert "uv sync --frozen --no-dev --package django-eks-service" in runs
+
+
+def test_runtime_is_non_root_with_the_contract_layout(parsed):
+    runtime = [(k, v) for s, k, v in parsed if s == "runtime"]
+    assert ("USER", "10001:10001") in runtime
+    assert ("WORKDIR", "/app") in runtime
+    assert ("EXPOSE", "8000") in runtime
+    env = " ".join(v for k, v in runtime if k == "ENV")
+    for expected in ("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", 'PATH="/opt/venv/bin:${PATH}"',
+                     "DJANGO_SETTINGS_MODULE=config.settings.production"):
+        assert expected in env
+    copied = " ".join(v for k, v in runtime if k == "COPY")
+    for path in ("service/manage.py", "service/gunicorn.conf.py", "service/config", "service/jobs"):
+        assert path in copied
+
+
+def test_no_secrets_in_layers(parsed):
+    text = " ".join(v for _, k, v in parsed if k in {"ENV", "ARG", "RUN"})
+    for name in ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PASSWORD", "TOKEN"):
+        assert name not in text
+
+
+def test_each_role_has_an_exec_form_command(parsed):
+    assert stage_cmd(parsed, "web")[:3] == ["gunicorn", "--config", "gunicorn.conf.py"]
+    assert stage_cmd(parsed, "web")[-1] == "config.wsgi"
+    assert stage_cmd(parsed, "worker")[:4] == ["celery", "--app", "config", "worker"]
+    assert stage_cmd(parsed, "migrate") == ["python", "manage.py", "migrate", "--noinput"]
+    # The last stage is what a plain `docker build` produces.
+    assert [v for _, k, v in parsed if k == "FROM"][-1] == "runtime AS web"
+
+
+def test_dockerignore_sends_only_what_the_build_needs():
+    rules = [
+        line.strip()
+        for line in (SERVICE_DIR / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules[0] == "*"
+    assert {"!uv.lock", "!pyproject.toml", "!service/config/", "!service/jobs/"} <= set(rules)
