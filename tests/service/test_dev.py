@@ -1,0 +1,73 @@
+"""``make dev``: creates the database, migrates, serves, works, and stops cleanly on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+import requests
+from conftest import TEST_REDIS_URL, encode, photo_like
+from service_processes import SERVICE_DIR, free_port, wait_for
+
+
+@pytest.fixture
+def scratch_database():
+    name = f"django_eks_dev_{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_dev_runs_web_and_worker_and_stops_on_ctrl_c(scratch_database, tmp_path):
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "GUNICORN_"))},
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{scratch_database}",
+        "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/13",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "CELERY_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
+    }
+    log = tmp_path / "dev.log"
+    with open(log, "wb") as out:
+        dev = subprocess.Popen([sys.executable, str(SERVICE_DIR / "dev.py")], env=env, stdout=out,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def job_done() -> bool:
+            assert dev.poll() is None, log.read_text()
+            try:
+                return requests.get(f"{url}/api/jobs/{job_id}", timeout=2).json()["status"] == "done"
+            except requests.RequestException:
+                return False
+
+        def web_up() -> bool:
+            assert dev.poll() is None, log.read_text()
+            try:
+                return requests.get(f"{url}/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(web_up, timeout=60, interval=0.3, what="dev web server")
+        wait_for(lambda: "ready." in log.read_text(), timeout=30, what="dev worker")
+        response = requests.post(f"{url}/api/jobs", files={"image": ("a.png", encode(photo_like(200, 100)))},
+                                 timeout=10)
+        assert response.status_code == 201
+        job_id = response.json()["id"]
+        wait_for(job_done, timeout=30, interval=0.3, what="job done")
+
+        # Ctrl-C in a terminal sends SIGINT to the foreground process group.
+        os.killpg(dev.pid, signal.SIGINT)
+        assert dev.wait(timeout=45) == 0, log.read_text()
+        output = log.read_text()
+        assert f"created database {scratch_database}" in output
+        assert "dev: stopped" in output
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{url}/healthz", timeout=2)
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait(timeout=10)
