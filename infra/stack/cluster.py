@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -86,16 +84,16 @@ def kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, reg
     )
 
 
-def vpc_config(config: ClusterConfig, subnet_ids: pulumi.Input[list[str]]) -> dict[str, Any]:
-    return {
-        "subnet_ids": subnet_ids,
+def vpc_config(
+    config: ClusterConfig, subnet_ids: pulumi.Input[list[str]]
+) -> aws.eks.ClusterVpcConfigArgs:
+    return aws.eks.ClusterVpcConfigArgs(
+        subnet_ids=subnet_ids,
         # Nodes reach the API privately whatever the public setting.
-        "endpoint_private_access": True,
-        "endpoint_public_access": config.endpoint_public_access,
-        "public_access_cidrs": config.public_access_cidrs
-        if config.endpoint_public_access
-        else None,
-    }
+        endpoint_private_access=True,
+        endpoint_public_access=config.endpoint_public_access,
+        public_access_cidrs=config.public_access_cidrs if config.endpoint_public_access else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -164,13 +162,16 @@ class Cluster(pulumi.ComponentResource):
             role_arn=role.arn,
             vpc_config=vpc_config(config, args.private_subnet_ids),
             enabled_cluster_log_types=list(config.log_types),
-            encryption_config={"provider": {"key_arn": secrets_key.arn}, "resources": ["secrets"]},
-            access_config={
-                "authentication_mode": "API",
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+                resources=["secrets"],
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
                 # The deployer gets admin through the explicit access entry below instead, so
                 # it shows in state and can be changed without replacing the cluster.
-                "bootstrap_cluster_creator_admin_permissions": False,
-            },
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
             # The core add-ons are managed below as EKS add-ons instead.
             bootstrap_self_managed_addons=False,
             tags=args.tags,

@@ -45,6 +45,7 @@ KUBERNETES_STANDARD_SUPPORT_ENDS = {
     "1.35": "2027-03-27",
 }
 KubernetesVersion = Literal["1.33", "1.34", "1.35"]
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 
 class Model(BaseModel):
@@ -122,10 +123,8 @@ class ClusterConfig(Model):
         default_factory=lambda: ["0.0.0.0/0"],
         description="CIDRs allowed to reach the public API endpoint.",
     )
-    log_types: list[
-        Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
-    ] = Field(
-        default_factory=lambda: ["api", "audit", "authenticator"],
+    log_types: list[LogType] = Field(
+        default_factory=lambda: list[LogType](["api", "audit", "authenticator"]),
         description="Control-plane log types sent to CloudWatch Logs.",
     )
 

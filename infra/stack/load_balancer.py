@@ -143,15 +143,16 @@ class LoadBalancer(pulumi.ComponentResource):
         )
         for spec in listener_specs(config):
             if spec["action"] == "forward":
-                action: dict[str, Any] = {
-                    "type": "forward",
-                    "target_group_arn": target_group.arn,
-                }
+                action = aws.lb.ListenerDefaultActionArgs(
+                    type="forward", target_group_arn=target_group.arn
+                )
             else:
-                action = {
-                    "type": "redirect",
-                    "redirect": {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"},
-                }
+                action = aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                        port="443", protocol="HTTPS", status_code="HTTP_301"
+                    ),
+                )
             aws.lb.Listener(
                 f"{name}-{spec['protocol'].lower()}",
                 load_balancer_arn=alb.arn,

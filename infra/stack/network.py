@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -31,6 +32,10 @@ def subnet_layout(cidr: str, az_count: int) -> SubnetLayout:
         private=[str(n) for n in eighths[:az_count]],
         public=[str(n) for n in public[:az_count]],
     )
+
+
+def _nth(index: int) -> Callable[[list[str]], str]:
+    return lambda names: names[index]
 
 
 def nat_gateway_count(config: NetworkConfig) -> int:
@@ -81,7 +86,7 @@ class Network(pulumi.ComponentResource):
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
         for index in range(config.az_count):
-            zone = zones.apply(lambda names, i=index: names[i])
+            zone = zones.apply(_nth(index))
             public = aws.ec2.Subnet(
                 f"{name}-public-{index}",
                 vpc_id=vpc.id,

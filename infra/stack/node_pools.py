@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import pulumi
 import pulumi_aws as aws
 
@@ -30,28 +28,29 @@ def node_labels(pool_name: str, pool: NodePoolConfig) -> dict[str, str]:
     return {**pool.labels, NODE_POOL_LABEL: pool_name}
 
 
-def node_taints(pool: NodePoolConfig) -> list[dict[str, str]]:
-    taints = []
-    for taint in pool.taints:
-        entry = {"key": taint.key, "effect": _TAINT_EFFECTS[taint.effect]}
-        if taint.value is not None:
-            entry["value"] = taint.value
-        taints.append(entry)
-    return taints
-
-
-def launch_template_block_devices(pool: NodePoolConfig) -> list[dict[str, Any]]:
+def node_taints(pool: NodePoolConfig) -> list[aws.eks.NodeGroupTaintArgs]:
     return [
-        {
+        aws.eks.NodeGroupTaintArgs(
+            key=taint.key, value=taint.value, effect=_TAINT_EFFECTS[taint.effect]
+        )
+        for taint in pool.taints
+    ]
+
+
+def launch_template_block_devices(
+    pool: NodePoolConfig,
+) -> list[aws.ec2.LaunchTemplateBlockDeviceMappingArgs]:
+    return [
+        aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
             # AL2023 EKS AMIs boot from /dev/xvda.
-            "device_name": "/dev/xvda",
-            "ebs": {
-                "volume_size": pool.disk_size_gib,
-                "volume_type": "gp3",
-                "encrypted": "true",
-                "delete_on_termination": "true",
-            },
-        }
+            device_name="/dev/xvda",
+            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_size=pool.disk_size_gib,
+                volume_type="gp3",
+                encrypted="true",
+                delete_on_termination="true",
+            ),
+        )
     ]
 
 
@@ -86,18 +85,17 @@ class NodePool(pulumi.ComponentResource):
             f"{name}-lt",
             description=f"Nodes of pool {args.pool_name}",
             # IMDSv2 only, and a hop limit of 1 so pods cannot read the node role's credentials.
-            metadata_options={
-                "http_endpoint": "enabled",
-                "http_tokens": "required",
-                "http_put_response_hop_limit": 1,
-            },
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+            ),
             block_device_mappings=launch_template_block_devices(pool),
             tag_specifications=[
-                {
-                    "resource_type": "instance",
-                    "tags": {**args.tags, "Name": f"{name}-node"},
-                },
-                {"resource_type": "volume", "tags": args.tags},
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type="instance", tags={**args.tags, "Name": f"{name}-node"}
+                ),
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="volume", tags=args.tags),
             ],
             update_default_version=True,
             tags=args.tags,
@@ -114,13 +112,15 @@ class NodePool(pulumi.ComponentResource):
             instance_types=[pool.instance_type],
             ami_type=ami_type(pool.instance_type),
             capacity_type=pool.capacity_type,
-            scaling_config={
-                "min_size": pool.min_size,
-                "desired_size": pool.desired_size,
-                "max_size": pool.max_size,
-            },
-            update_config={"max_unavailable": 1},
-            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_size,
+                desired_size=pool.desired_size,
+                max_size=pool.max_size,
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
             labels=node_labels(args.pool_name, pool),
             taints=node_taints(pool),
             tags={**args.tags, "node-pool": args.pool_name},

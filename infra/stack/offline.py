@@ -33,6 +33,24 @@ from stack.config import PROJECT, StackConfig, load_stack_config
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
 PLACEHOLDER = "placeholder"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+"""Pulumi's marker of a secret value in serialized properties."""
+
+
+def is_secret(value: Any) -> bool:
+    """Whether a recorded input value was a Pulumi secret when the program registered it."""
+    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG
+
+
+def redact(value: Any) -> Any:
+    """The value with every secret replaced by "[secret]", for printing."""
+    if is_secret(value):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,12 @@ class RecordedResource:
     parent: str
     dependencies: list[str]
     ignore_changes: list[str]
+
+    @property
+    def redacted_inputs(self) -> dict[str, Any]:
+        """The inputs with secrets shown as "[secret]"."""
+        result: dict[str, Any] = redact(self.inputs)
+        return result
 
 
 @dataclass
@@ -156,7 +180,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             from pulumi.runtime import rpc
 
@@ -207,7 +231,10 @@ def run_program(
     root_stack = pulumi_settings.get_root_resource()
     program = str(root / "infra")
 
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+    def main() -> None:
+        runpy.run_path(program, run_name="__main__")
+
+    _sync_await(run_pulumi_func(main))
 
     outputs: dict[str, Any] = {}
     secret: set[str] = set()
