@@ -232,6 +232,7 @@ def nodes_needed(room: NodeRoom, pods: list[PodRequests]) -> int:
 
 Severity = Literal["error", "warning"]
 Workload = Literal["web", "worker"]
+WORKLOADS: tuple[Workload, ...] = ("web", "worker")
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,7 @@ def pool_capacity(
     node = node_allocatable(pool.instance_type)
     room = room_after_daemonsets(node)
     workloads: tuple[Workload, ...] = tuple(
-        w for w in ("web", "worker") if (config.web if w == "web" else config.worker).node_pool == pool_name
+        w for w in WORKLOADS if (config.web if w == "web" else config.worker).node_pool == pool_name
     )
     system_pods = list(SYSTEM_PODS) if pool_name == system else []
     per_node: dict[str, int] = {}

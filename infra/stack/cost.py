@@ -1,0 +1,254 @@
+"""The monthly cost of a stack, itemized, from its config and a price book.
+
+A month is 730 hours. Node pools are priced at their desired size (the total) and at their
+maximum size (`monthly_usd_at_max`). Prices are us-east-1 on-demand, bundled with their date
+unless live prices are asked for (`stack.prices`).
+
+Assumptions, also printed with every estimate:
+
+* the ALB processes 1 LCU on average (itemized on its own line; a busy site uses more);
+* an internet-facing ALB holds one public IPv4 address per AZ;
+* SPOT pools are priced on-demand: an upper bound, no spot price is bundled;
+* not included: data transfer and NAT data processing per GB, CloudWatch logs, ECR storage,
+  backups beyond the free allowance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from stack.capacity import capacity_report
+from stack.config import KUBERNETES_STANDARD_SUPPORT_ENDS, StackConfig
+from stack.prices import HOURS_PER_MONTH, MissingPriceError, PriceBook, bundled_price_book
+
+ALB_LCU_ASSUMED = 1.0
+"""Average LCUs the ALB is assumed to process (one LCU: 25 new connections/s, 3000 active
+connections/min, 1 GB/h processed or 1000 rule evaluations/s)."""
+
+
+@dataclass(frozen=True)
+class CostItem:
+    category: str
+    item: str
+    quantity: float
+    unit: str
+    unit_usd: float
+    monthly_usd: float
+    monthly_usd_at_max: float
+    note: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "category": self.category,
+            "item": self.item,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "unitUsd": self.unit_usd,
+            "monthlyUsd": round(self.monthly_usd, 2),
+            "monthlyUsdAtMax": round(self.monthly_usd_at_max, 2),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    items: list[CostItem]
+    as_of: date
+    price_source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def monthly_usd(self) -> float:
+        return round(sum(i.monthly_usd for i in self.items), 2)
+
+    @property
+    def monthly_usd_at_max(self) -> float:
+        return round(sum(i.monthly_usd_at_max for i in self.items), 2)
+
+    def category_usd(self, category: str) -> float:
+        return round(sum(i.monthly_usd for i in self.items if i.category == category), 2)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "monthlyUsd": self.monthly_usd,
+            "monthlyUsdAtMax": self.monthly_usd_at_max,
+            "priceDate": self.as_of.isoformat(),
+            "priceSource": self.price_source,
+            "items": [i.as_json() for i in self.items],
+            "notes": list(self.notes),
+        }
+
+
+def in_extended_support(version: str, on: date) -> bool:
+    """Whether EKS bills the extended-support rate for `version` on a date."""
+    ends = KUBERNETES_STANDARD_SUPPORT_ENDS.get(version)
+    if ends is None:
+        raise MissingPriceError(f"standard support end of Kubernetes {version}", KUBERNETES_STANDARD_SUPPORT_ENDS)
+    return on > date.fromisoformat(ends)
+
+
+def _hourly(category: str, item: str, count: float, unit: str, usd: float, note: str = "") -> CostItem:
+    monthly = count * usd * HOURS_PER_MONTH
+    return CostItem(category, item, count, unit, usd, monthly, monthly, note)
+
+
+def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEstimate:
+    """Itemized monthly cost. Raises MissingPriceError for an item without a price."""
+    prices = prices or bundled_price_book()
+    items: list[CostItem] = []
+    notes: list[str] = []
+
+    version = config.cluster.version
+    extended = in_extended_support(version, prices.as_of)
+    items.append(
+        _hourly(
+            "eks",
+            f"EKS control plane (Kubernetes {version}, "
+            f"{'extended' if extended else 'standard'} support)",
+            1,
+            "cluster-hour",
+            prices.service(
+                "eks_control_plane_extended_support" if extended else "eks_control_plane_standard"
+            ),
+            f"standard support ends {KUBERNETES_STANDARD_SUPPORT_ENDS[version]}",
+        )
+    )
+
+    ebs_gb_month = prices.service("ebs_gp3")
+    for name, pool in config.node_pools.items():
+        hourly = prices.ec2_hourly(pool.instance_type)
+        spot = pool.capacity_type == "SPOT"
+        note = "SPOT: on-demand price, an upper bound" if spot else ""
+        items.append(
+            CostItem(
+                "nodes",
+                f"node pool {name}: {pool.instance_type} x {pool.desired_size} (max {pool.max_size})",
+                pool.desired_size,
+                "node-hour",
+                hourly,
+                pool.desired_size * hourly * HOURS_PER_MONTH,
+                pool.max_size * hourly * HOURS_PER_MONTH,
+                note,
+            )
+        )
+        items.append(
+            CostItem(
+                "storage",
+                f"node pool {name}: gp3 root volumes {pool.disk_size_gib} GiB x {pool.desired_size}",
+                pool.desired_size * pool.disk_size_gib,
+                "GB-month",
+                ebs_gb_month,
+                pool.desired_size * pool.disk_size_gib * ebs_gb_month,
+                pool.max_size * pool.disk_size_gib * ebs_gb_month,
+            )
+        )
+        if spot:
+            notes.append(
+                f"nodePools.{name} is SPOT; no spot price is bundled, so its on-demand price "
+                "is an upper bound"
+            )
+
+    nat_count = 1 if config.network.nat_gateways == "single" else config.network.az_count
+    items.append(
+        _hourly(
+            "network",
+            f"NAT gateways ({config.network.nat_gateways})",
+            nat_count,
+            "gateway-hour",
+            prices.service("nat_gateway"),
+            "data processed per GB not included",
+        )
+    )
+    ipv4 = prices.service("public_ipv4")
+    items.append(_hourly("network", "public IPv4 addresses of the NAT gateways", nat_count, "address-hour", ipv4))
+
+    items.append(_hourly("load balancer", "Application Load Balancer", 1, "alb-hour", prices.service("alb")))
+    items.append(
+        _hourly(
+            "load balancer",
+            "ALB capacity units (assumed)",
+            ALB_LCU_ASSUMED,
+            "lcu-hour",
+            prices.service("alb_lcu"),
+            f"assumption: {ALB_LCU_ASSUMED:g} LCU on average",
+        )
+    )
+    items.append(
+        _hourly(
+            "load balancer",
+            "public IPv4 addresses of the ALB (one per AZ)",
+            config.network.az_count,
+            "address-hour",
+            ipv4,
+            "assumption: internet-facing, one address per AZ",
+        )
+    )
+
+    redis_nodes = 1 + config.redis.replicas
+    items.append(
+        _hourly(
+            "redis",
+            f"ElastiCache {config.redis.node_type} x {redis_nodes} (primary + {config.redis.replicas} replicas)",
+            redis_nodes,
+            "node-hour",
+            prices.elasticache_hourly(config.redis.node_type),
+        )
+    )
+
+    db = config.database
+    deployment = "Multi-AZ" if db.multi_az else "Single-AZ"
+    items.append(
+        _hourly(
+            "database",
+            f"RDS PostgreSQL {db.instance_class} {deployment}",
+            1,
+            "instance-hour",
+            prices.rds_hourly(db.instance_class, db.multi_az),
+            "Multi-AZ bills the standby too (x2)" if db.multi_az else "",
+        )
+    )
+    storage_rate = prices.service("rds_gp3_storage_multi_az" if db.multi_az else "rds_gp3_storage_single_az")
+    items.append(
+        CostItem(
+            "database",
+            f"RDS gp3 storage {db.storage_gib} GiB ({deployment})",
+            db.storage_gib,
+            "GB-month",
+            storage_rate,
+            db.storage_gib * storage_rate,
+            db.storage_gib * storage_rate,
+        )
+    )
+
+    notes += [
+        f"a month is {HOURS_PER_MONTH} hours; node pools at desired size (max size in the 'at max' column)",
+        f"ALB LCUs assumed: {ALB_LCU_ASSUMED:g}",
+        "not included: data transfer, NAT data processing, CloudWatch logs, ECR storage, extra backups",
+    ]
+    return CostEstimate(items=items, as_of=prices.as_of, price_source=prices.source, notes=notes)
+
+
+def stack_estimates(config: StackConfig) -> dict[str, object]:
+    """Plain JSON values for the stack outputs, so that previews show cost and node changes.
+
+    Never raises for a missing price: the cost is then None and `costError` says why.
+    """
+    capacity = capacity_report(config)
+    result: dict[str, object] = {
+        "nodesNeeded": {p.pool: p.nodes_needed for p in capacity.pools},
+        "nodesNeededAtMax": {p.pool: p.nodes_needed_at_max for p in capacity.pools},
+    }
+    try:
+        estimate = monthly_cost(config)
+    except MissingPriceError as e:
+        result.update({"monthlyCostUsd": None, "monthlyCostAtMaxUsd": None, "costError": str(e)})
+        return result
+    result.update(
+        {
+            "monthlyCostUsd": estimate.monthly_usd,
+            "monthlyCostAtMaxUsd": estimate.monthly_usd_at_max,
+            "priceDate": estimate.as_of.isoformat(),
+        }
+    )
+    return result
