@@ -1,0 +1,342 @@
+"""The `Workloads` component: the app's Kubernetes objects and the load balancer controller.
+
+The manifests come from `manifests.py`; this module only registers them, in an order that is
+safe both ways:
+
+    create:   namespace, accounts, config, Secret -> controller (IAM, Pod Identity, Helm)
+              -> migration Job -> Service, TargetGroupBinding -> Deployments -> HPAs
+    destroy:  the reverse, so the TargetGroupBinding (whose finalizer the controller removes
+              after deregistering the targets) is deleted while the controller still runs.
+
+`DEPENDENCIES` spells the order out; `Workloads` builds every child's `depends_on` from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from stack.config import StackConfig
+from stack.workloads import load_balancer_controller as lbc
+from stack.workloads import manifests as m
+
+TYPE = "django-eks:app:Workloads"
+
+MIGRATION_TIMEOUT = f"{(m.MIGRATION_DEADLINE_SECONDS + 300) // 60}m"
+"""Pulumi waits for the Job a little longer than the Job's own deadline, so the Job's failure
+(with its reason) is what `pulumi up` reports, not a Pulumi timeout."""
+
+DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
+    "namespace": (),
+    "service-accounts": ("namespace",),
+    "config": ("namespace",),
+    "secret": ("namespace",),
+    # Pod Identity injects credentials when a pod is created: the association must exist
+    # before the controller's pods do, or they start without AWS credentials.
+    "controller": ("pod-identity",),
+    # The controller's webhook mutates pods in the labelled namespace; pods created while it
+    # is not running would miss their readiness gate (or be rejected).
+    "migration": ("service-accounts", "config", "secret", "controller"),
+    "service": ("namespace",),
+    # Explicit, so destroy deletes the binding before the controller that removes its
+    # finalizer; and the CRD only exists once the chart is installed.
+    "target-group-binding": ("service", "controller"),
+    # The binding must exist when web pods are created, or they get no readiness gate.
+    "web": ("migration", "target-group-binding", "controller"),
+    "web-autoscaling": ("web",),
+    "web-disruption-budget": ("namespace",),
+    "worker": ("migration", "controller"),
+    "worker-autoscaling": ("worker",),
+    "worker-disruption-budget": ("namespace",),
+}
+"""For each role, the roles it must come after (and be destroyed before)."""
+
+
+def dependency_closure(role: str) -> set[str]:
+    """Every role `role` comes after, directly or not."""
+    seen: set[str] = set()
+    pending = list(DEPENDENCIES[role])
+    while pending:
+        other = pending.pop()
+        if other not in seen:
+            seen.add(other)
+            pending.extend(DEPENDENCIES.get(other, ()))
+    return seen
+
+
+@dataclass(frozen=True)
+class WorkloadsArgs:
+    config: StackConfig
+    """The whole validated stack config."""
+    provider: k8s.Provider
+    """Kubernetes provider bound to the EKS cluster."""
+    cluster_name: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    target_group_arn: pulumi.Input[str]
+    """IP-target target group (HTTP 8000) the ALB forwards to; health check on /healthz."""
+    alb_dns_name: pulumi.Input[str]
+    app_url: pulumi.Input[str]
+    """http://<dns> or https://<dns>."""
+    redis_url: pulumi.Input[str]
+    """Secret: rediss://:TOKEN@host:6379/0?ssl_cert_reqs=required."""
+    database_url: pulumi.Input[str]
+    """Secret: postgres://app:PASS@host:5432/app?sslmode=require."""
+    image: pulumi.Input[str]
+    """Full image reference, repo:tag."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Node groups and cluster add-ons: every Kubernetes object waits for them."""
+
+
+def child_options(
+    parent: pulumi.Resource,
+    *,
+    provider: pulumi.ProviderResource | None,
+    depends_on: Sequence[pulumi.Resource],
+    custom_timeouts: pulumi.CustomTimeouts | None = None,
+) -> pulumi.ResourceOptions:
+    """Options of every child: under the component, on the cluster's provider when given."""
+    return pulumi.ResourceOptions(
+        parent=parent,
+        provider=provider,
+        depends_on=list(depends_on),
+        custom_timeouts=custom_timeouts,
+    )
+
+
+def secret_values(
+    *, secret_key: pulumi.Input[str], database_url: pulumi.Input[str], redis_url: pulumi.Input[str]
+) -> pulumi.Output[dict[str, str]]:
+    """The Secret's stringData, always a secret Output, even if an input arrived in plain text."""
+    values = pulumi.Output.all(secret_key, database_url, redis_url).apply(
+        lambda v: dict(zip(m.SECRET_KEYS, (str(x) for x in v), strict=True))
+    )
+    return pulumi.Output.secret(values)
+
+
+class Workloads(pulumi.ComponentResource):
+    """Web and worker Deployments, migrations, autoscaling, and their wiring into the ALB."""
+
+    namespace: pulumi.Output[str]
+    app_url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        config = args.config
+        created: dict[str, list[pulumi.Resource]] = {}
+
+        def after(role: str, **extra: Any) -> pulumi.ResourceOptions:
+            deps = [*args.depends_on]
+            for other in DEPENDENCIES[role]:
+                deps.extend(created[other])
+            return child_options(self, provider=args.provider, depends_on=deps, **extra)
+
+        def record(role: str, *resources: pulumi.Resource) -> None:
+            created.setdefault(role, []).extend(resources)
+
+        # --- namespace, identities, configuration -----------------------------------------
+        ns_manifest = m.namespace()
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=ns_manifest["metadata"], opts=after("namespace")
+        )
+        record("namespace", ns)
+
+        record(
+            "service-accounts",
+            *(
+                k8s.core.v1.ServiceAccount(
+                    f"{name}-{component}",
+                    metadata=sa["metadata"],
+                    automount_service_account_token=sa["automountServiceAccountToken"],
+                    opts=after("service-accounts"),
+                )
+                for component in (m.WEB, m.WORKER, m.MIGRATE)
+                for sa in [m.service_account(component)]
+            ),
+        )
+
+        # Auto-named (no metadata.name): Pulumi replaces a ConfigMap or Secret whose data
+        # changes under a new name, and the Deployments referring to it roll out. A fixed
+        # name would change the environment of running pods' next restart only.
+        config_data: pulumi.Output[Any] = pulumi.Output.all(args.alb_dns_name, args.app_url).apply(
+            lambda v: m.app_settings(config, alb_dns_name=str(v[0]), app_url=str(v[1]))
+        )
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=_auto_named(m.config_map(config, alb_dns_name="", app_url="")["metadata"]),
+            data=config_data,
+            opts=after("config"),
+        )
+        record("config", config_map)
+
+        secret_key = random.RandomPassword(
+            f"{name}-django-secret-key",
+            length=64,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        placeholder_secret = m.secret(m.PLACEHOLDER_SECRETS)
+        secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata=_auto_named(placeholder_secret["metadata"]),
+            type=placeholder_secret["type"],
+            string_data=cast(
+                Any,
+                secret_values(
+                    secret_key=secret_key.result,
+                    database_url=args.database_url,
+                    redis_url=args.redis_url,
+                ),
+            ),
+            # The SDK already marks data and stringData secret; repeated so a future change
+            # of SDK defaults cannot leak them into the state in plain text.
+            opts=pulumi.ResourceOptions.merge(
+                after("secret"),
+                pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"]),
+            ),
+        )
+        record("secret", secret)
+
+        # --- the load balancer controller -------------------------------------------------
+        role = aws.iam.Role(
+            f"{name}-lb-controller",
+            assume_role_policy=json.dumps(lbc.trust_policy()),
+            description="AWS Load Balancer Controller (EKS Pod Identity)",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        policy = aws.iam.Policy(
+            f"{name}-lb-controller",
+            policy=lbc.compact_json(lbc.iam_policy_document()),
+            description="AWS Load Balancer Controller, as published upstream",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-lb-controller",
+            role=role.name,
+            policy_arn=policy.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-lb-controller",
+            cluster_name=args.cluster_name,
+            namespace=lbc.NAMESPACE,
+            service_account=lbc.SERVICE_ACCOUNT,
+            role_arn=role.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+        )
+        record("pod-identity", association)
+
+        values: pulumi.Output[Any] = pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
+            lambda v: lbc.chart_values(cluster_name=str(v[0]), region=config.region, vpc_id=str(v[1]))
+        )
+        controller = k8s.helm.v3.Release(
+            f"{name}-lb-controller",
+            name=lbc.CHART,
+            chart=lbc.CHART,
+            version=lbc.CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=lbc.CHART_REPOSITORY),
+            namespace=lbc.NAMESPACE,
+            values=values,
+            max_history=5,
+            opts=after("controller"),
+        )
+        record("controller", controller)
+
+        # --- migrations -------------------------------------------------------------------
+        names = pulumi.Output.all(args.image, config_map.metadata.name, secret.metadata.name)
+
+        def render(build: Any) -> pulumi.Output[Any]:
+            return names.apply(
+                lambda v: build(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
+            )
+
+        job = render(m.migration_job)
+        migration = k8s.batch.v1.Job(
+            f"{name}-migrate",
+            metadata=job.apply(lambda j: j["metadata"]),
+            spec=job.apply(lambda j: j["spec"]),
+            opts=after(
+                "migration",
+                custom_timeouts=pulumi.CustomTimeouts(create=MIGRATION_TIMEOUT, update=MIGRATION_TIMEOUT),
+            ),
+        )
+        record("migration", migration)
+
+        # --- web ----------------------------------------------------------------------------
+        service_manifest = m.web_service()
+        service = k8s.core.v1.Service(
+            f"{name}-web",
+            metadata=service_manifest["metadata"],
+            spec=service_manifest["spec"],
+            opts=after("service"),
+        )
+        record("service", service)
+
+        binding_spec: pulumi.Output[Any] = pulumi.Output.from_input(args.target_group_arn).apply(
+            lambda arn: m.target_group_binding(arn)["spec"]
+        )
+        binding_manifest = m.target_group_binding("")
+        binding = k8s.apiextensions.CustomResource(
+            f"{name}-web-target-group-binding",
+            api_version=binding_manifest["apiVersion"],
+            kind=binding_manifest["kind"],
+            metadata=binding_manifest["metadata"],
+            spec=binding_spec,
+            opts=after("target-group-binding"),
+        )
+        record("target-group-binding", binding)
+
+        web_manifest = m.web_deployment(config, "")
+        web = k8s.apps.v1.Deployment(
+            f"{name}-web",
+            metadata=web_manifest["metadata"],
+            spec=render(m.web_deployment).apply(lambda d: d["spec"]),
+            opts=after("web"),
+        )
+        record("web", web)
+        self._register_scaling(name, "web", m.web_hpa(config), after)
+
+        # --- worker -------------------------------------------------------------------------
+        worker_manifest = m.worker_deployment(config, "")
+        worker = k8s.apps.v1.Deployment(
+            f"{name}-worker",
+            metadata=worker_manifest["metadata"],
+            spec=render(m.worker_deployment).apply(lambda d: d["spec"]),
+            opts=after("worker"),
+        )
+        record("worker", worker)
+        self._register_scaling(name, "worker", m.worker_hpa(config), after)
+
+        self.namespace = ns.metadata.apply(lambda meta: meta.name or m.NAMESPACE)
+        self.app_url = pulumi.Output.from_input(args.app_url)
+        self.register_outputs({"namespace": self.namespace, "app_url": self.app_url})
+
+    def _register_scaling(
+        self, name: str, role: str, hpa: dict[str, Any], after: Any
+    ) -> None:
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-{role}",
+            metadata=hpa["metadata"],
+            spec=hpa["spec"],
+            opts=after(f"{role}-autoscaling"),
+        )
+        pdb = m.pod_disruption_budget(role)
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-{role}",
+            metadata=pdb["metadata"],
+            spec=pdb["spec"],
+            opts=after(f"{role}-disruption-budget"),
+        )
+
+
+def _auto_named(metadata: dict[str, Any]) -> Any:
+    """`metadata` without its name, so Pulumi generates one from the resource name."""
+    return {key: value for key, value in metadata.items() if key != "name"}

@@ -1,0 +1,76 @@
+"""The AWS Load Balancer Controller: its Helm chart pin, values and AWS identity.
+
+The controller only registers pod IPs into the target group the platform declared
+(TargetGroupBinding); it creates no load balancer of its own. It authenticates with EKS Pod
+Identity: an IAM role trusted by `pods.eks.amazonaws.com`, associated with its service account.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+CHART = "aws-load-balancer-controller"
+CHART_REPOSITORY = "https://aws.github.io/eks-charts"
+CHART_VERSION = "3.5.0"
+"""Chart 3.5.0 ships controller (appVersion) v3.5.0 — since the v3 line the chart and app
+versions are equal — matching the IAM policy and CRDs bundled in data/aws-load-balancer-controller
+(helm/aws-load-balancer-controller at upstream commit 225f445, see data/SOURCES.md). Bump the
+three together: Helm installs CRDs on first install only and never upgrades them."""
+
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "aws-load-balancer-controller"
+REPLICAS = 2
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "aws-load-balancer-controller"
+IAM_POLICY_FILE = DATA_DIR / "iam_policy.json"
+CRDS_FILE = DATA_DIR / "crds.yaml"
+
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
+def chart_values(*, cluster_name: str, region: str, vpc_id: str) -> dict[str, Any]:
+    """Helm values for the controller.
+
+    Nodes enforce IMDSv2 with a hop limit of 1, so pods cannot ask the instance metadata
+    service for the region or VPC: both are passed explicitly, as is the cluster name.
+    """
+    return {
+        "clusterName": cluster_name,
+        "region": region,
+        "vpcId": vpc_id,
+        # Two replicas (leader election): a node drain never leaves pods unregistered.
+        "replicaCount": REPLICAS,
+        "podDisruptionBudget": {"maxUnavailable": 1},
+        # The chart creates the account; Pod Identity matches it by namespace and name, so it
+        # needs no role annotation.
+        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+    }
+
+
+def trust_policy() -> dict[str, Any]:
+    """Lets the EKS Pod Identity agent assume the role for the associated service account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                # TagSession: Pod Identity tags the session with the cluster, namespace and
+                # service account.
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+
+
+def iam_policy_document() -> dict[str, Any]:
+    """The controller's IAM policy as published upstream (data/aws-load-balancer-controller)."""
+    document: dict[str, Any] = json.loads(IAM_POLICY_FILE.read_text())
+    return document
+
+
+def compact_json(document: dict[str, Any]) -> str:
+    # A managed policy may hold at most 6,144 characters; the published file is indented.
+    return json.dumps(document, separators=(",", ":"), sort_keys=False)
