@@ -1,0 +1,3 @@
+from stack.plan.cli import main
+
+raise SystemExit(main())
