@@ -434,7 +434,9 @@ _SECTIONS = {
 def _problems_from(error: ValidationError) -> list[ConfigProblem]:
     problems = []
     for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "(root)"
+        # A bad mapping key is reported at the key itself, not at pydantic's "[key]" marker.
+        parts = [str(part) for part in item["loc"] if part != "[key]"]
+        path = ".".join(parts) or "(root)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"

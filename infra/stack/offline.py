@@ -175,9 +175,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, also keeping what plain mocks drop: parent, dependencies, options."""
 
-    def __init__(self, mocks: OfflineMocks) -> None:
+    def __init__(self, mocks: OfflineMocks, recorded: list[RecordedResource]) -> None:
         super().__init__(mocks)
-        self.recorded: list[RecordedResource] = []
+        self.recorded = recorded
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -219,12 +219,20 @@ def pulumi_config_of(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
 
 
 def run_program(
-    pulumi_config: Mapping[str, str], *, stack: str = "offline", root: Path = REPO_ROOT
+    pulumi_config: Mapping[str, str],
+    *,
+    stack: str = "offline",
+    root: Path = REPO_ROOT,
+    recorded: list[RecordedResource] | None = None,
 ) -> OfflineRun:
-    """Run `<root>/infra` with the given config under the mock engine and record everything."""
+    """Run `<root>/infra` with the given config under the mock engine and record everything.
+
+    `recorded`, when given, receives each resource as it registers, so a caller still sees
+    what was registered when the program fails.
+    """
     region = pulumi_config.get("aws:region", "us-east-1")
     mocks = OfflineMocks(region)
-    monitor = _RecordingMonitor(mocks)
+    monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(pulumi_config))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

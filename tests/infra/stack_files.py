@@ -1,0 +1,54 @@
+"""The repository's stack files, and offline runs of the program with them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+from stack.offline import OfflineRun, RecordedResource, pulumi_config_of, run_program, run_stack, stack_names
+
+STACKS = stack_names()
+
+
+def stack_raw_config(stack: str) -> dict[str, Any]:
+    """A stack file's config decoded into plain values, keyed as in the YAML file."""
+    return {
+        key: json.loads(value) if value.lstrip().startswith(("{", "[")) else value
+        for key, value in pulumi_config_of(stack).items()
+    }
+
+
+def encode(raw: dict[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+def project_config(stack: str) -> dict[str, Any]:
+    """The stack's config under this project's namespace, namespace stripped."""
+    return {
+        key.split(":", 1)[1]: value
+        for key, value in stack_raw_config(stack).items()
+        if key.startswith("django-eks:")
+    }
+
+
+_runs: dict[str, OfflineRun] = {}
+
+
+def stack_run(stack: str) -> OfflineRun:
+    """The program run offline with Pulumi.<stack>.yaml (one run per stack per session)."""
+    if stack not in _runs:
+        _runs[stack] = run_stack(stack)
+    return _runs[stack]
+
+
+def run_edited(
+    edit: Callable[[dict[str, Any]], None],
+    base: str = "dev",
+    recorded: list[RecordedResource] | None = None,
+) -> OfflineRun:
+    """Run the program with a stack's config changed by `edit(raw_config)`."""
+    raw = copy.deepcopy(stack_raw_config(base))
+    edit(raw)
+    return run_program(encode(raw), stack=f"{base}-edited", recorded=recorded)
