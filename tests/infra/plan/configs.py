@@ -1,0 +1,68 @@
+"""Small stack configs for the capacity and cost tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stack.config import StackConfig, parse_stack_config
+
+
+def small_config(**overrides: Any) -> StackConfig:
+    """One m4.large node, single NAT over two AZs, the smallest Redis and PostgreSQL."""
+    raw: dict[str, Any] = {
+        "network": {"azCount": 2, "natGateways": "single"},
+        "cluster": {"version": "1.35"},
+        "nodePools": {
+            "default": {"instanceType": "m4.large", "minSize": 1, "desiredSize": 1, "maxSize": 2, "diskSizeGib": 20}
+        },
+        "web": {
+            "nodePool": "default",
+            "replicas": 1,
+            "cpuMillicores": 250,
+            "memoryMib": 384,
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+        },
+        "worker": {
+            "nodePool": "default",
+            "replicas": 1,
+            "cpuMillicores": 500,
+            "memoryMib": 512,
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
+        },
+        "redis": {"nodeType": "cache.t4g.micro", "replicas": 0},
+        "database": {"instanceClass": "db.t4g.micro", "storageGib": 20, "multiAz": False},
+    }
+    for key, value in overrides.items():
+        raw[key] = value
+    return parse_stack_config(raw)
+
+
+def split_pools_config(*, worker_max_replicas: int, worker_cpu: int = 850, workers_max_size: int = 4) -> StackConfig:
+    """Web on an untainted m5.large pool, workers on a tainted c5.large pool."""
+    return small_config(
+        network={"azCount": 3, "natGateways": "perAz"},
+        nodePools={
+            "web": {"instanceType": "m5.large", "minSize": 1, "desiredSize": 2, "maxSize": 3},
+            "workers": {
+                "instanceType": "c5.large",
+                "minSize": 1,
+                "desiredSize": 2,
+                "maxSize": workers_max_size,
+                "taints": [{"key": "workload", "value": "worker", "effect": "NoSchedule"}],
+            },
+        },
+        web={
+            "nodePool": "web",
+            "replicas": 2,
+            "cpuMillicores": 500,
+            "memoryMib": 512,
+            "autoscaling": {"minReplicas": 2, "maxReplicas": 4},
+        },
+        worker={
+            "nodePool": "workers",
+            "replicas": 3,
+            "cpuMillicores": worker_cpu,
+            "memoryMib": 768,
+            "autoscaling": {"minReplicas": 3, "maxReplicas": worker_max_replicas},
+        },
+    )
