@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from stack.cost import in_extended_support, monthly_cost, stack_estimates
+from stack.prices import MissingPriceError, bundled_price_book
+from tests.infra.plan.configs import small_config
+
+
+def test_small_config_monthly_cost_by_hand() -> None:
+    estimate = monthly_cost(small_config())
+    by_item = {i.item: round(i.monthly_usd, 3) for i in estimate.items}
+    # 730 hours a month, bundled us-east-1 prices:
+    #   EKS control plane, standard support   0.10   x 730            =  73.00
+    #   1 x m4.large                           0.10   x 730            =  73.00
+    #   gp3 root volume 20 GB                  0.08   x 20             =   1.60
+    #   1 NAT gateway (single)                 0.045  x 730            =  32.85
+    #   its public IPv4 address                0.005  x 730            =   3.65
+    #   ALB                                    0.0225 x 730            =  16.425
+    #   1 LCU (assumption)                     0.008  x 730            =   5.84
+    #   ALB public IPv4, one per AZ (2)        0.005  x 730 x 2        =   7.30
+    #   cache.t4g.micro x 1                    0.016  x 730            =  11.68
+    #   db.t4g.micro Single-AZ                 0.016  x 730            =  11.68
+    #   RDS gp3 storage 20 GB                  0.115  x 20             =   2.30
+    #                                                           total  = 239.325
+    assert by_item == {
+        "EKS control plane (Kubernetes 1.35, standard support)": 73.0,
+        "node pool default: m4.large x 1 (max 2)": 73.0,
+        "node pool default: gp3 root volumes 20 GiB x 1": 1.6,
+        "NAT gateways (single)": 32.85,
+        "public IPv4 addresses of the NAT gateways": 3.65,
+        "Application Load Balancer": 16.425,
+        "ALB capacity units (assumed)": 5.84,
+        "public IPv4 addresses of the ALB (one per AZ)": 7.3,
+        "ElastiCache cache.t4g.micro x 1 (primary + 0 replicas)": 11.68,
+        "RDS PostgreSQL db.t4g.micro Single-AZ": 11.68,
+        "RDS gp3 storage 20 GiB (Single-AZ)": 2.3,
+    }
+    assert estimate.monthly_usd == pytest.approx(239.325, abs=0.006)
+    # At max size the pool has 2 nodes: one more m4.large (73.00) and volume (1.60).
+    assert estimate.monthly_usd_at_max == pytest.approx(239.325 + 74.6, abs=0.006)
+    assert estimate.as_of == date(2026, 8, 20)
+
+
+def test_multi_az_database_bills_the_standby_and_per_az_nat() -> None:
+    config = small_config(
+        network={"azCount": 3, "natGateways": "perAz"},
+        database={"instanceClass": "db.t4g.micro", "storageGib": 50, "multiAz": True},
+        redis={"nodeType": "cache.t3.medium", "replicas": 1},
+    )
+    by_item = {i.item: round(i.monthly_usd, 2) for i in monthly_cost(config).items}
+    assert by_item["RDS PostgreSQL db.t4g.micro Multi-AZ"] == 23.36  # 0.032 x 730
+    assert by_item["RDS gp3 storage 50 GiB (Multi-AZ)"] == 11.5  # 0.23 x 50
+    assert by_item["NAT gateways (perAz)"] == 98.55  # 3 x 0.045 x 730
+    assert by_item["public IPv4 addresses of the NAT gateways"] == 10.95
+    assert by_item["ElastiCache cache.t3.medium x 2 (primary + 1 replicas)"] == 99.28  # 2 x 0.068 x 730
+
+
+def test_extended_support_after_the_standard_support_end() -> None:
+    # 1.33's standard support ends 2026-07-29, before the bundled prices' date.
+    assert in_extended_support("1.33", date(2026, 8, 20))
+    assert not in_extended_support("1.33", date(2026, 7, 29))
+    estimate = monthly_cost(small_config(cluster={"version": "1.33"}))
+    eks = estimate.items[0]
+    assert eks.item == "EKS control plane (Kubernetes 1.33, extended support)"
+    assert eks.monthly_usd == pytest.approx(438.0)  # 0.60 x 730
+    book = replace(bundled_price_book(), as_of=date(2026, 1, 1))
+    assert monthly_cost(small_config(cluster={"version": "1.33"}), book).items[0].monthly_usd == pytest.approx(73.0)
+
+
+def test_spot_pools_are_priced_on_demand_as_an_upper_bound() -> None:
+    config = small_config(
+        nodePools={"default": {"instanceType": "m4.large", "desiredSize": 1, "maxSize": 2, "capacityType": "SPOT"}}
+    )
+    estimate = monthly_cost(config)
+    node = next(i for i in estimate.items if i.category == "nodes")
+    assert node.monthly_usd == pytest.approx(73.0)
+    assert "upper bound" in node.note
+    assert any("nodePools.default is SPOT" in n for n in estimate.notes)
+
+
+def test_an_unpriced_database_class_is_not_guessed() -> None:
+    config = small_config(database={"instanceClass": "db.m6g.large", "storageGib": 20})
+    with pytest.raises(MissingPriceError) as caught:
+        monthly_cost(config)
+    message = str(caught.value)
+    assert "rds_postgres_db.m6g.large_single_az" in message
+    assert "rds_postgres_db.t4g.micro_single_az" in message  # the known ones are listed
+
+
+def test_stack_estimates_are_plain_json_values() -> None:
+    estimates = stack_estimates(small_config())
+    assert estimates == {
+        "nodesNeeded": {"default": 1},
+        "nodesNeededAtMax": {"default": 1},
+        "monthlyCostUsd": pytest.approx(239.33, abs=0.01),
+        "monthlyCostAtMaxUsd": pytest.approx(313.93, abs=0.01),
+        "priceDate": "2026-08-20",
+    }
+
+
+def test_stack_estimates_report_a_missing_price_instead_of_failing() -> None:
+    estimates = stack_estimates(small_config(database={"instanceClass": "db.m6g.large", "storageGib": 20}))
+    assert estimates["monthlyCostUsd"] is None
+    assert "db.m6g.large" in str(estimates["costError"])
