@@ -164,7 +164,9 @@ class NodePoolConfig(Model):
     )
     max_size: int = Field(3, ge=1, le=100, description="Most nodes.")
     disk_size_gib: int = Field(20, ge=20, le=1000, description="gp3 root volume size.")
-    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field("ON_DEMAND")
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
+        "ON_DEMAND", description="SPOT is cheaper but nodes can be reclaimed with 2 minutes' notice."
+    )
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Extra Kubernetes labels on the nodes."
     )
@@ -207,9 +209,9 @@ class NodePoolConfig(Model):
 
 
 class WebAutoscaling(Model):
-    min_replicas: int = Field(2, ge=1, le=100)
-    max_replicas: int = Field(6, ge=1, le=200)
-    target_cpu_percent: int = Field(70, ge=10, le=100)
+    min_replicas: int = Field(2, ge=1, le=100, description="HPA lower bound.")
+    max_replicas: int = Field(6, ge=1, le=200, description="HPA upper bound (capacity is planned for it).")
+    target_cpu_percent: int = Field(70, ge=10, le=100, description="HPA target CPU utilisation of requests.")
 
     @field_validator("max_replicas")
     @classmethod
@@ -221,8 +223,8 @@ class WebAutoscaling(Model):
 
 
 class WorkerAutoscaling(Model):
-    min_replicas: int = Field(1, ge=1, le=100)
-    max_replicas: int = Field(3, ge=1, le=200)
+    min_replicas: int = Field(1, ge=1, le=100, description="Fewest worker pods.")
+    max_replicas: int = Field(3, ge=1, le=200, description="Most worker pods (capacity is planned for it).")
 
     @field_validator("max_replicas")
     @classmethod
@@ -298,7 +300,9 @@ def _node_type(prefix: str) -> Any:
 class RedisConfig(Model):
     """ElastiCache for Redis OSS, cluster mode disabled (Celery cannot use cluster mode)."""
 
-    node_type: Annotated[str, _node_type("cache")] = Field("cache.t4g.micro")
+    node_type: Annotated[str, _node_type("cache")] = Field(
+        "cache.t4g.micro", description="ElastiCache node type."
+    )
     replicas: int = Field(
         0, ge=0, le=5, description="Read replicas; with 1+ failover and multi-AZ are on."
     )
@@ -308,12 +312,16 @@ class RedisConfig(Model):
 class DatabaseConfig(Model):
     """RDS for PostgreSQL."""
 
-    instance_class: Annotated[str, _node_type("db")] = Field("db.t4g.micro")
+    instance_class: Annotated[str, _node_type("db")] = Field(
+        "db.t4g.micro", description="RDS instance class."
+    )
     engine_version: Literal["16", "17"] = Field("17", description="PostgreSQL major version.")
     storage_gib: int = Field(20, ge=20, le=65536, description="gp3 storage.")
     multi_az: bool = Field(False, description="A standby in another AZ (billed too).")
-    deletion_protection: bool = Field(False)
-    backup_retention_days: int = Field(7, ge=0, le=35)
+    deletion_protection: bool = Field(
+        False, description="Refuse deletion; a final snapshot is kept if it is ever deleted."
+    )
+    backup_retention_days: int = Field(7, ge=0, le=35, description="Automated backup retention.")
 
 
 class LoadBalancerConfig(Model):
@@ -338,17 +346,23 @@ class ImageConfig(Model):
     """The service image. Without a repository, the stack's own ECR repository is used."""
 
     repository: str | None = Field(None, description="Image repository; default: the stack's ECR.")
-    tag: str = Field("latest", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    tag: str = Field(
+        "latest",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="Image tag; the migration Job runs once per tag.",
+    )
 
 
 class StackConfig(Model):
     """Everything a stack file configures."""
 
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="aws:region")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region (read from aws:region).")
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     node_pools: dict[PoolName, NodePoolConfig] = Field(
-        default_factory=lambda: {"default": NodePoolConfig()}, min_length=1
+        default_factory=lambda: {"default": NodePoolConfig()},
+        min_length=1,
+        description="Managed node groups by pool name.",
     )
     web: WebConfig = Field(default_factory=WebConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from stack.cluster import Cluster, ClusterArgs
 from stack.config import PROJECT, StackConfig
+from stack.cost import stack_estimates
 from stack.database import Database, DatabaseArgs
 from stack.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.network import Network, NetworkArgs
@@ -113,4 +114,7 @@ def build(config: StackConfig) -> dict[str, Any]:
         "nodePoolNames": {
             name: pool.node_group_name for name, pool in cluster.node_pools.items()
         },
+        # Plain numbers from the offline cost and capacity model, so that `pulumi preview`
+        # shows what a config change does to the monthly bill and the node count.
+        **stack_estimates(config),
     }
