@@ -143,7 +143,7 @@ class Workloads(pulumi.ComponentResource):
             created.setdefault(role, []).extend(resources)
 
         # --- namespace, identities, configuration -----------------------------------------
-        ns_manifest = m.namespace()
+        ns_manifest = m.namespace(config)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=ns_manifest["metadata"], opts=after("namespace")
         )
@@ -263,9 +263,14 @@ class Workloads(pulumi.ComponentResource):
             f"{name}-migrate",
             metadata=job.apply(lambda j: j["metadata"]),
             spec=job.apply(lambda j: j["spec"]),
-            opts=after(
-                "migration",
-                custom_timeouts=pulumi.CustomTimeouts(create=MIGRATION_TIMEOUT, update=MIGRATION_TIMEOUT),
+            opts=pulumi.ResourceOptions.merge(
+                after(
+                    "migration",
+                    custom_timeouts=pulumi.CustomTimeouts(create=MIGRATION_TIMEOUT, update=MIGRATION_TIMEOUT),
+                ),
+                # A failed Job is re-run under the same name (replaceUnready): the old one has
+                # to go first.
+                pulumi.ResourceOptions(delete_before_replace=True),
             ),
         )
         record("migration", migration)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, WebConfig, WorkerConfig
 
@@ -57,8 +58,6 @@ MIGRATION_BACKOFF_LIMIT = 1
 """One retry covers a transient failure (a database failover); a real migration error fails
 twice quickly instead of hammering the database."""
 
-PSS_VERSION = "latest"
-
 PART_OF = "django-eks"
 
 
@@ -79,8 +78,15 @@ def _metadata(name: str, component: str, namespace: str = NAMESPACE) -> dict[str
     return {"name": name, "namespace": namespace, "labels": labels(component)}
 
 
-def namespace() -> Manifest:
+def pod_security_version(config: StackConfig) -> str:
+    # Pinned to the cluster's minor version rather than "latest", so a control-plane upgrade
+    # cannot start rejecting pods by itself; the label moves with `cluster.version`.
+    return f"v{config.cluster.version}"
+
+
+def namespace(config: StackConfig) -> Manifest:
     """The app namespace: Pod Security "restricted" enforced, ALB readiness gates injected."""
+    version = pod_security_version(config)
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -88,9 +94,9 @@ def namespace() -> Manifest:
             "name": NAMESPACE,
             "labels": {
                 "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/enforce-version": PSS_VERSION,
+                "pod-security.kubernetes.io/enforce-version": version,
                 "pod-security.kubernetes.io/warn": "restricted",
-                "pod-security.kubernetes.io/warn-version": PSS_VERSION,
+                "pod-security.kubernetes.io/warn-version": version,
                 # The controller's webhook adds a readiness gate to pods behind a
                 # TargetGroupBinding, so a rollout only proceeds once the new pods are healthy
                 # targets in the ALB, not merely Ready to the kubelet.
@@ -114,10 +120,15 @@ def service_account(component: str) -> Manifest:
 # --- configuration ----------------------------------------------------------------------
 
 
-def allowed_hosts(alb_dns_name: str) -> list[str]:
+def allowed_hosts(alb_dns_name: str, app_url: str) -> list[str]:
+    """The ALB's own name, and the app URL's host when that is another name (a DNS alias)."""
     # Probes and ALB health checks use the pod IP as Host; the service answers them before
-    # the ALLOWED_HOSTS check, so only the public name is needed here.
-    return [alb_dns_name]
+    # the ALLOWED_HOSTS check, so no pod IP or wildcard is needed here.
+    hosts = [alb_dns_name]
+    url_host = urlsplit(app_url).hostname
+    if url_host and url_host not in hosts:
+        hosts.append(url_host)
+    return hosts
 
 
 def csrf_trusted_origins(app_url: str) -> list[str]:
@@ -130,7 +141,7 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
     return {
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": ",".join(allowed_hosts(alb_dns_name)),
+        "DJANGO_ALLOWED_HOSTS": ",".join(allowed_hosts(alb_dns_name, app_url)),
         "DJANGO_CSRF_TRUSTED_ORIGINS": ",".join(csrf_trusted_origins(app_url)),
         "DJANGO_LOG_LEVEL": LOG_LEVEL,
         # Without a certificate the ALB only speaks HTTP: redirecting to HTTPS would loop.
@@ -375,8 +386,12 @@ def web_deployment(
         "spec": {
             "selector": {"matchLabels": selector_labels(WEB)},
             # Never below the current capacity during a rollout; a new pod must pass the ALB
-            # health check (readiness gate) before an old one goes.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            # health check (readiness gate) before an old one goes. A quarter surges at once,
+            # so a rollout at maxReplicas stays well inside Pulumi's await timeout.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+            },
             "revisionHistoryLimit": 5,
             "template": _pod_template(WEB, spec),
         },
@@ -656,7 +671,7 @@ def app_manifests(
 ) -> list[Manifest]:
     """Every object the app namespace holds, in creation order."""
     return [
-        namespace(),
+        namespace(config),
         *(service_account(c) for c in (WEB, WORKER, MIGRATE)),
         config_map(config, alb_dns_name=alb_dns_name, app_url=app_url),
         secret(secret_values),

@@ -331,3 +331,31 @@ def test_child_options_carry_parent_provider_and_dependencies() -> None:
     opts = c.child_options(parent, provider=None, depends_on=[dep])
     assert opts.parent is parent
     assert opts.depends_on == [dep]
+
+
+def test_registered_objects_are_exactly_the_rendered_manifests(
+    monitor: RecordingMonitor, stack_config: StackConfig
+) -> None:
+    # The component passes the plain dicts to the typed resources; nothing may be renamed,
+    # dropped or added on the way (camelCase keys, label keys with dots and slashes).
+    run(lambda: workloads(stack_config) and None)
+    names = {"config_map_name": "app-config-generated", "secret_name": "app-secrets-generated"}
+    expected = {
+        ("kubernetes:apps/v1:Deployment", "app-web"): m.web_deployment(stack_config, IMAGE, **names),
+        ("kubernetes:apps/v1:Deployment", "app-worker"): m.worker_deployment(stack_config, IMAGE, **names),
+        ("kubernetes:batch/v1:Job", "app-migrate"): m.migration_job(stack_config, IMAGE, **names),
+        ("kubernetes:core/v1:Service", "app-web"): m.web_service(),
+        ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "app-web"): m.web_hpa(stack_config),
+        ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "app-worker"): m.worker_hpa(stack_config),
+        ("kubernetes:policy/v1:PodDisruptionBudget", "app-worker"): m.pod_disruption_budget(m.WORKER),
+        ("kubernetes:core/v1:Namespace", "app-namespace"): m.namespace(stack_config),
+        ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "app-web-target-group-binding"): (
+            m.target_group_binding("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123")
+        ),
+    }
+    registered = {(r.type, r.name): r.inputs for r in monitor.registered}
+    for key, manifest in expected.items():
+        inputs = registered[key]
+        for field in ("metadata", "spec"):
+            if field in manifest:
+                assert inputs[field] == manifest[field], (key, field)

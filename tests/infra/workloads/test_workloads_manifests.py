@@ -224,6 +224,11 @@ def test_app_settings_follow_config(stack_config: StackConfig) -> None:
     assert all(isinstance(value, str) for value in data.values())
 
 
+def test_allowed_hosts_include_a_custom_domain() -> None:
+    assert m.allowed_hosts(ALB_DNS, f"http://{ALB_DNS}") == [ALB_DNS]
+    assert m.allowed_hosts(ALB_DNS, "https://app.example.com/") == [ALB_DNS, "app.example.com"]
+
+
 def test_ssl_redirect_only_with_a_certificate() -> None:
     config = parse_stack_config(
         {
@@ -338,10 +343,10 @@ def test_one_disruption_budget_per_deployment_allowing_a_drain(stack_config: Sta
         assert budget["maxUnavailable"] == 1
 
 
-def test_namespace_enforces_restricted_pod_security_and_readiness_gates() -> None:
-    labels = m.namespace()["metadata"]["labels"]
+def test_namespace_enforces_restricted_pod_security_and_readiness_gates(stack_config: StackConfig) -> None:
+    labels = find(render(stack_config), "Namespace")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert "pod-security.kubernetes.io/enforce-version" in labels
+    assert labels["pod-security.kubernetes.io/enforce-version"] == f"v{stack_config.cluster.version}"
     assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
 
 
