@@ -14,10 +14,11 @@ from typing import Any
 CHART = "aws-load-balancer-controller"
 CHART_REPOSITORY = "https://aws.github.io/eks-charts"
 CHART_VERSION = "3.5.0"
-"""Chart 3.5.0 ships controller (appVersion) v3.5.0 — since the v3 line the chart and app
-versions are equal — matching the IAM policy and CRDs bundled in data/aws-load-balancer-controller
-(helm/aws-load-balancer-controller at upstream commit 225f445, see data/SOURCES.md). Bump the
-three together: Helm installs CRDs on first install only and never upgrades them."""
+"""Chart 3.5.0 of https://aws.github.io/eks-charts packages controller (appVersion) v3.5.0: the
+release the IAM policy and CRDs in data/aws-load-balancer-controller were taken from (upstream
+kubernetes-sigs/aws-load-balancer-controller at commit 225f445, see data/SOURCES.md; the chart
+is published from that repository's helm/aws-load-balancer-controller directory). Bump the
+three together: Helm installs a chart's CRDs on first install only and never upgrades them."""
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"

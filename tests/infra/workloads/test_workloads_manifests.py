@@ -541,3 +541,11 @@ def test_bundled_crd_version_is_the_one_the_controller_stores() -> None:
     )
     stored = [v["name"] for v in crd["spec"]["versions"] if v.get("storage")]
     assert m.target_group_binding("")["apiVersion"] == f"elbv2.k8s.aws/{stored[0]}"
+
+
+def test_chart_pin_matches_the_bundled_policy_and_crds() -> None:
+    # The IAM policy and CRDs are copies from one controller release; the chart must install
+    # that same release.
+    sources = (lbc.DATA_DIR.parent / "SOURCES.md").read_text()
+    section = sources[sources.index("## aws-load-balancer-controller/") :]
+    assert f"v{lbc.CHART_VERSION}" in section
