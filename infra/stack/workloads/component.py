@@ -14,7 +14,7 @@ safe both ways:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -253,7 +253,7 @@ class Workloads(pulumi.ComponentResource):
         # --- migrations -------------------------------------------------------------------
         names = pulumi.Output.all(args.image, config_map.metadata.name, secret.metadata.name)
 
-        def render(build: Any) -> pulumi.Output[Any]:
+        def render(build: Callable[..., m.Manifest]) -> pulumi.Output[Any]:
             return names.apply(
                 lambda v: build(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
             )
@@ -325,8 +325,13 @@ class Workloads(pulumi.ComponentResource):
         self.register_outputs({"namespace": self.namespace, "app_url": self.app_url})
 
     def _register_scaling(
-        self, name: str, role: str, hpa: dict[str, Any], after: Any
+        self,
+        name: str,
+        role: str,
+        hpa: m.Manifest,
+        after: Callable[[str], pulumi.ResourceOptions],
     ) -> None:
+        """The HPA and the PodDisruptionBudget of one Deployment."""
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-{role}",
             metadata=hpa["metadata"],
