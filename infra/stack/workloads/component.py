@@ -164,8 +164,8 @@ class Workloads(pulumi.ComponentResource):
         )
 
         # Auto-named (no metadata.name): Pulumi replaces a ConfigMap or Secret whose data
-        # changes under a new name, and the Deployments referring to it roll out. A fixed
-        # name would change the environment of running pods' next restart only.
+        # changes under a new name, so the Deployments referring to it roll out. Under a fixed
+        # name, running pods would keep the old environment until they happened to restart.
         config_data: pulumi.Output[Any] = pulumi.Output.all(args.alb_dns_name, args.app_url).apply(
             lambda v: m.app_settings(config, alb_dns_name=str(v[0]), app_url=str(v[1]))
         )
