@@ -7,6 +7,7 @@ ARGS ?=
 
 install:
 	$(UV) sync --frozen
+	npm ci --no-audit --no-fund --silent
 
 test: install
 	$(UV) run mypy
