@@ -144,6 +144,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
             seed = hashlib.sha256(name.encode()).digest()
             tail = "".join(alphabet[b % len(alphabet)] for b in seed)
             state["result"] = (PLACEHOLDER + tail)[: int(inputs.get("length", 32))]
+        if typ.startswith("kubernetes:") and typ != "kubernetes:helm.sh/v3:Release":
+            # The Kubernetes provider names objects without metadata.name "<name>-<random>".
+            metadata = dict(inputs.get("metadata") or {})
+            metadata.setdefault("name", f"{name}-{PLACEHOLDER}")
+            state["metadata"] = metadata
         state.setdefault("name", inputs.get("name", ph))
         state.setdefault("arn", self._arn(typ.split(":")[1].split("/")[0], ph))
         return f"{ph}-id", state
