@@ -239,7 +239,13 @@ class WebConfig(Model):
     """The Django web Deployment: gunicorn gthread, one worker process per pod by default."""
 
     node_pool: PoolName = Field("default", description="Node pool the pods run on.")
-    replicas: int = Field(2, ge=1, le=100, description="Pods at creation (the HPA owns it after).")
+    replicas: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Steady-state pods the plan sizes nodes and cost for; the live count is the "
+        "HPA's, within autoscaling bounds.",
+    )
     gunicorn_workers: int = Field(1, ge=1, le=16, description="gunicorn --workers per pod.")
     threads: int = Field(
         8, ge=2, le=64, description="gunicorn --threads per worker (gthread; >= 2 for keep-alive)."
@@ -261,7 +267,13 @@ class WorkerConfig(Model):
     """The Celery worker Deployment: `-c 1` per pod by default, scaled by replicas."""
 
     node_pool: PoolName = Field("default", description="Node pool the pods run on.")
-    replicas: int = Field(1, ge=1, le=100, description="Pods at creation.")
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Steady-state pods the plan sizes nodes and cost for; the live count is the "
+        "HPA's, within autoscaling bounds.",
+    )
     concurrency: int = Field(1, ge=1, le=32, description="celery worker --concurrency per pod.")
     cpu_millicores: int = Field(1000, ge=50, le=64000, description="CPU request per pod.")
     memory_mib: int = Field(768, ge=64, le=262144, description="Memory request and limit per pod.")
