@@ -208,31 +208,23 @@ class NodePoolConfig(Model):
         return not any(t.effect in ("NoSchedule", "NoExecute") for t in self.taints)
 
 
-class WebAutoscaling(Model):
+class WorkerAutoscaling(Model):
+    min_replicas: int = Field(1, ge=1, le=100, description="Fewest pods.")
+    max_replicas: int = Field(3, ge=1, le=200, description="Most pods (capacity is planned for it).")
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _bounds(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_replicas")
+        if low is not None and value < low:
+            raise ValueError(f"maxReplicas {value} is below minReplicas {low}")
+        return value
+
+
+class WebAutoscaling(WorkerAutoscaling):
     min_replicas: int = Field(2, ge=1, le=100, description="HPA lower bound.")
     max_replicas: int = Field(6, ge=1, le=200, description="HPA upper bound (capacity is planned for it).")
     target_cpu_percent: int = Field(70, ge=10, le=100, description="HPA target CPU utilisation of requests.")
-
-    @field_validator("max_replicas")
-    @classmethod
-    def _bounds(cls, value: int, info: ValidationInfo) -> int:
-        low = info.data.get("min_replicas")
-        if low is not None and value < low:
-            raise ValueError(f"maxReplicas {value} is below minReplicas {low}")
-        return value
-
-
-class WorkerAutoscaling(Model):
-    min_replicas: int = Field(1, ge=1, le=100, description="Fewest worker pods.")
-    max_replicas: int = Field(3, ge=1, le=200, description="Most worker pods (capacity is planned for it).")
-
-    @field_validator("max_replicas")
-    @classmethod
-    def _bounds(cls, value: int, info: ValidationInfo) -> int:
-        low = info.data.get("min_replicas")
-        if low is not None and value < low:
-            raise ValueError(f"maxReplicas {value} is below minReplicas {low}")
-        return value
 
 
 class WebConfig(Model):
