@@ -13,6 +13,7 @@ program generates them and keeps them as `pulumi.Output`s.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -474,10 +475,18 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     return config
 
 
+def decode_config_value(name: str, value: Any) -> Any:
+    """A config value as the CLI hands it over: objects and lists as JSON text, scalars as text."""
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as e:
+            raise StackConfigError([ConfigProblem(name, f"is not valid JSON ({e})")]) from None
+    return value
+
+
 def raw_config_from_pulumi(project: str = PROJECT) -> dict[str, Any]:
     """This project's config keys (namespace stripped, objects decoded) plus aws:region."""
-    import json
-
     from pulumi.runtime import config as runtime_config
 
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
@@ -486,14 +495,7 @@ def raw_config_from_pulumi(project: str = PROJECT) -> dict[str, Any]:
         namespace, _, name = key.partition(":")
         if namespace != project:
             continue
-        value = runtime_config.get_config(key)
-        # The CLI passes objects and lists as JSON text and scalars as plain text.
-        if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as e:
-                raise StackConfigError([ConfigProblem(name, f"is not valid JSON ({e})")]) from None
-        raw[name] = value
+        raw[name] = decode_config_value(name, runtime_config.get_config(key))
     region = runtime_config.get_config("aws:region")
     if region is not None:
         raw["region"] = region

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from stack.config import PROJECT, decode_config_value
 from stack.offline import OfflineRun, RecordedResource, pulumi_config_of, run_program, run_stack, stack_names
 
 STACKS = stack_names()
@@ -15,7 +16,7 @@ STACKS = stack_names()
 def stack_raw_config(stack: str) -> dict[str, Any]:
     """A stack file's config decoded into plain values, keyed as in the YAML file."""
     return {
-        key: json.loads(value) if value.lstrip().startswith(("{", "[")) else value
+        key: decode_config_value(key, value)
         for key, value in pulumi_config_of(stack).items()
     }
 
@@ -25,12 +26,15 @@ def encode(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def project_config(stack: str) -> dict[str, Any]:
-    """The stack's config under this project's namespace, namespace stripped."""
-    return {
-        key.split(":", 1)[1]: value
-        for key, value in stack_raw_config(stack).items()
-        if key.startswith("django-eks:")
-    }
+    """The stack's config as `parse_stack_config` takes it: namespace stripped, and region."""
+    raw: dict[str, Any] = {}
+    for key, value in stack_raw_config(stack).items():
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT:
+            raw[name] = value
+        elif key == "aws:region":
+            raw["region"] = value
+    return raw
 
 
 _runs: dict[str, OfflineRun] = {}
