@@ -9,12 +9,35 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from stack.config import DatabaseConfig
+from stack.config import PROJECT, DatabaseConfig
 from stack.network import private_security_group
 
 POSTGRES_PORT = 5432
 DATABASE_NAME = "app"
 DATABASE_USER = "app"
+
+
+ENGINE = "postgres"
+
+
+def snapshot_suffix_keepers() -> dict[str, str]:
+    """The instance inputs that replace it when they change (ForceNew in the AWS provider's
+    aws_db_instance) and that this program sets, keyed by their Pulumi input names.
+
+    They key the final snapshot's random suffix: an update that replaces the instance
+    replaces the suffix too, so the new instance never reuses the old one's snapshot name.
+    """
+    return {"engine": ENGINE, "dbName": DATABASE_NAME, "username": DATABASE_USER, "storageEncrypted": "true"}
+
+
+def final_snapshot_identifier(stack: str, name: str, suffix: str) -> str:
+    """`<project>-<stack>-<name>-final-<suffix>`: unique per stack, and per deletion by the suffix.
+
+    RDS keeps the final snapshot after the instance is gone, and refuses a second snapshot of
+    the same name (DBSnapshotAlreadyExists). A suffix generated with the instance is deleted
+    with it, so each instance, and so each deletion, has its own name.
+    """
+    return f"{PROJECT}-{stack}-{name}-final-{suffix}"
 
 
 def database_url(host: str, password: str, port: int = POSTGRES_PORT) -> str:
@@ -63,9 +86,12 @@ class Database(pulumi.ComponentResource):
             tags=args.tags,
             parent=self,
         )
+        snapshot_suffix = random.RandomId(
+            f"{name}-final-snapshot", byte_length=4, keepers=snapshot_suffix_keepers(), opts=child
+        )
         instance = aws.rds.Instance(
             f"{name}",
-            engine="postgres",
+            engine=ENGINE,
             engine_version=config.engine_version,
             instance_class=config.instance_class,
             allocated_storage=config.storage_gib,
@@ -83,7 +109,11 @@ class Database(pulumi.ComponentResource):
             backup_retention_period=config.backup_retention_days,
             # A protected database keeps a final snapshot if it is ever deleted.
             skip_final_snapshot=not config.deletion_protection,
-            final_snapshot_identifier=f"{name}-final" if config.deletion_protection else None,
+            final_snapshot_identifier=snapshot_suffix.hex.apply(
+                lambda suffix: final_snapshot_identifier(pulumi.get_stack(), name, suffix)
+            )
+            if config.deletion_protection
+            else None,
             auto_minor_version_upgrade=True,
             copy_tags_to_snapshot=True,
             apply_immediately=not config.deletion_protection,

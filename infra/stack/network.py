@@ -45,7 +45,8 @@ def nat_gateway_count(config: NetworkConfig) -> int:
 @dataclass(frozen=True)
 class NetworkArgs:
     config: NetworkConfig
-    availability_zones: pulumi.Input[list[str]]
+    availability_zone_ids: pulumi.Input[list[str]]
+    """Zone IDs (not names: names differ per account), one subnet pair per zone."""
     tags: dict[str, str]
 
 
@@ -62,7 +63,7 @@ class Network(pulumi.ComponentResource):
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
         layout = subnet_layout(config.cidr, config.az_count)
-        zones = pulumi.Output.from_input(args.availability_zones)
+        zones = pulumi.Output.from_input(args.availability_zone_ids)
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -91,7 +92,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-public-{index}",
                 vpc_id=vpc.id,
                 cidr_block=layout.public[index],
-                availability_zone=zone,
+                availability_zone_id=zone,
                 map_public_ip_on_launch=False,
                 # Internet-facing load balancers are placed in subnets with this tag.
                 tags={**args.tags, "Name": f"{name}-public-{index}", "kubernetes.io/role/elb": "1"},
@@ -107,7 +108,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-private-{index}",
                 vpc_id=vpc.id,
                 cidr_block=layout.private[index],
-                availability_zone=zone,
+                availability_zone_id=zone,
                 tags={
                     **args.tags,
                     "Name": f"{name}-private-{index}",
@@ -190,7 +191,8 @@ def private_security_group(
     aws.vpc.SecurityGroupIngressRule(
         f"{name}-in-{port}",
         security_group_id=group.id,
-        description=f"Port {port} from the cluster's nodes and pods",
+        # EC2 refuses an apostrophe (and most punctuation) in rule descriptions.
+        description=f"Port {port} from the cluster nodes and pods",
         ip_protocol="tcp",
         from_port=port,
         to_port=port,

@@ -4,7 +4,12 @@ The program runs exactly as the Pulumi CLI's Python language host runs it (`runp
 `main` directory of Pulumi.yaml, the stack file's config in the runtime), except that
 resource registrations go to an in-process monitor that records them and answers with
 placeholders for the values only the cloud knows (endpoints, ARNs, generated passwords).
-Every placeholder contains the word "placeholder", so nobody mistakes one for a real value.
+Every placeholder contains the word "placeholder", so nobody mistakes one for a real value
+(except random hex IDs, which must stay hex to be checked like the real thing; they are
+derived from the resource name, so runs are reproducible).
+
+The mock account maps availability zone names to zone IDs the way a real account does: not in
+name order (see `zone_mapping`), so a program that picks zones by name is caught here.
 
 Used by the offline plan (`python -m stack.plan`) and by the tests.
 """
@@ -63,6 +68,7 @@ class RecordedResource:
     parent: str
     dependencies: list[str]
     ignore_changes: list[str]
+    retain_on_delete: bool = False
 
     @property
     def redacted_inputs(self) -> dict[str, Any]:
@@ -74,6 +80,9 @@ class RecordedResource:
 @dataclass
 class OfflineRun:
     stack: str
+    region: str
+    zones: list[tuple[str, str]]
+    """The mock account's (zone name, zone ID) pairs."""
     config: StackConfig
     resources: list[RecordedResource]
     outputs: dict[str, Any]
@@ -96,11 +105,35 @@ def _digest(text: str, length: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+_DIRECTIONS = {
+    "north": "n", "south": "s", "east": "e", "west": "w", "central": "c",
+    "northeast": "ne", "southeast": "se", "northwest": "nw", "southwest": "sw",
+}
+# How one account sees the six zones of a region: name letter -> zone ID number. Every account
+# gets its own shuffle from AWS; this one puts use1-az3 (which EKS refuses) second by name.
+_ZONE_NUMBER_BY_LETTER = {"a": 4, "b": 3, "c": 6, "d": 1, "e": 2, "f": 5}
+
+
+def zone_id_prefix(region: str) -> str:
+    """The zone ID prefix of a region: us-east-1 -> use1, ap-northeast-2 -> apne2."""
+    parts = region.split("-")
+    area, number = parts[0], parts[-1]
+    direction = "".join(_DIRECTIONS.get(p, p[:1]) for p in parts[1:-1] if p != "gov")
+    return f"{area}{'g' if 'gov' in parts else ''}{direction}{number}"
+
+
+def zone_mapping(region: str) -> list[tuple[str, str]]:
+    """(zone name, zone ID) pairs of the mock account, in name order."""
+    prefix = zone_id_prefix(region)
+    return [(f"{region}{letter}", f"{prefix}-az{n}") for letter, n in _ZONE_NUMBER_BY_LETTER.items()]
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers registrations and data-source calls with clearly marked placeholders."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, zones: list[tuple[str, str]] | None = None) -> None:
         self.region = region
+        self.zones = zone_mapping(region) if zones is None else zones
 
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
@@ -138,6 +171,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["latestVersion"] = 1
         elif typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{ph}"
+        elif typ == "random:index/randomId:RandomId":
+            byte_length = int(inputs.get("byteLength", 4))
+            state["hex"] = hashlib.sha256(name.encode()).hexdigest()[: 2 * byte_length]
+            state["dec"] = str(int(state["hex"], 16))
         elif typ == "random:index/randomPassword:RandomPassword":
             # Letters and digits only, like the real generator with special=False.
             alphabet = string.ascii_letters + string.digits
@@ -172,8 +209,13 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "id": args.args["arn"],
             }
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{self.region}{letter}" for letter in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
+            excluded = set(args.args.get("excludeZoneIds") or ())
+            zones = [(n, z) for n, z in self.zones if z not in excluded]
+            return {
+                "names": [n for n, _ in zones],
+                "zoneIds": [z for _, z in zones],
+                "id": self.region,
+            }
         return {}
 
 
@@ -199,6 +241,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     parent=request.parent,
                     dependencies=list(request.dependencies),
                     ignore_changes=list(request.ignoreChanges),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response
@@ -229,14 +272,16 @@ def run_program(
     stack: str = "offline",
     root: Path = REPO_ROOT,
     recorded: list[RecordedResource] | None = None,
+    zones: list[tuple[str, str]] | None = None,
 ) -> OfflineRun:
     """Run `<root>/infra` with the given config under the mock engine and record everything.
 
     `recorded`, when given, receives each resource as it registers, so a caller still sees
-    what was registered when the program fails.
+    what was registered when the program fails. `zones` replaces the mock account's
+    (zone name, zone ID) pairs.
     """
     region = pulumi_config.get("aws:region", "us-east-1")
-    mocks = OfflineMocks(region)
+    mocks = OfflineMocks(region, zones)
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(pulumi_config))
@@ -259,6 +304,8 @@ def run_program(
             secret.add(key)
     return OfflineRun(
         stack=stack,
+        region=region,
+        zones=list(mocks.zones),
         config=load_stack_config(),
         resources=list(monitor.recorded),
         outputs=outputs,

@@ -16,6 +16,7 @@ from stack.network import Network, NetworkArgs
 from stack.redis import Redis, RedisArgs
 from stack.registry import Registry
 from stack.workloads import Workloads, WorkloadsArgs
+from stack.zones import eks_zone_ids
 
 
 def deployer_arn() -> pulumi.Output[str]:
@@ -28,9 +29,12 @@ def build(config: StackConfig) -> dict[str, Any]:
     """Register every resource of the stack; returns the stack outputs."""
     stack = pulumi.get_stack()
     tags = {"project": PROJECT, "stack": stack, "managed-by": "pulumi"}
-    zones = aws.get_availability_zones_output(state="available").names.apply(
-        lambda names: names[: config.network.az_count]
-    )
+    # Zones by ID, without the IDs EKS refuses for cluster subnets; Local and Wavelength
+    # Zones are not availability zones for this purpose either.
+    zones = aws.get_availability_zones_output(
+        state="available",
+        filters=[{"name": "zone-type", "values": ["availability-zone"]}],
+    ).zone_ids.apply(lambda ids: eks_zone_ids(ids, config.network.az_count))
 
     network = Network("net", NetworkArgs(config.network, zones, tags))
     cluster = Cluster(

@@ -52,6 +52,9 @@ class Registry(pulumi.ComponentResource):
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "AES256"}],
+            # Images are build outputs, rebuilt from any commit: `pulumi destroy` deletes them
+            # with the repository instead of failing with RepositoryNotEmptyException.
+            force_delete=True,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

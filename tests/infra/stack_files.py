@@ -51,8 +51,12 @@ def run_edited(
     edit: Callable[[dict[str, Any]], None],
     base: str = "dev",
     recorded: list[RecordedResource] | None = None,
+    zones: list[tuple[str, str]] | None = None,
 ) -> OfflineRun:
-    """Run the program with a stack's config changed by `edit(raw_config)`."""
+    """Run the program with a stack's config changed by `edit(raw_config)`.
+
+    `zones` replaces the mock account's (zone name, zone ID) pairs.
+    """
     raw = copy.deepcopy(stack_raw_config(base))
     edit(raw)
-    return run_program(encode(raw), stack=f"{base}-edited", recorded=recorded)
+    return run_program(encode(raw), stack=f"{base}-edited", recorded=recorded, zones=zones)
