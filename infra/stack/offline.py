@@ -69,6 +69,8 @@ class RecordedResource:
     dependencies: list[str]
     ignore_changes: list[str]
     retain_on_delete: bool = False
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """What the mock engine answered: the inputs plus placeholders for cloud-known values."""
 
     @property
     def redacted_inputs(self) -> dict[str, Any]:
@@ -242,6 +244,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     ignore_changes=list(request.ignoreChanges),
                     retain_on_delete=bool(request.retainOnDelete),
+                    outputs=rpc.deserialize_properties(response.object),
                 )
             )
         return response

@@ -13,6 +13,7 @@ from stack.capacity import CapacityReport, capacity_report, workload_vcpus
 from stack.config import PROJECT, StackConfig, StackConfigError, parse_stack_config
 from stack.cost import CostEstimate, monthly_cost
 from stack.plan.resources import SECRET, ResourceLine, plain, resource_lines
+from stack.preflight.posture import posture_warnings
 from stack.prices import HOURS_PER_MONTH, MissingPriceError, PriceBook
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -130,6 +131,7 @@ def plan_stack(
     if run_program:
         try:
             from stack.offline import run_stack
+            from stack.preflight import preflight
         except ImportError as e:
             plan.errors.append(f"the offline runner is not available ({e}); resources not listed")
         else:
@@ -143,6 +145,8 @@ def plan_stack(
             else:
                 plan.offline_run = True
                 plan.config = run.config
+                # What AWS would refuse that no mock checks (stack.preflight).
+                plan.errors += [str(v) for v in preflight(run)]
                 plan.resources = resource_lines(run.resources)
                 plan.outputs = _masked_outputs(run.outputs, set(getattr(run, "secret_outputs", set())))
                 if recorded_sink is not None:
@@ -153,6 +157,7 @@ def plan_stack(
         except StackConfigError as e:
             plan.errors.append(str(e))
             return plan
+    plan.warnings += [str(p) for p in posture_warnings(plan.config)]
     plan.capacity = capacity_report(plan.config)
     plan.errors += [f"{p.path}: {p.message}" for p in plan.capacity.errors]
     plan.warnings += [f"{p.path}: {p.message}" for p in plan.capacity.warnings]
