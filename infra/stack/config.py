@@ -334,7 +334,9 @@ class LoadBalancerConfig(Model):
 
     idle_timeout_seconds: int = Field(60, ge=1, le=4000, description="ALB idle timeout.")
     certificate_arn: str | None = Field(
-        None, description="ACM certificate for HTTPS; without it the ALB serves plain HTTP."
+        None,
+        description="ACM certificate ARN, in the stack's region: HTTPS on 443 and HTTP redirected "
+        "to it; without it the ALB serves plain HTTP.",
     )
 
     @field_validator("certificate_arn")
@@ -432,6 +434,15 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
                     f"and autoscaling.maxReplicas {scaling.max_replicas}",
                 )
             )
+    certificate = config.load_balancer.certificate_arn
+    if certificate is not None and certificate.split(":")[3] != config.region:
+        problems.append(
+            ConfigProblem(
+                "loadBalancer.certificateArn",
+                f"is in region {certificate.split(':')[3]}, but the stack is in {config.region}; "
+                "a load balancer can only use ACM certificates of its own region",
+            )
+        )
     if not any(pool.schedules_system_pods for pool in pools.values()):
         problems.append(
             ConfigProblem(

@@ -19,7 +19,10 @@ APP_PORT = 8000
 """The port gunicorn binds in the web pods (service/gunicorn.conf.py)."""
 
 HEALTH_CHECK_PATH = "/healthz"
-TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+"""The policy AWS recommends for HTTPS listeners (TLS 1.3 and 1.2 with restricted ciphers, hybrid
+post-quantum key exchange); the API's default is still ELBSecurityPolicy-2016-08. Source:
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html"""
 
 
 def listener_specs(config: LoadBalancerConfig) -> list[dict[str, Any]]:

@@ -142,7 +142,7 @@ def test_cluster_settings_follow_config() -> None:
     assert cluster["enabledClusterLogTypes"] == list(run.config.cluster.log_types)
     assert cluster["vpcConfig"]["endpointPrivateAccess"] is True
     assert cluster["vpcConfig"]["endpointPublicAccess"] is True
-    assert cluster["vpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
+    assert cluster["vpcConfig"]["publicAccessCidrs"] == run.config.cluster.public_access_cidrs
     assert cluster["accessConfig"]["authenticationMode"] == "API"
     assert cluster["encryptionConfig"]["resources"] == ["secrets"]
     key = run.named("aws:kms/key:Key", "eks-secrets").inputs

@@ -39,6 +39,7 @@ DRIVER = textwrap.dedent(
 
         def call(self, args):
             return {"names": ["us-east-1a", "us-east-1b", "us-east-1c"],
+                    "zoneIds": ["use1-az1", "use1-az2", "use1-az4"],
                     "arn": "arn:aws:sts::123456789012:assumed-role/deployer/s",
                     "issuerArn": "arn:aws:iam::123456789012:role/deployer"}
 

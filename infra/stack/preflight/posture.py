@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 
 from stack.config import ConfigProblem, StackConfig
 
@@ -28,4 +29,33 @@ def posture_warnings(config: StackConfig) -> list[ConfigProblem]:
                 "cluster.endpointPublicAccess: false",
             )
         )
+    warnings += list(_examples_left(config))
     return warnings
+
+
+EXAMPLE_ACCOUNT = "111122223333"
+"""The account ID AWS documentation uses in examples; Pulumi.prod.yaml ships with it."""
+DOCUMENTATION_NETWORKS = [ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+"""RFC 5737: reserved for documentation, routed nowhere."""
+
+
+def _examples_left(config: StackConfig) -> Iterator[ConfigProblem]:
+    """The example values a stack file ships with, still in place."""
+    certificate = config.load_balancer.certificate_arn
+    if certificate is not None and certificate.split(":")[4] == EXAMPLE_ACCOUNT:
+        yield ConfigProblem(
+            "loadBalancer.certificateArn",
+            f"is the example ARN (account {EXAMPLE_ACCOUNT}); replace it with your certificate's, "
+            "or `pulumi up` fails on the HTTPS listener",
+        )
+    if config.cluster.endpoint_public_access:
+        examples = [
+            c for c in config.cluster.public_access_cidrs
+            if any(ipaddress.IPv4Network(c).subnet_of(n) for n in DOCUMENTATION_NETWORKS)
+        ]
+        if examples:
+            yield ConfigProblem(
+                "cluster.publicAccessCidrs",
+                f"{', '.join(examples)} is a documentation range (RFC 5737) that nobody deploys from; "
+                "replace it with the CIDRs of your deployers and CI runners",
+            )

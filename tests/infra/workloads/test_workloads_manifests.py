@@ -217,7 +217,9 @@ def test_app_settings_follow_config(stack_config: StackConfig) -> None:
     assert data["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
     assert data["DJANGO_ALLOWED_HOSTS"].split(",") == [ALB_DNS]
     assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"http://{ALB_DNS}"
-    assert data["DJANGO_SECURE_SSL_REDIRECT"] == "false"
+    # A stack with a certificate serves HTTPS, and Django redirects plain requests to it.
+    https = stack_config.load_balancer.certificate_arn is not None
+    assert data["DJANGO_SECURE_SSL_REDIRECT"] == ("true" if https else "false")
     assert data["CELERY_TASK_TIME_LIMIT"] == str(stack_config.worker.task_time_limit_seconds)
     assert data["CELERY_VISIBILITY_TIMEOUT"] == str(stack_config.worker.visibility_timeout_seconds)
     assert data["CELERY_HEARTBEAT_FILE"] == "/tmp/celery-worker-heartbeat"
