@@ -60,6 +60,10 @@ INVALID = [
     pytest.param(_set("django-eks:redis.nodeType", "m5.large"), "redis.nodeType", "cache.<family>.<size>", id="redis-node-type"),
     pytest.param(_set("django-eks:database.backupRetentionDays", 40), "database.backupRetentionDays", "less than or equal to 35", id="backup-days"),
     pytest.param(_set("django-eks:loadBalancer.certificateArn", "arn:aws:iam::1:cert"), "loadBalancer.certificateArn", "not an ACM certificate ARN", id="certificate-arn"),
+    pytest.param(
+        _set("django-eks:loadBalancer.certificateArn", "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"),
+        "loadBalancer.certificateArn", "is in region eu-west-1, but the stack is in us-east-1", id="certificate-region",
+    ),
     pytest.param(_set("django-eks:cluster.version", "1.20"), "cluster.version", "'1.33', '1.34' or '1.35'", id="k8s-version"),
     pytest.param(_set("django-eks:cluster.publicAccessCidrs", []), "cluster.publicAccessCidrs", "at least one CIDR", id="public-endpoint-cidrs"),
     pytest.param(_set("aws:region", "Europe"), "region", "should match pattern", id="region"),
