@@ -18,12 +18,18 @@ class ZoneSelectionError(ValueError):
     """The region offers fewer usable zones than network.azCount asks for."""
 
 
+def _id_order(zone_id: str) -> tuple[str, int]:
+    """use1-az2 before use1-az10."""
+    prefix, _, number = zone_id.rpartition("-az")
+    return (prefix, int(number)) if number.isdigit() else (zone_id, 0)
+
+
 def eks_zone_ids(zone_ids: Sequence[str], count: int) -> list[str]:
     """The first `count` zone IDs, in ID order, that EKS accepts for cluster subnets.
 
     ID order makes the choice the same in every account (name order is not).
     """
-    usable = sorted(z for z in set(zone_ids) if z not in EKS_DISALLOWED_ZONE_IDS)
+    usable = sorted((z for z in set(zone_ids) if z not in EKS_DISALLOWED_ZONE_IDS), key=_id_order)
     if len(usable) < count:
         refused = sorted(set(zone_ids) & EKS_DISALLOWED_ZONE_IDS)
         raise ZoneSelectionError(

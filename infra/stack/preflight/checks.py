@@ -197,8 +197,11 @@ def check_policies(resources: Sequence[RecordedResource]) -> Iterator[Violation]
                     inline[r.name].append((r, doc))
         if r.type == IAM_ROLE_POLICY and (doc := _document(r.inputs.get("policy"))) is not None:
             documents.append(("policy", doc))
+            # `role` is the role's name: explicit, or (offline) the mock's "<logical>-placeholder".
             role = r.inputs.get("role")
-            owner = next((x for x in roles.values() if f"{x.name}-placeholder" in str(role) or x.name == role), None)
+            owner = next(
+                (x for x in roles.values() if role in (x.inputs.get("name"), f"{x.name}-placeholder")), None
+            )
             inline[owner.name if owner else str(role)].append((owner or r, doc))
         for field, doc in documents:
             if not _IAM_POLICY_CHARS.fullmatch(doc):

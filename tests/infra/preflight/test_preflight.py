@@ -186,6 +186,24 @@ def test_each_rule_catches_a_resource_made_to_break_it(rule: str, stack: str, ch
     assert message.endswith(f"(source: {RULES[rule].source})")
 
 
+def test_what_aws_accepts_passes() -> None:
+    accepted = both(
+        # "&" is allowed in a rule for a CIDR (IpRange), refused in one that references a group.
+        edit(INGRESS, "web-alb-in-80", description="HTTP & redirects from the internet"),
+        # A repository kept on purpose is not deleted by destroy, so its images do not block it.
+        edit("aws:ecr/repository:Repository", "service", forceDelete=None),
+        lambda run: dataclasses.replace(run, resources=[
+            dataclasses.replace(r, retain_on_delete=True) if r.type == "aws:ecr/repository:Repository" else r
+            for r in run.resources
+        ]),
+        # 50 tags is the most allowed.
+        edit(VPC, "net-vpc", tags={f"team-{i}": "x" for i in range(50)}),
+        # A 32-character target group name is the most allowed.
+        edit("aws:lb/targetGroup:TargetGroup", "web-tg", name="dev-" + "t" * 28),
+    )
+    assert [str(v) for v in preflight(accepted(stack_run("dev")))] == []
+
+
 def test_every_rule_has_a_failing_case_and_a_listed_source() -> None:
     assert {case[0] for case in CASES} == set(RULES)
     sources = (REPO_ROOT / "infra/stack/data/SOURCES.md").read_text()
