@@ -220,13 +220,17 @@ def test_a_stack_file_breaking_a_rule_makes_the_plan_exit_1_naming_resource_rule
     stack = "exp-" + "very-long-experiment-name-" * 3 + "x" * 12
     (tmp_path / "infra").symlink_to(REPO_ROOT / "infra", target_is_directory=True)
     shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
     shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", tmp_path / f"Pulumi.{stack}.yaml")
     result = subprocess.run(
-        [sys.executable, "-m", "stack.plan", "--stack", stack, "--root", str(tmp_path)],
+        [sys.executable, "-m", "stack.plan", "--stack", "all", "--root", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    errors = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("ERROR")]
+    # `make plan STACK=all`: the broken stack's plan has the error, dev's has none.
+    broken = result.stdout.split(f"Stack {stack} (")[1].split("Stacks side by side")[0]
+    assert "ERROR" not in result.stdout.split(f"Stack {stack} (")[0]
+    errors = [line.strip() for line in broken.splitlines() if line.strip().startswith("ERROR")]
     assert len(errors) == 1, errors
     assert re.fullmatch(
         rf"ERROR +preflight eks-cluster-name: aws:eks/cluster:Cluster 'eks': name named explicitly: "
