@@ -365,7 +365,7 @@ class Workloads(pulumi.ComponentResource):
 
         auth = qs.trigger_authentication()
         trigger_auth = k8s.apiextensions.CustomResource(
-            f"{name}-queue-auth",
+            f"{name}-queue-trigger-auth",
             api_version=auth["apiVersion"],
             kind=auth["kind"],
             metadata=auth["metadata"],
