@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 
 from stack.autoscaling import cluster_autoscaler as ca
 from stack.autoscaling import keda
+from stack.autoscaling.node_group_scaling import NodeGroupScaling
 from stack.capacity import system_pool
 from stack.config import StackConfig
 from stack.workloads import load_balancer_controller as lbc
@@ -85,6 +86,19 @@ class Autoscalers(pulumi.ComponentResource):
                         opts=pulumi.ResourceOptions(parent=self),
                     )
                 )
+
+        # --- node group bounds after creation (see node_group_scaling) ---------------------
+        for pool_name, node_group in args.node_groups.items():
+            pool = config.node_pools[pool_name]
+            NodeGroupScaling(
+                f"{name}-bounds-{pool_name}",
+                region=config.region,
+                cluster_name=node_group.cluster_name,
+                node_group_name=node_group.node_group_name,
+                min_size=pool.min_size,
+                max_size=pool.max_size,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         # --- Cluster Autoscaler -----------------------------------------------------------
         role = aws.iam.Role(

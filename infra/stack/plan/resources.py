@@ -157,6 +157,7 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("activation", "spec.triggers.0.metadata.activationListLength"),
     ),
     "aws:autoscaling/tag:Tag": (("key", "tag.key"), ("value", "tag.value")),
+    "pulumi-python:dynamic:Resource": (("minSize", "min_size"), ("maxSize", "max_size")),
     "kubernetes:policy/v1:PodDisruptionBudget": (
         ("minAvailable", "spec.minAvailable"),
         ("maxUnavailable", "spec.maxUnavailable"),
