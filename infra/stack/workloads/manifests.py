@@ -237,9 +237,10 @@ def node_placement(pool_name: str, pool: NodePoolConfig) -> dict[str, Any]:
 
 
 def zone_spread(component: str) -> list[dict[str, Any]]:
-    # ScheduleAnyway: a pool may have no node (or no room) in some zone, and nothing here adds
-    # nodes on demand; DoNotSchedule would then leave pods Pending during a rollout or a zone
-    # outage. Availability first, balance as a strong preference.
+    # ScheduleAnyway: a pool may have no node (or no room) in some zone, and the Cluster
+    # Autoscaler cannot add one there when the pool is at maxSize or the zone is down;
+    # DoNotSchedule would then leave pods Pending during a rollout or a zone outage.
+    # Availability first, balance as a strong preference.
     return [
         {
             "maxSkew": 1,
