@@ -126,6 +126,15 @@ def chart_values(config: StackConfig, *, cluster_name: str, system_pool: str) ->
     }
 
 
+def partition(region: str) -> str:
+    """The ARN partition of a region (GovCloud and China regions have their own)."""
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
 def upstream_policy() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(IAM_POLICY_FILE.read_text())
     return document
@@ -143,6 +152,7 @@ def iam_policy_document(*, cluster_name: str, region: str) -> dict[str, Any]:
       groups in this region tagged as this cluster's auto-discovered groups.
     """
     upstream = upstream_policy()
+    arn = f"arn:{partition(region)}"
     statements: list[dict[str, Any]] = []
     for statement in upstream["Statement"]:
         actions = list(statement["Action"])
@@ -156,7 +166,7 @@ def iam_policy_document(*, cluster_name: str, region: str) -> dict[str, Any]:
                 {
                     "Effect": "Allow",
                     "Action": nodegroup,
-                    "Resource": [f"arn:aws:eks:{region}:*:nodegroup/{cluster_name}/*/*"],
+                    "Resource": [f"{arn}:eks:{region}:*:nodegroup/{cluster_name}/*/*"],
                 }
             )
         if mutating:
@@ -164,7 +174,7 @@ def iam_policy_document(*, cluster_name: str, region: str) -> dict[str, Any]:
                 {
                     "Effect": "Allow",
                     "Action": mutating,
-                    "Resource": [f"arn:aws:autoscaling:{region}:*:autoScalingGroup:*:autoScalingGroupName/*"],
+                    "Resource": [f"{arn}:autoscaling:{region}:*:autoScalingGroup:*:autoScalingGroupName/*"],
                     "Condition": {
                         "StringEquals": {f"aws:ResourceTag/{key}": value for key, value in discovery_tags(cluster_name).items()}
                     },

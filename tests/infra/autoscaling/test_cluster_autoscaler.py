@@ -213,3 +213,11 @@ def test_values_use_only_keys_the_chart_defines(prod_config: StackConfig) -> Non
     values = ca.chart_values(prod_config, cluster_name=CLUSTER, system_pool="web")
     assert set(values) <= set(chart), set(values) - set(chart)
     assert chart["image"]["repository"] == ca.IMAGE_REPOSITORY
+
+
+def test_govcloud_groups_are_matched_in_their_partition() -> None:
+    policy = ca.iam_policy_document(cluster_name=CLUSTER, region="us-gov-west-1")
+    tags = {ca.ENABLED_TAG: "true", ca.owner_tag(CLUSTER): "owned"}
+    arn = asg_arn("eks-x", "us-gov-west-1").replace("arn:aws:", "arn:aws-us-gov:")
+    assert allows(policy, "autoscaling:SetDesiredCapacity", arn, tags)
+    assert not allows(policy, "autoscaling:SetDesiredCapacity", asg_arn("eks-x", "us-gov-west-1"), tags)
