@@ -49,3 +49,23 @@ def test_every_node_group_has_its_bounds_from_config(stack: str) -> None:
         assert inputs["node_group_name"] == run.outputs["nodePoolNames"][pool_name]
         assert inputs["cluster_name"] == run.outputs["clusterName"]
         assert inputs["region"] == run.config.region
+
+
+def test_the_provider_survives_the_engines_serialization(tmp_path) -> None:
+    # Pulumi stores the provider pickled (dill) in the state and the dynamic provider host
+    # unpickles it in a fresh interpreter of the same environment at `pulumi up`.
+    import subprocess
+    import sys
+
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    blob = serialize_provider(ngs._NodeGroupScalingProvider())
+    code = (
+        "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.stdin.read())); "
+        "old = {'min_size': 1, 'max_size': 3}; "
+        "print(type(p).__name__, p.diff('x', old, old).changes, p.diff('x', old, {**old, 'min_size': 2}).changes)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["_NodeGroupScalingProvider", "False", "True"]
