@@ -46,6 +46,10 @@ zero (only when minReplicas is 0)."""
 FALLBACK_FAILURES = 3
 """Failed polls (Redis unreachable, bad auth) before KEDA holds the fallback replica count."""
 
+TRANSFER_HPA_OWNERSHIP = "scaledobject.keda.sh/transfer-hpa-ownership"
+"""ScaledObject annotation: adopt the existing HPA named in horizontalPodAutoscalerConfig.name
+(https://keda.sh/docs/latest/reference/scaledobject-spec)."""
+
 HPA_MAX_STABILIZATION_SECONDS = 3600
 """The HPA API's upper bound for a stabilization window."""
 
@@ -112,6 +116,10 @@ def scaled_object(config: StackConfig, location: BrokerLocation) -> m.Manifest:
             "name": m.WORKER,
             "namespace": m.NAMESPACE,
             "labels": m.labels(m.WORKER),
+            # A stack deployed before KEDA has a CPU HPA named "worker" on the Deployment until
+            # the update that adds this object ends; KEDA's webhook refuses a second autoscaler
+            # for the same Deployment, so KEDA takes that HPA over instead (same name, below).
+            "annotations": {TRANSFER_HPA_OWNERSHIP: "true"},
         },
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.WORKER},
@@ -127,6 +135,7 @@ def scaled_object(config: StackConfig, location: BrokerLocation) -> m.Manifest:
             },
             "advanced": {
                 "horizontalPodAutoscalerConfig": {
+                    "name": m.WORKER,
                     "behavior": {
                         "scaleDown": {
                             "stabilizationWindowSeconds": scale_down_stabilization_seconds(config),

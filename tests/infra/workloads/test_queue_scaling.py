@@ -68,6 +68,14 @@ def test_scaled_object_follows_config(stack_config: StackConfig) -> None:
     assert window >= stack_config.worker.task_time_limit_seconds
 
 
+def test_keda_takes_over_the_worker_hpa_of_a_stack_deployed_before_it(prod_config: StackConfig) -> None:
+    # Until the update ends, an existing stack still has the CPU HPA "worker"; KEDA's webhook
+    # would refuse a ScaledObject for a Deployment another HPA scales, unless it adopts it.
+    scaled = find(render(prod_config), "ScaledObject", m.WORKER)
+    assert scaled["metadata"]["annotations"] == {"scaledobject.keda.sh/transfer-hpa-ownership": "true"}
+    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == m.WORKER
+
+
 def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
     raw = project_config("dev")
     raw["worker"] = {
