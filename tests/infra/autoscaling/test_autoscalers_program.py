@@ -114,3 +114,24 @@ def test_tainted_system_pool_is_tolerated() -> None:
     values = keda.chart_values(config, pool)
     assert values["operator"]["tolerations"] == [{"key": "system", "effect": "PreferNoSchedule", "operator": "Exists"}]
     assert ca.chart_values(config, cluster_name="c", system_pool=pool)["tolerations"] == values["operator"]["tolerations"]
+
+
+def test_keda_values_use_only_keys_the_chart_defines() -> None:
+    import yaml
+
+    from stack.config import parse_stack_config
+    from tests.infra.stack_files import project_config
+
+    chart = yaml.safe_load((keda.DATA_DIR / f"values-{keda.CHART_VERSION}.yaml").read_text())
+    values = keda.chart_values(parse_stack_config(project_config("prod")), "web")
+
+    def unknown(ours: dict, theirs: dict, path: str = "") -> list[str]:
+        missing = []
+        for key, value in ours.items():
+            if key not in theirs:
+                missing.append(path + key)
+            elif isinstance(value, dict) and isinstance(theirs[key], dict) and theirs[key]:
+                missing += unknown(value, theirs[key], f"{path}{key}.")
+        return missing
+
+    assert unknown(values, chart) == []
