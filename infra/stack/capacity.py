@@ -476,6 +476,21 @@ def pool_capacity(
                 f"{idle} node{'s' if idle != 1 else ''} idle at the configured replicas",
             )
         )
+    if fits_all and needed_min < pool.min_size:
+        idle = pool.min_size - needed_min
+        what = " and ".join(
+            [f"{w}.autoscaling.minReplicas {minima[w]}" for w in workloads]
+            + (["the system pods"] if system_pods else [])
+        ) or "no pods besides DaemonSets"
+        problems.append(
+            CapacityProblem(
+                "warning",
+                f"nodePools.{pool_name}.minSize",
+                f"{pool.min_size} nodes of {pool.instance_type} at least, but {what} need "
+                f"{needed_min} node{'s' if needed_min != 1 else ''}; "
+                f"{idle} node{'s' if idle != 1 else ''} idle when scaled in",
+            )
+        )
     requested = sum(p.cpu_millicores for p in pods_now)
     return PoolCapacity(
         pool=pool_name,
