@@ -102,6 +102,24 @@ SYSTEM_PODS: tuple[PodRequests, ...] = (
         )
         for i in (1, 2)
     ),
+    *(
+        PodRequests(
+            name,
+            cpu_millicores=100,
+            memory_mib=100,
+            source="kedacore/charts keda/values.yaml (chart 2.20.2): resources.operator, "
+            ".metricServer and .webhooks requests cpu 100m, memory 100Mi; replicas as set in "
+            "stack.autoscaling.keda (operator 2, metrics server 1, webhooks 1)",
+        )
+        for name in ("keda-operator-1", "keda-operator-2", "keda-metrics-server", "keda-webhooks")
+    ),
+    PodRequests(
+        "cluster-autoscaler",
+        cpu_millicores=100,
+        memory_mib=600,
+        source="requests set in stack.autoscaling.cluster_autoscaler (the upstream example "
+        "Deployment's: cpu 100m, memory 600Mi)",
+    ),
 )
 
 
@@ -263,6 +281,19 @@ class PoolCapacity:
     desired_size: int
     max_size: int
     requested_cpu_millicores: int
+    min_replicas: dict[str, int]
+    nodes_needed_at_min: int
+
+    @property
+    def nodes_at_min(self) -> int:
+        """Nodes the Cluster Autoscaler scales in to with every workload at its minimum."""
+        return min(self.max_size, max(self.min_size, self.nodes_needed_at_min))
+
+    @property
+    def nodes_at_max(self) -> int:
+        """Nodes the Cluster Autoscaler scales out to with every workload at its maximum
+        (never beyond maxSize: the pods that do not fit then stay Pending, an error)."""
+        return min(self.max_size, max(self.min_size, self.nodes_needed_at_max))
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -285,6 +316,10 @@ class PoolCapacity:
             "maxReplicas": dict(self.max_replicas),
             "nodesNeeded": self.nodes_needed,
             "nodesNeededAtMax": self.nodes_needed_at_max,
+            "minReplicas": dict(self.min_replicas),
+            "nodesNeededAtMin": self.nodes_needed_at_min,
+            "nodesAtMin": self.nodes_at_min,
+            "nodesAtMax": self.nodes_at_max,
             "minSize": self.min_size,
             "desiredSize": self.desired_size,
             "maxSize": self.max_size,
@@ -359,8 +394,10 @@ def pool_capacity(
     per_node: dict[str, int] = {}
     replicas: dict[str, int] = {}
     maxima: dict[str, int] = {}
+    minima: dict[str, int] = {}
     pods_now: list[PodRequests] = list(system_pods)
     pods_max: list[PodRequests] = list(system_pods)
+    pods_min: list[PodRequests] = list(system_pods)
     for w in workloads:
         spec = config.web if w == "web" else config.worker
         pod = workload_pod(config, w)
@@ -369,6 +406,8 @@ def pool_capacity(
         maxima[w] = spec.autoscaling.max_replicas
         pods_now += [pod] * spec.replicas
         pods_max += [pod] * spec.autoscaling.max_replicas
+        minima[w] = spec.autoscaling.min_replicas
+        pods_min += [pod] * spec.autoscaling.min_replicas
         if per_node[w] == 0:
             problems.append(
                 CapacityProblem(
@@ -391,6 +430,7 @@ def pool_capacity(
             )
     needed = nodes_needed(room, pods_now)
     needed_max = nodes_needed(room, pods_max)
+    needed_min = nodes_needed(room, pods_min)
     fits_all = all(per_node.values())
     if fits_all and workloads:
         max_parts = [f"{w}.autoscaling.maxReplicas {maxima[w]}" for w in workloads]
@@ -436,6 +476,21 @@ def pool_capacity(
                 f"{idle} node{'s' if idle != 1 else ''} idle at the configured replicas",
             )
         )
+    if fits_all and needed_min < pool.min_size:
+        idle = pool.min_size - needed_min
+        what = " and ".join(
+            [f"{w}.autoscaling.minReplicas {minima[w]}" for w in workloads]
+            + (["the system pods"] if system_pods else [])
+        ) or "no pods besides DaemonSets"
+        problems.append(
+            CapacityProblem(
+                "warning",
+                f"nodePools.{pool_name}.minSize",
+                f"{pool.min_size} nodes of {pool.instance_type} at least, but {what} need "
+                f"{needed_min} node{'s' if needed_min != 1 else ''}; "
+                f"{idle} node{'s' if idle != 1 else ''} idle when scaled in",
+            )
+        )
     requested = sum(p.cpu_millicores for p in pods_now)
     return PoolCapacity(
         pool=pool_name,
@@ -454,6 +509,8 @@ def pool_capacity(
         desired_size=pool.desired_size,
         max_size=pool.max_size,
         requested_cpu_millicores=requested,
+        min_replicas=minima,
+        nodes_needed_at_min=needed_min,
     )
 
 

@@ -209,7 +209,7 @@ class NodePoolConfig(Model):
         return not any(t.effect in ("NoSchedule", "NoExecute") for t in self.taints)
 
 
-class WorkerAutoscaling(Model):
+class ReplicaBounds(Model):
     min_replicas: int = Field(1, ge=1, le=100, description="Fewest pods.")
     max_replicas: int = Field(3, ge=1, le=200, description="Most pods (capacity is planned for it).")
 
@@ -222,7 +222,32 @@ class WorkerAutoscaling(Model):
         return value
 
 
-class WebAutoscaling(WorkerAutoscaling):
+class WorkerAutoscaling(ReplicaBounds):
+    """KEDA scales the workers on the length of their Celery queue's Redis list."""
+
+    min_replicas: int = Field(
+        1,
+        ge=0,
+        le=100,
+        description="Fewest pods. 0 scales to zero when the queue is empty: no idle worker is "
+        "paid for, but the first job after idle waits for a pod (and perhaps a node) to start.",
+    )
+    queue_length_per_replica: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Waiting jobs per worker pod KEDA aims for; a multiple of worker.concurrency "
+        "(equal to it: every waiting job gets a free process).",
+    )
+    activation_queue_length: int = Field(
+        0,
+        ge=0,
+        le=10000,
+        description="Waiting jobs above which a Deployment scaled to zero gets its first pod.",
+    )
+
+
+class WebAutoscaling(ReplicaBounds):
     min_replicas: int = Field(2, ge=1, le=100, description="HPA lower bound.")
     max_replicas: int = Field(6, ge=1, le=200, description="HPA upper bound (capacity is planned for it).")
     target_cpu_percent: int = Field(70, ge=10, le=100, description="HPA target CPU utilisation of requests.")
@@ -264,8 +289,8 @@ class WorkerConfig(Model):
         1,
         ge=1,
         le=100,
-        description="Steady-state pods the plan sizes nodes and cost for; the live count is the "
-        "HPA's, within autoscaling bounds.",
+        description="Steady-state pods the plan sizes nodes and cost for; the live count is "
+        "KEDA's, within autoscaling bounds, from the queue length.",
     )
     concurrency: int = Field(1, ge=1, le=32, description="celery worker --concurrency per pod.")
     cpu_millicores: int = Field(1000, ge=50, le=64000, description="CPU request per pod.")
@@ -280,6 +305,18 @@ class WorkerConfig(Model):
         description="Redis broker visibility timeout; must exceed the task time limit.",
     )
     autoscaling: WorkerAutoscaling = Field(default_factory=WorkerAutoscaling)
+
+    @field_validator("autoscaling")
+    @classmethod
+    def _target_matches_concurrency(cls, value: WorkerAutoscaling, info: ValidationInfo) -> WorkerAutoscaling:
+        concurrency = info.data.get("concurrency")
+        if concurrency is not None and value.queue_length_per_replica % concurrency:
+            raise ValueError(
+                f"autoscaling.queueLengthPerReplica {value.queue_length_per_replica} must be a "
+                f"multiple of concurrency {concurrency}: with prefetch 1 a pod takes "
+                f"{concurrency} jobs at a time"
+            )
+        return value
 
     @field_validator("visibility_timeout_seconds")
     @classmethod
@@ -349,6 +386,32 @@ class LoadBalancerConfig(Model):
         return value
 
 
+Expander = Literal["least-waste", "most-pods", "least-nodes", "random"]
+
+
+class ClusterAutoscalerConfig(Model):
+    """The Cluster Autoscaler: node groups follow Pending pods within minSize..maxSize."""
+
+    expander: Expander = Field(
+        "least-waste",
+        description="Which pool grows when several could take the Pending pods: 'least-waste' "
+        "leaves the least idle CPU and memory after placing them.",
+    )
+    scale_down_unneeded_minutes: int = Field(
+        10, ge=1, le=1440, description="How long a node must be unneeded before it is removed."
+    )
+    scale_down_delay_after_add_minutes: int = Field(
+        10, ge=0, le=1440, description="No scale-down for this long after a scale-up."
+    )
+    scale_down_utilization_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A node whose pods request less than this share of its CPU and memory is a "
+        "scale-down candidate.",
+    )
+
+
 class ImageConfig(Model):
     """The service image. Without a repository, the stack's own ECR repository is used."""
 
@@ -377,6 +440,7 @@ class StackConfig(Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
+    cluster_autoscaler: ClusterAutoscalerConfig = Field(default_factory=ClusterAutoscalerConfig)
 
 
 # --- rules that tie sections together -----------------------------------------------------

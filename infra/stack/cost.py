@@ -1,7 +1,9 @@
 """The monthly cost of a stack, itemized, from its config and a price book.
 
-A month is 730 hours. Node pools are priced at their desired size (the total) and at their
-maximum size (`monthly_usd_at_max`). Prices are us-east-1 on-demand, bundled with their date
+A month is 730 hours. Node pools are priced at their desired size (the total), scaled in
+(`monthly_usd_at_min`: every workload at its minimum replicas, the Cluster Autoscaler down to
+the nodes they need, never below minSize) and scaled out (`monthly_usd_at_max`: every workload
+at its maximum, the nodes that takes, never above maxSize). Prices are us-east-1 on-demand, bundled with their date
 unless live prices are asked for (`stack.prices`).
 
 Assumptions, also printed with every estimate:
@@ -37,6 +39,12 @@ class CostItem:
     monthly_usd: float
     monthly_usd_at_max: float
     note: str = ""
+    monthly_usd_at_min: float | None = None
+    """None: the same as `monthly_usd` (the item does not scale)."""
+
+    @property
+    def scaled_in_usd(self) -> float:
+        return self.monthly_usd if self.monthly_usd_at_min is None else self.monthly_usd_at_min
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -47,6 +55,7 @@ class CostItem:
             "unitUsd": self.unit_usd,
             "monthlyUsd": round(self.monthly_usd, 2),
             "monthlyUsdAtMax": round(self.monthly_usd_at_max, 2),
+            "monthlyUsdAtMin": round(self.scaled_in_usd, 2),
             "note": self.note,
         }
 
@@ -66,6 +75,10 @@ class CostEstimate:
     def monthly_usd_at_max(self) -> float:
         return round(sum(i.monthly_usd_at_max for i in self.items), 2)
 
+    @property
+    def monthly_usd_at_min(self) -> float:
+        return round(sum(i.scaled_in_usd for i in self.items), 2)
+
     def category_usd(self, category: str) -> float:
         return round(sum(i.monthly_usd for i in self.items if i.category == category), 2)
 
@@ -73,6 +86,7 @@ class CostEstimate:
         return {
             "monthlyUsd": self.monthly_usd,
             "monthlyUsdAtMax": self.monthly_usd_at_max,
+            "monthlyUsdAtMin": self.monthly_usd_at_min,
             "priceDate": self.as_of.isoformat(),
             "priceSource": self.price_source,
             "items": [i.as_json() for i in self.items],
@@ -116,7 +130,10 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
     )
 
     ebs_gb_month = prices.service("ebs_gp3")
+    capacity = capacity_report(config)
     for name, pool in config.node_pools.items():
+        scaled = capacity.pool(name)
+        low, high = scaled.nodes_at_min, scaled.nodes_at_max
         hourly = prices.ec2_hourly(pool.instance_type)
         spot = pool.capacity_type == "SPOT"
         note = "SPOT: on-demand price, an upper bound" if spot else ""
@@ -128,8 +145,9 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
                 "node-hour",
                 hourly,
                 pool.desired_size * hourly * HOURS_PER_MONTH,
-                pool.max_size * hourly * HOURS_PER_MONTH,
+                high * hourly * HOURS_PER_MONTH,
                 note,
+                low * hourly * HOURS_PER_MONTH,
             )
         )
         items.append(
@@ -140,7 +158,8 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
                 "GB-month",
                 ebs_gb_month,
                 pool.desired_size * pool.disk_size_gib * ebs_gb_month,
-                pool.max_size * pool.disk_size_gib * ebs_gb_month,
+                high * pool.disk_size_gib * ebs_gb_month,
+                monthly_usd_at_min=low * pool.disk_size_gib * ebs_gb_month,
             )
         )
         if spot:
@@ -222,7 +241,9 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
     )
 
     notes += [
-        f"a month is {HOURS_PER_MONTH} hours; node pools at desired size (max size in the 'at max' column)",
+        f"a month is {HOURS_PER_MONTH} hours; node pools at desired size; 'scaled in' and 'scaled out': "
+        "the nodes the Cluster Autoscaler keeps with every workload at its minimum or maximum "
+        "replicas, within minSize..maxSize",
         f"ALB LCUs assumed: {ALB_LCU_ASSUMED:g}",
         "not included: data transfer, NAT data processing, CloudWatch logs, ECR storage, extra backups",
     ]
@@ -238,16 +259,20 @@ def stack_estimates(config: StackConfig) -> dict[str, object]:
     result: dict[str, object] = {
         "nodesNeeded": {p.pool: p.nodes_needed for p in capacity.pools},
         "nodesNeededAtMax": {p.pool: p.nodes_needed_at_max for p in capacity.pools},
+        "nodesAtMin": {p.pool: p.nodes_at_min for p in capacity.pools},
     }
     try:
         estimate = monthly_cost(config)
     except MissingPriceError as e:
-        result.update({"monthlyCostUsd": None, "monthlyCostAtMaxUsd": None, "costError": str(e)})
+        result.update(
+            {"monthlyCostUsd": None, "monthlyCostAtMaxUsd": None, "monthlyCostAtMinUsd": None, "costError": str(e)}
+        )
         return result
     result.update(
         {
             "monthlyCostUsd": estimate.monthly_usd,
             "monthlyCostAtMaxUsd": estimate.monthly_usd_at_max,
+            "monthlyCostAtMinUsd": estimate.monthly_usd_at_min,
             "priceDate": estimate.as_of.isoformat(),
         }
     )

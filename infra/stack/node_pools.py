@@ -55,9 +55,11 @@ def launch_template_block_devices(
 
 
 # The desired size is only an initial value: whatever scales the group later (the cluster
-# autoscaler, Karpenter's replacement, or a person in the console) owns it, and `pulumi up`
-# must not scale the group back. min and max stay under Pulumi's control.
-NODE_GROUP_IGNORE_CHANGES = ["scalingConfig.desiredSize"]
+# autoscaler, or a person in the console) owns it, and `pulumi up` must not scale the group
+# back. min and max stay under Pulumi's control, but through NodeGroupScaling
+# (stack.autoscaling.node_group_scaling): an update of them here would send the creation-time
+# desired size with them, which EKS refuses when the new min is above it.
+NODE_GROUP_IGNORE_CHANGES = ["scalingConfig.desiredSize", "scalingConfig.minSize", "scalingConfig.maxSize"]
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{ph}"
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             state["nodeGroupName"] = f"{ph}-{_digest(name)}"
+            # EKS names the group's Auto Scaling group "eks-<node group>-<uuid>".
+            state["resources"] = [
+                {"autoscalingGroups": [{"name": f"eks-{state['nodeGroupName']}-{PLACEHOLDER}"}]}
+            ]
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
         elif typ == "aws:iam/role:Role":

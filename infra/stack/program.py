@@ -7,6 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from stack.autoscaling.component import Autoscalers, AutoscalersArgs
 from stack.cluster import Cluster, ClusterArgs
 from stack.config import PROJECT, StackConfig
 from stack.cost import stack_estimates
@@ -37,10 +38,11 @@ def build(config: StackConfig) -> dict[str, Any]:
     ).zone_ids.apply(lambda ids: eks_zone_ids(ids, config.network.az_count))
 
     network = Network("net", NetworkArgs(config.network, zones, tags))
+    cluster_name = f"{PROJECT}-{stack}"
     cluster = Cluster(
         "eks",
         ClusterArgs(
-            cluster_name=f"{PROJECT}-{stack}",
+            cluster_name=cluster_name,
             config=config.cluster,
             node_pools=config.node_pools,
             region=config.region,
@@ -89,6 +91,17 @@ def build(config: StackConfig) -> dict[str, Any]:
     )
     image = repository.apply(lambda repo: f"{repo}:{config.image.tag}")
 
+    autoscalers = Autoscalers(
+        "autoscaling",
+        AutoscalersArgs(
+            config=config,
+            cluster_name=cluster_name,
+            cluster=cluster.name,
+            provider=cluster.provider,
+            node_groups={name: pool.node_group for name, pool in cluster.node_pools.items()},
+            depends_on=cluster.ready,
+        ),
+    )
     workloads = Workloads(
         "app",
         WorkloadsArgs(
@@ -100,9 +113,11 @@ def build(config: StackConfig) -> dict[str, Any]:
             alb_dns_name=load_balancer.dns_name,
             app_url=load_balancer.url,
             redis_url=redis.url,
+            redis_auth_token=redis.auth_token,
             database_url=database.url,
             image=image,
-            depends_on=cluster.ready,
+            # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
+            depends_on=[*cluster.ready, *autoscalers.ready],
         ),
     )
 

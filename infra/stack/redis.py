@@ -36,6 +36,8 @@ class Redis(pulumi.ComponentResource):
     primary_endpoint: pulumi.Output[str]
     url: pulumi.Output[str]
     """Secret: rediss:// URL with the AUTH token."""
+    auth_token: pulumi.Output[str]
+    """Secret: the AUTH token alone (KEDA's scaler takes it apart from the address)."""
 
     def __init__(
         self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None
@@ -102,4 +104,5 @@ class Redis(pulumi.ComponentResource):
                 lambda v: redis_url(v[0], v[1])
             )
         )
+        self.auth_token = pulumi.Output.secret(token.result)
         self.register_outputs({"primaryEndpoint": self.primary_endpoint, "url": self.url})

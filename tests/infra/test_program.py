@@ -34,6 +34,7 @@ DRIVER = textwrap.dedent(
             state.setdefault("dnsName", "mock.elb.amazonaws.com")
             state.setdefault("result", "mocksecretvalue0123456789")
             state.setdefault("certificateAuthority", {"data": "bW9jaw=="})
+            state.setdefault("resources", [{"autoscalingGroups": [{"name": "eks-mock-asg"}]}])
             state["vpcConfig"] = {**state.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-1"}
             return args.name + "-id", state
 

@@ -58,6 +58,7 @@ class StackPlan:
         out: dict[str, Any] = {
             "monthly_cost_usd": self.monthly_cost_usd,
             "monthly_cost_at_max_usd": self.cost.monthly_usd_at_max if self.cost else None,
+            "monthly_cost_at_min_usd": self.cost.monthly_usd_at_min if self.cost else None,
         }
         if self.config is None:
             return out

@@ -148,6 +148,16 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("max", "spec.maxReplicas"),
         ("target", "spec.scaleTargetRef.name"),
     ),
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": (
+        ("min", "spec.minReplicaCount"),
+        ("max", "spec.maxReplicaCount"),
+        ("target", "spec.scaleTargetRef.name"),
+        ("queue", "spec.triggers.0.metadata.listName"),
+        ("jobsPerReplica", "spec.triggers.0.metadata.listLength"),
+        ("activation", "spec.triggers.0.metadata.activationListLength"),
+    ),
+    "aws:autoscaling/tag:Tag": (("key", "tag.key"), ("value", "tag.value")),
+    "pulumi-python:dynamic:Resource": (("minSize", "min_size"), ("maxSize", "max_size")),
     "kubernetes:policy/v1:PodDisruptionBudget": (
         ("minAvailable", "spec.minAvailable"),
         ("maxUnavailable", "spec.maxUnavailable"),

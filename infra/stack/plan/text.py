@@ -68,6 +68,8 @@ def render_capacity(plan: StackPlan) -> str:
                 p.nodes_needed,
                 ", ".join(f"{w} {n}" for w, n in p.max_replicas.items()) or "-",
                 p.nodes_needed_at_max,
+                ", ".join(f"{w} {n}" for w, n in p.min_replicas.items()) or "-",
+                f"{p.nodes_at_min}/{p.nodes_at_max}",
                 f"{p.min_size}/{p.desired_size}/{p.max_size}",
             )
         )
@@ -81,6 +83,8 @@ def render_capacity(plan: StackPlan) -> str:
         "nodes",
         "max replicas",
         "nodes at max",
+        "min replicas",
+        "autoscaled nodes min/max",
         "min/desired/max",
     )
     ds = ", ".join(f"{p.name} {p.cpu_millicores}m/{p.memory_mib}Mi" for p in DAEMONSET_PODS)
@@ -88,10 +92,13 @@ def render_capacity(plan: StackPlan) -> str:
     return "\n".join(
         [
             "Capacity (per node: kubelet reserve, 7.5% OS memory, 100Mi eviction; nodes = pods packed first-fit)",
-            table(headers, rows, right=(6, 8)),
+            table(headers, rows, right=(6, 8, 10)),
             f"  DaemonSets on every node: {ds}",
             f"  * system pods counted on pool {plan.capacity.system_pool!r}: {len(SYSTEM_PODS)} pods, "
-            f"{system[0]}m/{system[1]}Mi (CoreDNS x2, metrics-server, load balancer controller x2)",
+            f"{system[0]}m/{system[1]}Mi (CoreDNS x2, metrics-server, load balancer controller x2, "
+            "KEDA x4, Cluster Autoscaler)",
+            "  autoscaled nodes: what the Cluster Autoscaler keeps with every workload at its minimum / "
+            "maximum replicas, within minSize..maxSize",
         ]
     )
 
@@ -106,17 +113,24 @@ def render_cost(plan: StackPlan) -> str:
             f"{i.quantity:g}",
             i.unit,
             f"{i.unit_usd:g}",
+            usd(i.scaled_in_usd),
             usd(i.monthly_usd),
             usd(i.monthly_usd_at_max),
             i.note,
         )
         for i in cost.items
     ]
-    rows.append(("total", "", "", "", usd(cost.monthly_usd), usd(cost.monthly_usd_at_max), ""))
+    rows.append(
+        ("total", "", "", "", usd(cost.monthly_usd_at_min), usd(cost.monthly_usd), usd(cost.monthly_usd_at_max), "")
+    )
     return "\n".join(
         [
             f"Monthly cost (USD, {cost.price_source}; priced as of {cost.as_of.isoformat()})",
-            table(("item", "qty", "unit", "unit $", "monthly", "at max nodes", "note"), rows, right=(1, 3, 4, 5)),
+            table(
+                ("item", "qty", "unit", "unit $", "scaled in", "monthly", "scaled out", "note"),
+                rows,
+                right=(1, 3, 4, 5, 6),
+            ),
             *(f"  - {n}" for n in cost.notes),
         ]
     )
@@ -160,6 +174,7 @@ def render_side_by_side(plans: Sequence[StackPlan]) -> str:
         rows.append(
             (
                 plan.stack,
+                usd(s.get("monthly_cost_at_min_usd")),
                 usd(s.get("monthly_cost_usd")),
                 usd(s.get("monthly_cost_at_max_usd")),
                 f"{s.get('nodes_desired', '-')}/{s.get('nodes_max', '-')}",
@@ -173,6 +188,7 @@ def render_side_by_side(plans: Sequence[StackPlan]) -> str:
         )
     headers = (
         "stack",
+        "$/month at min",
         "$/month",
         "$/month at max",
         "nodes desired/max",
@@ -186,7 +202,7 @@ def render_side_by_side(plans: Sequence[StackPlan]) -> str:
     return "\n".join(
         [
             "Stacks side by side",
-            table(headers, rows, right=(1, 2, 4, 5, 6, 7, 8, 9)),
+            table(headers, rows, right=(1, 2, 3, 5, 6, 7, 8, 9, 10)),
             "  vCPU: requested by the pods at the configured replicas. $/worker vCPU: monthly cost of the",
             "  workers' node pool at desired size per vCPU requested on it (idle and shared capacity count).",
         ]

@@ -7,7 +7,8 @@ from typing import Any
 
 from stack.config import StackConfig
 from stack.workloads.component import Workloads, WorkloadsArgs
-from stack.workloads.manifests import app_manifests
+from stack.workloads import queue_scaling
+from stack.workloads.manifests import PLACEHOLDER_SECRETS, app_manifests
 
 __all__ = ["Workloads", "WorkloadsArgs", "rendered_manifests"]
 
@@ -22,14 +23,20 @@ def rendered_manifests(
 ) -> list[dict[str, Any]]:
     """Every Kubernetes object `Workloads` creates in the app namespace, as plain dicts.
 
-    The Secret holds placeholders, and the ConfigMap and Secret carry the base of the names
-    Pulumi generates for them. The controller's own objects come from its Helm chart and are
-    not listed.
+    The Secrets hold placeholders, and the ConfigMap and Secret carry the base of the names
+    Pulumi generates for them. The controller's and KEDA's own objects come from their Helm
+    charts and are not listed. The ScaledObject watches the broker the app's REDIS_URL names.
     """
-    return app_manifests(
-        config,
-        image=image,
-        alb_dns_name=alb_dns_name,
-        app_url=app_url,
-        target_group_arn=target_group_arn,
-    )
+    location = queue_scaling.broker_location(PLACEHOLDER_SECRETS["REDIS_URL"])
+    return [
+        *app_manifests(
+            config,
+            image=image,
+            alb_dns_name=alb_dns_name,
+            app_url=app_url,
+            target_group_arn=target_group_arn,
+        ),
+        queue_scaling.auth_secret(queue_scaling.PLACEHOLDER_TOKEN),
+        queue_scaling.trigger_authentication(),
+        queue_scaling.scaled_object(config, location),
+    ]

@@ -4,9 +4,12 @@ The manifests come from `manifests.py`; this module only registers them, in an o
 safe both ways:
 
     create:   namespace, accounts, config, Secret -> controller (IAM, Pod Identity, Helm)
-              -> migration Job -> Service, TargetGroupBinding -> Deployments -> HPAs
+              -> migration Job -> Service, TargetGroupBinding -> Deployments -> web HPA,
+              queue auth Secret -> TriggerAuthentication -> worker ScaledObject
     destroy:  the reverse, so the TargetGroupBinding (whose finalizer the controller removes
               after deregistering the targets) is deleted while the controller still runs.
+              KEDA and the Cluster Autoscaler are outside (`stack.autoscaling`): every object
+              here comes after them, through `depends_on`, and is destroyed before them.
 
 `DEPENDENCIES` spells the order out; `Workloads` builds every child's `depends_on` from it.
 """
@@ -26,6 +29,7 @@ import pulumi_random as random
 from stack.config import StackConfig
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.workloads import queue_scaling as qs
 
 TYPE = "django-eks:app:Workloads"
 
@@ -53,7 +57,10 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "web-autoscaling": ("web",),
     "web-disruption-budget": ("namespace",),
     "worker": ("migration", "controller"),
-    "worker-autoscaling": ("worker",),
+    "queue-auth-secret": ("namespace",),
+    "queue-trigger-authentication": ("queue-auth-secret",),
+    # The ScaledObject is deleted first on destroy: KEDA then removes the HPA it made.
+    "worker-autoscaling": ("worker", "queue-trigger-authentication"),
     "worker-disruption-budget": ("namespace",),
 }
 """For each role, the roles it must come after (and be destroyed before)."""
@@ -86,12 +93,15 @@ class WorkloadsArgs:
     """http://<dns> or https://<dns>."""
     redis_url: pulumi.Input[str]
     """Secret: rediss://:TOKEN@host:6379/0?ssl_cert_reqs=required."""
+    redis_auth_token: pulumi.Input[str]
+    """Secret: the Redis AUTH token alone, for KEDA's queue-length scaler."""
     database_url: pulumi.Input[str]
     """Secret: postgres://app:PASS@host:5432/app?sslmode=require."""
     image: pulumi.Input[str]
     """Full image reference, repo:tag."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """Node groups and cluster add-ons: every Kubernetes object waits for them."""
+    """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
+    (and is destroyed before them)."""
 
 
 def child_options(
@@ -318,11 +328,67 @@ class Workloads(pulumi.ComponentResource):
             opts=after("worker"),
         )
         record("worker", worker)
-        self._register_scaling(name, "worker", m.worker_hpa(config), after)
+        self._register_queue_scaling(name, args, after, record)
 
         self.namespace = ns.metadata.apply(lambda meta: meta.name or m.NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)
         self.register_outputs({"namespace": self.namespace, "app_url": self.app_url})
+
+    def _register_queue_scaling(
+        self,
+        name: str,
+        args: WorkloadsArgs,
+        after: Callable[[str], pulumi.ResourceOptions],
+        record: Callable[..., None],
+    ) -> None:
+        """The worker's ScaledObject, the TriggerAuthentication and the Secret it reads, and
+        the worker's PodDisruptionBudget."""
+        placeholder = qs.auth_secret(qs.PLACEHOLDER_TOKEN)
+        auth_secret = k8s.core.v1.Secret(
+            f"{name}-queue-auth",
+            metadata=placeholder["metadata"],
+            type=placeholder["type"],
+            string_data=cast(
+                Any,
+                pulumi.Output.secret(
+                    pulumi.Output.from_input(args.redis_auth_token).apply(
+                        lambda token: {qs.AUTH_SECRET_KEY: str(token)}
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                after("queue-auth-secret"),
+                pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"]),
+            ),
+        )
+        record("queue-auth-secret", auth_secret)
+
+        auth = qs.trigger_authentication()
+        trigger_auth = k8s.apiextensions.CustomResource(
+            f"{name}-queue-trigger-auth",
+            api_version=auth["apiVersion"],
+            kind=auth["kind"],
+            metadata=auth["metadata"],
+            spec=auth["spec"],
+            opts=after("queue-trigger-authentication"),
+        )
+        record("queue-trigger-authentication", trigger_auth)
+
+        # The host, port, database and TLS of the URL the workers use, so the scaler watches
+        # exactly their broker; the token is not part of them, so they need not stay secret.
+        location = pulumi.Output.unsecret(
+            pulumi.Output.from_input(args.redis_url).apply(lambda url: qs.broker_location(str(url)))
+        )
+        placeholder_object = qs.scaled_object(args.config, qs.broker_location(m.PLACEHOLDER_SECRETS["REDIS_URL"]))
+        k8s.apiextensions.CustomResource(
+            f"{name}-worker",
+            api_version=placeholder_object["apiVersion"],
+            kind=placeholder_object["kind"],
+            metadata=placeholder_object["metadata"],
+            spec=location.apply(lambda where: qs.scaled_object(args.config, where)["spec"]),
+            opts=after("worker-autoscaling"),
+        )
+        self._register_disruption_budget(name, "worker", after)
 
     def _register_scaling(
         self,
@@ -338,6 +404,11 @@ class Workloads(pulumi.ComponentResource):
             spec=hpa["spec"],
             opts=after(f"{role}-autoscaling"),
         )
+        self._register_disruption_budget(name, role, after)
+
+    def _register_disruption_budget(
+        self, name: str, role: str, after: Callable[[str], pulumi.ResourceOptions]
+    ) -> None:
         pdb = m.pod_disruption_budget(role)
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-{role}",

@@ -47,9 +47,10 @@ WORKER_TERMINATION_MARGIN_SECONDS = 30
 """Slack on top of the task time limit: Celery's warm shutdown lets the running task finish,
 then acknowledges it and closes the broker connection."""
 
-WORKER_TARGET_CPU_PERCENT = 75
-"""A `-c 1` worker busy on a CPU-bound task uses about one core, i.e. ~100% of a 1-core request;
-an idle one uses almost nothing. 75% scales out while most workers are busy."""
+CELERY_QUEUE = "jobs"
+"""The one Celery queue: the web sends jobs to it, the workers consume it (CELERY_QUEUE in the
+containers' environment; the service's default is the same name), and the worker ScaledObject
+watches the Redis list of that name."""
 
 MIGRATION_DEADLINE_SECONDS = 900
 """Longest a migration may run before the Job (and so `pulumi up`) fails."""
@@ -148,6 +149,7 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
         "DJANGO_SECURE_SSL_REDIRECT": "true" if https else "false",
         "CELERY_TASK_TIME_LIMIT": str(config.worker.task_time_limit_seconds),
         "CELERY_VISIBILITY_TIMEOUT": str(config.worker.visibility_timeout_seconds),
+        "CELERY_QUEUE": CELERY_QUEUE,
         "CELERY_HEARTBEAT_FILE": HEARTBEAT_FILE,
         "PYTHONUNBUFFERED": "1",
     }
@@ -235,9 +237,10 @@ def node_placement(pool_name: str, pool: NodePoolConfig) -> dict[str, Any]:
 
 
 def zone_spread(component: str) -> list[dict[str, Any]]:
-    # ScheduleAnyway: a pool may have no node (or no room) in some zone, and nothing here adds
-    # nodes on demand; DoNotSchedule would then leave pods Pending during a rollout or a zone
-    # outage. Availability first, balance as a strong preference.
+    # ScheduleAnyway: a pool may have no node (or no room) in some zone, and the Cluster
+    # Autoscaler cannot add one there when the pool is at maxSize or the zone is down;
+    # DoNotSchedule would then leave pods Pending during a rollout or a zone outage.
+    # Availability first, balance as a strong preference.
     return [
         {
             "maxSkew": 1,
@@ -532,7 +535,7 @@ def worker_deployment(
     config_map_name: str = CONFIG_MAP,
     secret_name: str = SECRET,
 ) -> Manifest:
-    """The Celery worker Deployment; like web, its replica count belongs to its HPA."""
+    """The Celery worker Deployment; its replica count belongs to KEDA's HPA (the ScaledObject)."""
     worker = config.worker
     spec = _pod_spec(
         component=WORKER,
@@ -553,18 +556,6 @@ def worker_deployment(
             "template": _pod_template(WORKER, spec),
         },
     }
-
-
-def worker_hpa(config: StackConfig) -> Manifest:
-    # CPU is the right signal for `-c 1` CPU-bound workers: a busy one uses its whole core.
-    # Queue length would be better for I/O-bound tasks (KEDA), which this app does not have.
-    scaling = config.worker.autoscaling
-    return _hpa(
-        WORKER,
-        min_replicas=scaling.min_replicas,
-        max_replicas=scaling.max_replicas,
-        target_cpu_percent=WORKER_TARGET_CPU_PERCENT,
-    )
 
 
 # --- migrations -------------------------------------------------------------------------
@@ -682,6 +673,5 @@ def app_manifests(
         web_hpa(config),
         pod_disruption_budget(WEB),
         worker_deployment(config, image),
-        worker_hpa(config),
         pod_disruption_budget(WORKER),
     ]

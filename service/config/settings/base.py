@@ -60,6 +60,9 @@ REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_TIME_LIMIT = _env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_VISIBILITY_TIMEOUT = _env_int("CELERY_VISIBILITY_TIMEOUT", 900)
 CELERY_HEARTBEAT_FILE = _env("CELERY_HEARTBEAT_FILE", "/tmp/celery-worker-heartbeat")
+# The queue the web enqueues to and the workers consume; the cluster's queue-length autoscaler
+# watches the Redis list of the same name (the infra program sets it; the default is the same).
+CELERY_QUEUE = _env("CELERY_QUEUE", "jobs")
 CELERY_HEARTBEAT_INTERVAL = _env_int("CELERY_HEARTBEAT_INTERVAL", 10)
 JOBS_MAX_UPLOAD_BYTES = _env_int("JOBS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 JOBS_MAX_PIXELS = _env_int("JOBS_MAX_PIXELS", 40_000_000)
@@ -148,9 +151,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
     "socket_timeout": 30,
     "health_check_interval": 25,
+    # One priority step: every message of a queue goes to the one Redis list named after the
+    # queue. With kombu's default steps (0, 3, 6, 9) a task sent with priority 1-9 would land in
+    # "<queue>\x06\x16<step>" instead, a list the queue-length autoscaler does not watch.
+    "priority_steps": [0],
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE
 # Job state lives in PostgreSQL; Celery results are not read by anyone.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

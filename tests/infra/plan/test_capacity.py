@@ -118,3 +118,24 @@ def test_more_desired_nodes_than_the_pods_need_is_a_warning() -> None:
     assert [w.path for w in report.warnings] == ["nodePools.default.desiredSize"]
     assert "3 nodes of m4.large" in report.warnings[0].message
     assert "2 nodes idle" in report.warnings[0].message
+
+
+def test_a_min_size_above_what_the_scaled_in_pods_need_is_a_warning() -> None:
+    # Workers may scale to zero, but their pool keeps two nodes: paid for, idle.
+    config = small_config(
+        nodePools={
+            "default": {"instanceType": "m4.large", "minSize": 1, "desiredSize": 1, "maxSize": 2},
+            "workers": {"instanceType": "c5.large", "minSize": 2, "desiredSize": 2, "maxSize": 4,
+                        "taints": [{"key": "workload", "value": "worker", "effect": "NoSchedule"}]},
+        },
+        worker={"nodePool": "workers", "replicas": 1, "cpuMillicores": 850, "memoryMib": 768,
+                "autoscaling": {"minReplicas": 0, "maxReplicas": 4}},
+    )
+    report = capacity_report(config)
+    workers = report.pool("workers")
+    assert (workers.nodes_needed_at_min, workers.nodes_at_min) == (0, 2)
+    messages = [str(w) for w in report.warnings if w.path == "nodePools.workers.minSize"]
+    assert messages == [
+        "warning: nodePools.workers.minSize: 2 nodes of c5.large at least, but "
+        "worker.autoscaling.minReplicas 0 need 0 nodes; 2 nodes idle when scaled in"
+    ]

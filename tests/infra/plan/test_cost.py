@@ -93,13 +93,50 @@ def test_an_unpriced_database_class_is_not_guessed() -> None:
 
 def test_stack_estimates_are_plain_json_values() -> None:
     estimates = stack_estimates(small_config())
+    # At the maxima the web pods and the system pods (KEDA and the Cluster Autoscaler
+    # included, 800m) need 1800m: a second node.
     assert estimates == {
         "nodesNeeded": {"default": 1},
-        "nodesNeededAtMax": {"default": 1},
+        "nodesNeededAtMax": {"default": 2},
+        "nodesAtMin": {"default": 1},
         "monthlyCostUsd": pytest.approx(239.33, abs=0.01),
         "monthlyCostAtMaxUsd": pytest.approx(313.93, abs=0.01),
+        "monthlyCostAtMinUsd": pytest.approx(239.33, abs=0.01),
         "priceDate": "2026-08-20",
     }
+
+
+def test_scaled_in_cost_counts_the_nodes_the_minimum_replicas_need() -> None:
+    # Workers may scale to zero on a pool that may scale to zero: scaled in, that pool costs
+    # nothing; scaled out, it has the nodes its maximum replicas need, not maxSize.
+    config = small_config(
+        network={"azCount": 3, "natGateways": "perAz"},
+        nodePools={
+            "web": {"instanceType": "m5.large", "minSize": 1, "desiredSize": 2, "maxSize": 3},
+            "workers": {
+                "instanceType": "c5.large",
+                "minSize": 0,
+                "desiredSize": 1,
+                "maxSize": 6,
+                "taints": [{"key": "workload", "value": "worker", "effect": "NoSchedule"}],
+            },
+        },
+        web={"nodePool": "web", "replicas": 2, "cpuMillicores": 500, "memoryMib": 512,
+             "autoscaling": {"minReplicas": 2, "maxReplicas": 2}},
+        worker={"nodePool": "workers", "replicas": 1, "cpuMillicores": 850, "memoryMib": 768,
+                "autoscaling": {"minReplicas": 0, "maxReplicas": 4}},
+    )
+    items = {i.item: i for i in monthly_cost(config).items}
+    workers = items["node pool workers: c5.large x 1 (max 6)"]
+    # c5.large 0.085 $/h; two 850m workers fit a node (1780m after DaemonSets): 4 need 2.
+    assert workers.scaled_in_usd == 0
+    assert workers.monthly_usd == pytest.approx(0.085 * 730)
+    assert workers.monthly_usd_at_max == pytest.approx(2 * 0.085 * 730)
+    web = items["node pool web: m5.large x 2 (max 3)"]
+    # Web's two pods and the system pods (1000m + 800m > 1780m) need 2 nodes at min as at max.
+    assert web.scaled_in_usd == pytest.approx(2 * 0.096 * 730)
+    estimate = monthly_cost(config)
+    assert estimate.monthly_usd_at_min < estimate.monthly_usd < estimate.monthly_usd_at_max
 
 
 def test_stack_estimates_report_a_missing_price_instead_of_failing() -> None:

@@ -19,12 +19,14 @@ from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads import component as c
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.workloads import queue_scaling as qs
 
 SECRET_SIG = rpc._special_sig_key
 SECRET_MARK = rpc._special_secret_sig
 
 DATABASE_URL = "postgres://app:database-password-value@db.internal:5432/app?sslmode=require"
-REDIS_URL = "rediss://:redis-token-value@redis.internal:6379/0?ssl_cert_reqs=required"
+REDIS_TOKEN = "redis-token-value"
+REDIS_URL = f"rediss://:{REDIS_TOKEN}@redis.internal:6379/0?ssl_cert_reqs=required"
 GENERATED_KEY = "generatedsecretkeyvalue"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/django-eks:0.1.0"
 
@@ -119,6 +121,7 @@ def workloads(config: StackConfig, **opts: Any) -> Workloads:
             alb_dns_name="alb-123.us-east-1.elb.amazonaws.com",
             app_url="http://alb-123.us-east-1.elb.amazonaws.com",
             redis_url=pulumi.Output.secret(REDIS_URL),
+            redis_auth_token=pulumi.Output.secret(REDIS_TOKEN),
             database_url=pulumi.Output.secret(DATABASE_URL),
             image=pulumi.Output.from_input(IMAGE),
         ),
@@ -129,12 +132,14 @@ def workloads(config: StackConfig, **opts: Any) -> Workloads:
 EXPECTED_TYPES = {
     "kubernetes:core/v1:Namespace": 1,
     "kubernetes:core/v1:ServiceAccount": 3,
-    "kubernetes:core/v1:Secret": 1,
+    "kubernetes:core/v1:Secret": 2,
     "kubernetes:core/v1:ConfigMap": 1,
     "kubernetes:batch/v1:Job": 1,
     "kubernetes:apps/v1:Deployment": 2,
     "kubernetes:core/v1:Service": 1,
-    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 2,
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": 1,
+    "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": 1,
     "kubernetes:policy/v1:PodDisruptionBudget": 2,
     "kubernetes:helm.sh/v3:Release": 1,
     "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": 1,
@@ -187,13 +192,20 @@ def test_destroy_order_is_safe(monitor: RecordingMonitor, prod_config: StackConf
     assert job.inputs["metadata"]["name"] == m.migration_job_name(IMAGE)
     web = next(r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment" and r.name == "app-web")
     assert monitor.one(binding).urn in web.dependencies
+    # The ScaledObject goes before its Deployment and the authentication it reads.
+    scaled = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+    worker = next(r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment" and r.name == "app-worker")
+    assert worker.urn in monitor.one(scaled).dependencies
+    assert _depends(monitor, scaled, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    auth_secret = next(r for r in monitor.registered if r.type == "kubernetes:core/v1:Secret" and r.name == "app-queue-auth")
+    assert auth_secret.urn in monitor.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication").dependencies
 
 
 def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
     run(lambda: _with_platform_dependency(prod_config))
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
     objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
-    assert len(objects) == 16
+    assert len(objects) == 18
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 
@@ -212,6 +224,7 @@ def _with_platform_dependency(config: StackConfig) -> None:
             alb_dns_name="alb",
             app_url="http://alb",
             redis_url=pulumi.Output.secret(REDIS_URL),
+            redis_auth_token=pulumi.Output.secret(REDIS_TOKEN),
             database_url=pulumi.Output.secret(DATABASE_URL),
             image=IMAGE,
             depends_on=[platform],
@@ -223,16 +236,19 @@ def test_secret_values_stay_secret(monitor: RecordingMonitor, prod_config: Stack
     captured: dict[str, pulumi.Resource] = {}
 
     def capture(args: pulumi.ResourceTransformationArgs) -> None:
-        captured[args.type_] = args.resource
+        captured[args.name] = args.resource
         return None
 
     def program() -> dict[str, Any]:
         workloads(prod_config, transformations=[capture])
-        secret = captured["kubernetes:core/v1:Secret"]
-        assert isinstance(secret, k8s.core.v1.Secret)
+        secret = captured["app-secrets"]
+        queue_auth = captured["app-queue-auth"]
+        assert isinstance(secret, k8s.core.v1.Secret) and isinstance(queue_auth, k8s.core.v1.Secret)
         return {
             "is_secret": pulumi.Output.from_input(secret.string_data.is_secret()),
             "string_data": secret.string_data,
+            "queue_auth_is_secret": pulumi.Output.from_input(queue_auth.string_data.is_secret()),
+            "queue_auth": queue_auth.string_data,
         }
 
     outputs = run(program)
@@ -243,9 +259,14 @@ def test_secret_values_stay_secret(monitor: RecordingMonitor, prod_config: Stack
         "DATABASE_URL": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
     }
+    # KEDA's Secret holds the token alone, as a secret too.
+    assert outputs["queue_auth_is_secret"] is True
+    assert outputs["queue_auth"] == {qs.AUTH_SECRET_KEY: REDIS_TOKEN}
     # What the program passed: the whole stringData is marked secret on the wire.
-    raw = monitor.one("kubernetes:core/v1:Secret").inputs["stringData"]
-    assert isinstance(raw, dict) and raw.get(SECRET_SIG) == SECRET_MARK
+    for r in monitor.registered:
+        if r.type == "kubernetes:core/v1:Secret":
+            raw = r.inputs["stringData"]
+            assert isinstance(raw, dict) and raw.get(SECRET_SIG) == SECRET_MARK, r.name
     # And nothing of it reaches another object's inputs in plain text.
     for r in monitor.registered:
         if r.type in ("kubernetes:core/v1:Secret", "random:index/randomPassword:RandomPassword"):
@@ -346,7 +367,10 @@ def test_registered_objects_are_exactly_the_rendered_manifests(
         ("kubernetes:batch/v1:Job", "app-migrate"): m.migration_job(stack_config, IMAGE, **names),
         ("kubernetes:core/v1:Service", "app-web"): m.web_service(),
         ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "app-web"): m.web_hpa(stack_config),
-        ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "app-worker"): m.worker_hpa(stack_config),
+        ("kubernetes:keda.sh/v1alpha1:ScaledObject", "app-worker"): qs.scaled_object(
+            stack_config, qs.broker_location(REDIS_URL)
+        ),
+        ("kubernetes:keda.sh/v1alpha1:TriggerAuthentication", "app-queue-trigger-auth"): qs.trigger_authentication(),
         ("kubernetes:policy/v1:PodDisruptionBudget", "app-worker"): m.pod_disruption_budget(m.WORKER),
         ("kubernetes:core/v1:Namespace", "app-namespace"): m.namespace(stack_config),
         ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "app-web-target-group-binding"): (

@@ -1,0 +1,13 @@
+"""The prod stack's config for the autoscaler tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from stack.config import StackConfig, parse_stack_config
+from tests.infra.stack_files import project_config
+
+
+@pytest.fixture
+def prod_config() -> StackConfig:
+    return parse_stack_config(project_config("prod"))

@@ -1,0 +1,137 @@
+"""Both autoscalers in the whole program: what is registered, with which values, in which order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stack.autoscaling import cluster_autoscaler as ca
+from stack.autoscaling import keda
+from stack.capacity import system_pool
+from stack.config import NODE_POOL_LABEL, StackConfig
+from stack.offline import OfflineRun, RecordedResource
+from tests.infra.stack_files import STACKS, stack_run
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def release(run: OfflineRun, name: str) -> RecordedResource:
+    return run.named(RELEASE, name)
+
+
+def depends_on(run: OfflineRun, dependent: RecordedResource, dependency: RecordedResource) -> bool:
+    """Directly or through parents: the engine orders a resource after its dependencies."""
+    seen: set[str] = set()
+    pending = list(dependent.dependencies)
+    while pending:
+        urn = pending.pop()
+        if urn == dependency.urn:
+            return True
+        if urn in seen:
+            continue
+        seen.add(urn)
+        pending.extend(run.by_urn(urn).dependencies)
+    return False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_keda_is_pinned_and_runs_on_the_system_pool_with_budgets(stack: str) -> None:
+    run = stack_run(stack)
+    inputs = release(run, "autoscaling-keda").inputs
+    assert (inputs["chart"], inputs["version"]) == ("keda", keda.CHART_VERSION)
+    assert inputs["repositoryOpts"] == {"repo": keda.CHART_REPOSITORY}
+    assert inputs["namespace"] == keda.NAMESPACE
+    values = inputs["values"]
+    pool = system_pool(run.config)
+    for component in ("operator", "metricsServer", "webhooks"):
+        assert values[component]["nodeSelector"] == {NODE_POOL_LABEL: pool}
+    assert values["operator"]["replicaCount"] == 2
+    assert set(values["podDisruptionBudget"]) == {"operator", "metricServer", "webhooks"}
+    assert values["podDisruptionBudget"]["operator"] == {"minAvailable": 1}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_autoscaler_has_pod_identity_and_the_scoped_policy(stack: str) -> None:
+    run = stack_run(stack)
+    cluster_name = run.outputs["clusterName"]
+    inputs = release(run, "autoscaling-cluster-autoscaler").inputs
+    assert (inputs["chart"], inputs["version"]) == ("cluster-autoscaler", ca.CHART_VERSION)
+    assert inputs["values"]["image"]["tag"] == ca.IMAGE_TAGS[run.config.cluster.version]
+    assert inputs["values"]["autoDiscovery"]["clusterName"] == cluster_name
+    association = run.named("aws:eks/podIdentityAssociation:PodIdentityAssociation", "autoscaling-cluster-autoscaler")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        ca.NAMESPACE,
+        inputs["values"]["rbac"]["serviceAccount"]["name"],
+    )
+    # Pods get credentials at start: the association exists before the release.
+    assert depends_on(run, release(run, "autoscaling-cluster-autoscaler"), association)
+    policy = json.loads(run.named("aws:iam/policy:Policy", "autoscaling-cluster-autoscaler").inputs["policy"])
+    assert policy == ca.iam_policy_document(cluster_name=cluster_name, region=run.config.region)
+    role = run.named("aws:iam/role:Role", "autoscaling-cluster-autoscaler")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_node_groups_auto_scaling_group_gets_its_tags(stack: str) -> None:
+    run = stack_run(stack)
+    cluster_name = run.outputs["clusterName"]
+    tags = run.of_type("aws:autoscaling/tag:Tag")
+    for pool_name, pool in run.config.node_pools.items():
+        group = f"eks-{run.outputs['nodePoolNames'][pool_name]}-placeholder"
+        on_group = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"] for t in tags if t.inputs["autoscalingGroupName"] == group}
+        assert on_group == ca.auto_scaling_group_tags(cluster_name, pool_name, pool)
+        assert all(not t.inputs["tag"]["propagateAtLaunch"] for t in tags)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_destroy_order(stack: str) -> None:
+    run = stack_run(stack)
+    keda_release = release(run, "autoscaling-keda")
+    autoscaler = release(run, "autoscaling-cluster-autoscaler")
+    scaled = run.named("kubernetes:keda.sh/v1alpha1:ScaledObject", "app-worker")
+    # Destroy deletes dependents first: the ScaledObject before KEDA ...
+    assert depends_on(run, scaled, keda_release)
+    # ... the app before the autoscalers ...
+    for name in ("app-web", "app-worker"):
+        deployment = run.named("kubernetes:apps/v1:Deployment", name)
+        assert depends_on(run, deployment, keda_release) and depends_on(run, deployment, autoscaler)
+    # ... and the autoscalers before the node groups.
+    for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert depends_on(run, keda_release, group)
+        assert depends_on(run, autoscaler, group)
+
+
+def test_tainted_system_pool_is_tolerated() -> None:
+    from stack.config import parse_stack_config
+    from tests.infra.stack_files import project_config
+
+    raw = project_config("prod")
+    raw["nodePools"]["web"]["taints"] = [{"key": "system", "effect": "PreferNoSchedule"}]
+    config: StackConfig = parse_stack_config(raw)
+    pool = system_pool(config)
+    values = keda.chart_values(config, pool)
+    assert values["operator"]["tolerations"] == [{"key": "system", "effect": "PreferNoSchedule", "operator": "Exists"}]
+    assert ca.chart_values(config, cluster_name="c", system_pool=pool)["tolerations"] == values["operator"]["tolerations"]
+
+
+def test_keda_values_use_only_keys_the_chart_defines() -> None:
+    import yaml
+
+    from stack.config import parse_stack_config
+    from tests.infra.stack_files import project_config
+
+    chart = yaml.safe_load((keda.DATA_DIR / f"values-{keda.CHART_VERSION}.yaml").read_text())
+    values = keda.chart_values(parse_stack_config(project_config("prod")), "web")
+
+    def unknown(ours: dict, theirs: dict, path: str = "") -> list[str]:
+        missing = []
+        for key, value in ours.items():
+            if key not in theirs:
+                missing.append(path + key)
+            elif isinstance(value, dict) and isinstance(theirs[key], dict) and theirs[key]:
+                missing += unknown(value, theirs[key], f"{path}{key}.")
+        return missing
+
+    assert unknown(values, chart) == []

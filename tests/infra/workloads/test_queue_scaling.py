@@ -1,0 +1,169 @@
+"""The worker's queue-length scaling: the ScaledObject, its TriggerAuthentication and Secret.
+
+Valid against KEDA's bundled CRDs, fed by config, watching the queue the containers are told
+to use on the broker their REDIS_URL names, and never holding the AUTH token in plain text.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from stack.autoscaling import keda
+from stack.config import StackConfig, parse_stack_config
+from stack.offline import is_secret
+from stack.workloads import manifests as m
+from stack.workloads import queue_scaling as qs
+from tests.infra.stack_files import STACKS, project_config, stack_run
+from tests.infra.workloads.test_workloads_manifests import _strict, find, render
+
+
+@functools.cache
+def keda_schemas() -> dict[tuple[str, str], Any]:
+    schemas = {}
+    for path in keda.CRD_FILES:
+        crd = yaml.safe_load(path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            schema = _strict(version["schema"]["openAPIV3Schema"])
+            schema["properties"]["metadata"] = {"type": "object"}
+            schemas[(f"{group}/{version['name']}", kind)] = schema
+    return schemas
+
+
+def test_keda_objects_validate_against_the_bundled_crds(stack_config: StackConfig) -> None:
+    manifests = render(stack_config)
+    kinds = set()
+    for o in manifests:
+        if o["apiVersion"].startswith("keda.sh/"):
+            jsonschema.validate(o, keda_schemas()[(o["apiVersion"], o["kind"])])
+            kinds.add(o["kind"])
+    assert kinds == {"ScaledObject", "TriggerAuthentication"}
+
+
+def test_strict_keda_schema_rejects_a_misspelt_field(prod_config: StackConfig) -> None:
+    scaled = qs.scaled_object(prod_config, qs.broker_location(m.PLACEHOLDER_SECRETS["REDIS_URL"]))
+    scaled["spec"]["minReplicas"] = scaled["spec"].pop("minReplicaCount")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(scaled, keda_schemas()[("keda.sh/v1alpha1", "ScaledObject")])
+
+
+def test_scaled_object_follows_config(stack_config: StackConfig) -> None:
+    spec = find(render(stack_config), "ScaledObject", m.WORKER)["spec"]
+    scaling = stack_config.worker.autoscaling
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.WORKER}
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (scaling.min_replicas, scaling.max_replicas)
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listLength"] == str(scaling.queue_length_per_replica)
+    assert trigger["metadata"]["activationListLength"] == str(scaling.activation_queue_length)
+    assert spec["fallback"]["replicas"] == stack_config.worker.replicas
+    window = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
+    # Busy workers are invisible to the list length: they get at least one task time limit.
+    assert window >= stack_config.worker.task_time_limit_seconds
+
+
+def test_keda_takes_over_the_worker_hpa_of_a_stack_deployed_before_it(prod_config: StackConfig) -> None:
+    # Until the update ends, an existing stack still has the CPU HPA "worker"; KEDA's webhook
+    # would refuse a ScaledObject for a Deployment another HPA scales, unless it adopts it.
+    scaled = find(render(prod_config), "ScaledObject", m.WORKER)
+    assert scaled["metadata"]["annotations"] == {"scaledobject.keda.sh/transfer-hpa-ownership": "true"}
+    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == m.WORKER
+
+
+def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
+    raw = project_config("dev")
+    raw["worker"] = {
+        **raw.get("worker", {}),
+        "concurrency": 2,
+        "autoscaling": {"minReplicas": 0, "maxReplicas": 4, "queueLengthPerReplica": 4, "activationQueueLength": 3},
+    }
+    config = parse_stack_config(raw)
+    spec = find(render(config), "ScaledObject", m.WORKER)["spec"]
+    assert spec["minReplicaCount"] == 0
+    assert spec["triggers"][0]["metadata"]["listLength"] == "4"
+    assert spec["triggers"][0]["metadata"]["activationListLength"] == "3"
+    assert m.celery_command(config.worker)[m.celery_command(config.worker).index("--concurrency") + 1] == "2"
+
+
+def test_the_watched_list_is_the_queue_the_containers_use(stack_config: StackConfig) -> None:
+    manifests = render(stack_config)
+    config_map = find(manifests, "ConfigMap")
+    trigger = find(manifests, "ScaledObject", m.WORKER)["spec"]["triggers"][0]["metadata"]
+    assert trigger["listName"] == config_map["data"]["CELERY_QUEUE"] == m.CELERY_QUEUE
+    for name in (m.WEB, m.WORKER):
+        container = find(manifests, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        assert {"configMapRef": {"name": config_map["metadata"]["name"]}} in container["envFrom"]
+
+
+def test_the_watched_broker_is_the_one_in_redis_url(stack_config: StackConfig) -> None:
+    manifests = render(stack_config)
+    url = find(manifests, "Secret", m.SECRET)["stringData"]["REDIS_URL"]
+    trigger = find(manifests, "ScaledObject", m.WORKER)["spec"]["triggers"][0]["metadata"]
+    assert url.startswith("rediss://")
+    assert (trigger["address"], trigger["databaseIndex"], trigger["enableTLS"]) == ("redis:6379", "0", "true")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("rediss://:tok@master.x.cache.amazonaws.com:6379/0?ssl_cert_reqs=required", ("master.x.cache.amazonaws.com:6379", 0, True)),
+        ("redis://127.0.0.1:6380/10", ("127.0.0.1:6380", 10, False)),
+        ("redis://localhost", ("localhost:6379", 0, False)),
+    ],
+)
+def test_broker_location(url: str, expected: tuple[str, int, bool]) -> None:
+    where = qs.broker_location(url)
+    assert (where.address, where.database, where.tls) == expected
+    assert "tok" not in repr(where)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://redis:6379/0", "scheme must be redis or rediss, got 'http'"),
+        ("redis:///0", "has no host"),
+        ("redis://redis:6379/queue", "database must be a number, got 'queue'"),
+    ],
+)
+def test_broker_location_rejects_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        qs.broker_location(url)
+
+
+def test_trigger_authentication_reads_the_token_from_the_secret(stack_config: StackConfig) -> None:
+    manifests = render(stack_config)
+    auth = find(manifests, "TriggerAuthentication")
+    scaled = find(manifests, "ScaledObject", m.WORKER)
+    assert scaled["spec"]["triggers"][0]["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    (ref,) = auth["spec"]["secretTargetRef"]
+    secret = find(manifests, "Secret", ref["name"])
+    assert ref["parameter"] == "password"
+    assert set(secret["stringData"]) == {ref["key"]}
+    for o in (auth, scaled):
+        assert qs.PLACEHOLDER_TOKEN not in json.dumps(o)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_token_in_plain_state(stack: str) -> None:
+    run = stack_run(stack)
+    auth_token = run.named("aws:elasticache/replicationGroup:ReplicationGroup", "redis").inputs["authToken"]
+    assert is_secret(auth_token)
+    token = auth_token["value"]
+    assert len(token) >= 16
+    secret = run.named("kubernetes:core/v1:Secret", "app-queue-auth")
+    assert is_secret(secret.inputs["stringData"])
+    assert secret.inputs["stringData"]["value"] == {qs.AUTH_SECRET_KEY: token}
+    # The ScaledObject is plain (previews show it) and points at the replication group.
+    scaled = run.named("kubernetes:keda.sh/v1alpha1:ScaledObject", "app-worker")
+    metadata = scaled.inputs["spec"]["triggers"][0]["metadata"]
+    assert metadata["address"] == f"{run.outputs['redisEndpoint']}:6379"
+    assert metadata["enableTLS"] == "true"
+    # Outside secret-marked values the token appears nowhere in what is stored.
+    for r in run.resources:
+        assert token not in json.dumps(r.redacted_inputs), (r.type, r.name)
