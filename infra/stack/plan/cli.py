@@ -14,6 +14,7 @@ from stack.plan.report import REPO_ROOT, StackPlan, config_from_stack_file, plan
 from stack.plan.resources import write_manifests
 from stack.plan.text import render_side_by_side, render_stack
 from stack.prices import LivePricesError, PriceBook, bundled_price_book, live_price_book, live_queries
+from stack.recommend.cli import add_recommend_arguments, run_recommend
 from stack.throughput.estimate import stack_throughput
 from stack.throughput.options import ResultsError, add_results_arguments, selected_results
 
@@ -34,6 +35,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="ask the AWS Price List API (needs AWS credentials) instead of the bundled prices",
     )
     add_results_arguments(parser)
+    add_recommend_arguments(parser)
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -91,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+    if args.recommend:
+        return run_recommend(args, results, prices, root)
 
     plans: list[StackPlan] = []
     for stack in stacks:

@@ -67,6 +67,16 @@ def web_shape(config: StackConfig) -> WebShape:
     return WebShape("gunicorn", "gthread", config.web.gunicorn_workers, config.web.threads)
 
 
+def configurable_web_shapes(results: BenchResults) -> list[WebShape]:
+    """Measured web shapes a stack's config can run (today: gunicorn gthread, 2+ threads)."""
+    shapes = {
+        WebShape(h.server, h.worker_class, h.processes, h.threads)
+        for h in results.http
+        if h.server == "gunicorn" and h.worker_class == "gthread" and 2 <= h.threads <= 64 and h.processes <= 16
+    }
+    return sorted(shapes, key=lambda s: (s.processes, s.threads))
+
+
 def packing_bound(room: NodeRoom, pod: PodRequests) -> str:
     """Which of the node's resources runs out first as pods of one kind are added."""
     limits = {"pod slots": room.pods}
@@ -234,58 +244,89 @@ class ResultsSet:
 # --- per pod ------------------------------------------------------------------------------
 
 
-def worker_per_pod(config: StackConfig, results: BenchResults, basis: CpuBasis, label: str) -> PerPod | str:
-    """Jobs per second of one worker pod, or why no measured shape applies."""
-    worker = config.worker
-    shapes = [j for j in results.jobs if j.concurrency == worker.concurrency]
+def worker_rate(
+    results: BenchResults, *, concurrency: int, cpu_millicores: int, basis: CpuBasis, label: str
+) -> PerPod | str:
+    """Jobs per second of one worker pod of `concurrency` children, or why no measured shape applies."""
+    shapes = [j for j in results.jobs if j.concurrency == concurrency]
     if not shapes:
         measured = sorted({j.concurrency for j in results.jobs})
         return (
-            f"worker.concurrency {worker.concurrency}: no job shape with that concurrency in {label} "
+            f"worker.concurrency {concurrency}: no job shape with that concurrency in {label} "
             f"(measured: {', '.join(f'-c {c}' for c in measured) or 'no job shapes'}); "
             "jobs per hour not estimated"
         )
     cpu_s_per_job = median(j.cpu_s_per_job for j in shapes)
     ratio = median(j.ratio for j in shapes)
-    request = worker.cpu_millicores / 1000
-    usable = min(worker.concurrency, request)
+    request = cpu_millicores / 1000
+    usable = min(concurrency, request)
     per_second = usable * basis.per_vcpu / cpu_s_per_job * ratio
-    bound = "cpu request" if request < worker.concurrency else "concurrency"
-    shape = f"-c {worker.concurrency}: {cpu_s_per_job:g} CPU s/job, ratio {ratio:.2f} ({', '.join(j.shape for j in shapes)})"
+    bound = "cpu request" if request < concurrency else "concurrency"
+    shape = (
+        f"-c {concurrency}: {cpu_s_per_job:g} CPU s/job, ratio {ratio:.2f} "
+        f"({', '.join(j.shape for j in shapes)})"
+    )
     return PerPod(per_second, bound, shape, basis, label)
 
 
-def web_per_pod(
-    config: StackConfig, results: BenchResults, basis: CpuBasis, label: str, workload: HttpWorkload
+def web_rate(
+    results: BenchResults,
+    *,
+    shape: WebShape,
+    cpu_millicores: int,
+    basis: CpuBasis,
+    label: str,
+    workload: HttpWorkload,
 ) -> PerPod | str:
-    """Requests per second of one web pod for `workload`, or why no measured shape applies."""
-    want = web_shape(config)
+    """Requests per second of one web pod of `shape`, or why no measured shape applies."""
     shapes = [
         h
         for h in results.http
         if h.workload == workload
         and (h.server, h.worker_class, h.processes, h.threads)
-        == (want.server, want.worker_class, want.processes, want.threads)
+        == (shape.server, shape.worker_class, shape.processes, shape.threads)
     ]
     if not shapes:
-        measured = sorted({f"{h.server} {h.worker_class} {h.processes}x{h.threads}" for h in results.http if h.workload == workload})
+        measured = sorted(
+            {f"{h.server} {h.worker_class} {h.processes}x{h.threads}" for h in results.http if h.workload == workload}
+        )
         return (
-            f"web shape {want.describe()} ({workload} requests) was not measured in {label} "
+            f"web shape {shape.describe()} ({workload} requests) was not measured in {label} "
             f"(measured: {', '.join(measured) or 'none'}); requests per second not estimated. "
             "Add the shape to the benchmark or configure a measured one"
         )
     threads_limit = median(h.limit_rps_threads for h in shapes)
     cpu_ms = median(h.cpu_ms_per_request for h in shapes)
     ratio = median(h.ratio for h in shapes)
-    usable = min(want.processes, config.web.cpu_millicores / 1000)
+    usable = min(shape.processes, cpu_millicores / 1000)
     cpu_limit = usable * basis.per_vcpu * 1000 / cpu_ms
     bound = "threads" if threads_limit <= cpu_limit else "cpu request"
     per_second = min(threads_limit, cpu_limit) * ratio
-    shape = (
-        f"{want.describe()} {workload}: threads limit {threads_limit:g} req/s, "
+    text = (
+        f"{shape.describe()} {workload}: threads limit {threads_limit:g} req/s, "
         f"{cpu_ms:g} CPU ms/req, ratio {ratio:.2f}"
     )
-    return PerPod(per_second, bound, shape, basis, label)
+    return PerPod(per_second, bound, text, basis, label)
+
+
+def worker_per_pod(config: StackConfig, results: BenchResults, basis: CpuBasis, label: str) -> PerPod | str:
+    """Jobs per second of one of the stack's worker pods."""
+    w = config.worker
+    return worker_rate(results, concurrency=w.concurrency, cpu_millicores=w.cpu_millicores, basis=basis, label=label)
+
+
+def web_per_pod(
+    config: StackConfig, results: BenchResults, basis: CpuBasis, label: str, workload: HttpWorkload
+) -> PerPod | str:
+    """Requests per second of one of the stack's web pods for `workload`."""
+    return web_rate(
+        results,
+        shape=web_shape(config),
+        cpu_millicores=config.web.cpu_millicores,
+        basis=basis,
+        label=label,
+        workload=workload,
+    )
 
 
 # --- node cost charged to a workload ---------------------------------------------------------
