@@ -17,6 +17,7 @@ from stack.prices import LivePricesError, PriceBook, bundled_price_book, live_pr
 from stack.recommend.cli import add_recommend_arguments, run_recommend
 from stack.throughput.estimate import stack_throughput
 from stack.throughput.options import ResultsError, add_results_arguments, selected_results
+from stack.workloads.benchmark import benchmark_problems
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -103,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = plan_stack(stack, prices=prices, root=root, recorded_sink=recorded)
         plan.warnings += price_warnings
         plan.throughput_note = results_note
+        if plan.config is not None and plan.capacity is not None and plan.config.benchmark.node_pool:
+            needed = plan.capacity.pool(plan.config.benchmark.node_pool).nodes_needed
+            plan.warnings += benchmark_problems(plan.config, needed)
         if results is not None and plan.config is not None and plan.cost is not None:
             plan.throughput = stack_throughput(plan.config, results, prices)
             plan.warnings += [f"throughput: {p}" for p in plan.throughput.problems]

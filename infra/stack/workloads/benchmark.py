@@ -95,3 +95,27 @@ def benchmark_job(
 def benchmark_manifests(config: StackConfig, image: str) -> list[m.Manifest]:
     """The benchmark Job when the stack runs one, else nothing."""
     return [] if config.benchmark.node_pool is None else [benchmark_job(config, image)]
+
+
+def benchmark_problems(config: StackConfig, nodes_needed: int) -> list[str]:
+    """Warnings about the Job's node: it needs one more node than the pool's pods use.
+
+    `nodes_needed` is what the pool's pods need at the configured replicas (the plan's
+    capacity model). The Job runs only on a node with nothing but DaemonSets on it.
+    """
+    pool_name = config.benchmark.node_pool
+    if pool_name is None:
+        return []
+    pool = config.node_pools[pool_name]
+    wanted = nodes_needed + 1
+    if wanted <= pool.max_size:
+        return [
+            f"benchmark.nodePool: the benchmark Job claims a whole {pool.instance_type} node of "
+            f"nodePools.{pool_name} while it runs ({wanted} nodes with the pool's pods; "
+            f"desiredSize {pool.desired_size}); it is not in the monthly cost"
+        ]
+    return [
+        f"benchmark.nodePool: the benchmark Job needs a {pool.instance_type} node of its own, but the "
+        f"pool's pods need {nodes_needed} and nodePools.{pool_name}.maxSize is {pool.max_size}: "
+        "the Job stays Pending"
+    ]

@@ -91,3 +91,20 @@ def test_the_program_registers_the_job_only_when_configured() -> None:
         for r in plain.resources
         if r.type == "kubernetes:batch/v1:Job"
     )
+
+
+def test_plan_warns_that_the_job_takes_a_node_or_cannot_get_one() -> None:
+    from stack.capacity import capacity_report
+
+    config = config_with({"nodePool": "workers"})
+    needed = capacity_report(config).pool("workers").nodes_needed
+    assert needed == 3  # exp-c5-workers: 3 workers of 1000m, one per c5.large
+    (warning,) = b.benchmark_problems(config, needed)
+    assert "claims a whole c5.large node of nodePools.workers" in warning
+    raw = project_config("exp-c5-workers")
+    raw["benchmark"] = {"nodePool": "workers"}
+    raw["nodePools"]["workers"].update(desiredSize=3, maxSize=3)
+    full = parse_stack_config(raw)
+    (pending,) = b.benchmark_problems(full, capacity_report(full).pool("workers").nodes_needed)
+    assert "nodePools.workers.maxSize is 3: the Job stays Pending" in pending
+    assert b.benchmark_problems(config_with(None), needed) == []
