@@ -8,7 +8,7 @@ from typing import Any
 
 from stack.capacity import DAEMONSET_PODS, SYSTEM_PODS
 from stack.plan.report import StackPlan
-from stack.throughput.text import render_throughput
+from stack.throughput.text import render_throughput, unit_usd
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
@@ -174,9 +174,9 @@ def render_side_by_side(plans: Sequence[StackPlan]) -> str:
                 f"{s.get('worker_vcpu', 0):g}" if "worker_vcpu" in s else "-",
                 usd(s.get("usd_per_worker_vcpu")),
                 _count(s.get("jobs_per_hour")),
-                usd(s.get("usd_per_1000_jobs")),
+                unit_usd(s.get("usd_per_1000_jobs")),
                 _count(s.get("requests_per_second")),
-                usd(s.get("usd_per_million_requests")),
+                unit_usd(s.get("usd_per_million_requests")),
                 len(plan.errors),
                 len(plan.warnings),
             )

@@ -13,7 +13,8 @@ def _rate(value: float | None, unit: str) -> str:
     return f"{value:,.1f} req/s"
 
 
-def _usd(value: float | None) -> str:
+def unit_usd(value: float | None) -> str:
+    """Dollars per unit of work: four decimals below a dollar, cents above."""
     return "n/a" if value is None else f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
@@ -27,7 +28,7 @@ def _row(w: WorkloadThroughput) -> tuple[str, ...]:
         "-" if pod is None else _rate(pod.per_second, w.unit),
         f"{w.replicas} / {w.max_replicas}",
         f"{_rate(w.per_second, w.unit)} / {_rate(w.per_second_at_max, w.unit)}",
-        f"{_usd(w.usd_per(amount))} / {_usd(w.usd_per(amount, at_max=True))} {per}",
+        f"{unit_usd(w.usd_per(amount))} / {unit_usd(w.usd_per(amount, at_max=True))} {per}",
         "-" if pod is None else pod.pod_bound,
         w.node_bound,
     )
