@@ -4,7 +4,8 @@ The image carries the benchmark (`python -m benchmarks run`, run from the image'
 directory). In the cluster it reads the stack's RDS and ElastiCache through `DATABASE_URL`
 and `REDIS_URL` from the app Secret, like the workers, and records the pool's instance type
 (`BENCH_INSTANCE_TYPE`) in its results, so that `make plan --results` uses the figures for
-that type instead of an assumption. The results JSON goes to stdout: `kubectl logs job/<name>`.
+that type instead of an assumption. The results JSON ends the Job's log, after
+`RESULTS_MARKER` (`kubectl logs job/<name>`).
 
 The Job asks for everything a node of the pool has left after its DaemonSets, so it runs
 alone on a node (the benchmark pins its "pods" to CPUs and would measure its neighbours
@@ -25,8 +26,19 @@ DEADLINE_SECONDS = 3600
 """The full run takes minutes; an hour bounds a run that hangs on an unreachable database."""
 
 
+RESULTS_FILE = "/tmp/bench-results.json"
+RESULTS_MARKER = "--- django-eks-bench results ---"
+"""The line after which the Job's log holds the results JSON, and nothing else."""
+
+
 def benchmark_command(fast: bool) -> list[str]:
-    return ["python", "-m", "benchmarks", "run", *(["--fast"] if fast else []), "--out", "-"]
+    """The benchmark, then its results after a marker line.
+
+    A container's log interleaves stdout and stderr, so the run's own output goes to stderr
+    and the results file is printed once, last, after `RESULTS_MARKER`.
+    """
+    run = f"python -m benchmarks run{' --fast' if fast else ''} --out {RESULTS_FILE}"
+    return ["sh", "-c", f'{run} 1>&2 && echo "{RESULTS_MARKER}" && cat {RESULTS_FILE}']
 
 
 def benchmark_job_name(config: StackConfig, image: str) -> str:
