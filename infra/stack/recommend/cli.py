@@ -10,12 +10,22 @@ from datetime import date
 from pathlib import Path
 
 from stack.catalog import InstanceType, instance_types
+from stack.config import WebConfig, WorkerConfig
 from stack.prices import PriceBook
-from stack.recommend.search import PoolChoice, best_per_type, web_choices, worker_choices
-from stack.recommend.stack_file import Recommendation, assemble, base_document, header_lines, stack_file_text
+from stack.recommend.search import PoolChoice, best_per_type, shared_choices, web_choices, worker_choices
+from stack.recommend.stack_file import (
+    Recommendation,
+    assemble,
+    base_document,
+    header_lines,
+    project_config,
+    stack_file_text,
+)
 from stack.throughput.estimate import HEADLINE_HTTP_WORKLOAD, ResultsSet
 
 TOP = 5
+DISK_GIB = 20
+"""Root volume of the recommended pools: the config's minimum (the nodes hold images and logs only)."""
 
 
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,13 +60,10 @@ def recommend(
 ) -> tuple[list[Recommendation], list[str]]:
     """The cheapest valid stacks for the load, cheapest first, and why others were dropped."""
     types = list(catalog)
-    from stack.recommend.stack_file import project_config
-    from stack.config import WebConfig, WorkerConfig
-
     raw = project_config(dict(base))
     web_memory = WebConfig.model_validate(raw.get("web") or {}).memory_mib
     worker_memory = WorkerConfig.model_validate(raw.get("worker") or {}).memory_mib
-    disk = 20
+    disk = DISK_GIB
     webs = best_per_type(
         web_choices(types, results, requests_per_second, memory_mib=web_memory, disk_gib=disk, prices=prices),
         top + 1,
@@ -65,21 +72,33 @@ def recommend(
         worker_choices(types, results, jobs_per_hour, memory_mib=worker_memory, disk_gib=disk, prices=prices),
         top + 1,
     )
+    shared = shared_choices(
+        types,
+        results,
+        jobs_per_hour,
+        requests_per_second,
+        web_memory_mib=web_memory,
+        worker_memory_mib=worker_memory,
+        disk_gib=disk,
+        prices=prices,
+    )[: top + 1]
+    candidates = [(web, worker, False) for web in webs for worker in workers]
+    candidates += [(web, worker, True) for web, worker in shared]
     found: list[Recommendation] = []
     dropped: list[str] = []
-    for web in webs:
-        for worker in workers:
-            rec = assemble(dict(base), web, worker, disk, prices)
-            if isinstance(rec, str):
-                dropped.append(f"{web.instance_type} web + {worker.instance_type} workers: {rec}")
-            else:
-                found.append(rec)
+    for web, worker, one_pool in candidates:
+        rec = assemble(dict(base), web, worker, disk, prices, shared=one_pool)
+        if isinstance(rec, str):
+            layout = "shared pool" if one_pool else "web + workers pools"
+            dropped.append(f"{web.instance_type}/{worker.instance_type} {layout}: {rec}")
+        else:
+            found.append(rec)
     found.sort(key=lambda r: (round(r.usd_per_month, 2), -min(r.web.margin, r.worker.margin)))
     return found[:top], dropped
 
 
-def _pool(choice: PoolChoice) -> str:
-    return f"{choice.instance_type} x {choice.nodes}"
+def _pool(choice: PoolChoice, shared: bool) -> str:
+    return f"{choice.instance_type} x {choice.nodes}" + (" (shared)" if shared else "")
 
 
 def _served(choice: PoolChoice, unit: str) -> str:
@@ -95,10 +114,10 @@ def render(recs: list[Recommendation], jobs_per_hour: float, rps: float, results
         (
             str(i),
             f"${r.usd_per_month:,.2f}",
-            _pool(r.web),
+            _pool(r.web, r.shared),
             r.web.describe_pods(),
             _served(r.web, "req/s"),
-            _pool(r.worker),
+            "same pool" if r.shared else _pool(r.worker, False),
             r.worker.describe_pods(),
             _served(r.worker, "jobs/h"),
         )
@@ -111,6 +130,7 @@ def render(recs: list[Recommendation], jobs_per_hour: float, rps: float, results
             f"Cheapest stacks for {jobs_per_hour:,.0f} jobs/h and {rps:,.1f} req/s ({HEADLINE_HTTP_WORKLOAD} requests), "
             f"from {', '.join(results.labels())}",
             table(headers, rows, right=(1,)),
+            "  layouts: web (with the system pods) and workers in pools of their own, or one shared pool;",
             "  headroom: one spare node per pool (a node's loss), 2+ nodes and 2+ pods per workload (zones);",
             "  margin: what the configured replicas serve over the load. $/month: the whole stack (730 h).",
             *(f"  CPU basis: {b}" for b in bases),

@@ -87,11 +87,16 @@ def node_usd_per_month(instance: InstanceType, disk_gib: int, prices: PriceBook)
 
 
 def cpu_splits(room: NodeRoom, most_useful: int, memory_mib: int) -> Iterable[tuple[int, int]]:
-    """(pods per node, CPU request) for splitting a node's room evenly between 1, 2, ... pods."""
+    """(pods per node, CPU request) for splitting a node's room evenly between 1, 2, ... pods.
+
+    `most_useful` is 1000m per process (Celery child or gunicorn worker): a request above it
+    is never used, and one that leaves a process without a share of its own (at most
+    `most_useful` - 1000m) is better served by fewer processes, which the search also tries.
+    """
     seen: set[int] = set()
     for k in range(1, room.pods + 1):
         cpu = min(most_useful, room.cpu_millicores // k)
-        if cpu < MIN_CPU_MILLICORES or k * memory_mib > room.memory_mib:
+        if cpu < MIN_CPU_MILLICORES or cpu <= most_useful - 1000 or k * memory_mib > room.memory_mib:
             return
         if cpu in seen:
             continue
@@ -208,3 +213,118 @@ def best_per_type(choices: Sequence[PoolChoice], count: int) -> list[PoolChoice]
         if len(out) == count:
             break
     return out
+
+
+@dataclass(frozen=True)
+class _Option:
+    cpu_millicores: int
+    concurrency: int
+    shape: WebShape | None
+    per_pod: PerPod
+
+
+def _worker_options(instance: InstanceType, results: ResultsSet, room: NodeRoom, memory_mib: int) -> list[_Option]:
+    loaded, basis = results.for_instance_type(instance.name)
+    out = []
+    for concurrency in sorted({j.concurrency for j in loaded.results.jobs}):
+        for _, cpu in cpu_splits(room, concurrency * 1000, memory_mib):
+            per = worker_rate(loaded.results, concurrency=concurrency, cpu_millicores=cpu, basis=basis, label=loaded.label)
+            if isinstance(per, PerPod):
+                out.append(_Option(cpu, concurrency, None, per))
+    return out
+
+
+def _web_options(instance: InstanceType, results: ResultsSet, room: NodeRoom, memory_mib: int) -> list[_Option]:
+    loaded, basis = results.for_instance_type(instance.name)
+    out = []
+    for shape in configurable_web_shapes(loaded.results):
+        for _, cpu in cpu_splits(room, shape.processes * 1000, memory_mib):
+            per = web_rate(
+                loaded.results, shape=shape, cpu_millicores=cpu, basis=basis, label=loaded.label,
+                workload=HEADLINE_HTTP_WORKLOAD,
+            )
+            if isinstance(per, PerPod):
+                out.append(_Option(cpu, shape.processes, shape, per))
+    return out
+
+
+def shared_choices(
+    catalog: Iterable[InstanceType],
+    results: ResultsSet,
+    jobs_per_hour: float,
+    requests_per_second: float,
+    *,
+    web_memory_mib: int,
+    worker_memory_mib: int,
+    disk_gib: int,
+    prices: PriceBook,
+) -> list[tuple[PoolChoice, PoolChoice]]:
+    """One pool for web, workers and the system pods: the cheapest (web, worker) of each type.
+
+    Both choices carry the pool's node count and its whole monthly cost. Headroom as for
+    separate pools: one spare node, 2+ nodes, 2+ pods of each workload.
+    """
+    rate = jobs_per_hour / 3600
+    out = []
+    for instance in catalog:
+        room = room_after_daemonsets(node_allocatable(instance))
+        if not all(room.fits(p) for p in SYSTEM_PODS):
+            continue
+        node_month = node_usd_per_month(instance, disk_gib, prices)
+        best: tuple[float, float, tuple[PoolChoice, PoolChoice]] | None = None
+        for web in _web_options(instance, results, room, web_memory_mib):
+            web_replicas = max(MIN_REPLICAS, math.ceil(requests_per_second / web.per_pod.per_second - 1e-9))
+            web_pod = PodRequests("web", web.cpu_millicores, web_memory_mib)
+            for worker in _worker_options(instance, results, room, worker_memory_mib):
+                worker_replicas = max(MIN_REPLICAS, math.ceil(rate / worker.per_pod.per_second - 1e-9))
+                if max(web_replicas, worker_replicas) > MAX_REPLICAS:
+                    continue
+                worker_pod = PodRequests("worker", worker.cpu_millicores, worker_memory_mib)
+                pods = [*SYSTEM_PODS, *[web_pod] * web_replicas, *[worker_pod] * worker_replicas]
+                nodes = max(MIN_NODES, nodes_needed(room, pods) + 1)
+                if nodes > MAX_NODES:
+                    continue
+                cost = nodes * node_month
+                margin = min(
+                    web.per_pod.per_second * web_replicas / requests_per_second - 1 if requests_per_second else math.inf,
+                    worker.per_pod.per_second * worker_replicas / rate - 1 if rate else math.inf,
+                )
+                if best is not None and (round(cost, 6), -margin) >= (round(best[0], 6), -best[1]):
+                    continue
+                web_max, worker_max = _grow_together(room, web_pod, web_replicas, worker_pod, worker_replicas, nodes)
+                pair = (
+                    PoolChoice(
+                        "web", instance.name, web.cpu_millicores, web_memory_mib, web.concurrency, web.shape,
+                        web.per_pod, web_replicas, web_max, nodes, pods_per_node(room, web_pod), cost,
+                        requests_per_second,
+                    ),
+                    PoolChoice(
+                        "worker", instance.name, worker.cpu_millicores, worker_memory_mib, worker.concurrency, None,
+                        worker.per_pod, worker_replicas, worker_max, nodes, pods_per_node(room, worker_pod), cost,
+                        rate,
+                    ),
+                )
+                best = (cost, margin, pair)
+        if best is not None:
+            out.append(best)
+    return [pair for _, _, pair in sorted(out, key=lambda b: (round(b[0], 6), -b[1]))]
+
+
+def _grow_together(
+    room: NodeRoom, web: PodRequests, web_replicas: int, worker: PodRequests, worker_replicas: int, nodes: int
+) -> tuple[int, int]:
+    """Autoscaling maxima for a shared pool: both workloads grown in turn while all fit `nodes`."""
+    most = {"web": web_replicas, "worker": worker_replicas}
+    pods = {"web": web, "worker": worker}
+    grown = True
+    while grown:
+        grown = False
+        for name in ("web", "worker"):
+            trial = dict(most, **{name: most[name] + 1})
+            if trial[name] > 200:
+                continue
+            packed = [*SYSTEM_PODS, *[pods["web"]] * trial["web"], *[pods["worker"]] * trial["worker"]]
+            if nodes_needed(room, packed) <= nodes:
+                most = trial
+                grown = True
+    return most["web"], most["worker"]

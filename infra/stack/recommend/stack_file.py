@@ -18,6 +18,9 @@ from stack.recommend.search import PoolChoice
 
 WEB_POOL = "web"
 WORKER_POOL = "workers"
+SHARED_POOL = "default"
+MIN_POOL = 2
+"""minSize of every pool: two nodes in two zones."""
 WORKER_TAINT = {"key": "workload", "value": "worker", "effect": "NoSchedule"}
 
 
@@ -31,12 +34,27 @@ def _key(name: str) -> str:
     return f"{PROJECT}:{name}"
 
 
-def recommended_document(base: dict[str, Any], web: PoolChoice, worker: PoolChoice, disk_gib: int) -> dict[str, Any]:
-    """The base stack's config with the pools, web and worker of the recommendation."""
+def recommended_document(
+    base: dict[str, Any], web: PoolChoice, worker: PoolChoice, disk_gib: int, *, shared: bool = False
+) -> dict[str, Any]:
+    """The base stack's config with the pools, web and worker of the recommendation.
+
+    `shared`: one pool (no taint) for web, workers and the system pods; otherwise a web pool
+    (with the system pods) and a tainted workers pool.
+    """
     assert web.shape is not None
     doc = copy.deepcopy(base)
     doc.pop(_key("benchmark"), None)  # it may name a pool the recommendation does not have
+    web_pool, worker_pool = (SHARED_POOL, SHARED_POOL) if shared else (WEB_POOL, WORKER_POOL)
     doc[_key("nodePools")] = {
+        SHARED_POOL: {
+            "instanceType": web.instance_type,
+            "minSize": MIN_POOL,
+            "desiredSize": web.nodes,
+            "maxSize": web.nodes,
+            "diskSizeGib": disk_gib,
+        }
+    } if shared else {
         WEB_POOL: {
             "instanceType": web.instance_type,
             "minSize": MIN_POOL,
@@ -55,7 +73,7 @@ def recommended_document(base: dict[str, Any], web: PoolChoice, worker: PoolChoi
     }
     web_doc = dict(doc.get(_key("web")) or {})
     web_doc.update(
-        nodePool=WEB_POOL,
+        nodePool=web_pool,
         replicas=web.replicas,
         gunicornWorkers=web.shape.processes,
         threads=web.shape.threads,
@@ -70,7 +88,7 @@ def recommended_document(base: dict[str, Any], web: PoolChoice, worker: PoolChoi
     doc[_key("web")] = web_doc
     worker_doc = dict(doc.get(_key("worker")) or {})
     worker_doc.update(
-        nodePool=WORKER_POOL,
+        nodePool=worker_pool,
         replicas=worker.replicas,
         concurrency=worker.concurrency,
         cpuMillicores=worker.cpu_millicores,
@@ -84,8 +102,6 @@ def recommended_document(base: dict[str, Any], web: PoolChoice, worker: PoolChoi
     doc[_key("worker")] = worker_doc
     return doc
 
-
-MIN_POOL = 2
 
 
 def project_config(document: dict[str, Any]) -> dict[str, Any]:
@@ -103,16 +119,23 @@ def project_config(document: dict[str, Any]) -> dict[str, Any]:
 class Recommendation:
     web: PoolChoice
     worker: PoolChoice
+    shared: bool
     document: dict[str, Any]
     config: StackConfig
     usd_per_month: float
 
 
 def assemble(
-    base: dict[str, Any], web: PoolChoice, worker: PoolChoice, disk_gib: int, prices: PriceBook
+    base: dict[str, Any],
+    web: PoolChoice,
+    worker: PoolChoice,
+    disk_gib: int,
+    prices: PriceBook,
+    *,
+    shared: bool = False,
 ) -> Recommendation | str:
     """The recommendation as a validated stack, or why it is not one."""
-    document = recommended_document(base, web, worker, disk_gib)
+    document = recommended_document(base, web, worker, disk_gib, shared=shared)
     try:
         config = parse_stack_config(project_config(document))
     except StackConfigError as e:
@@ -120,7 +143,7 @@ def assemble(
     errors = capacity_report(config).errors
     if errors:
         return "; ".join(str(e) for e in errors)
-    return Recommendation(web, worker, document, config, monthly_cost(config, prices).monthly_usd)
+    return Recommendation(web, worker, shared, document, config, monthly_cost(config, prices).monthly_usd)
 
 
 def stack_file_text(rec: Recommendation, header: list[str]) -> str:
@@ -146,7 +169,8 @@ def header_lines(
         f"Recommended by `{command}` on {today.isoformat()}:",
         f"the cheapest stack found for {jobs_per_hour:,.0f} jobs/h and {requests_per_second:,.1f} req/s "
         "(GET /api/jobs/<id>: a database read and JSON),",
-        "with one spare node per pool (a node's loss), and at least 2 nodes and 2 pods per workload (zones).",
+        "with one spare node per pool (a node's loss), and at least 2 nodes and 2 pods per workload (zones);",
+        "web and workers share one pool." if rec.shared else "web (with the system pods) and workers in pools of their own.",
         f"Figures from {', '.join(results)}.",
         *(f"CPU basis: {b}" for b in bases),
         f"At the configured replicas: workers {worker.served_per_second * 3600:,.0f} jobs/h "

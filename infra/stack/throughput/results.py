@@ -40,7 +40,7 @@ class Run(_Model):
     duration_s: NonNegative
     mode: str
     machine: Machine
-    versions: dict[str, str] = Field(default_factory=dict)
+    versions: dict[str, str | None] = Field(default_factory=dict)  # None: not installed
 
 
 class Latency(_Model):
@@ -62,7 +62,7 @@ class JobShape(_Model):
     limit_jobs_per_s: Positive
     ratio: Positive
     submit_to_done_ms: Latency
-    time_per_job_ms: dict[str, float] = Field(default_factory=dict)
+    time_per_job_ms: dict[str, float | None] = Field(default_factory=dict)
 
 
 class HttpShape(_Model):

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from stack.capacity import SYSTEM_PODS, PodRequests, node_allocatable, nodes_needed, room_after_daemonsets
-from stack.catalog import instance_type
+from stack.catalog import instance_type, instance_types
 from stack.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.prices import bundled_price_book
 from stack.recommend.cli import recommend
@@ -91,7 +91,18 @@ def test_every_choice_survives_a_node_loss(jobs_per_hour: float) -> None:
         assert nodes_needed(room, pods) <= web.nodes - 1
 
 
-def test_recommendations_are_whole_stacks_cheapest_first() -> None:
+def dev_fixed_usd() -> float:
+    """dev's monthly cost without its nodes (2 m4.large with 20 GiB volumes)."""
+    dev = plan_stack("dev", prices=PRICES, run_program=False)
+    assert dev.cost is not None
+    return dev.cost.monthly_usd - 2 * node_month(0.10)
+
+
+def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
+    # 20,000 jobs/h and 300 req/s. Separate pools: 3 c5.large for web and 2 for workers (the
+    # tests above). One pool: web needs 300 / (200 x 0.9) = 1.67 vCPU, workers 5.56 / 3.2 =
+    # 1.74, system pods 0.3: 3.7 vCPU, more than two c5.large (2 x 1.78) hold, so 3 nodes and
+    # a spare: 4. An m5.xlarge pool (2 nodes at least) costs $283.52, four c5.large $254.60.
     recs, _ = recommend(
         jobs_per_hour=20000,
         requests_per_second=300,
@@ -101,13 +112,37 @@ def test_recommendations_are_whole_stacks_cheapest_first() -> None:
         prices=PRICES,
     )
     best = recs[0]
-    assert (best.web.instance_type, best.worker.instance_type) == ("c5.large", "c5.large")
+    assert best.shared and best.web.instance_type == "c5.large" and best.web.nodes == 4
     assert [r.usd_per_month for r in recs] == sorted(r.usd_per_month for r in recs)
-    # The whole stack: dev's fixed costs plus 3 + 2 c5.large nodes.
-    dev = plan_stack("dev", prices=PRICES, run_program=False)
-    assert dev.cost is not None
-    dev_nodes = 2 * node_month(0.10)  # dev: 2 m4.large with 20 GiB volumes
-    assert best.usd_per_month == pytest.approx(dev.cost.monthly_usd - dev_nodes + 5 * node_month(0.085), abs=0.01)
+    assert best.usd_per_month == pytest.approx(dev_fixed_usd() + 4 * node_month(0.085), abs=0.01)
+    split = next(r for r in recs if not r.shared)
+    assert split.usd_per_month == pytest.approx(dev_fixed_usd() + 5 * node_month(0.085), abs=0.01)
+    config = best.config
+    assert config.web.node_pool == config.worker.node_pool == "default"
+
+
+def test_a_small_load_fits_two_shared_nodes() -> None:
+    # 3,000 jobs/h and 50 req/s on c5.large: two 356m web pods (2 x 64 req/s) and two 356m
+    # workers (2 x 1.14 jobs/s) with the system pods take 1724m of a node's 1780m: one node
+    # and the spare. Separate pools would need 2 + 2.
+    recs, _ = recommend(
+        jobs_per_hour=3000,
+        requests_per_second=50,
+        results=RESULTS,
+        catalog=[instance_type("c5.large")],
+        base=base_document("dev", REPO_ROOT),
+        prices=PRICES,
+    )
+    best = recs[0]
+    assert best.shared and best.web.nodes == 2
+    assert best.usd_per_month == pytest.approx(dev_fixed_usd() + 2 * node_month(0.085), abs=0.01)
+    room = room_after_daemonsets(node_allocatable("c5.large"))
+    pods = [
+        *SYSTEM_PODS,
+        *[PodRequests("web", best.web.cpu_millicores, 384)] * best.web.replicas,
+        *[PodRequests("worker", best.worker.cpu_millicores, 512)] * best.worker.replicas,
+    ]
+    assert nodes_needed(room, pods) == 1
 
 
 def test_written_stack_file_validates_and_plans_clean(tmp_path: Path) -> None:
@@ -134,9 +169,18 @@ def test_written_stack_file_validates_and_plans_clean(tmp_path: Path) -> None:
     # The stack file validates against the editor schema and the config model ...
     schema = json.loads((REPO_ROOT / "schema" / "stack-config.schema.json").read_text())
     jsonschema.validate(yaml.safe_load(text), schema)
+    # It is the cheapest of the search over the x86 catalog, as printed first.
+    recs, _ = recommend(
+        jobs_per_hour=20000,
+        requests_per_second=300,
+        results=RESULTS,
+        catalog=[t for t in instance_types().values() if t.architecture == "x86_64"],
+        base=base_document("dev", REPO_ROOT),
+        prices=PRICES,
+    )
     config = config_from_stack_file("exp-sized", tmp_path)
-    assert config.node_pools["workers"].instance_type == "c5.large"
-    assert config.worker.replicas == 2 and config.worker.cpu_millicores == 890
+    assert config == recs[0].config
+    assert f"${recs[0].usd_per_month:,.2f}/month" in text
     # ... and the real program plans it offline without errors.
     plan = plan_stack("exp-sized", prices=PRICES, root=tmp_path)
     assert plan.offline_run and plan.errors == []
