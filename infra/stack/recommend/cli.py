@@ -21,7 +21,8 @@ from stack.recommend.stack_file import (
     project_config,
     stack_file_text,
 )
-from stack.throughput.estimate import HEADLINE_HTTP_WORKLOAD, ResultsSet
+from stack.throughput.estimate import ResultsSet
+from stack.throughput.pods import HEADLINE_HTTP_WORKLOAD
 
 TOP = 5
 DISK_GIB = 20

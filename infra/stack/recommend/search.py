@@ -21,13 +21,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from stack.capacity import SYSTEM_PODS, NodeRoom, PodRequests, node_allocatable, nodes_needed, pods_per_node, room_after_daemonsets
+from stack.capacity import (
+    SYSTEM_PODS,
+    NodeRoom,
+    PodRequests,
+    node_allocatable,
+    nodes_needed,
+    pods_per_node,
+    room_after_daemonsets,
+)
 from stack.catalog import InstanceType
 from stack.prices import HOURS_PER_MONTH, PriceBook
-from stack.throughput.estimate import (
+from stack.throughput.estimate import ResultsSet
+from stack.throughput.pods import (
     HEADLINE_HTTP_WORKLOAD,
     PerPod,
-    ResultsSet,
     WebShape,
     configurable_web_shapes,
     web_rate,

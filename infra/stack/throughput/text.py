@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stack.throughput.estimate import HEADLINE_HTTP_WORKLOAD, StackThroughput, WorkloadThroughput
+from stack.throughput.estimate import StackThroughput, WorkloadThroughput
+from stack.throughput.pods import HEADLINE_HTTP_WORKLOAD
 
 
 def _rate(value: float | None, unit: str) -> str:
