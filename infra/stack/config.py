@@ -423,6 +423,17 @@ class ImageConfig(Model):
     )
 
 
+class BenchmarkConfig(Model):
+    """The service's benchmark (`python -m benchmarks run`) as a Job on one node pool."""
+
+    node_pool: PoolName | None = Field(
+        None,
+        description="Node pool whose instance type the benchmark Job measures, claiming one whole "
+        "node of it; unset: no Job.",
+    )
+    fast: bool = Field(False, description="Run the benchmark's fast mode (under a minute) instead of the full run.")
+
+
 class StackConfig(Model):
     """Everything a stack file configures."""
 
@@ -441,6 +452,7 @@ class StackConfig(Model):
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     cluster_autoscaler: ClusterAutoscalerConfig = Field(default_factory=ClusterAutoscalerConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
 
 
 # --- rules that tie sections together -----------------------------------------------------
@@ -477,6 +489,14 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
                     f"nodePools has: {', '.join(pools)}",
                 )
             )
+    bench_pool = config.benchmark.node_pool
+    if bench_pool is not None and bench_pool not in pools:
+        problems.append(
+            ConfigProblem(
+                "benchmark.nodePool",
+                f"names node pool {bench_pool!r}, which is not configured; nodePools has: {', '.join(pools)}",
+            )
+        )
     if config.web.keep_alive_seconds <= config.load_balancer.idle_timeout_seconds:
         problems.append(
             ConfigProblem(

@@ -14,6 +14,10 @@ from stack.plan.report import REPO_ROOT, StackPlan, config_from_stack_file, plan
 from stack.plan.resources import write_manifests
 from stack.plan.text import render_side_by_side, render_stack
 from stack.prices import LivePricesError, PriceBook, bundled_price_book, live_price_book, live_queries
+from stack.recommend.cli import add_recommend_arguments, run_recommend
+from stack.throughput.estimate import stack_throughput
+from stack.throughput.options import ResultsError, add_results_arguments, selected_results
+from stack.workloads.benchmark import benchmark_problems
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -31,6 +35,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="ask the AWS Price List API (needs AWS credentials) instead of the bundled prices",
     )
+    add_results_arguments(parser)
+    add_recommend_arguments(parser)
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -83,11 +89,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
 
+    try:
+        results, results_note = selected_results(args.results, args.no_results, root / "service" / "benchmarks" / "results")
+    except ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    if args.recommend:
+        return run_recommend(args, results, prices, root)
+
     plans: list[StackPlan] = []
     for stack in stacks:
         recorded: list[Any] = []
         plan = plan_stack(stack, prices=prices, root=root, recorded_sink=recorded)
         plan.warnings += price_warnings
+        plan.throughput_note = results_note
+        if plan.config is not None and plan.capacity is not None and plan.config.benchmark.node_pool:
+            needed = plan.capacity.pool(plan.config.benchmark.node_pool).nodes_needed
+            plan.warnings += benchmark_problems(plan.config, needed)
+        if results is not None and plan.config is not None and plan.cost is not None:
+            plan.throughput = stack_throughput(plan.config, results, prices)
+            plan.warnings += [f"throughput: {p}" for p in plan.throughput.problems]
         if args.manifests is not None and recorded:
             write_manifests(recorded, args.manifests / stack)
         plans.append(plan)

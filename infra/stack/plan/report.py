@@ -15,6 +15,7 @@ from stack.cost import CostEstimate, monthly_cost
 from stack.plan.resources import SECRET, ResourceLine, plain, resource_lines
 from stack.preflight.posture import posture_warnings
 from stack.prices import HOURS_PER_MONTH, MissingPriceError, PriceBook
+from stack.throughput.estimate import StackThroughput
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -48,6 +49,8 @@ class StackPlan:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     offline_run: bool = False
+    throughput: StackThroughput | None = None
+    throughput_note: str = ""
 
     @property
     def monthly_cost_usd(self) -> float | None:
@@ -69,6 +72,13 @@ class StackPlan:
         out["web_vcpu"] = workload_vcpus(self.config, "web")
         out["worker_vcpu"] = workload_vcpus(self.config, "worker")
         out["usd_per_worker_vcpu"] = self.usd_per_worker_vcpu()
+        t = self.throughput
+        out["jobs_per_hour"] = None if t is None or t.jobs_per_hour is None else round(t.jobs_per_hour, 1)
+        out["usd_per_1000_jobs"] = None if t is None or t.usd_per_1000_jobs is None else round(t.usd_per_1000_jobs, 4)
+        out["requests_per_second"] = None if t is None or t.web.per_second is None else round(t.web.per_second, 2)
+        out["usd_per_million_requests"] = (
+            None if t is None or t.usd_per_million_requests is None else round(t.usd_per_million_requests, 4)
+        )
         return out
 
     def usd_per_worker_vcpu(self) -> float | None:
@@ -106,6 +116,7 @@ class StackPlan:
             "cost": self.cost.as_json() if self.cost else None,
             "monthly_cost_usd": self.monthly_cost_usd,
             "summary": self.summary(),
+            "throughput": self.throughput.as_json() if self.throughput else None,
             "errors": list(self.errors),
             "warnings": list(self.warnings),
         }

@@ -8,6 +8,7 @@ from typing import Any
 
 from stack.capacity import DAEMONSET_PODS, SYSTEM_PODS
 from stack.plan.report import StackPlan
+from stack.throughput.text import render_throughput, unit_usd
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
@@ -162,9 +163,14 @@ def render_stack(plan: StackPlan) -> str:
         render_outputs(plan),
         render_capacity(plan),
         render_cost(plan),
+        render_throughput(plan.throughput, plan.throughput_note),
         render_problems(plan),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
 
 
 def render_side_by_side(plans: Sequence[StackPlan]) -> str:
@@ -182,6 +188,10 @@ def render_side_by_side(plans: Sequence[StackPlan]) -> str:
                 f"{s.get('web_vcpu', 0):g}" if "web_vcpu" in s else "-",
                 f"{s.get('worker_vcpu', 0):g}" if "worker_vcpu" in s else "-",
                 usd(s.get("usd_per_worker_vcpu")),
+                _count(s.get("jobs_per_hour")),
+                unit_usd(s.get("usd_per_1000_jobs")),
+                _count(s.get("requests_per_second")),
+                unit_usd(s.get("usd_per_million_requests")),
                 len(plan.errors),
                 len(plan.warnings),
             )
@@ -196,14 +206,20 @@ def render_side_by_side(plans: Sequence[StackPlan]) -> str:
         "web vCPU",
         "worker vCPU",
         "$/worker vCPU",
+        "jobs/h",
+        "$/1000 jobs",
+        "req/s",
+        "$/M req",
         "errors",
         "warnings",
     )
     return "\n".join(
         [
             "Stacks side by side",
-            table(headers, rows, right=(1, 2, 3, 5, 6, 7, 8, 9, 10)),
+            table(headers, rows, right=(1, 2, 3, *range(5, 15))),
             "  vCPU: requested by the pods at the configured replicas. $/worker vCPU: monthly cost of the",
             "  workers' node pool at desired size per vCPU requested on it (idle and shared capacity count).",
+            "  jobs/h, req/s: served at full use at the configured replicas, from benchmark results;",
+            "  $/1000 jobs, $/M req: node cost charged to the workload per unit served (see Throughput).",
         ]
     )

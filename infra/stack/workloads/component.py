@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from stack.config import StackConfig
+from stack.workloads import benchmark as bench
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs
@@ -62,6 +63,8 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     # The ScaledObject is deleted first on destroy: KEDA then removes the HPA it made.
     "worker-autoscaling": ("worker", "queue-trigger-authentication"),
     "worker-disruption-budget": ("namespace",),
+    # The benchmark submits jobs through the app's tables: after the migrations.
+    "benchmark": ("migration",),
 }
 """For each role, the roles it must come after (and be destroyed before)."""
 
@@ -329,6 +332,21 @@ class Workloads(pulumi.ComponentResource):
         )
         record("worker", worker)
         self._register_queue_scaling(name, args, after, record)
+
+        # --- benchmark (benchmark.nodePool) -------------------------------------------------
+        if config.benchmark.node_pool is not None:
+            bench_job = names.apply(
+                lambda v: bench.benchmark_job(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
+            )
+            record(
+                "benchmark",
+                k8s.batch.v1.Job(
+                    f"{name}-benchmark",
+                    metadata=bench_job.apply(lambda j: j["metadata"]),
+                    spec=bench_job.apply(lambda j: j["spec"]),
+                    opts=after("benchmark"),
+                ),
+            )
 
         self.namespace = ns.metadata.apply(lambda meta: meta.name or m.NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)

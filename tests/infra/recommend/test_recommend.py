@@ -1,0 +1,198 @@
+"""The recommender against a small catalog where the answer is known by hand.
+
+Fixture figures (tests/infra/throughput/fixtures/bench-small.json): worker `-c 1` 0.25 CPU
+s/job at ratio 0.8 (3.2 jobs/s per vCPU), `-c 2` ratio 0.6; gunicorn gthread 1x8 db requests:
+threads limit 200 req/s, 5 CPU ms each, ratio 0.9.
+
+A c5.large node has 1780m CPU left after DaemonSets (1930m allocatable - 150m); an m5.large
+the same CPU for $0.096/h instead of $0.085; an m5.xlarge 3770m for $0.192/h. A node-month is
+730 h x price + 20 GiB x $0.08 of gp3.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from stack.capacity import SYSTEM_PODS, PodRequests, node_allocatable, nodes_needed, room_after_daemonsets
+from stack.catalog import instance_type, instance_types
+from stack.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
+from stack.prices import bundled_price_book
+from stack.recommend.cli import recommend
+from stack.recommend.search import web_choices, worker_choices
+from stack.recommend.stack_file import base_document
+from stack.throughput.estimate import ResultsSet
+from stack.throughput.results import load_results
+
+FIXTURE = REPO_ROOT / "tests" / "infra" / "throughput" / "fixtures" / "bench-small.json"
+RESULTS = ResultsSet((load_results(FIXTURE),))
+PRICES = bundled_price_book()
+SMALL_CATALOG = [instance_type(n) for n in ("m5.large", "c5.large", "m5.xlarge")]
+
+
+def node_month(price: float) -> float:
+    return price * 730 + 20 * 0.08
+
+
+def test_workers_for_20000_jobs_an_hour() -> None:
+    # 5.56 jobs/s. On c5.large, two pods of 890m (the node split in two) serve 2 x 0.89 x 3.2
+    # = 5.70 jobs/s and fit on one node; with the spare node: 2 nodes. Whole-core pods would
+    # need 3 nodes, -c 2 pods as many; m5.large is the same shape at a higher price and
+    # m5.xlarge costs twice a c5.large per node with the same 2-node minimum.
+    best = worker_choices(SMALL_CATALOG, RESULTS, 20000, memory_mib=512, disk_gib=20, prices=PRICES)[0]
+    assert (best.instance_type, best.concurrency, best.cpu_millicores) == ("c5.large", 1, 890)
+    assert (best.replicas, best.nodes) == (2, 2)
+    assert best.usd_per_month == pytest.approx(2 * node_month(0.085))
+    assert best.served_per_second * 3600 == pytest.approx(2 * 0.89 * 3.2 * 3600)
+
+
+def test_without_the_cheapest_type_the_next_is_chosen() -> None:
+    catalog = [t for t in SMALL_CATALOG if t.name != "c5.large"]
+    best = worker_choices(catalog, RESULTS, 20000, memory_mib=512, disk_gib=20, prices=PRICES)[0]
+    assert (best.instance_type, best.nodes, best.cpu_millicores) == ("m5.large", 2, 890)
+    assert best.usd_per_month == pytest.approx(2 * node_month(0.096))
+
+
+def test_workers_for_40000_jobs_an_hour() -> None:
+    # 11.1 jobs/s: c5.large, 4 pods of 890m (11.39 jobs/s) on 2 nodes + 1 spare: $190.95;
+    # m5.xlarge, 4 pods of 942m (4 per node, 12.06 jobs/s) on 1 node + 1 spare: $283.52.
+    best = worker_choices(SMALL_CATALOG, RESULTS, 40000, memory_mib=512, disk_gib=20, prices=PRICES)[0]
+    assert (best.instance_type, best.nodes, best.replicas) == ("c5.large", 3, 4)
+    assert best.usd_per_month == pytest.approx(3 * node_month(0.085))
+
+
+def test_web_for_300_requests_a_second() -> None:
+    # 1000m pods serve min(200, 1000/5) x 0.9 = 180 req/s: 2 pods; with the system pods they
+    # need 2 c5.large nodes, plus the spare: 3. Smaller splits also need 3 nodes and serve less.
+    best = web_choices(SMALL_CATALOG, RESULTS, 300, memory_mib=384, disk_gib=20, prices=PRICES)[0]
+    assert (best.instance_type, best.cpu_millicores, best.replicas, best.nodes) == ("c5.large", 1000, 2, 3)
+    assert best.served_per_second == pytest.approx(360)
+    assert best.margin == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("jobs_per_hour", [0, 5000, 60000])
+def test_every_choice_survives_a_node_loss(jobs_per_hour: float) -> None:
+    for choice in worker_choices(SMALL_CATALOG, RESULTS, jobs_per_hour, memory_mib=512, disk_gib=20, prices=PRICES):
+        room = room_after_daemonsets(node_allocatable(choice.instance_type))
+        pods = [PodRequests("worker", choice.cpu_millicores, 512)] * choice.replicas
+        assert nodes_needed(room, pods) <= choice.nodes - 1
+        assert choice.nodes >= 2 and choice.replicas >= 2
+        assert choice.served_per_second * 3600 >= jobs_per_hour
+    for web in web_choices(SMALL_CATALOG, RESULTS, 500, memory_mib=384, disk_gib=20, prices=PRICES):
+        room = room_after_daemonsets(node_allocatable(web.instance_type))
+        pods = [*SYSTEM_PODS, *[PodRequests("web", web.cpu_millicores, 384)] * web.replicas]
+        assert nodes_needed(room, pods) <= web.nodes - 1
+
+
+def dev_fixed_usd() -> float:
+    """dev's monthly cost without its nodes (2 m4.large with 20 GiB volumes)."""
+    dev = plan_stack("dev", prices=PRICES, run_program=False)
+    assert dev.cost is not None
+    return dev.cost.monthly_usd - 2 * node_month(0.10)
+
+
+def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
+    # 20,000 jobs/h and 300 req/s. Separate pools: 3 c5.large for web and 2 for workers (the
+    # tests above). One pool: web needs 300 / (200 x 0.9) = 1.67 vCPU, workers 5.56 / 3.2 =
+    # 1.74, system pods 0.3: 3.7 vCPU, more than two c5.large (2 x 1.78) hold, so 3 nodes and
+    # a spare: 4. An m5.xlarge pool (2 nodes at least) costs $283.52, four c5.large $254.60.
+    recs, _ = recommend(
+        jobs_per_hour=20000,
+        requests_per_second=300,
+        results=RESULTS,
+        catalog=SMALL_CATALOG,
+        base=base_document("dev", REPO_ROOT),
+        prices=PRICES,
+    )
+    best = recs[0]
+    assert best.shared and best.web.instance_type == "c5.large" and best.web.nodes == 4
+    assert [r.usd_per_month for r in recs] == sorted(r.usd_per_month for r in recs)
+    assert best.usd_per_month == pytest.approx(dev_fixed_usd() + 4 * node_month(0.085), abs=0.01)
+    split = next(r for r in recs if not r.shared)
+    assert split.usd_per_month == pytest.approx(dev_fixed_usd() + 5 * node_month(0.085), abs=0.01)
+    config = best.config
+    assert config.web.node_pool == config.worker.node_pool == "default"
+
+
+def test_a_small_load_fits_two_shared_nodes() -> None:
+    # 3,000 jobs/h and 50 req/s on c5.large: two 356m web pods (2 x 64 req/s) and two 356m
+    # workers (2 x 1.14 jobs/s) with the system pods take 1724m of a node's 1780m: one node
+    # and the spare. Separate pools would need 2 + 2.
+    recs, _ = recommend(
+        jobs_per_hour=3000,
+        requests_per_second=50,
+        results=RESULTS,
+        catalog=[instance_type("c5.large")],
+        base=base_document("dev", REPO_ROOT),
+        prices=PRICES,
+    )
+    best = recs[0]
+    assert best.shared and best.web.nodes == 2
+    assert best.usd_per_month == pytest.approx(dev_fixed_usd() + 2 * node_month(0.085), abs=0.01)
+    room = room_after_daemonsets(node_allocatable("c5.large"))
+    pods = [
+        *SYSTEM_PODS,
+        *[PodRequests("web", best.web.cpu_millicores, 384)] * best.web.replicas,
+        *[PodRequests("worker", best.worker.cpu_millicores, 512)] * best.worker.replicas,
+    ]
+    assert nodes_needed(room, pods) == 1
+
+
+def test_written_stack_file_validates_and_plans_clean(tmp_path: Path) -> None:
+    (tmp_path / "infra").symlink_to(REPO_ROOT / "infra")
+    (tmp_path / "schema").symlink_to(REPO_ROOT / "schema")
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "stack.plan", "--root", str(tmp_path), "--recommend",
+            "--jobs-per-hour", "20000", "--rps", "300", "--results", str(FIXTURE), "--name", "sized",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "Wrote Pulumi.exp-sized.yaml; its offline plan: 0 errors" in done.stdout
+    written = tmp_path / "Pulumi.exp-sized.yaml"
+    text = written.read_text()
+    assert "20,000 jobs/h and 300.0 req/s" in text
+    assert "bench-small.json" in text
+    # The stack file validates against the editor schema and the config model ...
+    schema = json.loads((REPO_ROOT / "schema" / "stack-config.schema.json").read_text())
+    jsonschema.validate(yaml.safe_load(text), schema)
+    # It is the cheapest of the search over the x86 catalog, as printed first.
+    recs, _ = recommend(
+        jobs_per_hour=20000,
+        requests_per_second=300,
+        results=RESULTS,
+        catalog=[t for t in instance_types().values() if t.architecture == "x86_64"],
+        base=base_document("dev", REPO_ROOT),
+        prices=PRICES,
+    )
+    config = config_from_stack_file("exp-sized", tmp_path)
+    assert config == recs[0].config
+    assert f"${recs[0].usd_per_month:,.2f}/month" in text
+    # ... and the real program plans it offline without errors.
+    plan = plan_stack("exp-sized", prices=PRICES, root=tmp_path)
+    assert plan.offline_run and plan.errors == []
+
+
+def test_recommend_needs_a_load(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "stack.plan", "--recommend", "--rps", "10", "--results", str(FIXTURE)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--jobs-per-hour N" in done.stderr
