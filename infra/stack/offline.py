@@ -99,8 +99,10 @@ def _digest(text: str, length: int = 8) -> str:
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers registrations and data-source calls with clearly marked placeholders."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, deployer: str = f"{PLACEHOLDER}-deployer") -> None:
         self.region = region
+        self.deployer = deployer
+        """The role name of whoever runs the program (the caller identity)."""
 
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
@@ -158,22 +160,32 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{PLACEHOLDER}-deployer/session",
+                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{self.deployer}/session",
                 "userId": f"AROA{PLACEHOLDER.upper()}:session",
                 "id": ACCOUNT_ID,
             }
         if token == "aws:iam/getSessionContext:getSessionContext":
             return {
                 "arn": args.args["arn"],
-                "issuerArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{PLACEHOLDER}-deployer",
+                "issuerArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{self.deployer}",
                 "issuerId": f"AROA{PLACEHOLDER.upper()}",
-                "issuerName": f"{PLACEHOLDER}-deployer",
+                "issuerName": self.deployer,
                 "sessionName": "session",
                 "id": args.args["arn"],
             }
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{letter}" for letter in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            # The real answer is the newest build for that Kubernetes version, e.g.
+            # v1.20.1-eksbuild.1; the placeholder names the version it was resolved for.
+            addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
+            return {
+                "addonName": addon,
+                "kubernetesVersion": kubernetes,
+                "version": f"v0.0.0-{PLACEHOLDER}-for-{kubernetes}",
+                "id": addon,
+            }
         return {}
 
 
@@ -229,14 +241,16 @@ def run_program(
     stack: str = "offline",
     root: Path = REPO_ROOT,
     recorded: list[RecordedResource] | None = None,
+    deployer: str = f"{PLACEHOLDER}-deployer",
 ) -> OfflineRun:
     """Run `<root>/infra` with the given config under the mock engine and record everything.
 
     `recorded`, when given, receives each resource as it registers, so a caller still sees
-    what was registered when the program fails.
+    what was registered when the program fails. `deployer` is the role name the caller
+    identity reports.
     """
     region = pulumi_config.get("aws:region", "us-east-1")
-    mocks = OfflineMocks(region)
+    mocks = OfflineMocks(region, deployer)
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(pulumi_config))

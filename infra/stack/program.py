@@ -18,12 +18,6 @@ from stack.registry import Registry
 from stack.workloads import Workloads, WorkloadsArgs
 
 
-def deployer_arn() -> pulumi.Output[str]:
-    """The IAM principal running `pulumi up`: the role itself when it is an assumed role."""
-    caller = aws.get_caller_identity_output()
-    return aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
-
-
 def build(config: StackConfig) -> dict[str, Any]:
     """Register every resource of the stack; returns the stack outputs."""
     stack = pulumi.get_stack()
@@ -42,7 +36,6 @@ def build(config: StackConfig) -> dict[str, Any]:
             region=config.region,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
-            admin_principal_arn=deployer_arn(),
             tags=tags,
         ),
     )

@@ -158,16 +158,6 @@ def test_private_endpoint_only() -> None:
     assert "publicAccessCidrs" not in cluster["vpcConfig"]
 
 
-def test_deployer_gets_cluster_admin_through_an_access_entry() -> None:
-    run = stack_run("dev")
-    entry = run.named("aws:eks/accessEntry:AccessEntry", "eks-admin").inputs
-    # The IAM role, not the temporary STS session of whoever ran `pulumi up`.
-    assert entry["principalArn"] == "arn:aws:iam::123456789012:role/placeholder-deployer"
-    policy = run.named("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "eks-admin").inputs
-    assert policy["policyArn"].endswith("AmazonEKSClusterAdminPolicy")
-    assert policy["accessScope"] == {"type": "cluster"}
-
-
 def test_core_addons_are_managed_and_ordered_around_the_nodes() -> None:
     run = stack_run("dev")
     addons = {a.inputs["addonName"]: a for a in run.of_type("aws:eks/addon:Addon")}
