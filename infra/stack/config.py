@@ -422,12 +422,33 @@ class LoadBalancerConfig(Model):
 class ImageConfig(Model):
     """The service image. Without a repository, the stack's own ECR repository is used."""
 
-    repository: str | None = Field(None, description="Image repository; default: the stack's ECR.")
+    repository: str | None = Field(
+        None,
+        description="ECR repository URL (<account>.dkr.ecr.<region>.amazonaws.com/<name>); "
+        "default: the stack's own.",
+    )
     tag: str = Field(
         "latest",
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-        description="Image tag; the migration Job runs once per tag.",
+        description="Image tag, resolved to its digest at deploy time (pods run the digest); "
+        "the migration Job runs once per image. The deploy workflow sets the commit's tag.",
     )
+
+    @field_validator("repository")
+    @classmethod
+    def _ecr(cls, value: str | None) -> str | None:
+        # Mirrors stack.release.image.parse_ecr_url: the digest is resolved from ECR.
+        if value is not None and not re.fullmatch(
+            r"\d{12}\.dkr\.ecr\.[a-z]{2}(-gov)?-[a-z]+-\d\.amazonaws\.com(\.cn)?"
+            r"/[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",
+            value,
+        ):
+            raise ValueError(
+                f"{value!r} is not an ECR repository URL "
+                "(<12-digit account>.dkr.ecr.<region>.amazonaws.com/<name>): pods run the "
+                "image by the digest ECR resolves the tag to"
+            )
+        return value
 
 
 class StackConfig(Model):

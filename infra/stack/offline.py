@@ -11,12 +11,13 @@ Used by the offline plan (`python -m stack.plan`) and by the tests.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import runpy
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stack.config import PROJECT, StackConfig, load_stack_config
+from stack.config import PROJECT, ImageConfig, StackConfig, load_stack_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
@@ -96,13 +97,32 @@ def _digest(text: str, length: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def image_digest(repository: str, tag: str) -> str:
+    """The digest the offline registry gives the image `tag` of `repository`."""
+    return "sha256:" + hashlib.sha256(f"{PLACEHOLDER} image {repository}:{tag}".encode()).hexdigest()
+
+
+def configured_image_tag(pulumi_config: Mapping[str, str]) -> str:
+    """The image tag a stack's config names (the model's default when it names none)."""
+    raw = pulumi_config.get(f"{PROJECT}:image")
+    tag = json.loads(raw).get("tag") if raw else None
+    return str(tag) if tag else ImageConfig().tag
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers registrations and data-source calls with clearly marked placeholders."""
 
-    def __init__(self, region: str, deployer: str = f"{PLACEHOLDER}-deployer") -> None:
+    def __init__(
+        self,
+        region: str,
+        deployer: str = f"{PLACEHOLDER}-deployer",
+        registry_tags: Sequence[str] = (),
+    ) -> None:
         self.region = region
         self.deployer = deployer
         """The role name of whoever runs the program (the caller identity)."""
+        self.registry_tags = list(registry_tags)
+        """The image tags every ECR repository holds."""
 
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
@@ -134,6 +154,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["endpoint"] = f"{state['address']}:{inputs.get('port', 5432)}"
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{ph}"
+            state["registryId"] = ACCOUNT_ID
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             state["nodeGroupName"] = f"{ph}-{_digest(name)}"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -176,6 +197,12 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{letter}" for letter in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
+        if token == "aws:ecr/getImages:getImages":
+            repository = args.args["repositoryName"]
+            # One identifier per tag, and an untagged image (a build's leftover layer set).
+            tagged = [{"imageTag": tag, "imageDigest": image_digest(repository, tag)} for tag in self.registry_tags]
+            untagged = {"imageDigest": image_digest(repository, "")}
+            return {"imageIds": [*tagged, untagged], "repositoryName": repository, "id": repository}
         if token == "aws:eks/getAddonVersion:getAddonVersion":
             # The real answer is the newest build for that Kubernetes version, e.g.
             # v1.20.1-eksbuild.1; the placeholder names the version it was resolved for.
@@ -216,6 +243,21 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+def _cancel_leftover_tasks() -> None:
+    """Cancel what a failed program left pending (registrations waiting on the failed value),
+    so that it cannot run, and fail, inside the next program run on the same event loop."""
+    loop = asyncio.get_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending and not loop.is_running():
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # The runtime keeps every Output's task in a module-wide set and awaits them at the end of
+    # each run: drop the failed run's, or the next run re-raises them.
+    with pulumi_settings.SETTINGS.lock:
+        pulumi_settings.SETTINGS.outputs.clear()
+
+
 def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
@@ -242,15 +284,18 @@ def run_program(
     root: Path = REPO_ROOT,
     recorded: list[RecordedResource] | None = None,
     deployer: str = f"{PLACEHOLDER}-deployer",
+    registry_tags: Sequence[str] | None = None,
 ) -> OfflineRun:
     """Run `<root>/infra` with the given config under the mock engine and record everything.
 
     `recorded`, when given, receives each resource as it registers, so a caller still sees
     what was registered when the program fails. `deployer` is the role name the caller
-    identity reports.
+    identity reports; `registry_tags` the image tags the registry holds (by default the one
+    the config names, as after the deploy workflow pushed it).
     """
     region = pulumi_config.get("aws:region", "us-east-1")
-    mocks = OfflineMocks(region, deployer)
+    tags = [configured_image_tag(pulumi_config)] if registry_tags is None else registry_tags
+    mocks = OfflineMocks(region, deployer, tags)
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(pulumi_config))
@@ -261,7 +306,11 @@ def run_program(
     def main() -> None:
         runpy.run_path(program, run_name="__main__")
 
-    _sync_await(run_pulumi_func(main))
+    try:
+        _sync_await(run_pulumi_func(main))
+    except BaseException:
+        _cancel_leftover_tasks()
+        raise
 
     outputs: dict[str, Any] = {}
     secret: set[str] = set()

@@ -15,7 +15,49 @@ from stack.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.network import Network, NetworkArgs
 from stack.redis import Redis, RedisArgs
 from stack.registry import Registry
+from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
 from stack.workloads import Workloads, WorkloadsArgs
+
+
+def _tag_and_digest(image: Any) -> tuple[str | None, str]:
+    # The invoke's typed result, or a plain dict where the SDK leaves nested values untyped.
+    if isinstance(image, dict):
+        tag = image.get("image_tag", image.get("imageTag"))
+        return tag, str(image.get("image_digest", image.get("imageDigest")))
+    return image.image_tag, str(image.image_digest)
+
+
+def pinned_image(config: StackConfig, registry: Registry) -> pulumi.Output[str]:
+    """`repo@sha256:...` of the configured tag, resolved from ECR now (ListImages).
+
+    Listing rather than `aws.ecr.get_image`: a missing tag then fails with an error that names
+    the tag, the repository and the fix, not the provider's ImageNotFoundException. A preview
+    (which may run before the deploy workflow has pushed the tag) warns and shows the tag.
+    """
+    tag = config.image.tag
+    if config.image.repository:
+        external = parse_ecr_url(config.image.repository)
+        url: pulumi.Input[str] = external.url
+        name: pulumi.Input[str] = external.name
+        registry_id: pulumi.Input[str] = external.registry_id
+        region = external.region
+    else:
+        url, name, registry_id = registry.repository_url, registry.repository_name, registry.registry_id
+        region = config.region
+    listed = aws.ecr.get_images_output(repository_name=name, registry_id=registry_id, region=region)
+
+    def pin(values: list[Any]) -> str:
+        repository, image_ids = str(values[0]), values[1] or []
+        pairs = [_tag_and_digest(i) for i in image_ids]
+        try:
+            return pinned_reference(repository, digest_for_tag(pairs, tag, repository))
+        except ImageNotFoundError as e:
+            if not pulumi.runtime.is_dry_run():
+                raise
+            pulumi.log.warn(f"{e}; this preview shows the tag, `pulumi up` needs the image")
+            return f"{repository}:{tag}"
+
+    return pulumi.Output.all(url, listed.image_ids).apply(pin)
 
 
 def build(config: StackConfig) -> dict[str, Any]:
@@ -71,12 +113,7 @@ def build(config: StackConfig) -> dict[str, Any]:
         ),
     )
     registry = Registry("service", tags)
-    repository = (
-        pulumi.Output.from_input(config.image.repository)
-        if config.image.repository
-        else registry.repository_url
-    )
-    image = repository.apply(lambda repo: f"{repo}:{config.image.tag}")
+    image = pinned_image(config, registry)
 
     workloads = Workloads(
         "app",
@@ -104,6 +141,8 @@ def build(config: StackConfig) -> dict[str, Any]:
         "redisEndpoint": redis.primary_endpoint,
         "databaseEndpoint": database.address,
         "imageRepositoryUrl": registry.repository_url,
+        "imageTag": config.image.tag,
+        "image": image,
         "nodePoolNames": {
             name: pool.node_group_name for name, pool in cluster.node_pools.items()
         },

@@ -286,10 +286,10 @@ def test_prod_database_is_multi_az_and_protected() -> None:
 # --- registry -------------------------------------------------------------------------------
 
 
-def test_image_registry_scans_on_push_and_expires_old_images() -> None:
+def test_image_registry_scans_on_push_and_expires_untagged_images() -> None:
     run = stack_run("dev")
     repo = run.named("aws:ecr/repository:Repository", "service").inputs
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["imageTagMutability"] == "IMMUTABLE"
     policy = json.loads(run.named("aws:ecr/lifecyclePolicy:LifecyclePolicy", "service-lifecycle").inputs["policy"])
-    assert {rule["selection"]["tagStatus"] for rule in policy["rules"]} == {"untagged", "any"}
+    assert {rule["selection"]["tagStatus"] for rule in policy["rules"]} == {"untagged"}
