@@ -115,3 +115,32 @@ def test_image_platforms_follow_the_pools_that_run_it() -> None:
     raw = mixed.model_dump(by_alias=True, exclude_none=True)
     raw["nodePools"]["workers"]["instanceType"] = "c6g.large"
     assert image_platforms(parse_stack_config(raw)) == ["linux/amd64", "linux/arm64"]
+
+
+# --- python -m stack.release ---------------------------------------------------------------
+
+
+def test_the_preview_matrix_is_every_stack_file(tmp_path: Any, capsys: Any) -> None:
+    from stack.release.cli import main
+
+    for name in ("dev", "prod", "exp-new-idea"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: django-eks\n")
+    assert main(["stacks"], root=tmp_path) == 0
+    assert json.loads(capsys.readouterr().out) == ["dev", "exp-new-idea", "prod"]
+
+
+def test_image_facts_name_the_platforms_region_and_registry_urns(capsys: Any) -> None:
+    from stack.release.cli import main
+
+    assert main(["image", "--stack", "prod"]) == 0
+    facts = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    assert facts["platforms"] == "linux/amd64"
+    assert facts["region"] == "us-east-1"
+    assert facts["targets"].split() == [
+        "urn:pulumi:prod::django-eks::django-eks:platform:Registry::service",
+        "urn:pulumi:prod::django-eks::django-eks:platform:Registry$aws:ecr/lifecyclePolicy:LifecyclePolicy::service-lifecycle",
+        "urn:pulumi:prod::django-eks::django-eks:platform:Registry$aws:ecr/repository:Repository::service",
+    ]
+    assert main(["image", "--stack", "no-such-stack"]) == 2
+    assert "no stack file Pulumi.no-such-stack.yaml" in capsys.readouterr().err
