@@ -44,7 +44,10 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     # The controller's webhook mutates pods in the labelled namespace; pods created while it
     # is not running would miss their readiness gate (or be rejected).
     "migration": ("service-accounts", "config", "secret", "controller"),
-    "service": ("namespace",),
+    # After the controller: its Helm release is awaited until the controller Deployment is
+    # ready, and its readiness check includes the webhook server having started, so the
+    # webhooks answer before anything they admit is created.
+    "service": ("namespace", "controller"),
     # Explicit, so destroy deletes the binding before the controller that removes its
     # finalizer; and the CRD only exists once the chart is installed.
     "target-group-binding": ("service", "controller"),
@@ -246,6 +249,10 @@ class Workloads(pulumi.ComponentResource):
             namespace=lbc.NAMESPACE,
             values=values,
             max_history=5,
+            # Explicitly awaited (Helm's --wait): the release succeeds only once the controller
+            # Deployment is ready, i.e. its webhook server answers (readyz "ready-webhook").
+            skip_await=False,
+            timeout=600,
             opts=after("controller"),
         )
         record("controller", controller)
@@ -295,7 +302,15 @@ class Workloads(pulumi.ComponentResource):
             kind=binding_manifest["kind"],
             metadata=binding_manifest["metadata"],
             spec=binding_spec,
-            opts=after("target-group-binding"),
+            # spec.targetGroupARN is immutable (the controller's validating webhook refuses a
+            # change): a replaced target group replaces the binding, the old one deleted first
+            # so the controller deregisters its targets before the new binding registers them.
+            opts=pulumi.ResourceOptions.merge(
+                after("target-group-binding"),
+                pulumi.ResourceOptions(
+                    replace_on_changes=["spec.targetGroupARN"], delete_before_replace=True
+                ),
+            ),
         )
         record("target-group-binding", binding)
 
