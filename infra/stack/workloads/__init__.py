@@ -8,6 +8,7 @@ from typing import Any
 from stack.config import StackConfig
 from stack.workloads.component import Workloads, WorkloadsArgs
 from stack.workloads.manifests import app_manifests
+from stack.workloads.network_policies import network_policies
 
 __all__ = ["Workloads", "WorkloadsArgs", "rendered_manifests"]
 
@@ -26,10 +27,11 @@ def rendered_manifests(
     Pulumi generates for them. The controller's own objects come from its Helm chart and are
     not listed.
     """
-    return app_manifests(
+    namespace, *rest = app_manifests(
         config,
         image=image,
         alb_dns_name=alb_dns_name,
         app_url=app_url,
         target_group_arn=target_group_arn,
     )
+    return [namespace, *network_policies(config), *rest]

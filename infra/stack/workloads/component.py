@@ -26,6 +26,7 @@ import pulumi_random as random
 from stack.config import StackConfig
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.workloads.network_policies import network_policies
 
 TYPE = "django-eks:app:Workloads"
 
@@ -35,6 +36,8 @@ MIGRATION_TIMEOUT = f"{(m.MIGRATION_DEADLINE_SECONDS + 300) // 60}m"
 
 DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "namespace": (),
+    # Before any pod, so no pod ever runs unconfined.
+    "network-policies": ("namespace",),
     "service-accounts": ("namespace",),
     "config": ("namespace",),
     "secret": ("namespace",),
@@ -43,7 +46,7 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "controller": ("pod-identity",),
     # The controller's webhook mutates pods in the labelled namespace; pods created while it
     # is not running would miss their readiness gate (or be rejected).
-    "migration": ("service-accounts", "config", "secret", "controller"),
+    "migration": ("service-accounts", "config", "secret", "controller", "network-policies"),
     # After the controller: its Helm release is awaited until the controller Deployment is
     # ready, and its readiness check includes the webhook server having started, so the
     # webhooks answer before anything they admit is created.
@@ -52,10 +55,10 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     # finalizer; and the CRD only exists once the chart is installed.
     "target-group-binding": ("service", "controller"),
     # The binding must exist when web pods are created, or they get no readiness gate.
-    "web": ("migration", "target-group-binding", "controller"),
+    "web": ("migration", "target-group-binding", "controller", "network-policies"),
     "web-autoscaling": ("web",),
     "web-disruption-budget": ("namespace",),
-    "worker": ("migration", "controller"),
+    "worker": ("migration", "controller", "network-policies"),
     "worker-autoscaling": ("worker",),
     "worker-disruption-budget": ("namespace",),
 }
@@ -151,6 +154,19 @@ class Workloads(pulumi.ComponentResource):
             f"{name}-namespace", metadata=ns_manifest["metadata"], opts=after("namespace")
         )
         record("namespace", ns)
+
+        record(
+            "network-policies",
+            *(
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-{policy['metadata']['name']}",
+                    metadata=policy["metadata"],
+                    spec=policy["spec"],
+                    opts=after("network-policies"),
+                )
+                for policy in network_policies(config)
+            ),
+        )
 
         record(
             "service-accounts",
