@@ -12,8 +12,11 @@ import pytest
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 
+# A real CA bundle standing in for the RDS one the image carries (service/Dockerfile).
+CA_BUNDLE = ssl.get_default_verify_paths().cafile or ssl.get_default_verify_paths().openssl_cafile
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DATABASE_CA_BUNDLE": CA_BUNDLE,
     "DATABASE_URL": "postgres://app:pw@db.internal:5432/app?sslmode=require",
     "REDIS_URL": "rediss://:an-auth-token-0123456789@redis.internal:6379/0?ssl_cert_reqs=required",
     "DJANGO_ALLOWED_HOSTS": "api.example.com",
@@ -60,6 +63,26 @@ def test_production_refuses_to_start_without_required_variable(missing):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+def test_production_verifies_the_database_certificate_against_the_bundle():
+    # Even a URL asking for less (sslmode=require, as RDS URLs often do) gets verify-full.
+    env = clean_env(**PRODUCTION_ENV, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    result = settings_of(env, "s.DATABASES['default']['OPTIONS']")
+    assert result.returncode == 0, result.stderr
+    options = eval(result.stdout)[0]  # the repr of a dict of str
+    assert options["sslmode"] == "verify-full"
+    assert options["sslrootcert"] == CA_BUNDLE
+    assert Path(options["sslrootcert"]).is_file()
+
+
+def test_production_refuses_a_missing_database_ca_bundle(tmp_path):
+    missing = str(tmp_path / "rds-global-bundle.pem")
+    env = clean_env(**{**PRODUCTION_ENV, "DATABASE_CA_BUNDLE": missing}, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DATABASE_CA_BUNDLE" in result.stderr and missing in result.stderr
 
 
 def test_production_without_ssl_redirect_fails_deploy_checks():
