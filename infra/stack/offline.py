@@ -289,13 +289,15 @@ def run_program(
     recorded: list[RecordedResource] | None = None,
     deployer: str = f"{PLACEHOLDER}-deployer",
     registry_tags: Sequence[str] | None = None,
+    preview: bool = False,
 ) -> OfflineRun:
     """Run `<root>/infra` with the given config under the mock engine and record everything.
 
     `recorded`, when given, receives each resource as it registers, so a caller still sees
     what was registered when the program fails. `deployer` is the role name the caller
     identity reports; `registry_tags` the image tags the registry holds (by default the one
-    the config names, as after the deploy workflow pushed it).
+    the config names, as after the deploy workflow pushed it); `preview` runs it as
+    `pulumi preview` does.
     """
     region = pulumi_config.get("aws:region", "us-east-1")
     tags = [configured_image_tag(pulumi_config)] if registry_tags is None else registry_tags
@@ -303,7 +305,7 @@ def run_program(
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(pulumi_config))
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     root_stack = pulumi_settings.get_root_resource()
     program = str(root / "infra")
 

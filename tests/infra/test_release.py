@@ -58,6 +58,13 @@ def test_a_tag_missing_from_the_registry_stops_the_deploy_with_a_clear_error() -
     assert "push it first" in message
 
 
+def test_a_preview_before_the_push_shows_the_tag() -> None:
+    # The pull-request preview of a stack whose tag is not pushed yet still completes.
+    run = run_program(pulumi_config_of("dev"), stack="dev", registry_tags=[], preview=True)
+    images = set(pod_images(run.resources).values())
+    assert images == {run.outputs["imageRepositoryUrl"] + ":0.1.0"}
+
+
 def test_digest_lookup_ignores_untagged_images_and_other_tags() -> None:
     images = [(None, "sha256:" + "1" * 64), ("v1", "sha256:" + "2" * 64), ("v2", "sha256:" + "3" * 64)]
     assert digest_for_tag(images, "v2", "repo") == "sha256:" + "3" * 64
