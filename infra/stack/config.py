@@ -427,11 +427,12 @@ class ImageConfig(Model):
         description="ECR repository URL (<account>.dkr.ecr.<region>.amazonaws.com/<name>); "
         "default: the stack's own.",
     )
-    tag: str = Field(
-        "latest",
+    tag: str | None = Field(
+        None,
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
         description="Image tag, resolved to its digest at deploy time (pods run the digest); "
-        "the migration Job runs once per image. The deploy workflow sets the commit's tag.",
+        "the migration Job runs once per image. The deploy workflow sets the commit's tag. "
+        "Without a tag only the platform is deployed, not the app (a new stack's first step).",
     )
 
     @field_validator("repository")

@@ -29,7 +29,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stack.config import PROJECT, ImageConfig, StackConfig, load_stack_config
+from stack.config import PROJECT, StackConfig, load_stack_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
@@ -104,11 +104,11 @@ def image_digest(repository: str, tag: str) -> str:
     return "sha256:" + hashlib.sha256(f"{PLACEHOLDER} image {repository}:{tag}".encode()).hexdigest()
 
 
-def configured_image_tag(pulumi_config: Mapping[str, str]) -> str:
-    """The image tag a stack's config names (the model's default when it names none)."""
+def configured_image_tags(pulumi_config: Mapping[str, str]) -> list[str]:
+    """The image tag a stack's config names, if any."""
     raw = pulumi_config.get(f"{PROJECT}:image")
     tag = json.loads(raw).get("tag") if raw else None
-    return str(tag) if tag else ImageConfig().tag
+    return [str(tag)] if tag else []
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -300,7 +300,7 @@ def run_program(
     `pulumi preview` does.
     """
     region = pulumi_config.get("aws:region", "us-east-1")
-    tags = [configured_image_tag(pulumi_config)] if registry_tags is None else registry_tags
+    tags = configured_image_tags(pulumi_config) if registry_tags is None else registry_tags
     mocks = OfflineMocks(region, deployer, tags)
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]

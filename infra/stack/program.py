@@ -27,14 +27,13 @@ def _tag_and_digest(image: Any) -> tuple[str | None, str]:
     return image.image_tag, str(image.image_digest)
 
 
-def pinned_image(config: StackConfig, registry: Registry) -> pulumi.Output[str]:
+def pinned_image(config: StackConfig, registry: Registry, tag: str) -> pulumi.Output[str]:
     """`repo@sha256:...` of the configured tag, resolved from ECR now (ListImages).
 
     Listing rather than `aws.ecr.get_image`: a missing tag then fails with an error that names
     the tag, the repository and the fix, not the provider's ImageNotFoundException. A preview
     (which may run before the deploy workflow has pushed the tag) warns and shows the tag.
     """
-    tag = config.image.tag
     if config.image.repository:
         external = parse_ecr_url(config.image.repository)
         url: pulumi.Input[str] = external.url
@@ -113,36 +112,41 @@ def build(config: StackConfig) -> dict[str, Any]:
         ),
     )
     registry = Registry("service", tags)
-    image = pinned_image(config, registry)
-
-    workloads = Workloads(
-        "app",
-        WorkloadsArgs(
-            config=config,
-            provider=cluster.provider,
-            cluster_name=cluster.name,
-            vpc_id=network.vpc_id,
-            target_group_arn=load_balancer.target_group_arn,
-            alb_dns_name=load_balancer.dns_name,
-            app_url=load_balancer.url,
-            redis_url=redis.url,
-            database_url=database.url,
-            image=image,
-            depends_on=cluster.ready,
-        ),
-    )
+    app: dict[str, Any] = {"appUrl": load_balancer.url}
+    if config.image.tag is None:
+        # A stack without an image yet: the platform and the registry, so the deploy can push
+        # the first image before the app exists (and a registry-only targeted update of an
+        # existing stack registers, so touches, nothing of the app).
+        pulumi.log.warn("image.tag is not set: the platform is deployed without the app")
+    else:
+        image = pinned_image(config, registry, config.image.tag)
+        workloads = Workloads(
+            "app",
+            WorkloadsArgs(
+                config=config,
+                provider=cluster.provider,
+                cluster_name=cluster.name,
+                vpc_id=network.vpc_id,
+                target_group_arn=load_balancer.target_group_arn,
+                alb_dns_name=load_balancer.dns_name,
+                app_url=load_balancer.url,
+                redis_url=redis.url,
+                database_url=database.url,
+                image=image,
+                depends_on=cluster.ready,
+            ),
+        )
+        app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
 
     return {
         "clusterName": cluster.name,
         "kubeconfig": cluster.kubeconfig,
         "albDnsName": load_balancer.dns_name,
-        "appUrl": workloads.app_url,
-        "namespace": workloads.namespace,
+        **app,
         "redisEndpoint": redis.primary_endpoint,
         "databaseEndpoint": database.address,
         "imageRepositoryUrl": registry.repository_url,
         "imageTag": config.image.tag,
-        "image": image,
         "nodePoolNames": {
             name: pool.node_group_name for name, pool in cluster.node_pools.items()
         },

@@ -65,6 +65,19 @@ def test_a_preview_before_the_push_shows_the_tag() -> None:
     assert images == {run.outputs["imageRepositoryUrl"] + ":0.1.0"}
 
 
+def test_without_a_tag_only_the_platform_and_the_registry_are_registered() -> None:
+    # A new stack's first step: nothing to resolve, nothing of the app, the registry there.
+    config = pulumi_config_of("dev")
+    image = json.loads(config["django-eks:image"])
+    del image["tag"]
+    config["django-eks:image"] = json.dumps(image)
+    run = run_program(config, stack="dev", registry_tags=[])
+    assert not [r for r in run.resources if r.type.startswith("kubernetes:") and "providers" not in r.type]
+    assert run.of_type("aws:ecr/repository:Repository")
+    assert run.of_type("aws:eks/cluster:Cluster")
+    assert run.outputs["imageTag"] is None and "image" not in run.outputs
+
+
 def test_digest_lookup_ignores_untagged_images_and_other_tags() -> None:
     images = [(None, "sha256:" + "1" * 64), ("v1", "sha256:" + "2" * 64), ("v2", "sha256:" + "3" * 64)]
     assert digest_for_tag(images, "v2", "repo") == "sha256:" + "3" * 64

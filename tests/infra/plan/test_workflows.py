@@ -120,12 +120,15 @@ def test_a_deploy_pushes_the_commit_image_before_deploying_it() -> None:
         next(i for i, run in enumerate(runs) if marker in run)
         for marker in (
             "python -m stack.release image",
+            "config rm --stack \"$PULUMI_STACK\" --path django-eks:image.tag",  # platform only
             "pulumi up --yes --skip-preview",  # the registry alone, --target
             "docker buildx build --platform \"$PLATFORMS\"",
             "--path django-eks:image.tag \"$IMAGE_TAG\"",
         )
     ]
     assert order == sorted(order)
-    assert '--target "$urn"' in runs[order[1]]
-    final = runs[order[3]]
+    assert '--target "$urn"' in runs[order[2]]
+    registry = runs[order[2]]
+    assert registry.index("config rm") < registry.index("pulumi up --yes --skip-preview")
+    final = runs[order[4]]
     assert final.index("config set") < final.index("pulumi up --yes")
