@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from stack.config import ClusterConfig, NodePoolConfig
+from stack.config import ClusterConfig, ConfigProblem, NodePoolConfig, StackConfigError
 from stack.node_pools import NodePool, NodePoolArgs
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+ACCESS_POLICIES = {"admin": CLUSTER_ADMIN_POLICY, "view": CLUSTER_VIEW_POLICY}
 
 # Add-ons the nodes need to become Ready: installed before the node groups.
 ADDONS_BEFORE_NODES = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
 # Add-ons that run as Deployments and so need nodes to reach ACTIVE: installed after them.
 ADDONS_AFTER_NODES = ["coredns", "metrics-server"]
+
+VPC_CNI_CONFIGURATION = {
+    # Starts the network policy agent (aws-eks-nodeagent) next to aws-node, so the app
+    # namespace's NetworkPolicies are enforced (eBPF; VPC CNI 1.14+, Kubernetes 1.25+ and the
+    # BPF file system the AL2023 AMIs mount). EKS's add-on schema takes the flag as a string.
+    # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy.html
+    "enableNetworkPolicy": "true",
+}
+
+
+def addon_configuration(addon: str) -> str | None:
+    """The add-on's configuration values (JSON), or None for its defaults."""
+    if addon == "vpc-cni":
+        return json.dumps(VPC_CNI_CONFIGURATION)
+    return None
+
 
 NODE_POLICIES = [
     "AmazonEKSWorkerNodePolicy",
@@ -84,6 +104,44 @@ def kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, reg
     )
 
 
+@dataclass(frozen=True)
+class AccessGrant:
+    """One EKS access entry and the cluster-wide access policy associated with it."""
+
+    principal_arn: str
+    level: str
+    """Either "admin" or "view" (a key of ACCESS_POLICIES)."""
+
+    @property
+    def policy_arn(self) -> str:
+        return ACCESS_POLICIES[self.level]
+
+    @property
+    def resource_suffix(self) -> str:
+        # Stable per principal, whatever its position in the list: adding or removing someone
+        # never renames (and so never replaces) anyone else's entry.
+        name = self.principal_arn.rsplit("/", 1)[-1]
+        return f"{self.level}-{name}-{hashlib.sha256(self.principal_arn.encode()).hexdigest()[:6]}"
+
+
+def access_grants(config: ClusterConfig) -> list[AccessGrant]:
+    """Who gets which cluster access, from config alone: never from who runs `pulumi up`."""
+    if not config.access.admin_principal_arns:
+        raise StackConfigError(
+            [
+                ConfigProblem(
+                    "cluster.access.adminPrincipalArns",
+                    "lists no principal: nobody (not even the deployer) could reach the "
+                    "Kubernetes API; add the deploy role's IAM ARN",
+                )
+            ]
+        )
+    return [
+        *(AccessGrant(arn, "admin") for arn in config.access.admin_principal_arns),
+        *(AccessGrant(arn, "view") for arn in config.access.view_principal_arns),
+    ]
+
+
 def vpc_config(
     config: ClusterConfig, subnet_ids: pulumi.Input[list[str]]
 ) -> aws.eks.ClusterVpcConfigArgs:
@@ -104,7 +162,6 @@ class ClusterArgs:
     region: str
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
-    admin_principal_arn: pulumi.Input[str]
     tags: dict[str, str]
 
 
@@ -124,6 +181,7 @@ class Cluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("django-eks:platform:Cluster", name, None, opts)
         config = args.config
+        self._config = config
         child = pulumi.ResourceOptions(parent=self)
 
         role = aws.iam.Role(
@@ -168,31 +226,37 @@ class Cluster(pulumi.ComponentResource):
             ),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
-                # The deployer gets admin through the explicit access entry below instead, so
-                # it shows in state and can be changed without replacing the cluster.
+                # Nobody is admin for having created the cluster: access comes from the access
+                # entries below (config), so a change of deployer changes nothing.
                 bootstrap_cluster_creator_admin_permissions=False,
             ),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
             # The core add-ons are managed below as EKS add-ons instead.
             bootstrap_self_managed_addons=False,
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]),
         )
 
-        admin = aws.eks.AccessEntry(
-            f"{name}-admin",
-            cluster_name=cluster.name,
-            principal_arn=args.admin_principal_arn,
-            type="STANDARD",
-            opts=child,
-        )
-        admin_policy = aws.eks.AccessPolicyAssociation(
-            f"{name}-admin",
-            cluster_name=cluster.name,
-            principal_arn=admin.principal_arn,
-            policy_arn=CLUSTER_ADMIN_POLICY,
-            access_scope={"type": "cluster"},
-            opts=child,
-        )
+        access_policies = []
+        for grant in access_grants(config):
+            entry = aws.eks.AccessEntry(
+                f"{name}-{grant.resource_suffix}",
+                cluster_name=cluster.name,
+                principal_arn=grant.principal_arn,
+                type="STANDARD",
+                tags=args.tags,
+                opts=child,
+            )
+            access_policies.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-{grant.resource_suffix}",
+                    cluster_name=cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=grant.policy_arn,
+                    access_scope={"type": "cluster"},
+                    opts=child,
+                )
+            )
 
         before_nodes = [
             self._addon(name, addon, cluster, []) for addon in ADDONS_BEFORE_NODES
@@ -220,6 +284,7 @@ class Cluster(pulumi.ComponentResource):
                     pool_name=pool_name,
                     config=pool,
                     cluster_name=cluster.name,
+                    kubernetes_version=config.version,
                     node_role_arn=node_role.arn,
                     subnet_ids=args.private_subnet_ids,
                     tags=args.tags,
@@ -243,13 +308,15 @@ class Cluster(pulumi.ComponentResource):
                 cluster.name, cluster.endpoint, cluster.certificate_authority.data
             ).apply(lambda v: kubeconfig(v[0], v[1], v[2], args.region))
         )
+        self.ready = [*node_groups, *before_nodes, *after_nodes]
+        # The provider is created only once access is granted and the cluster can run pods:
+        # nothing Kubernetes-side is attempted against a cluster nobody may reach yet, or
+        # without CoreDNS and the CNI.
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            # The provider is usable only once the deployer's access entry is in place.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*access_policies, *self.ready]),
         )
-        self.ready = [*node_groups, *before_nodes, *after_nodes]
         self.register_outputs(
             {
                 "name": self.name,
@@ -266,12 +333,18 @@ class Cluster(pulumi.ComponentResource):
         cluster: aws.eks.Cluster,
         depends_on: list[aws.eks.NodeGroup],
     ) -> aws.eks.Addon:
-        # No addon_version: EKS installs its default version for the cluster's Kubernetes
-        # version, and upgrades are an explicit change here rather than drift.
+        version = self._config.version
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=cluster.name,
             addon_name=addon,
+            # The newest build for the configured Kubernetes version, resolved at deploy time:
+            # a change of cluster.version upgrades every add-on with it, and a new build shows
+            # in the preview as a change of addon_version rather than as silent drift.
+            addon_version=aws.eks.get_addon_version_output(
+                addon_name=addon, kubernetes_version=version, most_recent=True
+            ).version,
+            configuration_values=addon_configuration(addon),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),

@@ -113,10 +113,82 @@ class NetworkConfig(Model):
         return value
 
 
+# An IAM role or user ARN, with or without a path. EKS access entries take role ARNs with
+# their path (unlike aws-auth ConfigMap entries), and no STS session ARN (assumed-role/...):
+# https://docs.aws.amazon.com/eks/latest/userguide/creating-access-entries.html
+_PRINCIPAL_ARN = re.compile(
+    r"arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
+)
+_SESSION_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sts::\d{12}:assumed-role/([^/]+)/.+")
+
+
+def _principal_arn(value: str) -> str:
+    if _PRINCIPAL_ARN.fullmatch(value):
+        return value
+    session = _SESSION_ARN.fullmatch(value)
+    if session:
+        raise ValueError(
+            f"{value!r} is an STS session, which EKS access entries do not accept; give the "
+            f"role's IAM ARN instead (arn:aws:iam::<account>:role/<path/>{session.group(2)}, "
+            "the path included, as `aws iam get-role` shows it)"
+        )
+    raise ValueError(
+        f"{value!r} is not an IAM role or user ARN "
+        "(arn:aws:iam::<12-digit account>:role/<path/>name or :user/<path/>name)"
+    )
+
+
+PrincipalArn = Annotated[str, AfterValidator(_principal_arn)]
+
+
+class ClusterAccessConfig(Model):
+    """Who may use the cluster's Kubernetes API: EKS access entries, not the deployer."""
+
+    admin_principal_arns: list[PrincipalArn] = Field(
+        default_factory=list,
+        description="IAM roles/users with cluster admin (the deploy role, operators). "
+        "At least one is needed to deploy.",
+    )
+    view_principal_arns: list[PrincipalArn] = Field(
+        default_factory=list,
+        description="IAM roles/users with read-only access (the pull-request preview role).",
+    )
+
+    @field_validator("admin_principal_arns", "view_principal_arns")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({arn for arn in value if value.count(arn) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return value
+
+    @field_validator("view_principal_arns")
+    @classmethod
+    def _not_both(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        admins = set(info.data.get("admin_principal_arns") or ())
+        both = sorted(admins & set(value))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} is also an admin; EKS allows one access entry per "
+                "principal, so list it once"
+            )
+        return value
+
+
 class ClusterConfig(Model):
     """The EKS control plane."""
 
-    version: KubernetesVersion = Field("1.35", description="Kubernetes minor version.")
+    version: KubernetesVersion = Field(
+        "1.35",
+        description="Kubernetes minor version of the control plane, the node groups and the "
+        "add-ons (each add-on at its newest version for it).",
+    )
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD",
+        description="EKS support policy: STANDARD upgrades the cluster automatically when "
+        "standard support ends; EXTENDED keeps the version and bills the extended-support rate.",
+    )
+    access: ClusterAccessConfig = Field(default_factory=ClusterAccessConfig)
     endpoint_public_access: bool = Field(
         True, description="Whether the API endpoint is reachable from the internet."
     )
@@ -415,12 +487,34 @@ class ClusterAutoscalerConfig(Model):
 class ImageConfig(Model):
     """The service image. Without a repository, the stack's own ECR repository is used."""
 
-    repository: str | None = Field(None, description="Image repository; default: the stack's ECR.")
-    tag: str = Field(
-        "latest",
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-        description="Image tag; the migration Job runs once per tag.",
+    repository: str | None = Field(
+        None,
+        description="ECR repository URL (<account>.dkr.ecr.<region>.amazonaws.com/<name>); "
+        "default: the stack's own.",
     )
+    tag: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="Image tag, resolved to its digest at deploy time (pods run the digest); "
+        "the migration Job runs once per image. The deploy workflow sets the commit's tag. "
+        "Without a tag only the platform is deployed, not the app (a new stack's first step).",
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _ecr(cls, value: str | None) -> str | None:
+        # Mirrors stack.release.image.parse_ecr_url: the digest is resolved from ECR.
+        if value is not None and not re.fullmatch(
+            r"\d{12}\.dkr\.ecr\.[a-z]{2}(-gov)?-[a-z]+-\d\.amazonaws\.com(\.cn)?"
+            r"/[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",
+            value,
+        ):
+            raise ValueError(
+                f"{value!r} is not an ECR repository URL "
+                "(<12-digit account>.dkr.ecr.<region>.amazonaws.com/<name>): pods run the "
+                "image by the digest ECR resolves the tag to"
+            )
+        return value
 
 
 class BenchmarkConfig(Model):

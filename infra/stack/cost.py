@@ -114,7 +114,12 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
     notes: list[str] = []
 
     version = config.cluster.version
-    extended = in_extended_support(version, prices.as_of)
+    support_type = config.cluster.support_type
+    past_standard = in_extended_support(version, prices.as_of)
+    # The support policy decides the rate, not the date alone: an EXTENDED cluster past its
+    # standard-support end bills the extended rate; a STANDARD one is upgraded by EKS instead
+    # (and keeps the standard rate), which the plan warns about.
+    extended = past_standard and support_type == "EXTENDED"
     items.append(
         _hourly(
             "eks",
@@ -125,9 +130,17 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
             prices.service(
                 "eks_control_plane_extended_support" if extended else "eks_control_plane_standard"
             ),
-            f"standard support ends {KUBERNETES_STANDARD_SUPPORT_ENDS[version]}",
+            f"support policy {support_type}; standard support ends "
+            f"{KUBERNETES_STANDARD_SUPPORT_ENDS[version]}",
         )
     )
+    if past_standard and support_type == "STANDARD":
+        notes.append(
+            f"cluster.supportType: STANDARD, and Kubernetes {version}'s standard support ended "
+            f"{KUBERNETES_STANDARD_SUPPORT_ENDS[version]}: EKS upgrades the control plane to the "
+            "next version on its own; raise cluster.version (node groups and add-ons follow), "
+            "or set supportType EXTENDED to keep it at the extended-support rate"
+        )
 
     ebs_gb_month = prices.service("ebs_gp3")
     capacity = capacity_report(config)

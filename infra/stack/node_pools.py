@@ -67,6 +67,8 @@ class NodePoolArgs:
     pool_name: str
     config: NodePoolConfig
     cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    """The cluster's: a change of cluster.version rolls the nodes to the matching AMI."""
     node_role_arn: pulumi.Input[str]
     subnet_ids: pulumi.Input[list[str]]
     tags: dict[str, str]
@@ -109,6 +111,7 @@ class NodePool(pulumi.ComponentResource):
         self.node_group = aws.eks.NodeGroup(
             f"{name}",
             cluster_name=args.cluster_name,
+            version=args.kubernetes_version,
             node_role_arn=args.node_role_arn,
             subnet_ids=args.subnet_ids,
             instance_types=[pool.instance_type],

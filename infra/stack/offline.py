@@ -16,12 +16,13 @@ Used by the offline plan (`python -m stack.plan`) and by the tests.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import runpy
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ class RecordedResource:
     retain_on_delete: bool = False
     outputs: dict[str, Any] = field(default_factory=dict)
     """What the mock engine answered: the inputs plus placeholders for cloud-known values."""
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
 
     @property
     def redacted_inputs(self) -> dict[str, Any]:
@@ -128,14 +131,34 @@ def zone_mapping(region: str) -> list[tuple[str, str]]:
     """(zone name, zone ID) pairs of the mock account, in name order."""
     prefix = zone_id_prefix(region)
     return [(f"{region}{letter}", f"{prefix}-az{n}") for letter, n in _ZONE_NUMBER_BY_LETTER.items()]
+def image_digest(repository: str, tag: str) -> str:
+    """The digest the offline registry gives the image `tag` of `repository`."""
+    return "sha256:" + hashlib.sha256(f"{PLACEHOLDER} image {repository}:{tag}".encode()).hexdigest()
+
+
+def configured_image_tags(pulumi_config: Mapping[str, str]) -> list[str]:
+    """The image tag a stack's config names, if any."""
+    raw = pulumi_config.get(f"{PROJECT}:image")
+    tag = json.loads(raw).get("tag") if raw else None
+    return [str(tag)] if tag else []
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers registrations and data-source calls with clearly marked placeholders."""
 
-    def __init__(self, region: str, zones: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        region: str,
+        zones: list[tuple[str, str]] | None = None,
+        deployer: str = f"{PLACEHOLDER}-deployer",
+        registry_tags: Sequence[str] = (),
+    ) -> None:
         self.region = region
         self.zones = zone_mapping(region) if zones is None else zones
+        self.deployer = deployer
+        """The role name of whoever runs the program (the caller identity)."""
+        self.registry_tags = list(registry_tags)
+        """The image tags every ECR repository holds."""
 
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
@@ -167,6 +190,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["endpoint"] = f"{state['address']}:{inputs.get('port', 5432)}"
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{ph}"
+            state["registryId"] = ACCOUNT_ID
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             state["nodeGroupName"] = f"{ph}-{_digest(name)}"
             # EKS names the group's Auto Scaling group "eks-<node group>-<uuid>".
@@ -201,16 +225,16 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{PLACEHOLDER}-deployer/session",
+                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{self.deployer}/session",
                 "userId": f"AROA{PLACEHOLDER.upper()}:session",
                 "id": ACCOUNT_ID,
             }
         if token == "aws:iam/getSessionContext:getSessionContext":
             return {
                 "arn": args.args["arn"],
-                "issuerArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{PLACEHOLDER}-deployer",
+                "issuerArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{self.deployer}",
                 "issuerId": f"AROA{PLACEHOLDER.upper()}",
-                "issuerName": f"{PLACEHOLDER}-deployer",
+                "issuerName": self.deployer,
                 "sessionName": "session",
                 "id": args.args["arn"],
             }
@@ -221,6 +245,22 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "names": [n for n, _ in zones],
                 "zoneIds": [z for _, z in zones],
                 "id": self.region,
+            }
+        if token == "aws:ecr/getImages:getImages":
+            repository = args.args["repositoryName"]
+            # One identifier per tag, and an untagged image (a build's leftover layer set).
+            tagged = [{"imageTag": tag, "imageDigest": image_digest(repository, tag)} for tag in self.registry_tags]
+            untagged = {"imageDigest": image_digest(repository, "")}
+            return {"imageIds": [*tagged, untagged], "repositoryName": repository, "id": repository}
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            # The real answer is the newest build for that Kubernetes version, e.g.
+            # v1.20.1-eksbuild.1; the placeholder names the version it was resolved for.
+            addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
+            return {
+                "addonName": addon,
+                "kubernetesVersion": kubernetes,
+                "version": f"v0.0.0-{PLACEHOLDER}-for-{kubernetes}",
+                "id": addon,
             }
         return {}
 
@@ -249,9 +289,26 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     retain_on_delete=bool(request.retainOnDelete),
                     outputs=rpc.deserialize_properties(response.object),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
         return response
+
+
+def _cancel_leftover_tasks() -> None:
+    """Cancel what a failed program left pending (registrations waiting on the failed value),
+    so that it cannot run, and fail, inside the next program run on the same event loop."""
+    loop = asyncio.get_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending and not loop.is_running():
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # The runtime keeps every Output's task in a module-wide set and awaits them at the end of
+    # each run: drop the failed run's, or the next run re-raises them.
+    with pulumi_settings.SETTINGS.lock:
+        pulumi_settings.SETTINGS.outputs.clear()
 
 
 def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
@@ -280,26 +337,36 @@ def run_program(
     root: Path = REPO_ROOT,
     recorded: list[RecordedResource] | None = None,
     zones: list[tuple[str, str]] | None = None,
+    deployer: str = f"{PLACEHOLDER}-deployer",
+    registry_tags: Sequence[str] | None = None,
+    preview: bool = False,
 ) -> OfflineRun:
     """Run `<root>/infra` with the given config under the mock engine and record everything.
 
     `recorded`, when given, receives each resource as it registers, so a caller still sees
     what was registered when the program fails. `zones` replaces the mock account's
-    (zone name, zone ID) pairs.
+    (zone name, zone ID) pairs. `deployer` is the role name the caller identity reports;
+    `registry_tags` the image tags the registry holds (by default the one the config names, as
+    after the deploy workflow pushed it); `preview` runs it as `pulumi preview` does.
     """
     region = pulumi_config.get("aws:region", "us-east-1")
-    mocks = OfflineMocks(region, zones)
+    tags = configured_image_tags(pulumi_config) if registry_tags is None else registry_tags
+    mocks = OfflineMocks(region, zones, deployer, tags)
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(pulumi_config))
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     root_stack = pulumi_settings.get_root_resource()
     program = str(root / "infra")
 
     def main() -> None:
         runpy.run_path(program, run_name="__main__")
 
-    _sync_await(run_pulumi_func(main))
+    try:
+        _sync_await(run_pulumi_func(main))
+    except BaseException:
+        _cancel_leftover_tasks()
+        raise
 
     outputs: dict[str, Any] = {}
     secret: set[str] = set()

@@ -16,14 +16,49 @@ from stack.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.network import Network, NetworkArgs
 from stack.redis import Redis, RedisArgs
 from stack.registry import Registry
+from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
 from stack.workloads import Workloads, WorkloadsArgs
 from stack.zones import eks_zone_ids
 
 
-def deployer_arn() -> pulumi.Output[str]:
-    """The IAM principal running `pulumi up`: the role itself when it is an assumed role."""
-    caller = aws.get_caller_identity_output()
-    return aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
+def _tag_and_digest(image: Any) -> tuple[str | None, str]:
+    # The invoke's typed result, or a plain dict where the SDK leaves nested values untyped.
+    if isinstance(image, dict):
+        tag = image.get("image_tag", image.get("imageTag"))
+        return tag, str(image.get("image_digest", image.get("imageDigest")))
+    return image.image_tag, str(image.image_digest)
+
+
+def pinned_image(config: StackConfig, registry: Registry, tag: str) -> pulumi.Output[str]:
+    """`repo@sha256:...` of the configured tag, resolved from ECR now (ListImages).
+
+    Listing rather than `aws.ecr.get_image`: a missing tag then fails with an error that names
+    the tag, the repository and the fix, not the provider's ImageNotFoundException. A preview
+    (which may run before the deploy workflow has pushed the tag) warns and shows the tag.
+    """
+    if config.image.repository:
+        external = parse_ecr_url(config.image.repository)
+        url: pulumi.Input[str] = external.url
+        name: pulumi.Input[str] = external.name
+        registry_id: pulumi.Input[str] = external.registry_id
+        region = external.region
+    else:
+        url, name, registry_id = registry.repository_url, registry.repository_name, registry.registry_id
+        region = config.region
+    listed = aws.ecr.get_images_output(repository_name=name, registry_id=registry_id, region=region)
+
+    def pin(values: list[Any]) -> str:
+        repository, image_ids = str(values[0]), values[1] or []
+        pairs = [_tag_and_digest(i) for i in image_ids]
+        try:
+            return pinned_reference(repository, digest_for_tag(pairs, tag, repository))
+        except ImageNotFoundError as e:
+            if not pulumi.runtime.is_dry_run():
+                raise
+            pulumi.log.warn(f"{e}; this preview shows the tag, `pulumi up` needs the image")
+            return f"{repository}:{tag}"
+
+    return pulumi.Output.all(url, listed.image_ids).apply(pin)
 
 
 def build(config: StackConfig) -> dict[str, Any]:
@@ -48,7 +83,6 @@ def build(config: StackConfig) -> dict[str, Any]:
             region=config.region,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
-            admin_principal_arn=deployer_arn(),
             tags=tags,
         ),
     )
@@ -84,13 +118,6 @@ def build(config: StackConfig) -> dict[str, Any]:
         ),
     )
     registry = Registry("service", tags)
-    repository = (
-        pulumi.Output.from_input(config.image.repository)
-        if config.image.repository
-        else registry.repository_url
-    )
-    image = repository.apply(lambda repo: f"{repo}:{config.image.tag}")
-
     autoscalers = Autoscalers(
         "autoscaling",
         AutoscalersArgs(
@@ -102,34 +129,43 @@ def build(config: StackConfig) -> dict[str, Any]:
             depends_on=cluster.ready,
         ),
     )
-    workloads = Workloads(
-        "app",
-        WorkloadsArgs(
-            config=config,
-            provider=cluster.provider,
-            cluster_name=cluster.name,
-            vpc_id=network.vpc_id,
-            target_group_arn=load_balancer.target_group_arn,
-            alb_dns_name=load_balancer.dns_name,
-            app_url=load_balancer.url,
-            redis_url=redis.url,
-            redis_auth_token=redis.auth_token,
-            database_url=database.url,
-            image=image,
-            # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
-            depends_on=[*cluster.ready, *autoscalers.ready],
-        ),
-    )
+    app: dict[str, Any] = {"appUrl": load_balancer.url}
+    if config.image.tag is None:
+        # A stack without an image yet: the platform and the registry, so the deploy can push
+        # the first image before the app exists (and a registry-only targeted update of an
+        # existing stack registers, so touches, nothing of the app).
+        pulumi.log.warn("image.tag is not set: the platform is deployed without the app")
+    else:
+        image = pinned_image(config, registry, config.image.tag)
+        workloads = Workloads(
+            "app",
+            WorkloadsArgs(
+                config=config,
+                provider=cluster.provider,
+                cluster_name=cluster.name,
+                vpc_id=network.vpc_id,
+                target_group_arn=load_balancer.target_group_arn,
+                alb_dns_name=load_balancer.dns_name,
+                app_url=load_balancer.url,
+                redis_url=redis.url,
+                redis_auth_token=redis.auth_token,
+                database_url=database.url,
+                image=image,
+                # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
+                depends_on=[*cluster.ready, *autoscalers.ready],
+            ),
+        )
+        app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
 
     return {
         "clusterName": cluster.name,
         "kubeconfig": cluster.kubeconfig,
         "albDnsName": load_balancer.dns_name,
-        "appUrl": workloads.app_url,
-        "namespace": workloads.namespace,
+        **app,
         "redisEndpoint": redis.primary_endpoint,
         "databaseEndpoint": database.address,
         "imageRepositoryUrl": registry.repository_url,
+        "imageTag": config.image.tag,
         "nodePoolNames": {
             name: pool.node_group_name for name, pool in cluster.node_pools.items()
         },

@@ -8,7 +8,18 @@ import pulumi
 import pulumi_aws as aws
 
 
-def lifecycle_policy(keep_images: int = 30, untagged_days: int = 7) -> str:
+def lifecycle_policy(untagged_days: int = 7) -> str:
+    """Expire only untagged images.
+
+    A stack runs its image by digest, resolved from a tag; the repository's tags are immutable,
+    so a tagged image keeps its tag for good and never matches this rule. Untagged images are
+    only ever layers of nothing a stack runs: an interrupted push, or a multi-arch image's
+    per-platform manifests, which ECR lists untagged but keeps while their index is referenced
+    (ECR lifecycle policies never expire images a manifest list still references). A count
+    rule over tagged images ("keep the newest 30") could expire the image a rarely deployed
+    stack still runs, or the one a rollback needs, so there is none: old commit tags are
+    removed deliberately (`aws ecr batch-delete-image`).
+    """
     return json.dumps(
         {
             "rules": [
@@ -23,16 +34,6 @@ def lifecycle_policy(keep_images: int = 30, untagged_days: int = 7) -> str:
                     },
                     "action": {"type": "expire"},
                 },
-                {
-                    "rulePriority": 2,
-                    "description": f"Keep the newest {keep_images} images",
-                    "selection": {
-                        "tagStatus": "any",
-                        "countType": "imageCountMoreThan",
-                        "countNumber": keep_images,
-                    },
-                    "action": {"type": "expire"},
-                },
             ]
         }
     )
@@ -40,6 +41,8 @@ def lifecycle_policy(keep_images: int = 30, untagged_days: int = 7) -> str:
 
 class Registry(pulumi.ComponentResource):
     repository_url: pulumi.Output[str]
+    repository_name: pulumi.Output[str]
+    registry_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, tags: dict[str, str], opts: pulumi.ResourceOptions | None = None
@@ -65,4 +68,6 @@ class Registry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.repository_url = repository.repository_url
+        self.repository_name = repository.name
+        self.registry_id = repository.registry_id
         self.register_outputs({"repositoryUrl": self.repository_url})

@@ -160,16 +160,6 @@ def test_private_endpoint_only() -> None:
     assert "publicAccessCidrs" not in cluster["vpcConfig"]
 
 
-def test_deployer_gets_cluster_admin_through_an_access_entry() -> None:
-    run = stack_run("dev")
-    entry = run.named("aws:eks/accessEntry:AccessEntry", "eks-admin").inputs
-    # The IAM role, not the temporary STS session of whoever ran `pulumi up`.
-    assert entry["principalArn"] == "arn:aws:iam::123456789012:role/placeholder-deployer"
-    policy = run.named("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "eks-admin").inputs
-    assert policy["policyArn"].endswith("AmazonEKSClusterAdminPolicy")
-    assert policy["accessScope"] == {"type": "cluster"}
-
-
 def test_core_addons_are_managed_and_ordered_around_the_nodes() -> None:
     run = stack_run("dev")
     addons = {a.inputs["addonName"]: a for a in run.of_type("aws:eks/addon:Addon")}
@@ -298,10 +288,10 @@ def test_prod_database_is_multi_az_and_protected() -> None:
 # --- registry -------------------------------------------------------------------------------
 
 
-def test_image_registry_scans_on_push_and_expires_old_images() -> None:
+def test_image_registry_scans_on_push_and_expires_untagged_images() -> None:
     run = stack_run("dev")
     repo = run.named("aws:ecr/repository:Repository", "service").inputs
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["imageTagMutability"] == "IMMUTABLE"
     policy = json.loads(run.named("aws:ecr/lifecyclePolicy:LifecyclePolicy", "service-lifecycle").inputs["policy"])
-    assert {rule["selection"]["tagStatus"] for rule in policy["rules"]} == {"untagged", "any"}
+    assert {rule["selection"]["tagStatus"] for rule in policy["rules"]} == {"untagged"}

@@ -39,8 +39,10 @@ DRIVER = textwrap.dedent(
             return args.name + "-id", state
 
         def call(self, args):
+            tag = json.loads(json.loads(os.environ["PULUMI_CONFIG"])["django-eks:image"])["tag"]
             return {"names": ["us-east-1a", "us-east-1b", "us-east-1c"],
                     "zoneIds": ["use1-az1", "use1-az2", "use1-az4"],
+                    "imageIds": [{"imageTag": tag, "imageDigest": "sha256:" + "0" * 64}],
                     "arn": "arn:aws:sts::123456789012:assumed-role/deployer/s",
                     "issuerArn": "arn:aws:iam::123456789012:role/deployer"}
 

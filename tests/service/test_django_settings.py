@@ -9,11 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from tls_postgres import tls_server  # noqa: F401  (fixture)
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 
+# A real CA bundle standing in for the RDS one the image carries (service/Dockerfile).
+CA_BUNDLE = ssl.get_default_verify_paths().cafile or ssl.get_default_verify_paths().openssl_cafile
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DATABASE_CA_BUNDLE": CA_BUNDLE,
     "DATABASE_URL": "postgres://app:pw@db.internal:5432/app?sslmode=require",
     "REDIS_URL": "rediss://:an-auth-token-0123456789@redis.internal:6379/0?ssl_cert_reqs=required",
     "DJANGO_ALLOWED_HOSTS": "api.example.com",
@@ -60,6 +64,26 @@ def test_production_refuses_to_start_without_required_variable(missing):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+def test_production_verifies_the_database_certificate_against_the_bundle():
+    # Even a URL asking for less (sslmode=require, as RDS URLs often do) gets verify-full.
+    env = clean_env(**PRODUCTION_ENV, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    result = settings_of(env, "s.DATABASES['default']['OPTIONS']")
+    assert result.returncode == 0, result.stderr
+    options = eval(result.stdout)[0]  # the repr of a dict of str
+    assert options["sslmode"] == "verify-full"
+    assert options["sslrootcert"] == CA_BUNDLE
+    assert Path(options["sslrootcert"]).is_file()
+
+
+def test_production_refuses_a_missing_database_ca_bundle(tmp_path):
+    missing = str(tmp_path / "rds-global-bundle.pem")
+    env = clean_env(**{**PRODUCTION_ENV, "DATABASE_CA_BUNDLE": missing}, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DATABASE_CA_BUNDLE" in result.stderr and missing in result.stderr
 
 
 def test_production_without_ssl_redirect_fails_deploy_checks():
@@ -138,3 +162,42 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("GUNICORN_WORKER_TMP_DIR", "/tmp")
     conf = runpy.run_path(str(SERVICE_DIR / "gunicorn.conf.py"))
     assert (conf["threads"], conf["keepalive"], conf["worker_tmp_dir"]) == (16, 90, "/tmp")
+
+
+# --- verify-full against a real TLS server --------------------------------------------------
+
+
+def _connect_under_production(url: str, ca_file: str) -> subprocess.CompletedProcess[str]:
+    env = clean_env(**{**PRODUCTION_ENV, "DATABASE_URL": url, "DATABASE_CA_BUNDLE": ca_file},
+                    DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    code = (
+        "import django; django.setup(); from django.db import connection; "
+        "cursor = connection.cursor(); "
+        "cursor.execute('SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()'); "
+        "print(*cursor.fetchone())"
+    )
+    return subprocess.run([sys.executable, "-c", code], cwd=SERVICE_DIR, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_production_connects_over_verified_tls(tls_server):
+    result = _connect_under_production(tls_server.url, str(tls_server.ca_file))
+    assert result.returncode == 0, result.stderr[-2000:]
+    ssl_in_use, tls_version = result.stdout.split()
+    assert ssl_in_use == "True" and tls_version.startswith("TLSv1.")
+
+
+def test_production_refuses_a_server_certificate_from_another_ca(tls_server):
+    result = _connect_under_production(tls_server.url, str(tls_server.other_ca_file))
+    assert result.returncode != 0
+    assert "certificate verify failed" in result.stderr
+
+
+def test_production_refuses_a_server_certificate_for_another_host(tmp_path):
+    from tls_postgres import tls_postgres
+
+    # A certificate from the trusted CA, but for another name: verify-full checks the host too.
+    with tls_postgres(tmp_path, server_names="DNS:db.internal") as server:
+        result = _connect_under_production(server.url, str(server.ca_file))
+    assert result.returncode != 0
+    assert "does not match host name" in result.stderr or "server certificate for" in result.stderr

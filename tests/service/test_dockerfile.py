@@ -98,3 +98,17 @@ def test_dockerignore_sends_only_what_the_build_needs():
     ]
     assert rules[0] == "*"
     assert {"!uv.lock", "!pyproject.toml", "!service/config/", "!service/jobs/"} <= set(rules)
+
+
+def test_runtime_carries_the_rds_ca_bundle_the_settings_verify_against(parsed):
+    # Downloaded at build time from AWS's truststore, checked to parse as CA certificates, and
+    # pinned by sha256 when RDS_CA_BUNDLE_SHA256 is given.
+    adds = [args for s, k, args in parsed if s == "rds-ca" and k == "ADD"]
+    assert adds == ["https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /rds-global-bundle.pem"]
+    assert [a for s, k, a in parsed if s == "rds-ca" and k == "ARG"] == ['RDS_CA_BUNDLE_SHA256=""']
+    (check,) = [a for s, k, a in parsed if s == "rds-ca" and k == "RUN"]
+    assert "sha256sum --check" in check and "get_ca_certs()" in check
+    copies = [a for s, k, a in parsed if s == "runtime" and k == "COPY"]
+    assert "--from=rds-ca /rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem" in copies
+    env = " ".join(a for s, k, a in parsed if s == "runtime" and k == "ENV")
+    assert "DATABASE_CA_BUNDLE=/etc/ssl/certs/rds-global-bundle.pem" in env

@@ -13,6 +13,7 @@ import requests
 from conftest import encode, photo_like
 from PIL import Image
 from service_processes import SERVICE_DIR, free_port, wait_for
+from tls_postgres import tls_server  # noqa: F401  (fixture)
 
 from jobs.models import Job, JobResult
 
@@ -177,9 +178,12 @@ def test_readyz_follows_redis_while_healthz_stays_up(processes):
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
-def test_probes_accept_pod_ip_host_under_production_settings(processes, path):
+def test_probes_accept_pod_ip_host_under_production_settings(processes, path, tls_server):
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        # Production verifies PostgreSQL's certificate (verify-full): a database with TLS.
+        "DATABASE_URL": tls_server.url,
+        "DATABASE_CA_BUNDLE": str(tls_server.ca_file),
         "DJANGO_SECRET_KEY": "k" * 20 + "-production-like-secret-key-for-tests-0123456789",
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
     }

@@ -178,5 +178,7 @@ def plan_stack(
     except MissingPriceError as e:
         plan.errors.append(f"cost: {e}")
     else:
-        plan.warnings += [n for n in plan.cost.notes if n.startswith("nodePools.")]
+        plan.warnings += [
+            n for n in plan.cost.notes if n.startswith(("nodePools.", "cluster.supportType"))
+        ]
     return plan

@@ -9,6 +9,7 @@ from stack.config import StackConfig
 from stack.workloads.component import Workloads, WorkloadsArgs
 from stack.workloads import queue_scaling
 from stack.workloads.manifests import PLACEHOLDER_SECRETS, app_manifests
+from stack.workloads.network_policies import network_policies
 
 __all__ = ["Workloads", "WorkloadsArgs", "rendered_manifests"]
 
@@ -28,14 +29,17 @@ def rendered_manifests(
     charts and are not listed. The ScaledObject watches the broker the app's REDIS_URL names.
     """
     location = queue_scaling.broker_location(PLACEHOLDER_SECRETS["REDIS_URL"])
+    namespace, *rest = app_manifests(
+        config,
+        image=image,
+        alb_dns_name=alb_dns_name,
+        app_url=app_url,
+        target_group_arn=target_group_arn,
+    )
     return [
-        *app_manifests(
-            config,
-            image=image,
-            alb_dns_name=alb_dns_name,
-            app_url=app_url,
-            target_group_arn=target_group_arn,
-        ),
+        namespace,
+        *network_policies(config),
+        *rest,
         queue_scaling.auth_secret(queue_scaling.PLACEHOLDER_TOKEN),
         queue_scaling.trigger_authentication(),
         queue_scaling.scaled_object(config, location),

@@ -31,6 +31,7 @@ from stack.workloads import benchmark as bench
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs
+from stack.workloads.network_policies import network_policies
 
 TYPE = "django-eks:app:Workloads"
 
@@ -40,6 +41,8 @@ MIGRATION_TIMEOUT = f"{(m.MIGRATION_DEADLINE_SECONDS + 300) // 60}m"
 
 DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "namespace": (),
+    # Before any pod, so no pod ever runs unconfined.
+    "network-policies": ("namespace",),
     "service-accounts": ("namespace",),
     "config": ("namespace",),
     "secret": ("namespace",),
@@ -48,16 +51,19 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "controller": ("pod-identity",),
     # The controller's webhook mutates pods in the labelled namespace; pods created while it
     # is not running would miss their readiness gate (or be rejected).
-    "migration": ("service-accounts", "config", "secret", "controller"),
-    "service": ("namespace",),
+    "migration": ("service-accounts", "config", "secret", "controller", "network-policies"),
+    # After the controller: its Helm release is awaited until the controller Deployment is
+    # ready, and its readiness check includes the webhook server having started, so the
+    # webhooks answer before anything they admit is created.
+    "service": ("namespace", "controller"),
     # Explicit, so destroy deletes the binding before the controller that removes its
     # finalizer; and the CRD only exists once the chart is installed.
     "target-group-binding": ("service", "controller"),
     # The binding must exist when web pods are created, or they get no readiness gate.
-    "web": ("migration", "target-group-binding", "controller"),
+    "web": ("migration", "target-group-binding", "controller", "network-policies"),
     "web-autoscaling": ("web",),
     "web-disruption-budget": ("namespace",),
-    "worker": ("migration", "controller"),
+    "worker": ("migration", "controller", "network-policies"),
     "queue-auth-secret": ("namespace",),
     "queue-trigger-authentication": ("queue-auth-secret",),
     # The ScaledObject is deleted first on destroy: KEDA then removes the HPA it made.
@@ -163,6 +169,19 @@ class Workloads(pulumi.ComponentResource):
         record("namespace", ns)
 
         record(
+            "network-policies",
+            *(
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-{policy['metadata']['name']}",
+                    metadata=policy["metadata"],
+                    spec=policy["spec"],
+                    opts=after("network-policies"),
+                )
+                for policy in network_policies(config)
+            ),
+        )
+
+        record(
             "service-accounts",
             *(
                 k8s.core.v1.ServiceAccount(
@@ -259,6 +278,10 @@ class Workloads(pulumi.ComponentResource):
             namespace=lbc.NAMESPACE,
             values=values,
             max_history=5,
+            # Explicitly awaited (Helm's --wait): the release succeeds only once the controller
+            # Deployment is ready, i.e. its webhook server answers (readyz "ready-webhook").
+            skip_await=False,
+            timeout=600,
             opts=after("controller"),
         )
         record("controller", controller)
@@ -308,7 +331,15 @@ class Workloads(pulumi.ComponentResource):
             kind=binding_manifest["kind"],
             metadata=binding_manifest["metadata"],
             spec=binding_spec,
-            opts=after("target-group-binding"),
+            # spec.targetGroupARN is immutable (the controller's validating webhook refuses a
+            # change): a replaced target group replaces the binding, the old one deleted first
+            # so the controller deregisters its targets before the new binding registers them.
+            opts=pulumi.ResourceOptions.merge(
+                after("target-group-binding"),
+                pulumi.ResourceOptions(
+                    replace_on_changes=["spec.targetGroupARN"], delete_before_replace=True
+                ),
+            ),
         )
         record("target-group-binding", binding)
 

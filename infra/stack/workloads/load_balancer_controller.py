@@ -47,7 +47,26 @@ def chart_values(*, cluster_name: str, region: str, vpc_id: str) -> dict[str, An
         # The chart creates the account; Pod Identity matches it by namespace and name, so it
         # needs no role annotation.
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+        **WEBHOOK_VALUES,
     }
+
+
+WEBHOOK_VALUES: dict[str, Any] = {
+    # Only the webhooks this design uses stay on: the pod mutator (readiness gates of the web
+    # pods) and the TargetGroupBinding mutator and validator. The app has no Service of type
+    # LoadBalancer and no Ingress, and a webhook with failurePolicy Fail that nothing needs
+    # only adds a way for the API server to refuse writes while the controller is down.
+    "enableServiceMutatorWebhook": False,
+    "webhookConfig": {"disableIngressValidation": True},
+    "createIngressClassResource": False,
+    "ingressClassParams": {"create": False},
+    # The chart generates the webhook's self-signed certificate at render time; without this
+    # every upgrade issues a new one, and until the pods restart with it the API server's
+    # calls to the webhooks fail TLS verification. keepTLSSecret reuses the existing Secret
+    # (chart 3.5.0 default: false; templates/_helpers.tpl looks the Secret up).
+    "keepTLSSecret": True,
+}
+"""Chart 3.5.0 values (helm/aws-load-balancer-controller/values.yaml at 225f445)."""
 
 
 def trust_policy() -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Settings for the cluster: no secret defaults, HTTPS behind the ALB."""
 
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEBUG, ENV_DEFAULTED
+from .base import DATABASES, DEBUG, ENV_DEFAULTED, _env
 
 _REQUIRED = ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS")
 _missing = [name for name in _REQUIRED if name in ENV_DEFAULTED]
@@ -11,6 +13,16 @@ if _missing:
     raise ImproperlyConfigured(f"production settings need these environment variables: {', '.join(_missing)}")
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be false in production")
+
+# PostgreSQL: TLS that verifies the server's certificate and host name, against the RDS CA
+# bundle the image carries (service/Dockerfile), whatever sslmode the URL names.
+DATABASE_CA_BUNDLE = _env("DATABASE_CA_BUNDLE", "/etc/ssl/certs/rds-global-bundle.pem")
+if not os.path.isfile(DATABASE_CA_BUNDLE):
+    raise ImproperlyConfigured(
+        f"DATABASE_CA_BUNDLE {DATABASE_CA_BUNDLE!r} is not a file: production verifies "
+        "PostgreSQL's certificate (sslmode=verify-full) against this CA bundle"
+    )
+DATABASES["default"].setdefault("OPTIONS", {}).update(sslmode="verify-full", sslrootcert=DATABASE_CA_BUNDLE)
 
 # The ALB terminates TLS and tells us the original scheme.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -63,12 +63,26 @@ def test_extended_support_after_the_standard_support_end() -> None:
     # 1.33's standard support ends 2026-07-29, before the bundled prices' date.
     assert in_extended_support("1.33", date(2026, 8, 20))
     assert not in_extended_support("1.33", date(2026, 7, 29))
-    estimate = monthly_cost(small_config(cluster={"version": "1.33"}))
+    extended = {"version": "1.33", "supportType": "EXTENDED"}
+    estimate = monthly_cost(small_config(cluster=extended))
     eks = estimate.items[0]
     assert eks.item == "EKS control plane (Kubernetes 1.33, extended support)"
     assert eks.monthly_usd == pytest.approx(438.0)  # 0.60 x 730
+    assert not [n for n in estimate.notes if n.startswith("cluster.supportType")]
     book = replace(bundled_price_book(), as_of=date(2026, 1, 1))
-    assert monthly_cost(small_config(cluster={"version": "1.33"}), book).items[0].monthly_usd == pytest.approx(73.0)
+    assert monthly_cost(small_config(cluster=extended), book).items[0].monthly_usd == pytest.approx(73.0)
+
+
+def test_a_standard_support_cluster_past_its_end_is_priced_standard_and_warned() -> None:
+    estimate = monthly_cost(small_config(cluster={"version": "1.33", "supportType": "STANDARD"}))
+    eks = estimate.items[0]
+    assert eks.item == "EKS control plane (Kubernetes 1.33, standard support)"
+    assert eks.monthly_usd == pytest.approx(73.0)  # 0.10 x 730
+    (warning,) = [n for n in estimate.notes if n.startswith("cluster.supportType")]
+    assert "ended 2026-07-29" in warning and "upgrades the control plane" in warning
+    # Within standard support there is nothing to warn about.
+    current = monthly_cost(small_config(cluster={"version": "1.35", "supportType": "STANDARD"}))
+    assert not [n for n in current.notes if n.startswith("cluster.supportType")]
 
 
 def test_spot_pools_are_priced_on_demand_as_an_upper_bound() -> None:

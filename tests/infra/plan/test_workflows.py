@@ -69,6 +69,9 @@ def test_actionlint_finds_nothing() -> None:
 def test_every_action_is_pinned_to_a_full_version() -> None:
     for path in WORKFLOWS:
         for uses in re.findall(r"uses:\s*(\S+)", path.read_text()):
+            if uses.startswith("./.github/workflows/"):
+                assert (REPO_ROOT / uses).is_file(), f"{path.name}: {uses}"
+                continue
             assert re.fullmatch(r"[\w.-]+/[\w./-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})", uses), f"{path.name}: {uses}"
 
 
@@ -76,8 +79,13 @@ def test_pull_requests_preview_every_stack_and_post_the_cost_diff() -> None:
     workflow = load(REPO_ROOT / ".github" / "workflows" / "pull-request.yml")
     jobs = workflow["jobs"]
     assert "make test" in [s.get("run") for s in jobs["test"]["steps"]]
-    assert sorted(jobs["preview"]["strategy"]["matrix"]["stack"]) == stack_names()
-    pulumi = next(s for s in jobs["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))
+    # The matrix is the stack files present, computed by a job, not a hand-kept list.
+    assert jobs["preview"]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+    assert "stacks" in jobs["preview"]["needs"]
+    assert "python -m stack.release stacks" in " ".join(str(s.get("run", "")) for s in jobs["stacks"]["steps"])
+    pulumi = [s for s in jobs["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")][-1]
+    # A new experiment stack's first preview creates the stack.
+    assert pulumi["with"]["upsert"] is True
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["comment-on-pr"] is True
     assert jobs["preview"]["permissions"]["id-token"] == "write"
@@ -87,14 +95,40 @@ def test_pull_requests_preview_every_stack_and_post_the_cost_diff() -> None:
     assert "permissions" in jobs["cost"] and "id-token" not in jobs["cost"]["permissions"]
 
 
-def test_pushes_to_main_deploy_every_stack_with_prod_protected() -> None:
+def test_pushes_to_main_deploy_dev_then_prod_and_experiments_on_demand() -> None:
     workflow = load(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
-    assert workflow[True]["push"]["branches"] == ["main"]  # YAML reads the key `on` as True
+    on = workflow[True]  # YAML reads the key `on` as True
+    assert on["push"]["branches"] == ["main"]
+    assert on["workflow_dispatch"]["inputs"]["stack"]["required"] is True
     jobs = workflow["jobs"]
-    stacks = set(jobs["deploy"]["strategy"]["matrix"]["stack"]) | {"prod"}
-    assert sorted(stacks) == stack_names()
-    assert jobs["deploy-prod"]["environment"] == "prod"
-    assert jobs["deploy-prod"]["needs"] == "deploy"
+    on_push = {job["with"]["stack"] for job in jobs.values() if job["if"] == "github.event_name == 'push'"}
+    assert on_push == {"dev", "prod"}
+    assert not {s for s in stack_names() if s.startswith("exp-")} & on_push
+    assert jobs["prod"]["needs"] == "dev"
+    assert jobs["on-demand"]["with"]["stack"] == "${{ inputs.stack }}"
     for job in jobs.values():
-        pulumi = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))
-        assert pulumi["with"]["command"] == "up"
+        assert job["uses"] == "./.github/workflows/deploy-stack.yml"
+
+
+def test_a_deploy_pushes_the_commit_image_before_deploying_it() -> None:
+    workflow = load(REPO_ROOT / ".github" / "workflows" / "deploy-stack.yml")
+    job = workflow["jobs"]["deploy"]
+    assert job["environment"] == "${{ inputs.stack }}"  # prod's reviewers guard prod
+    assert job["env"]["IMAGE_TAG"] == "${{ github.sha }}"
+    runs = [str(s.get("run", "")) for s in job["steps"]]
+    order = [
+        next(i for i, run in enumerate(runs) if marker in run)
+        for marker in (
+            "python -m stack.release image",
+            "config rm --stack \"$PULUMI_STACK\" --path django-eks:image.tag",  # platform only
+            "pulumi up --yes --skip-preview",  # the registry alone, --target
+            "docker buildx build --platform \"$PLATFORMS\"",
+            "--path django-eks:image.tag \"$IMAGE_TAG\"",
+        )
+    ]
+    assert order == sorted(order)
+    assert '--target "$urn"' in runs[order[2]]
+    registry = runs[order[2]]
+    assert registry.index("config rm") < registry.index("pulumi up --yes --skip-preview")
+    final = runs[order[4]]
+    assert final.index("config set") < final.index("pulumi up --yes")

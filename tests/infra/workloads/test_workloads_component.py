@@ -20,6 +20,7 @@ from stack.workloads import component as c
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs
+from stack.workloads.network_policies import network_policies
 
 SECRET_SIG = rpc._special_sig_key
 SECRET_MARK = rpc._special_secret_sig
@@ -205,7 +206,7 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
     run(lambda: _with_platform_dependency(prod_config))
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
     objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
-    assert len(objects) == 18
+    assert len(objects) == 18 + len(network_policies(prod_config))
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 

@@ -1,0 +1,5 @@
+"""Releasing the service: which image a stack runs, how CI builds it and where it pushes it.
+
+`image.py` holds the pure rules (the platforms to build for, an ECR repository's parts, the
+digest a tag resolves to); `__main__.py` prints them for the deploy workflow.
+"""

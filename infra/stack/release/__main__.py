@@ -1,0 +1,3 @@
+from stack.release.cli import main
+
+raise SystemExit(main())

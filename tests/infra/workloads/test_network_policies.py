@@ -1,0 +1,199 @@
+"""The app namespace's NetworkPolicies: valid objects, and exactly the flows the app needs.
+
+`allowed` evaluates NetworkPolicy v1 semantics (a pod selected by no policy of a direction is
+open in that direction; a selected pod admits only what some rule of a selecting policy
+allows; a connection needs the sender's egress and the receiver's ingress) over the rendered
+policies, for pods and addresses placed in the stack's own subnets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from stack.config import StackConfig
+from stack.network import subnet_layout
+from stack.workloads import manifests as m
+from stack.workloads.network_policies import network_policies
+from tests.infra.stack_files import stack_run
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    ip: str
+    namespace: str | None = None
+    """None for anything outside the cluster's pods (ALB, data stores, AWS APIs)."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        present = labels.get(expression["key"])
+        if expression["operator"] == "In" and present not in expression["values"]:
+            return False
+        if expression["operator"] == "NotIn" and present in expression["values"]:
+            return False
+        if expression["operator"] == "Exists" and present is None:
+            return False
+        if expression["operator"] == "DoesNotExist" and present is not None:
+            return False
+    return True
+
+
+def _peer_matches(peer: dict[str, Any], other: Endpoint, policy_namespace: str) -> bool:
+    if "ipBlock" in peer:
+        address = ipaddress.ip_address(other.ip)
+        block = peer["ipBlock"]
+        return address in ipaddress.ip_network(block["cidr"]) and not any(
+            address in ipaddress.ip_network(e) for e in block.get("except", [])
+        )
+    if other.namespace is None:
+        return False
+    namespace_labels = {"kubernetes.io/metadata.name": other.namespace}
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], namespace_labels):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return _selects(peer.get("podSelector", {}), other.labels)
+
+
+def _port_matches(rule: dict[str, Any], port: int, protocol: str) -> bool:
+    ports = rule.get("ports")
+    return not ports or any(p.get("protocol", "TCP") == protocol and p["port"] == port for p in ports)
+
+
+def _direction_allows(
+    policies: list[dict[str, Any]], pod: Endpoint, other: Endpoint, port: int, protocol: str, direction: str
+) -> bool:
+    if pod.namespace is None:
+        return True  # not a pod these policies could select
+    key, peers = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [
+        p for p in policies
+        if p["metadata"]["namespace"] == pod.namespace
+        and direction in p["spec"]["policyTypes"]
+        and _selects(p["spec"]["podSelector"], pod.labels)
+    ]
+    if not selecting:
+        return True
+    return any(
+        _port_matches(rule, port, protocol)
+        and (peers not in rule or any(_peer_matches(peer, other, p["metadata"]["namespace"]) for peer in rule[peers]))
+        for p in selecting
+        for rule in p["spec"].get(key, [])
+    )
+
+
+def allowed(
+    policies: list[dict[str, Any]], source: Endpoint, target: Endpoint, port: int, protocol: str = "TCP"
+) -> bool:
+    return _direction_allows(policies, source, target, port, protocol, "Egress") and _direction_allows(
+        policies, target, source, port, protocol, "Ingress"
+    )
+
+
+def _host(cidr: str, n: int) -> str:
+    return str(ipaddress.ip_network(cidr)[n])
+
+
+@pytest.fixture
+def world(prod_config: StackConfig) -> dict[str, Endpoint]:
+    layout = subnet_layout(prod_config.network.cidr, prod_config.network.az_count)
+    private, public = layout.private, layout.public
+
+    def pod(name: str, component: str, n: int) -> Endpoint:
+        return Endpoint(name, _host(private[n % len(private)], 10 + n), m.NAMESPACE, m.labels(component))
+
+    return {
+        "alb": Endpoint("alb", _host(public[1], 20)),
+        "internet": Endpoint("internet", "203.0.113.7"),
+        "web": pod("web", m.WEB, 0),
+        "worker": pod("worker", m.WORKER, 1),
+        "migrate": pod("migrate", m.MIGRATE, 2),
+        "coredns": Endpoint("coredns", _host(private[0], 99), "kube-system", {"k8s-app": "kube-dns"}),
+        "other-kube-system": Endpoint("metrics", _host(private[1], 98), "kube-system", {"k8s-app": "metrics-server"}),
+        "redis": Endpoint("redis", _host(private[1], 200)),
+        "postgres": Endpoint("postgres", _host(private[2], 201)),
+        "aws-api": Endpoint("sts", "52.94.133.131"),
+    }
+
+
+def test_every_policy_validates_against_the_cluster_schema(stack_config: StackConfig) -> None:
+    for policy in network_policies(stack_config):
+        kubernetes_validate.validate(policy, f"{stack_config.cluster.version}.0", strict=True)
+
+
+def test_the_namespace_denies_by_default(prod_config: StackConfig) -> None:
+    (deny,) = [p for p in network_policies(prod_config) if p["metadata"]["name"] == "default-deny"]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+ALLOWED = [
+    ("alb", "web", 8000, "TCP"),
+    ("web", "coredns", 53, "UDP"),
+    ("web", "coredns", 53, "TCP"),
+    ("worker", "coredns", 53, "UDP"),
+    ("worker", "coredns", 53, "TCP"),
+    ("web", "redis", 6379, "TCP"),
+    ("worker", "redis", 6379, "TCP"),
+    ("web", "postgres", 5432, "TCP"),
+    ("worker", "postgres", 5432, "TCP"),
+    ("web", "aws-api", 443, "TCP"),
+    ("worker", "aws-api", 443, "TCP"),
+    ("migrate", "coredns", 53, "UDP"),
+    ("migrate", "postgres", 5432, "TCP"),
+]
+DENIED = [
+    ("internet", "web", 8000, "TCP"),  # only through the ALB
+    ("alb", "web", 22, "TCP"),
+    ("alb", "worker", 8000, "TCP"),  # nothing into workers
+    ("web", "worker", 8000, "TCP"),
+    ("web", "worker", 6379, "TCP"),  # a pod in the private subnets is not a data store
+    ("worker", "web", 8000, "TCP"),
+    ("migrate", "web", 8000, "TCP"),
+    ("web", "other-kube-system", 53, "UDP"),  # DNS means CoreDNS only
+    ("web", "aws-api", 80, "TCP"),
+    ("worker", "internet", 25, "TCP"),
+    ("migrate", "redis", 6379, "TCP"),
+    ("migrate", "aws-api", 443, "TCP"),
+]
+
+
+@pytest.mark.parametrize(("source", "target", "port", "protocol"), ALLOWED)
+def test_the_flows_the_app_needs_are_allowed(
+    world: dict[str, Endpoint], prod_config: StackConfig, source: str, target: str, port: int, protocol: str
+) -> None:
+    assert allowed(network_policies(prod_config), world[source], world[target], port, protocol)
+
+
+@pytest.mark.parametrize(("source", "target", "port", "protocol"), DENIED)
+def test_every_other_flow_is_denied(
+    world: dict[str, Endpoint], prod_config: StackConfig, source: str, target: str, port: int, protocol: str
+) -> None:
+    assert not allowed(network_policies(prod_config), world[source], world[target], port, protocol)
+
+
+def test_without_the_policies_everything_flows(world: dict[str, Endpoint]) -> None:
+    # The evaluator is not the one denying: with no policies every denied flow passes.
+    for source, target, port, protocol in DENIED:
+        assert allowed([], world[source], world[target], port, protocol)
+
+
+def test_policies_are_registered_before_any_pod() -> None:
+    run = stack_run("prod")
+    policies = run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert {p.inputs["metadata"]["name"] for p in policies} == {
+        p["metadata"]["name"] for p in network_policies(run.config)
+    }
+    urns = {p.urn for p in policies}
+    for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"):
+        for workload in run.of_type(kind):
+            assert urns <= set(workload.dependencies), workload.name
