@@ -7,6 +7,9 @@
                         in the private subnets, AWS APIs (TCP 443, through the NAT gateways:
                         S3 and the rest have no fixed addresses)
     out of migrations   DNS and PostgreSQL
+    out of the benchmark
+    Job (if any)        the same as web and workers: it runs the app against the stack's
+                        Redis and PostgreSQL
 
 The VPC CNI enforces them once its network policy agent runs (`enableNetworkPolicy`, see
 cluster.py). The kubelet's HTTP probes of the web pods still pass: the agent always allows
@@ -20,6 +23,7 @@ from typing import Any
 
 from stack.config import StackConfig
 from stack.network import subnet_layout
+from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.manifests import HTTP_PORT, MIGRATE, NAMESPACE, WEB, WORKER, Manifest, labels, selector_labels
 
 REDIS_PORT = 6379
@@ -86,7 +90,7 @@ def network_policies(config: StackConfig) -> list[Manifest]:
         ),
         *(
             _policy(f"{component}-egress", _pods(component), {"policyTypes": ["Egress"], "egress": app_egress})
-            for component in (WEB, WORKER)
+            for component in (WEB, WORKER, BENCHMARK)
         ),
         _policy(
             f"{MIGRATE}-egress",

@@ -18,6 +18,7 @@ import pytest
 from stack.config import StackConfig
 from stack.network import subnet_layout
 from stack.workloads import manifests as m
+from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.network_policies import network_policies
 from tests.infra.stack_files import stack_run
 
@@ -118,6 +119,7 @@ def world(prod_config: StackConfig) -> dict[str, Endpoint]:
         "web": pod("web", m.WEB, 0),
         "worker": pod("worker", m.WORKER, 1),
         "migrate": pod("migrate", m.MIGRATE, 2),
+        "benchmark": pod("benchmark", BENCHMARK, 0),
         "coredns": Endpoint("coredns", _host(private[0], 99), "kube-system", {"k8s-app": "kube-dns"}),
         "other-kube-system": Endpoint("metrics", _host(private[1], 98), "kube-system", {"k8s-app": "metrics-server"}),
         "redis": Endpoint("redis", _host(private[1], 200)),
@@ -150,6 +152,10 @@ ALLOWED = [
     ("worker", "aws-api", 443, "TCP"),
     ("migrate", "coredns", 53, "UDP"),
     ("migrate", "postgres", 5432, "TCP"),
+    # The benchmark Job runs the app against the stack's own data stores.
+    ("benchmark", "coredns", 53, "UDP"),
+    ("benchmark", "redis", 6379, "TCP"),
+    ("benchmark", "postgres", 5432, "TCP"),
 ]
 DENIED = [
     ("internet", "web", 8000, "TCP"),  # only through the ALB
@@ -164,6 +170,7 @@ DENIED = [
     ("worker", "internet", 25, "TCP"),
     ("migrate", "redis", 6379, "TCP"),
     ("migrate", "aws-api", 443, "TCP"),
+    ("alb", "benchmark", 8000, "TCP"),
 ]
 
 
