@@ -15,7 +15,9 @@ from stack.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.network import Network, NetworkArgs
 from stack.redis import Redis, RedisArgs
 from stack.registry import Registry
+from stack.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
+from stack.workloads.manifests import NAMESPACE
 from stack.zones import eks_zone_ids
 
 
@@ -89,6 +91,11 @@ def build(config: StackConfig) -> dict[str, Any]:
     )
     image = repository.apply(lambda repo: f"{repo}:{config.image.tag}")
 
+    storage = Storage(
+        "files",
+        StorageArgs(config=config, cluster_name=cluster.name, namespace=NAMESPACE, tags=tags),
+    )
+
     workloads = Workloads(
         "app",
         WorkloadsArgs(
@@ -103,6 +110,10 @@ def build(config: StackConfig) -> dict[str, Any]:
             database_url=database.url,
             image=image,
             depends_on=cluster.ready,
+            extra_settings=storage.bucket_name.apply(
+                lambda bucket: pod_settings(config.storage, bucket=bucket, region=config.region)
+            ),
+            pod_identity=storage.pod_identity,
         ),
     )
 
@@ -115,6 +126,7 @@ def build(config: StackConfig) -> dict[str, Any]:
         "redisEndpoint": redis.primary_endpoint,
         "databaseEndpoint": database.address,
         "imageRepositoryUrl": registry.repository_url,
+        "filesBucket": storage.bucket_name,
         "nodePoolNames": {
             name: pool.node_group_name for name, pool in cluster.node_pools.items()
         },
