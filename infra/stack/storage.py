@@ -92,8 +92,9 @@ def partition(region: str) -> str:
 
 def bucket_name(stack: str, suffix: str) -> str:
     """Stack-qualified, with a random suffix: S3 names are global to the partition, so a
-    guessable name could already be taken (or squatted) in another account."""
-    return f"{PROJECT}-{stack}-files-{suffix}"
+    guessable name could already be taken (or squatted) in another account. The stack's only
+    bucket, so no more words: 63 characters leave 43 for the stack name."""
+    return f"{PROJECT}-{stack}-{suffix}"
 
 
 def bucket_arn(name: str, region: str) -> str:
