@@ -13,6 +13,7 @@ import pytest
 
 from stack.config import StackConfigError, parse_stack_config
 from stack.offline import OfflineRun, RecordedResource
+from stack.plan.resources import resource_lines
 from tests.infra.iam_evaluator import Request, UnsupportedPolicy, evaluate, wildcard_match
 from tests.infra.stack_files import STACKS, project_config, run_edited, stack_run
 
@@ -245,3 +246,20 @@ def test_the_evaluator_treats_a_missing_condition_key_as_no_match_and_refuses_un
                          "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}
     with pytest.raises(UnsupportedPolicy, match="IpAddress"):
         evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k"), identity_policies=[ip])
+
+
+def test_the_plan_lists_the_associations_and_the_rendered_policies(dev: OfflineRun) -> None:
+    lines = {(line.type, line.name): line for line in resource_lines(dev.resources)}
+    bucket = bucket_of(dev)
+    for kind in ("web", "worker", "reconciler"):
+        association = lines[(ASSOCIATION, f"files-{kind}")]
+        assert association.component == "django-eks:platform:Storage files"
+        assert association.settings == {"namespace": "app", "serviceAccount": kind}
+    assert lines[(ROLE_POLICY, "files-worker")].settings["policy"] == (
+        f"Allow s3:GetObject on arn:aws:s3:::{bucket}/uploads/*; "
+        f"Allow s3:PutObject,s3:AbortMultipartUpload on arn:aws:s3:::{bucket}/results/*; "
+        f"Allow s3:ListBucket on arn:aws:s3:::{bucket}"
+    )
+    assert lines[("aws:s3/bucketPolicy:BucketPolicy", "files-bucket")].settings["policy"].startswith("Deny s3:* on ")
+    assert lines[("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "files-bucket")].settings == {
+        "expireDays": 8, "abortMultipartDays": 1}
