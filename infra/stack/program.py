@@ -93,7 +93,14 @@ def build(config: StackConfig) -> dict[str, Any]:
 
     storage = Storage(
         "files",
-        StorageArgs(config=config, cluster_name=cluster.name, namespace=NAMESPACE, tags=tags),
+        StorageArgs(
+            config=config,
+            cluster_name=cluster.name,
+            namespace=NAMESPACE,
+            vpc_id=network.vpc_id,
+            private_route_table_ids=network.private_route_table_ids,
+            tags=tags,
+        ),
     )
 
     workloads = Workloads(

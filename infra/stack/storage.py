@@ -171,6 +171,9 @@ class StorageArgs:
     """Pod Identity associations are made in this cluster."""
     namespace: str
     """The app namespace, where the pods' service accounts live."""
+    vpc_id: pulumi.Input[str]
+    private_route_table_ids: pulumi.Input[Sequence[str]]
+    """The nodes' route tables: S3 traffic leaves through a gateway endpoint, not the NAT."""
     tags: Mapping[str, str]
 
 
@@ -236,6 +239,21 @@ class Storage(pulumi.ComponentResource):
             bucket=bucket.id,
             policy=arn.apply(lambda a: compact(bucket_policy(a))),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[public_access, ownership])),
+        )
+
+        # A gateway endpoint routes the region's S3 traffic from the private subnets past the NAT
+        # gateway: no NAT data charge per GB for uploads and results (nor for ECR image layers,
+        # which are served from S3), and the traffic stays on the AWS network. No endpoint policy:
+        # the pods' roles already confine them to this bucket, and a bucket list here would
+        # break image pulls from ECR's own S3 buckets.
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3-gateway",
+            vpc_id=args.vpc_id,
+            service_name=f"com.amazonaws.{config.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=args.private_route_table_ids,
+            tags={**tags, "Name": f"{name}-s3-gateway"},
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         associations: list[aws.eks.PodIdentityAssociation] = []

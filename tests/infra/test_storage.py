@@ -263,3 +263,15 @@ def test_the_plan_lists_the_associations_and_the_rendered_policies(dev: OfflineR
     assert lines[("aws:s3/bucketPolicy:BucketPolicy", "files-bucket")].settings["policy"].startswith("Deny s3:* on ")
     assert lines[("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "files-bucket")].settings == {
         "expireDays": 8, "abortMultipartDays": 1}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_s3_traffic_from_the_private_subnets_bypasses_the_nat_gateway(stack: str) -> None:
+    run = stack_run(stack)
+    endpoint = run.named("aws:ec2/vpcEndpoint:VpcEndpoint", "files-s3-gateway").inputs
+    assert endpoint["vpcEndpointType"] == "Gateway"
+    assert endpoint["serviceName"] == f"com.amazonaws.{run.region}.s3"
+    private_tables = {f"{t.name}-placeholder-id" for t in run.of_type("aws:ec2/routeTable:RouteTable")
+                      if t.name.startswith("net-private-")}
+    assert len(private_tables) == run.config.network.az_count
+    assert set(endpoint["routeTableIds"]) == private_tables
