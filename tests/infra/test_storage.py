@@ -97,12 +97,17 @@ def test_the_lifecycle_expires_a_day_after_the_retention_and_aborts_stale_multip
     assert config_map.inputs["data"]["JOBS_RETENTION_DAYS"] == "30"
 
 
-@pytest.mark.parametrize("retention", [0, 366, "a week"])
-def test_a_bad_retention_is_refused_naming_the_key(retention: Any) -> None:
-    raw = {**project_config("dev"), "storage": {"retentionDays": retention}}
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("retentionDays", 0), ("retentionDays", 366), ("retentionDays", "a week"), ("onDestroy", "delete"),
+     # The service refuses uploads over 10 MiB: an average above that is a typo.
+     ("averageUploadMib", 11), ("averageResultMib", 0), ("jobsPerDay", -1)],
+)
+def test_bad_storage_settings_are_refused_naming_the_key(key: str, value: Any) -> None:
+    raw = {**project_config("dev"), "storage": {key: value}}
     with pytest.raises(StackConfigError) as caught:
         parse_stack_config(raw)
-    assert "storage.retentionDays" in str(caught.value)
+    assert f"storage.{key}" in str(caught.value)
 
 
 def _children(run: OfflineRun) -> list[RecordedResource]:
