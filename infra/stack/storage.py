@@ -134,14 +134,14 @@ def bucket_policy(arn: str) -> dict[str, Any]:
     }
 
 
-def lifecycle_rules(storage: StorageConfig) -> list[dict[str, Any]]:
+def lifecycle_rules(storage: StorageConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     return [
         {
             "id": "expire-after-retention",
             "status": "Enabled",
             "filter": {"prefix": ""},
             "expiration": {"days": storage.retention_days + LIFECYCLE_MARGIN_DAYS},
-            "abortIncompleteMultipartUpload": {"daysAfterInitiation": ABORT_INCOMPLETE_MULTIPART_DAYS},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_MULTIPART_DAYS},
         }
     ]
 
@@ -231,7 +231,7 @@ class Storage(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket",
             bucket=bucket.id,
-            rules=lifecycle_rules(storage),  # type: ignore[arg-type]
+            rules=lifecycle_rules(storage),
             opts=child,
         )
         aws.s3.BucketPolicy(
