@@ -528,6 +528,33 @@ class BenchmarkConfig(Model):
     fast: bool = Field(False, description="Run the benchmark's fast mode (under a minute) instead of the full run.")
 
 
+class StorageConfig(Model):
+    """The S3 bucket of uploads and results, and the assumptions its cost estimate rests on."""
+
+    retention_days: int = Field(
+        7,
+        ge=1,
+        le=365,
+        description="Days a job and its files are kept; the bucket's lifecycle rule expires "
+        "objects a day later, as a backstop to the app's own expiry.",
+    )
+    on_destroy: Literal["empty", "keep"] = Field(
+        "empty",
+        description="'empty': destroy deletes the bucket with its objects. 'keep': destroy "
+        "leaves the bucket (and its settings) in the account; its lifecycle rule still "
+        "empties it.",
+    )
+    jobs_per_day: int = Field(
+        1000, ge=0, le=10_000_000, description="Expected jobs per day (cost estimate only)."
+    )
+    average_upload_mib: float = Field(
+        2.0, gt=0, le=10, description="Average upload size in MiB (cost estimate only)."
+    )
+    average_result_mib: float = Field(
+        1.0, gt=0, le=10, description="Average result size in MiB (cost estimate only)."
+    )
+
+
 class StackConfig(Model):
     """Everything a stack file configures."""
 
@@ -547,6 +574,7 @@ class StackConfig(Model):
     image: ImageConfig = Field(default_factory=ImageConfig)
     cluster_autoscaler: ClusterAutoscalerConfig = Field(default_factory=ClusterAutoscalerConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
 
 # --- rules that tie sections together -----------------------------------------------------

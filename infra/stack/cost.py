@@ -94,6 +94,36 @@ class CostEstimate:
         }
 
 
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+PUTS_PER_JOB = 2
+"""The upload (web) and the result (worker)."""
+GETS_PER_JOB = 2
+"""The worker reads the upload; the client downloads the result once (presigned)."""
+
+
+@dataclass(frozen=True)
+class S3Usage:
+    gb_month: float
+    put_requests: float
+    get_requests: float
+
+
+def s3_usage(config: StackConfig) -> S3Usage:
+    """A month of the files bucket at steady state: every day's files kept for the retention.
+
+    S3 bills GB as 2^30 bytes; the lifecycle backstop's extra day is not counted, since the
+    app's expiry deletes files at the retention.
+    """
+    s3 = config.storage
+    daily_gib = s3.jobs_per_day * (s3.average_upload_mib + s3.average_result_mib) / 1024
+    jobs_per_month = s3.jobs_per_day * DAYS_PER_MONTH
+    return S3Usage(
+        gb_month=daily_gib * s3.retention_days,
+        put_requests=jobs_per_month * PUTS_PER_JOB,
+        get_requests=jobs_per_month * GETS_PER_JOB,
+    )
+
+
 def in_extended_support(version: str, on: date) -> bool:
     """Whether EKS bills the extended-support rate for `version` on a date."""
     ends = KUBERNETES_STANDARD_SUPPORT_ENDS.get(version)
@@ -253,10 +283,26 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
         )
     )
 
+    usage = s3_usage(config)
+    s3 = config.storage
+    assumption = (
+        f"assumption: {s3.jobs_per_day:,} jobs/day x ({s3.average_upload_mib:g} + "
+        f"{s3.average_result_mib:g}) MiB, kept {s3.retention_days} days"
+    )
+    for item, quantity, unit, price in (
+        ("S3 files bucket: Standard storage", usage.gb_month, "GB-month", "s3_standard_storage"),
+        ("S3 files bucket: PUT requests", usage.put_requests / 1000, "1000-requests", "s3_put_requests"),
+        ("S3 files bucket: GET requests", usage.get_requests / 1000, "1000-requests", "s3_get_requests"),
+    ):
+        usd = prices.service(price)
+        items.append(CostItem("s3", item, quantity, unit, usd, quantity * usd, quantity * usd, assumption))
+
     notes += [
         f"a month is {HOURS_PER_MONTH} hours; node pools at desired size; 'scaled in' and 'scaled out': "
         "the nodes the Cluster Autoscaler keeps with every workload at its minimum or maximum "
         "replicas, within minSize..maxSize",
+        f"S3: {assumption.removeprefix('assumption: ')}; per job {PUTS_PER_JOB} PUTs (upload, "
+        f"result) and {GETS_PER_JOB} GETs (the worker's read, one result download); DELETEs are free",
         f"ALB LCUs assumed: {ALB_LCU_ASSUMED:g}",
         "not included: data transfer, NAT data processing, CloudWatch logs, ECR storage, extra backups",
     ]

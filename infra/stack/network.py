@@ -55,6 +55,7 @@ class Network(pulumi.ComponentResource):
     cidr: str
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
+    private_route_table_ids: pulumi.Output[list[str]]
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -138,6 +139,7 @@ class Network(pulumi.ComponentResource):
             )
             nat_ids.append(nat.id)
 
+        private_route_tables: list[aws.ec2.RouteTable] = []
         for index, private in enumerate(private_subnets):
             routes = aws.ec2.RouteTable(
                 f"{name}-private-{index}",
@@ -156,8 +158,10 @@ class Network(pulumi.ComponentResource):
                 route_table_id=routes.id,
                 opts=child,
             )
+            private_route_tables.append(routes)
 
         self.vpc_id = vpc.id
+        self.private_route_table_ids = pulumi.Output.all(*[t.id for t in private_route_tables])
         self.cidr = config.cidr
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])

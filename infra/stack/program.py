@@ -17,7 +17,9 @@ from stack.network import Network, NetworkArgs
 from stack.redis import Redis, RedisArgs
 from stack.registry import Registry
 from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
+from stack.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
+from stack.workloads.manifests import NAMESPACE
 from stack.zones import eks_zone_ids
 
 
@@ -129,6 +131,17 @@ def build(config: StackConfig) -> dict[str, Any]:
             depends_on=cluster.ready,
         ),
     )
+    storage = Storage(
+        "files",
+        StorageArgs(
+            config=config,
+            cluster_name=cluster.name,
+            namespace=NAMESPACE,
+            vpc_id=network.vpc_id,
+            private_route_table_ids=network.private_route_table_ids,
+            tags=tags,
+        ),
+    )
     app: dict[str, Any] = {"appUrl": load_balancer.url}
     if config.image.tag is None:
         # A stack without an image yet: the platform and the registry, so the deploy can push
@@ -153,6 +166,10 @@ def build(config: StackConfig) -> dict[str, Any]:
                 image=image,
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
                 depends_on=[*cluster.ready, *autoscalers.ready],
+                extra_settings=storage.bucket_name.apply(
+                    lambda bucket: pod_settings(config.storage, bucket=bucket, region=config.region)
+                ),
+                pod_identity=storage.pod_identity,
             ),
         )
         app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
@@ -166,6 +183,7 @@ def build(config: StackConfig) -> dict[str, Any]:
         "databaseEndpoint": database.address,
         "imageRepositoryUrl": registry.repository_url,
         "imageTag": config.image.tag,
+        "filesBucket": storage.bucket_name,
         "nodePoolNames": {
             name: pool.node_group_name for name, pool in cluster.node_pools.items()
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -138,6 +139,15 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "aws:lb/targetGroup:TargetGroup": (("targetType", "targetType"), ("port", "port")),
     "aws:lb/listener:Listener": (("port", "port"), ("protocol", "protocol")),
     "aws:ec2/natGateway:NatGateway": (("connectivity", "connectivityType"),),
+    "aws:s3/bucket:Bucket": (("bucket", "bucket"), ("forceDestroy", "forceDestroy")),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": (
+        ("expireDays", "rules.0.expiration.days"),
+        ("abortMultipartDays", "rules.0.abortIncompleteMultipartUpload.daysAfterInitiation"),
+    ),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": (
+        ("namespace", "namespace"),
+        ("serviceAccount", "serviceAccount"),
+    ),
     "kubernetes:helm.sh/v3:Release": (
         ("chart", "chart"),
         ("version", "version"),
@@ -164,9 +174,28 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+def _policy_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """An inline policy as `Effect: actions on resources`, one entry per statement."""
+    try:
+        document = json.loads(inputs.get("policy") or "")
+    except (TypeError, ValueError):
+        return {}
+    statements = document.get("Statement", [])
+    rendered = []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        resources = statement.get("Resource", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        resources = resources if isinstance(resources, list) else [resources]
+        rendered.append(f"{statement.get('Effect')} {','.join(actions)} on {','.join(resources)}")
+    return {"policy": "; ".join(rendered)}
+
+
 _SPECIAL: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "kubernetes:apps/v1:Deployment": _workload_settings,
     "kubernetes:apps/v1:StatefulSet": _workload_settings,
+    "aws:iam/rolePolicy:RolePolicy": _policy_settings,
+    "aws:s3/bucketPolicy:BucketPolicy": _policy_settings,
 }
 
 

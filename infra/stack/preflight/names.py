@@ -21,7 +21,7 @@ PREFIX_SUFFIX_LENGTH = 26
 _ALNUM_HYPHEN_LETTER_FIRST = r"[A-Za-z](?:-?[A-Za-z0-9])*"
 """Letters, digits, single hyphens; a letter first; no trailing hyphen (RDS, ElastiCache ids)."""
 
-Scope = Literal["account", "region"]
+Scope = Literal["account", "region", "partition"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class NameRule:
     case_insensitive: bool = False
     forbidden_prefixes: tuple[str, ...] = ()
     forbidden: tuple[str, ...] = ()
+    forbidden_suffixes: tuple[str, ...] = ()
 
 
 _IAM = r"[\w+=,.@-]+"
@@ -90,6 +91,17 @@ NAME_RULES: dict[str, list[NameRule]] = {
         NameRule("ecr-repository-name", "name", None, 2, 256,
                  r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*", True, "region"),
     ],
+    "aws:s3/bucket:Bucket": [
+        # Not an IP address, no two adjacent periods; names are unique in the partition.
+        NameRule("s3-bucket-name", "bucket", "bucketPrefix", 3, 63,
+                 r"(?!\d{1,3}(?:\.\d{1,3}){3}$)(?!.*\.\.)[a-z0-9][a-z0-9.-]*[a-z0-9]", True, "partition"),
+        NameRule("s3-bucket-name-reserved", "bucket", "bucketPrefix", 0, 10_000, r".*", True, None,
+                 forbidden_prefixes=("xn--", "sthree-", "amzn-s3-demo-"),
+                 forbidden_suffixes=("-s3alias", "--ol-s3", ".mrap", "--x-s3")),
+        # Presigned URLs are virtual-hosted-style: https://<bucket>.s3.<region>.amazonaws.com
+        # fails certificate validation when the bucket name has a period.
+        NameRule("s3-bucket-name-https", "bucket", "bucketPrefix", 0, 10_000, r"[^.]*", True, None),
+    ],
     "aws:kms/alias:Alias": [
         NameRule("kms-alias-name", "name", "namePrefix", 7, 256, r"alias/[a-zA-Z0-9/_-]+", False, "region",
                  forbidden_prefixes=("alias/aws/",)),
@@ -137,6 +149,9 @@ def name_problem(name: str, rule: NameRule) -> str | None:
     for prefix in rule.forbidden_prefixes:
         if name.lower().startswith(prefix):
             return f"must not start with {prefix!r}"
+    for suffix in rule.forbidden_suffixes:
+        if name.lower().endswith(suffix):
+            return f"must not end with {suffix!r}"
     if name.lower() in rule.forbidden:
         return "a reserved name"
     return None

@@ -15,6 +15,7 @@ ELB_API = "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference"
 RDS_API = "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference"
 ELASTICACHE_API = "https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference"
 EKS_API = "https://docs.aws.amazon.com/eks/latest/APIReference"
+S3_GUIDE = "https://docs.aws.amazon.com/AmazonS3/latest/userguide"
 TAGS = "https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html"
 
 
@@ -97,6 +98,14 @@ _RULES = [
     Rule("ecr-repository-name", "ECR repository names: 2-256 lowercase letters and digits, "
          "separated by single . _ - or /",
          "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html"),
+    Rule("s3-bucket-name", "S3 bucket names: 3-63 lowercase letters, digits, periods or hyphens, "
+         "a letter or digit first and last, no two adjacent periods, not an IP address",
+         f"{S3_GUIDE}/bucketnamingrules.html"),
+    Rule("s3-bucket-name-reserved", "S3 bucket names must not start with xn--, sthree- or "
+         "amzn-s3-demo-, nor end with -s3alias, --ol-s3, .mrap or --x-s3",
+         f"{S3_GUIDE}/bucketnamingrules.html"),
+    Rule("s3-bucket-name-https", "S3 bucket names used over HTTPS with virtual-hosted-style "
+         "addressing (presigned URLs) have no periods", f"{S3_GUIDE}/VirtualHosting.html"),
     Rule("kms-alias-name", "KMS alias names: 'alias/' then letters, digits and /_-, at most 256, "
          "not 'alias/aws/'", "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html"),
     Rule("secret-name", "Secrets Manager secret names: 1-512 of letters, digits and /_+=.@-",

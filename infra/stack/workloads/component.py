@@ -52,6 +52,8 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     # The controller's webhook mutates pods in the labelled namespace; pods created while it
     # is not running would miss their readiness gate (or be rejected).
     "migration": ("service-accounts", "config", "secret", "controller", "network-policies"),
+    # Pod Identity injects credentials at pod creation (see "controller").
+    "app-pod-identity": (),
     # After the controller: its Helm release is awaited until the controller Deployment is
     # ready, and its readiness check includes the webhook server having started, so the
     # webhooks answer before anything they admit is created.
@@ -60,10 +62,10 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     # finalizer; and the CRD only exists once the chart is installed.
     "target-group-binding": ("service", "controller"),
     # The binding must exist when web pods are created, or they get no readiness gate.
-    "web": ("migration", "target-group-binding", "controller", "network-policies"),
+    "web": ("migration", "target-group-binding", "controller", "network-policies", "app-pod-identity"),
     "web-autoscaling": ("web",),
     "web-disruption-budget": ("namespace",),
-    "worker": ("migration", "controller", "network-policies"),
+    "worker": ("migration", "controller", "network-policies", "app-pod-identity"),
     "queue-auth-secret": ("namespace",),
     "queue-trigger-authentication": ("queue-auth-secret",),
     # The ScaledObject is deleted first on destroy: KEDA then removes the HPA it made.
@@ -111,6 +113,11 @@ class WorkloadsArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
     (and is destroyed before them)."""
+    extra_settings: pulumi.Input[Mapping[str, str]] | None = None
+    """More non-secret environment for every app pod (the files bucket and its region)."""
+    pod_identity: Sequence[pulumi.Resource] = ()
+    """Pod Identity associations of the app's service accounts: pods created before theirs
+    would start without AWS credentials, so every app pod waits for them."""
 
 
 def child_options(
@@ -198,9 +205,9 @@ class Workloads(pulumi.ComponentResource):
         # Auto-named (no metadata.name): Pulumi replaces a ConfigMap or Secret whose data
         # changes under a new name, so the Deployments referring to it roll out. Under a fixed
         # name, running pods would keep the old environment until they happened to restart.
-        config_data: pulumi.Output[Any] = pulumi.Output.all(args.alb_dns_name, args.app_url).apply(
-            lambda v: m.app_settings(config, alb_dns_name=str(v[0]), app_url=str(v[1]))
-        )
+        config_data: pulumi.Output[Any] = pulumi.Output.all(
+            args.alb_dns_name, args.app_url, args.extra_settings or {}
+        ).apply(lambda v: {**m.app_settings(config, alb_dns_name=str(v[0]), app_url=str(v[1])), **v[2]})
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=_auto_named(m.config_map(config, alb_dns_name="", app_url="")["metadata"]),
@@ -236,6 +243,7 @@ class Workloads(pulumi.ComponentResource):
             ),
         )
         record("secret", secret)
+        record("app-pod-identity", *args.pod_identity)
 
         # --- the load balancer controller -------------------------------------------------
         role = aws.iam.Role(

@@ -5,7 +5,10 @@
     into workers        nothing
     out of web/worker   DNS (CoreDNS, UDP+TCP 53), Redis (TCP 6379) and PostgreSQL (TCP 5432)
                         in the private subnets, AWS APIs (TCP 443, through the NAT gateways:
-                        S3 and the rest have no fixed addresses)
+                        S3 and the rest have no fixed addresses; the S3 gateway endpoint
+                        routes to S3's public ranges), and the EKS Pod Identity agent on
+                        the node (169.254.170.23, TCP 80), where the pods' AWS SDKs get
+                        their credentials
     out of migrations   DNS and PostgreSQL
     out of the benchmark
     Job (if any)        the same as web and workers: it runs the app against the stack's
@@ -30,6 +33,10 @@ REDIS_PORT = 6379
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
 DNS_PORT = 53
+POD_IDENTITY_AGENT = "169.254.170.23/32"
+"""The link-local address the eks-pod-identity-agent DaemonSet serves credentials on (port 80):
+https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html"""
+POD_IDENTITY_AGENT_PORT = 80
 
 DEFAULT_DENY = "default-deny"
 
@@ -75,6 +82,7 @@ def network_policies(config: StackConfig) -> list[Manifest]:
         dns_rule(),
         {"to": data_stores, "ports": _tcp(REDIS_PORT, POSTGRES_PORT)},
         {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(HTTPS_PORT)},
+        {"to": _cidrs([POD_IDENTITY_AGENT]), "ports": _tcp(POD_IDENTITY_AGENT_PORT)},
     ]
     return [
         # Selects every pod of the namespace, allows nothing: whatever is not allowed below

@@ -25,7 +25,11 @@ def test_small_config_monthly_cost_by_hand() -> None:
     #   cache.t4g.micro x 1                    0.016  x 730            =  11.68
     #   db.t4g.micro Single-AZ                 0.016  x 730            =  11.68
     #   RDS gp3 storage 20 GB                  0.115  x 20             =   2.30
-    #                                                           total  = 239.325
+    #   S3 storage: 1000 jobs/day x 3 MiB x 7 days / 1024 = 20.5078 GB
+    #                                          0.023  x 20.5078        =   0.472
+    #   S3 PUTs: 1000 x 2 x 730/24 = 60,833    0.005  x 60.833         =   0.304
+    #   S3 GETs: the same count                0.0004 x 60.833         =   0.024
+    #                                                           total  = 240.125
     assert by_item == {
         "EKS control plane (Kubernetes 1.35, standard support)": 73.0,
         "node pool default: m4.large x 1 (max 2)": 73.0,
@@ -38,11 +42,34 @@ def test_small_config_monthly_cost_by_hand() -> None:
         "ElastiCache cache.t4g.micro x 1 (primary + 0 replicas)": 11.68,
         "RDS PostgreSQL db.t4g.micro Single-AZ": 11.68,
         "RDS gp3 storage 20 GiB (Single-AZ)": 2.3,
+        "S3 files bucket: Standard storage": 0.472,
+        "S3 files bucket: PUT requests": 0.304,
+        "S3 files bucket: GET requests": 0.024,
     }
-    assert estimate.monthly_usd == pytest.approx(239.325, abs=0.006)
+    assert estimate.monthly_usd == pytest.approx(240.125, abs=0.006)
     # At max size the pool has 2 nodes: one more m4.large (73.00) and volume (1.60).
-    assert estimate.monthly_usd_at_max == pytest.approx(239.325 + 74.6, abs=0.006)
+    assert estimate.monthly_usd_at_max == pytest.approx(240.125 + 74.6, abs=0.006)
     assert estimate.as_of == date(2026, 8, 20)
+
+
+def test_the_files_bucket_is_priced_from_jobs_sizes_and_retention() -> None:
+    config = small_config(
+        storage={"jobsPerDay": 2400, "averageUploadMib": 4, "averageResultMib": 2, "retentionDays": 30}
+    )
+    s3 = {i.item: i for i in monthly_cost(config).items if i.category == "s3"}
+    # 2400 jobs/day x 6 MiB = 14.0625 GiB a day, kept 30 days: 421.875 GB-month x 0.023 = 9.703
+    storage = s3["S3 files bucket: Standard storage"]
+    assert (storage.quantity, storage.unit) == (pytest.approx(421.875), "GB-month")
+    assert storage.monthly_usd == pytest.approx(9.703125)
+    # 2400 jobs/day x 730/24 days = 73,000 jobs; 2 PUTs and 2 GETs each: 146 thousand of each.
+    puts = s3["S3 files bucket: PUT requests"]
+    assert (puts.quantity, puts.unit) == (pytest.approx(146), "1000-requests")
+    assert puts.monthly_usd == pytest.approx(0.73)
+    assert s3["S3 files bucket: GET requests"].monthly_usd == pytest.approx(0.0584)
+    assert "2,400 jobs/day x (4 + 2) MiB, kept 30 days" in storage.note
+    # Retention drives storage only; a week is 7/30 of it.
+    week = monthly_cost(small_config(storage={"jobsPerDay": 2400, "averageUploadMib": 4, "averageResultMib": 2}))
+    assert next(i for i in week.items if i.item == storage.item).monthly_usd == pytest.approx(9.703125 * 7 / 30)
 
 
 def test_multi_az_database_bills_the_standby_and_per_az_nat() -> None:
@@ -108,14 +135,14 @@ def test_an_unpriced_database_class_is_not_guessed() -> None:
 def test_stack_estimates_are_plain_json_values() -> None:
     estimates = stack_estimates(small_config())
     # At the maxima the web pods and the system pods (KEDA and the Cluster Autoscaler
-    # included, 800m) need 1800m: a second node.
+    # included, 800m) need 1800m: a second node. The S3 bucket adds $0.80 (test_storage).
     assert estimates == {
         "nodesNeeded": {"default": 1},
         "nodesNeededAtMax": {"default": 2},
         "nodesAtMin": {"default": 1},
-        "monthlyCostUsd": pytest.approx(239.33, abs=0.01),
-        "monthlyCostAtMaxUsd": pytest.approx(313.93, abs=0.01),
-        "monthlyCostAtMinUsd": pytest.approx(239.33, abs=0.01),
+        "monthlyCostUsd": pytest.approx(240.13, abs=0.01),
+        "monthlyCostAtMaxUsd": pytest.approx(314.73, abs=0.01),
+        "monthlyCostAtMinUsd": pytest.approx(240.13, abs=0.01),
         "priceDate": "2026-08-20",
     }
 

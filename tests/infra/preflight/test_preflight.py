@@ -77,6 +77,7 @@ POLICY = "aws:iam/policy:Policy"
 VPC = "aws:ec2/vpc:Vpc"
 RDS = "aws:rds/instance:Instance"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+BUCKET = "aws:s3/bucket:Bucket"
 
 CASES = [
     ("ec2-sg-description", "dev", edit(INGRESS, "redis-sg-in-6379", description="Port 6379 from the cluster's nodes"),
@@ -130,6 +131,18 @@ CASES = [
      "'eks-default-lt': name named explicitly: 2 characters, allowed 3-128"),
     ("ecr-repository-name", "dev", edit("aws:ecr/repository:Repository", "service", name="Django-Service"),
      "'service': name named explicitly: characters or shape not allowed: 'Django-Service'"),
+    ("s3-bucket-name", "dev", edit(BUCKET, "files-bucket", bucket="Django-Eks-Dev-Files"),
+     f"{BUCKET} 'files-bucket': bucket named explicitly: characters or shape not allowed: 'Django-Eks-Dev-Files'"),
+    ("s3-bucket-name", "dev", edit(BUCKET, "files-bucket", bucket="django-eks-dev-" + "f" * 49),
+     "bucket named explicitly: 64 characters, allowed 3-63"),
+    ("s3-bucket-name", "dev", edit(BUCKET, "files-bucket", bucket="django-eks-dev-files-"),
+     "characters or shape not allowed: 'django-eks-dev-files-'"),
+    ("s3-bucket-name-reserved", "dev", edit(BUCKET, "files-bucket", bucket="sthree-django-eks-dev"),
+     "must not start with 'sthree-'"),
+    ("s3-bucket-name-reserved", "dev", edit(BUCKET, "files-bucket", bucket="django-eks-dev-s3alias"),
+     "must not end with '-s3alias'"),
+    ("s3-bucket-name-https", "dev", edit(BUCKET, "files-bucket", bucket="files.django-eks-dev"),
+     "bucket named explicitly: characters or shape not allowed: 'files.django-eks-dev'"),
     ("kms-alias-name", "dev", add("aws:kms/alias:Alias", "secrets-alias", name="alias/aws/dev-secrets"),
      "must not start with 'alias/aws/'"),
     ("secret-name", "dev", add("aws:secretsmanager/secret:Secret", "app-secret", name="django eks/dev"),
@@ -231,7 +244,10 @@ def test_a_stack_file_breaking_a_rule_makes_the_plan_exit_1_naming_resource_rule
     broken = result.stdout.split(f"Stack {stack} (")[1].split("Stacks side by side")[0]
     assert "ERROR" not in result.stdout.split(f"Stack {stack} (")[0]
     errors = [line.strip() for line in broken.splitlines() if line.strip().startswith("ERROR")]
-    assert len(errors) == 1, errors
+    # The same name breaks S3's 63 characters in the files bucket (django-eks-<stack>-<8 hex>).
+    assert len(errors) == 2, errors
+    (bucket_error,) = [e for e in errors if "preflight s3-bucket-name: aws:s3/bucket:Bucket 'files-bucket'" in e]
+    errors.remove(bucket_error)
     assert re.fullmatch(
         rf"ERROR +preflight eks-cluster-name: aws:eks/cluster:Cluster 'eks': name named explicitly: "
         rf"{len('django-eks-' + stack)} characters, allowed 1-100: 'django-eks-{stack}' "

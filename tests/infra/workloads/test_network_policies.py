@@ -125,6 +125,7 @@ def world(prod_config: StackConfig) -> dict[str, Endpoint]:
         "redis": Endpoint("redis", _host(private[1], 200)),
         "postgres": Endpoint("postgres", _host(private[2], 201)),
         "aws-api": Endpoint("sts", "52.94.133.131"),
+        "pod-identity-agent": Endpoint("eks-pod-identity-agent", "169.254.170.23"),
     }
 
 
@@ -150,6 +151,9 @@ ALLOWED = [
     ("worker", "postgres", 5432, "TCP"),
     ("web", "aws-api", 443, "TCP"),
     ("worker", "aws-api", 443, "TCP"),
+    # The pods' AWS credentials (the files bucket) come from the node's Pod Identity agent.
+    ("web", "pod-identity-agent", 80, "TCP"),
+    ("worker", "pod-identity-agent", 80, "TCP"),
     ("migrate", "coredns", 53, "UDP"),
     ("migrate", "postgres", 5432, "TCP"),
     # The benchmark Job runs the app against the stack's own data stores.
@@ -170,6 +174,8 @@ DENIED = [
     ("worker", "internet", 25, "TCP"),
     ("migrate", "redis", 6379, "TCP"),
     ("migrate", "aws-api", 443, "TCP"),
+    ("web", "pod-identity-agent", 22, "TCP"),
+    ("migrate", "pod-identity-agent", 80, "TCP"),
     ("alb", "benchmark", 8000, "TCP"),
 ]
 
