@@ -309,9 +309,10 @@ def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook
                 f"its maxSize is {pool.max_size}, so the Cluster Autoscaler cannot place them all; "
                 f"{'jobs per hour' if workload == 'worker' else 'requests per second'} at max not estimated"
             )
+        scales: tuple[Scale, ...] = ("replicas", "min", "max")
         hourly = {
-            s: workload_node_usd_per_hour(config, workload, prices, scale=s, capacity=capacity)
-            for s in ("replicas", "min", "max")
+            scale: workload_node_usd_per_hour(config, workload, prices, scale=scale, capacity=capacity)
+            for scale in scales
         }
         figures[workload] = WorkloadThroughput(
             workload=workload,
