@@ -133,6 +133,7 @@ def render(recs: list[Recommendation], jobs_per_hour: float, rps: float, results
             table(headers, rows, right=(1,)),
             "  layouts: web (with the system pods) and workers in pools of their own, or one shared pool;",
             "  headroom: one spare node per pool (a node's loss), 2+ nodes and 2+ pods per workload (zones);",
+            "  minSize = desiredSize = maxSize (the Cluster Autoscaler keeps the spare); maxima: what those nodes hold;",
             "  margin: what the configured replicas serve over the load. $/month: the whole stack (730 h).",
             *(f"  CPU basis: {b}" for b in bases),
         ]

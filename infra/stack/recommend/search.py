@@ -4,7 +4,8 @@ Each workload gets its own pool, as the project's design scales them independent
 also holds the cluster's system pods) and a tainted workers pool. For each pool, headroom means:
 
 * a node's loss: the pool has one node more than its pods need, so the pods of any lost node
-  reschedule on the others and the load is still met (N+1);
+  reschedule on the others and the load is still met (N+1); the stack file makes it the pool's
+  minSize too, or the Cluster Autoscaler would remove the empty spare;
 * zone spread: at least two nodes and two pods per workload, spread over zones;
 * the plan's own capacity rules: the pods are packed by the same model (`stack.capacity`) as
   the plan's, and the whole stack must plan without capacity errors.

@@ -11,7 +11,15 @@ from typing import Any
 import yaml
 
 from stack.capacity import capacity_report
-from stack.config import PROJECT, StackConfig, StackConfigError, decode_config_value, parse_stack_config
+from stack.config import (
+    PROJECT,
+    StackConfig,
+    StackConfigError,
+    WorkerAutoscaling,
+    WorkerConfig,
+    decode_config_value,
+    parse_stack_config,
+)
 from stack.cost import monthly_cost
 from stack.prices import PriceBook
 from stack.recommend.search import PoolChoice
@@ -19,8 +27,9 @@ from stack.recommend.search import PoolChoice
 WEB_POOL = "web"
 WORKER_POOL = "workers"
 SHARED_POOL = "default"
-MIN_POOL = 2
-"""minSize of every pool: two nodes in two zones."""
+MIN_REPLICAS = 2
+"""autoscaling.minReplicas of both workloads: two pods in two zones (workers: unless the base
+stack scales them to zero, which it keeps)."""
 WORKER_TAINT = {"key": "workload", "value": "worker", "effect": "NoSchedule"}
 
 
@@ -46,10 +55,14 @@ def recommended_document(
     doc = copy.deepcopy(base)
     doc.pop(_key("benchmark"), None)  # it may name a pool the recommendation does not have
     web_pool, worker_pool = (SHARED_POOL, SHARED_POOL) if shared else (WEB_POOL, WORKER_POOL)
+    # minSize = desiredSize = maxSize = the pods' nodes and the spare. The Cluster Autoscaler
+    # removes an empty node above minSize (the spare, after scaleDownUnneededMinutes), so a
+    # lower minSize would not keep the headroom; the autoscaling maxima are what fits on these
+    # nodes, so the Cluster Autoscaler can place them without growing the pool.
     doc[_key("nodePools")] = {
         SHARED_POOL: {
             "instanceType": web.instance_type,
-            "minSize": MIN_POOL,
+            "minSize": web.nodes,
             "desiredSize": web.nodes,
             "maxSize": web.nodes,
             "diskSizeGib": disk_gib,
@@ -57,14 +70,14 @@ def recommended_document(
     } if shared else {
         WEB_POOL: {
             "instanceType": web.instance_type,
-            "minSize": MIN_POOL,
+            "minSize": web.nodes,
             "desiredSize": web.nodes,
             "maxSize": web.nodes,
             "diskSizeGib": disk_gib,
         },
         WORKER_POOL: {
             "instanceType": worker.instance_type,
-            "minSize": MIN_POOL,
+            "minSize": worker.nodes,
             "desiredSize": worker.nodes,
             "maxSize": worker.nodes,
             "diskSizeGib": disk_gib,
@@ -82,11 +95,12 @@ def recommended_document(
     )
     web_doc["autoscaling"] = {
         **dict(web_doc.get("autoscaling") or {}),
-        "minReplicas": 2,
+        "minReplicas": MIN_REPLICAS,
         "maxReplicas": web.max_replicas,
     }
     doc[_key("web")] = web_doc
     worker_doc = dict(doc.get(_key("worker")) or {})
+    base_scaling = dict(worker_doc.get("autoscaling") or {})
     worker_doc.update(
         nodePool=worker_pool,
         replicas=worker.replicas,
@@ -95,13 +109,36 @@ def recommended_document(
         memoryMib=worker.memory_mib,
     )
     worker_doc["autoscaling"] = {
-        **dict(worker_doc.get("autoscaling") or {}),
-        "minReplicas": 2,
+        **base_scaling,
+        "minReplicas": 0 if base_scaling.get("minReplicas") == 0 else MIN_REPLICAS,
         "maxReplicas": worker.max_replicas,
+        "queueLengthPerReplica": queue_length_per_replica(
+            base_scaling, base_concurrency=base_worker_concurrency(base), concurrency=worker.concurrency
+        ),
     }
     doc[_key("worker")] = worker_doc
     return doc
 
+
+
+def base_worker_concurrency(base: dict[str, Any]) -> int:
+    """The base stack's worker.concurrency (the config's default when it sets none)."""
+    worker = dict(base.get(_key("worker")) or {})
+    value = worker.get("concurrency", WorkerConfig.model_fields["concurrency"].default)
+    return int(value)
+
+
+def queue_length_per_replica(base_scaling: dict[str, Any], *, base_concurrency: int, concurrency: int) -> int:
+    """KEDA's waiting jobs per worker pod for the recommended concurrency.
+
+    It must be a multiple of `worker.concurrency` (the config rule): the base stack's jobs
+    per process are kept (default 1: every waiting job gets a free process), times the
+    recommended concurrency.
+    """
+    default = WorkerAutoscaling.model_fields["queue_length_per_replica"].default
+    base_target = int(base_scaling.get("queueLengthPerReplica", default))
+    per_process = max(1, base_target // max(1, base_concurrency))
+    return per_process * concurrency
 
 
 def project_config(document: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +207,8 @@ def header_lines(
         f"the cheapest stack found for {jobs_per_hour:,.0f} jobs/h and {requests_per_second:,.1f} req/s "
         "(GET /api/jobs/<id>: a database read and JSON),",
         "with one spare node per pool (a node's loss), and at least 2 nodes and 2 pods per workload (zones);",
+        "minSize = desiredSize = maxSize, so that the Cluster Autoscaler keeps the spare node; the",
+        "autoscaling maxima are the pods these nodes hold.",
         "web and workers share one pool." if rec.shared else "web (with the system pods) and workers in pools of their own.",
         f"Figures from {', '.join(results)}.",
         *(f"CPU basis: {b}" for b in bases),

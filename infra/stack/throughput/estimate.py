@@ -1,6 +1,8 @@
 """A stack's throughput and cost per unit of work, from its config and benchmark results.
 
-Per workload, at the configured replicas and at the autoscaling maxima:
+Per workload, at the configured replicas, scaled in (every workload at its
+`autoscaling.minReplicas`; the workers' may be 0 under KEDA, and then they serve nothing) and
+at the autoscaling maxima:
 
 * workers: jobs per hour = pods x usable vCPUs per pod x (benchmark CPUs per vCPU) /
   (CPU seconds per job) x (the ratio to the CPU limit the matched shape reached);
@@ -11,9 +13,13 @@ Per workload, at the configured replicas and at the autoscaling maxima:
 What one pod serves comes from `pods` (the matching measured shape).
 
 `$ per 1000 jobs` and `$ per million requests` are the node cost the workload's pods are
-charged for, divided by what they serve at full use: each pool's node-hours (desired size, or
-max size at the maxima) split between the pods on it by the CPU they request, so idle nodes
-count against the configuration. Control plane, NAT, ALB, Redis and RDS are not in them (they
+charged for, divided by what they serve at full use: each pool's node-hours split between the
+pods on it by the CPU they request, so idle nodes count against the configuration. The node
+counts are the cost estimate's (`stack.cost`): desired size at the configured replicas, and
+the nodes the Cluster Autoscaler keeps scaled in or scales out to (`PoolCapacity.nodes_at_min`,
+`.nodes_at_max`: the nodes the pods need, within minSize..maxSize). When a pool's maxima need
+more nodes than its maxSize, the Cluster Autoscaler cannot reach them and the pods beyond stay
+Pending: the at-max figures of the workloads on that pool are then not estimated. Control plane, NAT, ALB, Redis and RDS are not in them (they
 do not grow with the load).
 """
 
@@ -24,8 +30,10 @@ from typing import Any, Literal
 
 from stack.capacity import (
     SYSTEM_PODS,
+    CapacityReport,
     NodeRoom,
     PodRequests,
+    capacity_report,
     node_allocatable,
     room_after_daemonsets,
     system_pool,
@@ -37,6 +45,8 @@ from stack.throughput.pods import HEADLINE_HTTP_WORKLOAD, PerPod, web_per_pod, w
 from stack.throughput.results import LoadedResults
 
 Workload = Literal["web", "worker"]
+Scale = Literal["replicas", "min", "max"]
+"""Configured replicas, scaled in (autoscaling minima) or scaled out (autoscaling maxima)."""
 
 
 def packing_bound(room: NodeRoom, pod: PodRequests) -> str:
@@ -63,19 +73,35 @@ class WorkloadThroughput:
     usd_per_hour_at_max: float | None = None
     unmatched: str | None = None
     by_http_workload: dict[str, float] = field(default_factory=dict)
+    min_replicas: int = 1
+    usd_per_hour_at_min: float | None = None
+    max_reachable: bool = True
+    """False when the pool's maxima need more nodes than its maxSize (pods stay Pending)."""
 
     @property
     def per_second(self) -> float | None:
         return None if self.per_pod is None else self.per_pod.per_second * self.replicas
 
     @property
-    def per_second_at_max(self) -> float | None:
-        return None if self.per_pod is None else self.per_pod.per_second * self.max_replicas
+    def per_second_at_min(self) -> float | None:
+        """What the scaled-in pods serve: 0 for workers KEDA scaled to zero."""
+        return None if self.per_pod is None else self.per_pod.per_second * self.min_replicas
 
-    def usd_per(self, amount: float, *, at_max: bool = False) -> float | None:
-        """Node cost of serving `amount` units (jobs or requests) at full use."""
-        rate = self.per_second_at_max if at_max else self.per_second
-        hourly = self.usd_per_hour_at_max if at_max else self.usd_per_hour
+    @property
+    def per_second_at_max(self) -> float | None:
+        if self.per_pod is None or not self.max_reachable:
+            return None
+        return self.per_pod.per_second * self.max_replicas
+
+    def usd_per(self, amount: float, *, at_max: bool = False, at_min: bool = False) -> float | None:
+        """Node cost of serving `amount` units (jobs or requests) at full use.
+
+        None when nothing is served (no figure, or no pods scaled in).
+        """
+        if at_max and at_min:
+            raise ValueError("usd_per: at_max or at_min, not both")
+        rate = self.per_second_at_max if at_max else self.per_second_at_min if at_min else self.per_second
+        hourly = self.usd_per_hour_at_max if at_max else self.usd_per_hour_at_min if at_min else self.usd_per_hour
         if not rate or hourly is None:
             return None
         return hourly / (rate * 3600) * amount
@@ -86,9 +112,12 @@ class WorkloadThroughput:
             "pool": self.pool,
             "instanceType": self.instance_type,
             "replicas": self.replicas,
+            "minReplicas": self.min_replicas,
             "maxReplicas": self.max_replicas,
+            "maxReachable": self.max_reachable,
             "nodeBound": self.node_bound,
             "nodeUsdPerHour": _round(self.usd_per_hour),
+            "nodeUsdPerHourAtMin": _round(self.usd_per_hour_at_min),
             "nodeUsdPerHourAtMax": _round(self.usd_per_hour_at_max),
         }
         if p is None:
@@ -121,6 +150,11 @@ class StackThroughput:
         return None if r is None else r * 3600
 
     @property
+    def jobs_per_hour_at_min(self) -> float | None:
+        r = self.worker.per_second_at_min
+        return None if r is None else r * 3600
+
+    @property
     def jobs_per_hour_at_max(self) -> float | None:
         r = self.worker.per_second_at_max
         return None if r is None else r * 3600
@@ -144,14 +178,18 @@ class StackThroughput:
     def as_json(self) -> dict[str, Any]:
         return {
             "jobsPerHour": _round(self.jobs_per_hour, 1),
+            "jobsPerHourAtMin": _round(self.jobs_per_hour_at_min, 1),
             "jobsPerHourAtMax": _round(self.jobs_per_hour_at_max, 1),
             "requestsPerSecond": _round(self.web.per_second, 2),
+            "requestsPerSecondAtMin": _round(self.web.per_second_at_min, 2),
             "requestsPerSecondAtMax": _round(self.web.per_second_at_max, 2),
             "requestWorkload": HEADLINE_HTTP_WORKLOAD,
             "requestsPerSecondByWorkload": {k: round(v, 2) for k, v in self.web.by_http_workload.items()},
             "usdPer1000Jobs": _round(self.usd_per_1000_jobs),
+            "usdPer1000JobsAtMin": _round(self.worker.usd_per(1000, at_min=True)),
             "usdPer1000JobsAtMax": _round(self.usd_per_1000_jobs_at_max),
             "usdPerMillionRequests": _round(self.usd_per_million_requests),
+            "usdPerMillionRequestsAtMin": _round(self.web.usd_per(1_000_000, at_min=True)),
             "usdPerMillionRequestsAtMax": _round(self.usd_per_million_requests_at_max),
             "web": self.web.as_json(),
             "worker": self.worker.as_json(),
@@ -195,28 +233,43 @@ class ResultsSet:
 # --- node cost charged to a workload ---------------------------------------------------------
 
 
+def _replicas_at(spec_replicas: int, min_replicas: int, max_replicas: int, scale: Scale) -> int:
+    return {"replicas": spec_replicas, "min": min_replicas, "max": max_replicas}[scale]
 
 
 def workload_node_usd_per_hour(
-    config: StackConfig, workload: Workload, prices: PriceBook, *, at_max: bool
+    config: StackConfig,
+    workload: Workload,
+    prices: PriceBook,
+    *,
+    scale: Scale,
+    capacity: CapacityReport | None = None,
 ) -> float:
-    """The part of its pool's node cost a workload's pods are charged for (by CPU requested)."""
+    """The part of its pool's node cost a workload's pods are charged for (by CPU requested).
+
+    Nodes: desired size at the configured replicas; scaled in or out, the nodes the Cluster
+    Autoscaler keeps with every workload at its minimum or maximum (as `stack.cost` prices
+    them). A workload with no pods (workers scaled to zero) is charged nothing.
+    """
     spec = config.web if workload == "web" else config.worker
     pool_name = spec.node_pool
     pool = config.node_pools[pool_name]
-    nodes = pool.max_size if at_max else pool.desired_size
+    scaled = (capacity or capacity_report(config)).pool(pool_name)
+    nodes = {"replicas": pool.desired_size, "min": scaled.nodes_at_min, "max": scaled.nodes_at_max}[scale]
     node_hourly = prices.ec2_hourly(pool.instance_type) + (
         pool.disk_size_gib * prices.service("ebs_gp3") / HOURS_PER_MONTH
     )
     requested: dict[str, int] = {}
     for name, other in (("web", config.web), ("worker", config.worker)):
         if other.node_pool == pool_name:
-            count = other.autoscaling.max_replicas if at_max else other.replicas
-            requested[name] = count * other.cpu_millicores
+            a = other.autoscaling
+            requested[name] = _replicas_at(other.replicas, a.min_replicas, a.max_replicas, scale) * other.cpu_millicores
     if system_pool(config) == pool_name:
         requested["system"] = sum(p.cpu_millicores for p in SYSTEM_PODS)
-    share = requested[workload] / sum(requested.values())
-    return nodes * node_hourly * share
+    total = sum(requested.values())
+    if not requested[workload] or not total:
+        return 0.0
+    return nodes * node_hourly * requested[workload] / total
 
 
 # --- the stack ----------------------------------------------------------------------------
@@ -226,6 +279,7 @@ def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook
     """Jobs per hour, requests per second and their node cost for a stack, from `results`."""
     problems: list[str] = []
     figures: dict[Workload, WorkloadThroughput] = {}
+    capacity = capacity_report(config)
     for workload in ("web", "worker"):
         spec = config.web if workload == "web" else config.worker
         pool = config.node_pools[spec.node_pool]
@@ -246,6 +300,20 @@ def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook
         unmatched = per_pod if isinstance(per_pod, str) else None
         if unmatched:
             problems.append(unmatched)
+        scaled = capacity.pool(spec.node_pool)
+        max_reachable = scaled.nodes_needed_at_max <= pool.max_size
+        if not max_reachable:
+            problems.append(
+                f"{workload} at autoscaling.maxReplicas {spec.autoscaling.max_replicas}: the pods of "
+                f"nodePools.{spec.node_pool} at their maxima need {scaled.nodes_needed_at_max} nodes but "
+                f"its maxSize is {pool.max_size}, so the Cluster Autoscaler cannot place them all; "
+                f"{'jobs per hour' if workload == 'worker' else 'requests per second'} at max not estimated"
+            )
+        scales: tuple[Scale, ...] = ("replicas", "min", "max")
+        hourly = {
+            scale: workload_node_usd_per_hour(config, workload, prices, scale=scale, capacity=capacity)
+            for scale in scales
+        }
         figures[workload] = WorkloadThroughput(
             workload=workload,
             unit="jobs" if workload == "worker" else "requests",
@@ -255,10 +323,13 @@ def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook
             max_replicas=spec.autoscaling.max_replicas,
             per_pod=per_pod if isinstance(per_pod, PerPod) else None,
             node_bound=packing_bound(room, pod),
-            usd_per_hour=workload_node_usd_per_hour(config, workload, prices, at_max=False),
-            usd_per_hour_at_max=workload_node_usd_per_hour(config, workload, prices, at_max=True),
+            usd_per_hour=hourly["replicas"],
+            usd_per_hour_at_max=hourly["max"],
             unmatched=unmatched,
             by_http_workload=by_workload,
+            min_replicas=spec.autoscaling.min_replicas,
+            usd_per_hour_at_min=hourly["min"],
+            max_reachable=max_reachable,
         )
     return StackThroughput(web=figures["web"], worker=figures["worker"], problems=problems)
 

@@ -27,9 +27,12 @@ def _row(w: WorkloadThroughput) -> tuple[str, ...]:
         w.workload,
         f"{w.pool} ({w.instance_type})",
         "-" if pod is None else _rate(pod.per_second, w.unit),
-        f"{w.replicas} / {w.max_replicas}",
-        f"{_rate(w.per_second, w.unit)} / {_rate(w.per_second_at_max, w.unit)}",
-        f"{unit_usd(w.usd_per(amount))} / {unit_usd(w.usd_per(amount, at_max=True))} {per}",
+        f"{w.min_replicas} / {w.replicas} / {w.max_replicas}",
+        " / ".join(_rate(r, w.unit) for r in (w.per_second_at_min, w.per_second, w.per_second_at_max)),
+        " / ".join(
+            unit_usd(w.usd_per(amount, at_min=lo, at_max=hi)) for lo, hi in ((True, False), (False, False), (False, True))
+        )
+        + f" {per}",
         "-" if pod is None else pod.pod_bound,
         w.node_bound,
     )
@@ -44,9 +47,9 @@ def render_throughput(throughput: StackThroughput | None, note: str = "") -> str
         "workload",
         "pool (type)",
         "per pod",
-        "replicas / max",
-        "at replicas / at max",
-        "node cost per unit, at replicas / at max",
+        "replicas min / set / max",
+        "at min / at replicas / at max",
+        "node cost per unit, at min / at replicas / at max",
         "pod bound by",
         "node packing bound by",
     )
@@ -68,7 +71,9 @@ def render_throughput(throughput: StackThroughput | None, note: str = "") -> str
             + f" (headline: {HEADLINE_HTTP_WORKLOAD}, GET /api/jobs/<id>)"
         )
     lines += [
-        "  node cost per unit: the pool's node-hours (desired size; max size at max) shared among its pods",
+        "  at min: every workload at autoscaling.minReplicas (workers at 0 serve nothing: n/a cost per unit)",
+        "  node cost per unit: the pool's node-hours (desired size; at min and at max the nodes the Cluster",
+        "  Autoscaler keeps for the pods, within minSize..maxSize) shared among its pods",
         "  by CPU requested, over what the workload serves at full use; fixed costs (control plane, NAT,",
         "  ALB, Redis, RDS) excluded",
     ]

@@ -27,7 +27,7 @@ from stack.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.prices import bundled_price_book
 from stack.recommend.cli import recommend
 from stack.recommend.search import web_choices, worker_choices
-from stack.recommend.stack_file import base_document
+from stack.recommend.stack_file import assemble, base_document
 from stack.throughput.estimate import ResultsSet
 from stack.throughput.results import load_results
 
@@ -101,8 +101,8 @@ def dev_fixed_usd() -> float:
 def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
     # 20,000 jobs/h and 300 req/s. Separate pools: 3 c5.large for web and 2 for workers (the
     # tests above). One pool: web needs 300 / (200 x 0.9) = 1.67 vCPU, workers 5.56 / 3.2 =
-    # 1.74, system pods 0.3: 3.7 vCPU, more than two c5.large (2 x 1.78) hold, so 3 nodes and
-    # a spare: 4. An m5.xlarge pool (2 nodes at least) costs $283.52, four c5.large $254.60.
+    # 1.74, system pods 0.8 (with KEDA's 4 pods and the Cluster Autoscaler's): 4.2 vCPU, more
+    # than two c5.large (2 x 1.78) hold, so 3 nodes and a spare: 4. An m5.xlarge pool (2 nodes at least) costs $283.52, four c5.large $254.60.
     recs, _ = recommend(
         jobs_per_hour=20000,
         requests_per_second=300,
@@ -121,10 +121,17 @@ def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
     assert config.web.node_pool == config.worker.node_pool == "default"
 
 
-def test_a_small_load_fits_two_shared_nodes() -> None:
-    # 3,000 jobs/h and 50 req/s on c5.large: two 356m web pods (2 x 64 req/s) and two 356m
-    # workers (2 x 1.14 jobs/s) with the system pods take 1724m of a node's 1780m: one node
-    # and the spare. Separate pools would need 2 + 2.
+def test_a_small_load_fits_three_shared_nodes() -> None:
+    # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large. Even the smallest split, 254m (a
+    # node's 1780m over 7), serves 0.254 x 1000 / 5 x 0.9 = 45.7 req/s a web pod and 0.254 x
+    # 3.2 = 0.81 jobs/s a worker: two pods of each whatever the split. The system pods request
+    # 800m (CoreDNS 2 x 100m, metrics-server 100m, load balancer controller 2 x 0m, KEDA
+    # operator 2 x 100m + metrics server 100m + webhooks 100m, Cluster Autoscaler 100m), so
+    # the least one pool holds is 800m + 4 x 254m = 1816m, more than one node's 1780m: two
+    # nodes and the spare, 3. Separate pools need 2 + 2 (each 1 node and a spare: web pods of
+    # 445m with the system pods take 1690m; two 890m workers 1780m). Of the 3-node shared
+    # choices the one with the largest margin wins: 593m pods (the node over 3), four of them
+    # and the system pods on two nodes (3 x 593m = 1779m; 593m + 800m).
     recs, _ = recommend(
         jobs_per_hour=3000,
         requests_per_second=50,
@@ -134,15 +141,47 @@ def test_a_small_load_fits_two_shared_nodes() -> None:
         prices=PRICES,
     )
     best = recs[0]
-    assert best.shared and best.web.nodes == 2
-    assert best.usd_per_month == pytest.approx(dev_fixed_usd() + 2 * node_month(0.085), abs=0.01)
+    assert best.shared and best.web.nodes == 3
+    assert (best.web.cpu_millicores, best.worker.cpu_millicores) == (593, 593)
+    assert (best.web.replicas, best.worker.replicas) == (2, 2)
+    assert best.usd_per_month == pytest.approx(dev_fixed_usd() + 3 * node_month(0.085), abs=0.01)
+    split = next(r for r in recs if not r.shared)
+    assert (split.web.nodes, split.worker.nodes) == (2, 2)
+    assert split.usd_per_month == pytest.approx(dev_fixed_usd() + 4 * node_month(0.085), abs=0.01)
     room = room_after_daemonsets(node_allocatable("c5.large"))
     pods = [
         *SYSTEM_PODS,
         *[PodRequests("web", best.web.cpu_millicores, 384)] * best.web.replicas,
         *[PodRequests("worker", best.worker.cpu_millicores, 512)] * best.worker.replicas,
     ]
-    assert nodes_needed(room, pods) == 1
+    assert nodes_needed(room, pods) == 2
+    # The Cluster Autoscaler keeps the spare: minSize is the 3 nodes, as are desired and max.
+    pool = best.config.node_pools["default"]
+    assert (pool.min_size, pool.desired_size, pool.max_size) == (3, 3, 3)
+
+
+def test_a_two_child_worker_gets_a_queue_target_of_its_concurrency() -> None:
+    # KEDA's queueLengthPerReplica must be a multiple of worker.concurrency: dev keeps 1 job
+    # per process (its default 1 at -c 1), so a -c 2 worker waits for 2 jobs a pod. A base that
+    # scales its workers to zero keeps doing so.
+    worker = next(
+        c
+        for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory_mib=512, disk_gib=20, prices=PRICES)
+        if c.concurrency == 2
+    )
+    web = web_choices(SMALL_CATALOG, RESULTS, 300, memory_mib=384, disk_gib=20, prices=PRICES)[0]
+    base = base_document("dev", REPO_ROOT)
+    rec = assemble(base, web, worker, 20, PRICES)
+    assert not isinstance(rec, str), rec
+    assert rec.config.worker.concurrency == 2
+    assert rec.config.worker.autoscaling.queue_length_per_replica == 2
+    assert rec.config.worker.autoscaling.min_replicas == 2
+    to_zero = dict(base)
+    key = "django-eks:worker"
+    to_zero[key] = {**to_zero[key], "autoscaling": {**to_zero[key]["autoscaling"], "minReplicas": 0}}
+    rec = assemble(to_zero, web, worker, 20, PRICES)
+    assert not isinstance(rec, str), rec
+    assert rec.config.worker.autoscaling.min_replicas == 0
 
 
 def test_written_stack_file_validates_and_plans_clean(tmp_path: Path) -> None:

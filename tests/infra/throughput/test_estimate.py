@@ -22,6 +22,12 @@ FIXTURE = Path(__file__).parent / "fixtures" / "bench-small.json"
 PRICES = bundled_price_book()
 # m4.large $0.10/h plus a 20 GiB gp3 root volume at $0.08 per GB-month over 730 hours.
 M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730
+# CPU the system pods request on the pool that holds them: CoreDNS 2 x 100m, metrics-server
+# 100m, the load balancer controller 2 x 0m, KEDA (operator 2 x 100m, metrics server 100m,
+# webhooks 100m) and the Cluster Autoscaler 100m.
+SYSTEM_CPU = 2 * 100 + 100 + 2 * 0 + 4 * 100 + 100  # 800m
+# An m4.large node after DaemonSets: 2000m - 70m kube-reserved - 150m (aws-node, kube-proxy).
+M4_ROOM_CPU = 2000 - 70 - 150  # 1780m
 
 
 def results(*paths: Path) -> ResultsSet:
@@ -47,11 +53,17 @@ def test_worker_jobs_per_hour_and_cost_per_1000_jobs_by_hand() -> None:
     assert t.jobs_per_hour == pytest.approx(5760)
     assert t.jobs_per_hour_at_max == pytest.approx(5760)  # maxReplicas 1
     assert t.worker.per_pod is not None and t.worker.per_pod.pod_bound == "cpu request"
-    # One node; CPU requested on it: web 250m + worker 500m + system pods 300m.
-    worker_hourly = M4_NODE_HOUR * 500 / 1050
+    # One node (desired size); CPU requested on it: web 250m + worker 500m + system pods 800m
+    # = 1550m.
+    worker_hourly = M4_NODE_HOUR * 500 / (250 + 500 + SYSTEM_CPU)
     assert t.usd_per_1000_jobs == pytest.approx(worker_hourly / 5760 * 1000)
-    # At max: maxSize 2 nodes; web 2 x 250m + worker 500m + system 300m.
-    assert t.usd_per_1000_jobs_at_max == pytest.approx(2 * M4_NODE_HOUR * 500 / 1300 / 5760 * 1000)
+    # At max: web 2 x 250m + worker 500m + system 800m = 1800m, more than one node's 1780m:
+    # the Cluster Autoscaler scales out to 2 nodes (= maxSize).
+    assert 2 * 250 + 500 + SYSTEM_CPU > M4_ROOM_CPU
+    assert t.usd_per_1000_jobs_at_max == pytest.approx(2 * M4_NODE_HOUR * 500 / 1800 / 5760 * 1000)
+    # Scaled in (minReplicas 1 each): the same pods as configured, on one node.
+    assert t.jobs_per_hour_at_min == pytest.approx(5760)
+    assert t.worker.usd_per(1000, at_min=True) == pytest.approx(worker_hourly / 5760 * 1000)
 
 
 def test_web_requests_per_second_and_cost_per_million_by_hand() -> None:
@@ -62,7 +74,7 @@ def test_web_requests_per_second_and_cost_per_million_by_hand() -> None:
     assert t.web.per_pod is not None and t.web.per_pod.pod_bound == "cpu request"
     # io: CPU limit 250 > threads 160 -> 160 x 0.95 = 152 req/s, bound by threads.
     assert t.web.by_http_workload["io"] == pytest.approx(152)
-    web_hourly = M4_NODE_HOUR * 250 / 1050
+    web_hourly = M4_NODE_HOUR * 250 / (250 + 500 + SYSTEM_CPU)  # 250m of 1550m on one node
     assert t.usd_per_million_requests == pytest.approx(web_hourly / (45 * 3600) * 1e6)
 
 
@@ -74,7 +86,7 @@ def test_a_full_core_per_child_is_bound_by_concurrency_and_packs_by_cpu() -> Non
             "concurrency": 2,
             "cpuMillicores": 2500,
             "memoryMib": 512,
-            "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "queueLengthPerReplica": 2},
         },
         nodePools={"default": {"instanceType": "m5.xlarge", "minSize": 1, "desiredSize": 2, "maxSize": 3}},
     )
@@ -83,6 +95,75 @@ def test_a_full_core_per_child_is_bound_by_concurrency_and_packs_by_cpu() -> Non
     assert t.worker.per_pod is not None and t.worker.per_pod.pod_bound == "concurrency"
     assert t.jobs_per_hour == pytest.approx(2 * 4.8 * 3600)
     assert t.worker.node_bound == "cpu"
+
+
+def test_workers_scaled_to_zero_serve_no_jobs_and_cost_nothing_scaled_in() -> None:
+    config = small_config(
+        worker={
+            "nodePool": "default",
+            "replicas": 1,
+            "cpuMillicores": 500,
+            "memoryMib": 512,
+            "autoscaling": {"minReplicas": 0, "maxReplicas": 1},
+        }
+    )
+    t = stack_throughput(config, results(), PRICES)
+    assert t.jobs_per_hour == pytest.approx(5760)  # at the configured replica
+    assert t.jobs_per_hour_at_min == 0
+    assert t.worker.usd_per(1000, at_min=True) is None  # no jobs served: no cost per job
+    assert t.as_json()["usdPer1000JobsAtMin"] is None
+    # Scaled in, the one node holds web 250m and the system pods 800m: web pays 250 / 1050.
+    assert t.web.per_second_at_min == pytest.approx(45)
+    web_hourly_at_min = M4_NODE_HOUR * 250 / (250 + SYSTEM_CPU)
+    assert t.web.usd_per(1_000_000, at_min=True) == pytest.approx(web_hourly_at_min / (45 * 3600) * 1e6)
+
+
+def test_workers_alone_on_a_pool_scaled_to_zero_are_charged_nothing() -> None:
+    config = small_config(
+        nodePools={
+            "default": {"instanceType": "m4.large", "minSize": 1, "desiredSize": 1, "maxSize": 2},
+            "workers": {
+                "instanceType": "m4.large",
+                "minSize": 0,
+                "desiredSize": 1,
+                "maxSize": 2,
+                "taints": [{"key": "workload", "value": "worker", "effect": "NoSchedule"}],
+            },
+        },
+        worker={
+            "nodePool": "workers",
+            "replicas": 1,
+            "cpuMillicores": 500,
+            "memoryMib": 512,
+            "autoscaling": {"minReplicas": 0, "maxReplicas": 2},
+        },
+    )
+    t = stack_throughput(config, results(), PRICES)
+    assert t.jobs_per_hour_at_min == 0
+    assert t.worker.usd_per_hour_at_min == 0  # the pool scales in to minSize 0 nodes
+    # At max: 2 worker pods of 500m fit one node of the workers pool, which pays it whole.
+    assert t.jobs_per_hour_at_max == pytest.approx(2 * 5760)
+    assert t.usd_per_1000_jobs_at_max == pytest.approx(M4_NODE_HOUR / (2 * 5760) * 1000)
+
+
+def test_maxima_beyond_max_size_are_not_estimated_and_say_so() -> None:
+    config = small_config(
+        web={
+            "nodePool": "default",
+            "replicas": 1,
+            "cpuMillicores": 250,
+            "memoryMib": 384,
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 10},
+        }
+    )
+    # At max: web 10 x 250m + worker 500m + system 800m = 3800m, more than 2 x 1780m: 3 nodes,
+    # but maxSize is 2; the Cluster Autoscaler stops there and web pods stay Pending.
+    assert 10 * 250 + 500 + SYSTEM_CPU > 2 * M4_ROOM_CPU
+    t = stack_throughput(config, results(), PRICES)
+    assert t.web.per_second_at_max is None and t.usd_per_million_requests_at_max is None
+    assert t.jobs_per_hour_at_max is None  # the workers share the pool that cannot grow enough
+    assert t.web.per_second == pytest.approx(45)  # the configured replicas are still estimated
+    assert any("maxReplicas 10" in p and "maxSize is 2" in p for p in t.problems)
 
 
 def test_pod_slots_bind_first_for_tiny_pods() -> None:
@@ -152,7 +233,7 @@ def test_an_unmeasured_concurrency_is_not_estimated_and_says_so() -> None:
             "concurrency": 3,
             "cpuMillicores": 500,
             "memoryMib": 512,
-            "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "queueLengthPerReplica": 3},
         }
     )
     t = stack_throughput(config, results(), PRICES)
