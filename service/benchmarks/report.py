@@ -140,6 +140,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
             per_slot = rows[0]["limit_rps_threads"] / (rows[0]["processes"] * rows[0]["threads"])
             ax.plot(slots, [per_slot * n for n in slots], ":", color="grey", label="limit: threads / 50 ms")
         ax.set_xscale("log", base=2)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("threads (or processes)")
         ax.set_ylabel("req/s")
         ax.set_title(title)
