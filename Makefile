@@ -2,8 +2,10 @@
 UV ?= uv
 STACK ?= dev
 ARGS ?=
+DURATION ?= 60
+RATE ?= 10
 
-.PHONY: install test plan dev
+.PHONY: install test plan dev bench load
 
 install:
 	$(UV) sync --frozen
@@ -18,3 +20,13 @@ plan: install
 
 dev: install
 	$(UV) run --package django-eks-service python service/dev.py
+
+# The real service in pod shapes on this machine: results JSON, markdown table and chart in
+# service/benchmarks/results/ (ARGS="--fast" for the smoke run; see the README for the duration).
+bench: install
+	cd service && $(UV) run --project .. python -m benchmarks run $(ARGS)
+
+# The same workloads against a deployed stack: make load URL=$$(pulumi stack output appUrl) DURATION=60 RATE=10
+load: install
+	@test -n "$(URL)" || { echo "make load needs URL=<the stack's appUrl>"; exit 2; }
+	cd service && $(UV) run --project .. python -m benchmarks load --url "$(URL)" --duration $(DURATION) --rate $(RATE) $(ARGS)
