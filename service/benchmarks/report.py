@@ -119,7 +119,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
         ax.annotate(f"{row['ratio']:.0%}", (index, row["jobs_per_s"]), ha="center", va="bottom")
     ax.set_title("Compression jobs: replicas vs -c")
     ax.set_ylabel("jobs/s")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", fontsize="small")
     for ax, workload, title in ((axes[1], "io", "GET /api/io?ms=50 (I/O-bound), 1 CPU"),
                                 (axes[2], "db", "GET /api/jobs/<id> (DB read, CPU-bound), 1 CPU")):
         rows = [row for row in results["http"] if row["workload"] == workload]
