@@ -14,6 +14,7 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
+JOB_STOP_TIMEOUT_SECONDS = 60
 
 
 def _shapes(path: Path) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def _say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"  # the benchmark's own pods: see service_env
     from benchmarks.environment import Backends, database_ensure, machine, versions
 
     backends = Backends.from_environment()
@@ -156,13 +157,15 @@ def load(args: argparse.Namespace) -> int:
         prefix = Path(tmp) / "load"
         argv = [str(Path(sys.executable).parent / "locust"), "-f", str(BENCH_DIR / "locustfile.py"), "--headless",
                 "--users", str(total_users), "--spawn-rate", str(total_users), "--run-time", f"{args.duration:g}s",
-                "--host", args.url.rstrip("/"), "--csv", str(prefix), "--only-summary", "--stop-timeout", "5",
+                "--host", args.url.rstrip("/"), "--csv", str(prefix), "--only-summary",
+                # Jobs in flight at the end are waited for (and counted), not cut off.
+                "--stop-timeout", str(JOB_STOP_TIMEOUT_SECONDS),
                 "--loglevel", "WARNING", *(classes[w] for w in workloads)]
         env = {**os.environ, "PYTHONPATH": str(BENCH_DIR.parent), "BENCH_USER_RATE": str(args.rate / total_users)}
         _say(f"load: {args.url} for {args.duration:g} s, {', '.join(workloads)}, {total_users} users, "
              f"at most {args.rate:g} requests (or jobs) per second in all")
         result = subprocess.run(argv, env=env, cwd=BENCH_DIR.parent, capture_output=True, text=True,
-                                timeout=args.duration + 120)
+                                timeout=args.duration + JOB_STOP_TIMEOUT_SECONDS + 120)
         stats = prefix.with_name("load_stats.csv")
         if not stats.exists():
             raise SystemExit(f"load: locust failed ({result.returncode}):\n{result.stderr[-3000:]}")

@@ -64,8 +64,11 @@ def database_ensure(backends: Backends) -> None:
 
 def service_env(backends: Backends, *, application_name: str = "bench", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "CELERY_"))}
-    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env.update({
+        # The pods are the benchmark's own, on loopback: plain HTTP to 127.0.0.1, also in a
+        # cluster Job whose environment carries the production settings and the ALB's hosts.
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
         "DATABASE_URL": backends.database_url_for(application_name),
         "REDIS_URL": backends.redis_url,
         "PYTHONPATH": str(SERVICE_DIR),

@@ -163,6 +163,7 @@ def test_load_drives_jobs_and_http_against_a_running_service_within_its_rate(pro
     for line in result.stdout.splitlines()[1:]:
         label, count, errors, rps, _p50, _p99 = line.rsplit(None, 5)
         rows[label] = (int(count), int(errors), float(rps))
+    assert "JOB submit-to-done" in rows, result.stdout
     assert rows["JOB submit-to-done"][0] >= 1, result.stdout  # a job went through web, Redis and the worker
     assert rows["GET /api/io"][0] >= 1 and rows["GET /api/jobs/<id>"][0] >= 1
     assert all(errors == 0 for _, errors, _ in rows.values()), result.stdout
