@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     server_cpu_ids = cpus[-1:]
     load_cpu_ids = cpus[:-1] or cpus
     job_id = ""
+    cpu_waits: report.CpuWaits = {}
     for spec in http_spec["shapes"]:
         shape = WebShape(spec["server"], spec["worker_class"], int(spec["processes"]), int(spec["threads"]),
                          float(spec.get("cpus", 1.0)))
@@ -100,13 +101,14 @@ def run(args: argparse.Namespace) -> int:
                 row = pod.measure(workload, duration_s=float(http_spec["duration_s"]), concurrency=concurrency,
                                   job_id=job_id)
                 results["http"].append(row)
+                cpu_waits[(row["shape"], workload)] = pod.cpu_wait_ms_per_request[workload]
                 _say(f"http  {row['shape']:<26} {workload:<3} {row['rps']:7.1f} req/s  p50 {row['latency_ms']['p50']:5.0f} ms"
                      f"  CPU {row['cpu_ms_per_request']:5.2f} ms/req  ratio {row['ratio']:.2f} ({row['bound']})"
                      f"  errors {row['errors']}")
     _forget_job(backends, job_id)
     results["run"]["duration_s"] = round(time.monotonic() - clock, 1)
 
-    table = report.markdown(results)
+    table = report.markdown(results, cpu_waits)
     if args.out == "-":
         json.dump(results, sys.stdout, indent=2)
         print()

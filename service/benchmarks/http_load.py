@@ -92,6 +92,7 @@ class WebPod:
         self.backends = backends
         self.load_cpu_ids = load_cpu_ids
         self.workdir = workdir
+        self.cpu_wait_ms_per_request: dict[str, float] = {}
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         argv = web_server_command(WebServerArgs(
@@ -135,9 +136,11 @@ class WebPod:
                 "--loglevel", "WARNING", LOCUST_USER[workload]]
         env = service_env(self.backends, BENCH_IO_MS=str(IO_MS), BENCH_JOB_ID=job_id)
         cpu_before = self.pod.cpu_seconds()
+        wait_before = self.pod.runqueue_wait_seconds()
         result = subprocess.run(argv, cwd=SERVICE_DIR, env=env, capture_output=True, text=True,
                                 timeout=duration_s + 60)
         cpu_s = self.pod.cpu_seconds() - cpu_before
+        wait_s = self.pod.runqueue_wait_seconds() - wait_before
         self.pod.alive()
         if result.returncode not in (0, 1):  # Locust exits 1 when any request failed: counted below
             raise RuntimeError(f"locust exited {result.returncode}:\n{result.stderr[-3000:]}")
@@ -145,6 +148,8 @@ class WebPod:
         if not summary["requests"]:
             raise RuntimeError(f"locust sent no request to {shape.name}:\n{result.stderr[-3000:]}")
         cpu_ms = cpu_s * 1000 / summary["requests"]
+        # Not in the results schema: the markdown's account of where the time went.
+        self.cpu_wait_ms_per_request[workload] = wait_s * 1000 / summary["requests"]
         service_s = IO_MS / 1000 if workload == "io" else unloaded_s
         limit_threads = shape.request_slots / service_s
         limit_cpu = shape.cpus * 1000 / cpu_ms if cpu_ms > 0 else float("inf")

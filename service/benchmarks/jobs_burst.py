@@ -153,12 +153,14 @@ class JobBench:
             self._wait_done([job_id for job_id, _ in warm])
 
             cpu_before = {pod.name: pod.cpu_seconds() for pod in pods}
+            wait_before = {pod.name: pod.runqueue_wait_seconds() for pod in pods}
             web_before = self.web.cpu_seconds()
             db_before = self._database_cpu()
             start = time.time()
             submitted = self._submit([images[i % len(images)] for i in range(burst)])
             done = self._wait_done([job_id for job_id, _ in submitted])
             worker_cpu = sum(pod.cpu_seconds() - cpu_before[pod.name] for pod in pods)
+            worker_wait = sum(pod.runqueue_wait_seconds() - wait_before[pod.name] for pod in pods)
             web_cpu = self.web.cpu_seconds() - web_before
             db_after = self._database_cpu()
         finally:
@@ -180,6 +182,8 @@ class JobBench:
             db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items())
             split["database"] = round(db_cpu / burst * 1000, 1)
         split["queue_wait_p50"] = round(percentile(queue_wait, 50), 1)
+        # Runnable but not running: the worker pods' cores were busy with other processes.
+        split["worker_cpu_wait"] = round(worker_wait / burst * 1000, 1)
         return {
             "shape": shape.name, "pods": shape.pods, "concurrency": shape.concurrency,
             "cpus_per_pod": shape.cpus_per_pod, "jobs": burst,

@@ -56,6 +56,27 @@ def session_cpu_seconds(session_id: int) -> float:
     return total
 
 
+def session_runqueue_wait_seconds(session_id: int) -> float:
+    """Time the session's live threads spent runnable but waiting for a CPU (/proc/.../schedstat).
+
+    On a machine shared with other work this is where a pinned pod's time goes: its core was busy
+    with someone else's process.
+    """
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is None or int(fields[3]) != session_id:
+            continue
+        try:
+            for task in (entry / "task").iterdir():
+                total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def _cpu_quota_group(name: str, cpus: float) -> Path | None:
     """A cgroup limiting its members to ``cpus`` cores, or None where cgroups are not writable."""
     try:
@@ -119,6 +140,9 @@ class Pod:
 
     def cpu_seconds(self) -> float:
         return session_cpu_seconds(self.pid)
+
+    def runqueue_wait_seconds(self) -> float:
+        return session_runqueue_wait_seconds(self.pid)
 
     def wait_until(self, condition: Callable[[], bool], *, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

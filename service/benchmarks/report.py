@@ -27,16 +27,24 @@ def job_shortfall(row: dict[str, Any], machine_cores: int) -> str | None:
     cores = row["pods"] * row["cpus_per_pod"]
     shared = " on the same cores" if cores >= machine_cores else ""
     overhead = worker - pillow + split["web"] + split.get("database", 0.0)
-    return (f"{row['shape']}: {row['ratio']:.2f} of the limit; " + ", ".join(parts)
-            + f"{shared}: {overhead:.0f} ms of CPU per job besides compression")
+    busy = worker * row["jobs_per_s"] / 1000 / cores
+    note = (f"{row['shape']}: {row['ratio']:.2f} of the limit; " + ", ".join(parts)
+            + f"{shared}: {overhead:.0f} ms of CPU per job besides compression. The worker pods kept "
+            f"their {cores:g} core(s) busy {busy:.0%} of the time")
+    if "worker_cpu_wait" in split:
+        note += (f"; they waited {split['worker_cpu_wait']:.0f} ms per job runnable but without a CPU "
+                 "(their cores were running other processes: see the load average)")
+    return note
 
 
-def http_shortfall(row: dict[str, Any]) -> str | None:
+def http_shortfall(row: dict[str, Any], cpu_wait_ms: float | None = None) -> str | None:
     if row["ratio"] >= TARGET_RATIO:
         return None
     busy = row["rps"] * row["cpu_ms_per_request"] / 1000 / row["cpus"]
     where = (f"{row['shape']} {row['workload']}: {row['ratio']:.2f} of its {row['bound']} limit; "
              f"server CPU {busy:.0%} of {row['cpus']:g} core(s)")
+    if cpu_wait_ms is not None:
+        where += f", {cpu_wait_ms:.2f} ms of thread time per request runnable but waiting for its core (other processes on it)"
     if row["bound"] == "threads":
         slots = row["processes"] * row["threads"]
         per_request = 1000 * slots / row["rps"] if row["rps"] else float("inf")
@@ -47,14 +55,19 @@ def http_shortfall(row: dict[str, Any]) -> str | None:
     return where + ": the rest of the time the server waited (PostgreSQL, Redis, the load generator)"
 
 
-def shortfalls(results: dict[str, Any]) -> list[str]:
+CpuWaits = dict[tuple[str, str], float]
+"""Runqueue wait in ms per request, by (shape, workload): measured, but not part of the schema."""
+
+
+def shortfalls(results: dict[str, Any], cpu_waits: CpuWaits | None = None) -> list[str]:
     cores = results["run"]["machine"]["cores"]
+    waits = cpu_waits or {}
     notes = [job_shortfall(row, cores) for row in results["jobs"]]
-    notes += [http_shortfall(row) for row in results["http"]]
+    notes += [http_shortfall(row, waits.get((row["shape"], row["workload"]))) for row in results["http"]]
     return [note for note in notes if note]
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown(results: dict[str, Any], cpu_waits: CpuWaits | None = None) -> str:
     run, machine = results["run"], results["run"]["machine"]
     lines = [
         f"# Benchmark {run['started_at']} on {machine['hostname']}",
@@ -92,7 +105,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{row['latency_ms']['p50']:.0f} / {row['latency_ms']['p99']:.0f} | {row['errors']} | "
             f"{row['cpu_ms_per_request']:.2f} | {row['limit_rps_threads']:.0f} | {row['limit_rps_cpu']:.0f} | "
             f"{row['ratio']:.2f} | {row['bound']} |")
-    notes = shortfalls(results)
+    notes = shortfalls(results, cpu_waits)
     if notes:
         lines += ["", f"## Below {TARGET_RATIO:.0%} of the limit: where the time went", ""]
         lines += [f"- {note}" for note in notes]
