@@ -2,8 +2,10 @@
 UV ?= uv
 STACK ?= dev
 ARGS ?=
+DURATION ?= 60
+RATE ?= 10
 
-.PHONY: install install-python test plan dev
+.PHONY: install install-python test plan dev bench load
 
 # Bytecode is compiled once, here, into __pycache__ next to the sources: environments that set
 # PYTHONDONTWRITEBYTECODE would otherwise recompile pulumi_aws and pulumi_kubernetes on every
@@ -30,5 +32,15 @@ test: install
 plan: install-python
 	$(CACHED) $(UV) run --frozen --no-sync python -m stack.plan --stack $(STACK) $(ARGS)
 
-dev: install
+dev: install-python
 	$(UV) run --package django-eks-service python service/dev.py
+
+# The real service in pod shapes on this machine: results JSON, markdown table and chart in
+# service/benchmarks/results/ (ARGS="--fast" for the smoke run; see the README for the duration).
+bench: install-python
+	cd service && $(UV) run --project .. python -m benchmarks run $(ARGS)
+
+# The same workloads against a deployed stack: make load URL=$$(pulumi stack output appUrl) DURATION=60 RATE=10
+load: install-python
+	@test -n "$(URL)" || { echo "make load needs URL=<the stack's appUrl>"; exit 2; }
+	cd service && $(UV) run --project .. python -m benchmarks load --url "$(URL)" --duration $(DURATION) --rate $(RATE) $(ARGS)

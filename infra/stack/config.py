@@ -325,8 +325,18 @@ class WebAutoscaling(ReplicaBounds):
     target_cpu_percent: int = Field(70, ge=10, le=100, description="HPA target CPU utilisation of requests.")
 
 
+WebServer = Literal["gunicorn", "uwsgi"]
+"""The application servers the web pods can run (service/config/web_server.py has their commands)."""
+
+
 class WebConfig(Model):
-    """The Django web Deployment: gunicorn gthread, one worker process per pod by default."""
+    """The Django web Deployment: one application server process per pod by default."""
+
+    server: WebServer = Field(
+        "uwsgi",
+        description="Application server: 'uwsgi' (its HTTP router holds the connections; the "
+        "cheapest per request in `make bench`) or 'gunicorn' (gthread).",
+    )
 
     node_pool: PoolName = Field("default", description="Node pool the pods run on.")
     replicas: int = Field(
@@ -336,15 +346,33 @@ class WebConfig(Model):
         description="Steady-state pods the plan sizes nodes and cost for; the live count is the "
         "HPA's, within autoscaling bounds.",
     )
-    gunicorn_workers: int = Field(1, ge=1, le=16, description="gunicorn --workers per pod.")
+    gunicorn_workers: int = Field(
+        1, ge=1, le=16, description="Worker processes per pod (gunicorn --workers, uWSGI --processes)."
+    )
     threads: int = Field(
-        8, ge=2, le=64, description="gunicorn --threads per worker (gthread; >= 2 for keep-alive)."
+        8, ge=2, le=64, description="Threads per worker process (gunicorn gthread: >= 2 for keep-alive)."
     )
     keep_alive_seconds: int = Field(
-        75, ge=2, le=4001, description="gunicorn --keep-alive; must exceed the ALB idle timeout."
+        75,
+        ge=2,
+        le=4001,
+        description="Idle keep-alive (gunicorn --keep-alive, uWSGI --http-keepalive); must exceed "
+        "the ALB idle timeout.",
     )
-    graceful_timeout_seconds: int = Field(30, ge=1, le=600, description="gunicorn --graceful-timeout.")
-    timeout_seconds: int = Field(60, ge=5, le=600, description="gunicorn --timeout.")
+    graceful_timeout_seconds: int = Field(
+        30,
+        ge=1,
+        le=600,
+        description="Time for requests in flight after SIGTERM (gunicorn --graceful-timeout, uWSGI "
+        "--worker-reload-mercy).",
+    )
+    timeout_seconds: int = Field(
+        60,
+        ge=5,
+        le=600,
+        description="A worker silent (gunicorn --timeout) or a request running (uWSGI --harakiri) "
+        "this long is killed.",
+    )
     pre_stop_seconds: int = Field(
         15, ge=0, le=120, description="Pause before SIGTERM so the ALB deregisters the pod first."
     )
@@ -598,6 +626,36 @@ class StackConfigError(ValueError):
         super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
 
 
+KEEP_ALIVE_OPTION: dict[str, str] = {"gunicorn": "--keep-alive", "uwsgi": "--http-keepalive"}
+
+
+def web_server_problems(config: StackConfig) -> list[ConfigProblem]:
+    """Each server's keep-alive and shutdown rules against the ALB."""
+    web, idle = config.web, config.load_balancer.idle_timeout_seconds
+    problems: list[ConfigProblem] = []
+    if web.keep_alive_seconds <= idle:
+        problems.append(
+            ConfigProblem(
+                "web.keepAliveSeconds",
+                f"{web.keep_alive_seconds} must be above loadBalancer.idleTimeoutSeconds {idle}, or "
+                f"the ALB reuses connections {web.server} ({KEEP_ALIVE_OPTION[web.server]}) has "
+                "closed and clients get 502s",
+            )
+        )
+    if web.server == "uwsgi" and web.timeout_seconds < idle:
+        # harakiri kills the request outright; below the ALB's own wait it would turn slow but
+        # healthy requests into 502s the ALB would otherwise have waited for.
+        problems.append(
+            ConfigProblem(
+                "web.timeoutSeconds",
+                f"{web.timeout_seconds} is uWSGI's --harakiri and must be at least "
+                f"loadBalancer.idleTimeoutSeconds {idle}, or requests the ALB still waits for are "
+                "killed (502)",
+            )
+        )
+    return problems
+
+
 def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
     """The rules no single section can check alone."""
     problems: list[ConfigProblem] = []
@@ -619,15 +677,7 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
                 f"names node pool {bench_pool!r}, which is not configured; nodePools has: {', '.join(pools)}",
             )
         )
-    if config.web.keep_alive_seconds <= config.load_balancer.idle_timeout_seconds:
-        problems.append(
-            ConfigProblem(
-                "web.keepAliveSeconds",
-                f"{config.web.keep_alive_seconds} must be above loadBalancer.idleTimeoutSeconds "
-                f"{config.load_balancer.idle_timeout_seconds}, or the ALB reuses connections "
-                "gunicorn has closed and clients get 502s",
-            )
-        )
+    problems += web_server_problems(config)
     for section, replicas, scaling in (
         ("web", config.web.replicas, config.web.autoscaling),
         ("worker", config.worker.replicas, config.worker.autoscaling),

@@ -64,5 +64,9 @@ class ProbeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = PROBES.get(request.path_info)
         if probe is not None and request.method in {"GET", "HEAD"}:
-            return probe()
+            response = probe()
+            # Answered before CommonMiddleware, which sets it for every other view: without it a
+            # keep-alive client (an ALB health check, uWSGI's HTTP router) waits for the close.
+            response["Content-Length"] = str(len(response.content))
+            return response
         return self.get_response(request)

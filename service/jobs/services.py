@@ -64,7 +64,8 @@ def job_compress(*, job_id: uuid.UUID | str) -> Job:
         raise
 
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
+        # The upload was read once above; reading its bytes again under the lock costs a copy per job.
+        job = Job.objects.select_for_update().defer("input_data").get(pk=job_id)
         if job.status == Job.Status.DONE:
             logger.info("job %s finished by another delivery, discarding this result", job.id)
             return job
@@ -87,7 +88,7 @@ def job_compress(*, job_id: uuid.UUID | str) -> Job:
 def job_fail(*, job_id: uuid.UUID | str, error: str) -> None:
     """Mark a job failed, unless another delivery already finished it."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
+        job = Job.objects.select_for_update().defer("input_data").get(pk=job_id)
         if job.status == Job.Status.DONE:
             return
         job.status = Job.Status.FAILED

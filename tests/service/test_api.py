@@ -111,7 +111,7 @@ def test_empty_file(client):
     assert response.json()["error"] == "not_an_image"
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
 def test_truncated_image(client, fmt):
     data = encode(photo_like(400, 300), fmt)
     response = upload(client, data[: len(data) // 2], name=f"photo.{fmt.lower()}")

@@ -71,7 +71,8 @@ def test_runtime_is_non_root_with_the_contract_layout(parsed):
                      "DJANGO_SETTINGS_MODULE=config.settings.production"):
         assert expected in env
     copied = " ".join(v for k, v in runtime if k == "COPY")
-    for path in ("service/manage.py", "service/gunicorn.conf.py", "service/config", "service/jobs"):
+    for path in ("service/manage.py", "service/gunicorn.conf.py", "service/config", "service/jobs",
+                 "service/benchmarks"):
         assert path in copied
 
 
@@ -82,8 +83,11 @@ def test_no_secrets_in_layers(parsed):
 
 
 def test_each_role_has_an_exec_form_command(parsed):
-    assert stage_cmd(parsed, "web")[:3] == ["gunicorn", "--config", "gunicorn.conf.py"]
-    assert stage_cmd(parsed, "web")[-1] == "config.wsgi"
+    from config.web_server import WebServerArgs, web_server_command
+
+    # The default web.server with the config defaults, exactly as the Deployment renders it.
+    assert stage_cmd(parsed, "web") == web_server_command(WebServerArgs(server="uwsgi"))
+    assert stage_cmd(parsed, "bench") == ["python", "-m", "benchmarks", "run", "--out", "-"]
     assert stage_cmd(parsed, "worker")[:4] == ["celery", "--app", "config", "worker"]
     assert stage_cmd(parsed, "migrate") == ["python", "manage.py", "migrate", "--noinput"]
     # The last stage is what a plain `docker build` produces.
@@ -97,7 +101,8 @@ def test_dockerignore_sends_only_what_the_build_needs():
         if line.strip() and not line.startswith("#")
     ]
     assert rules[0] == "*"
-    assert {"!uv.lock", "!pyproject.toml", "!service/config/", "!service/jobs/"} <= set(rules)
+    assert {"!uv.lock", "!pyproject.toml", "!service/config/", "!service/jobs/", "!service/benchmarks/"} <= set(rules)
+    assert "service/benchmarks/results/" in rules  # committed runs are not part of the image
 
 
 def test_runtime_carries_the_rds_ca_bundle_the_settings_verify_against(parsed):

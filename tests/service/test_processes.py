@@ -3,6 +3,7 @@
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from PIL import Image
 from service_processes import SERVICE_DIR, free_port, wait_for
 from tls_postgres import tls_server  # noqa: F401  (fixture)
 
+from config.web_server import SERVERS
 from jobs.models import Job, JobResult
 
 # Short enough for a test, with the time limit below it as the settings require.
@@ -133,8 +135,9 @@ def test_sigterm_worker_finishes_running_job_and_keeps_the_queue(processes, tmp_
     print(f"SIGTERM worker: submitted={len(job_ids)} completed={len(job_ids)} attempts={attempts}")
 
 
-def test_sigterm_gunicorn_completes_requests_in_flight(processes):
-    web, url = processes.gunicorn(threads=8, graceful_timeout=20)
+@pytest.mark.parametrize("server", SERVERS)
+def test_sigterm_gunicorn_completes_requests_in_flight(processes, server):
+    web, url = processes.web(server, threads=8, graceful_timeout=20)
     results: list[int | str] = []
 
     def call() -> None:
@@ -154,10 +157,11 @@ def test_sigterm_gunicorn_completes_requests_in_flight(processes):
     assert web.wait(timeout=30) == 0
 
 
-def test_readyz_follows_redis_while_healthz_stays_up(processes):
+@pytest.mark.parametrize("server", SERVERS)
+def test_readyz_follows_redis_while_healthz_stays_up(processes, server):
     port = free_port()
     redis_proc = processes.redis_server(port)
-    _, url = processes.gunicorn(env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    _, url = processes.web(server, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
 
     def ready() -> requests.Response:
         return requests.get(f"{url}/readyz", timeout=10)
@@ -177,8 +181,9 @@ def test_readyz_follows_redis_while_healthz_stays_up(processes):
     assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
 
 
+@pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
-def test_probes_accept_pod_ip_host_under_production_settings(processes, path, tls_server):
+def test_probes_accept_pod_ip_host_under_production_settings(processes, path, server, tls_server):
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         # Production verifies PostgreSQL's certificate (verify-full): a database with TLS.
@@ -187,9 +192,50 @@ def test_probes_accept_pod_ip_host_under_production_settings(processes, path, tl
         "DJANGO_SECRET_KEY": "k" * 20 + "-production-like-secret-key-for-tests-0123456789",
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
     }
-    _, url = processes.gunicorn(env=env)
+    _, url = processes.web(server, env=env)
     response = requests.get(f"{url}{path}", headers={"Host": "10.0.3.7"}, timeout=10, allow_redirects=False)
     assert response.status_code == 200
     api = requests.get(f"{url}/api/io?ms=0", headers={"Host": "api.example.com"}, timeout=10,
                        allow_redirects=False)
     assert api.status_code == 301  # the ALB's plain-HTTP traffic is redirected to HTTPS
+
+
+def keep_alive_get(conn: socket.socket, path: str) -> bytes:
+    """One request on an open connection; returns the whole response (headers and body)."""
+    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(4096) or b"<closed>"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += conn.recv(4096)
+    return data
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_idle_keep_alive_connections_do_not_hold_request_threads(processes, server):
+    # Behind an ALB many connections sit idle for up to its idle timeout; with two threads,
+    # two idle keep-alive connections must not keep a third client from being answered.
+    _, url = processes.web(server, threads=2)
+    port = int(url.rsplit(":", 1)[1])
+    idle = []
+    for _ in range(2):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert keep_alive_get(conn, "/api/io?ms=0").startswith(b"HTTP/1.1 200")
+        idle.append(conn)
+    third = requests.get(f"{url}/api/io", params={"ms": 0}, timeout=5)
+    assert third.status_code == 200
+    # and the idle connections were kept alive: usable again
+    assert keep_alive_get(idle[0], "/api/io?ms=0").startswith(b"HTTP/1.1 200")
+    for conn in idle:
+        conn.close()
+
+
+def test_empty_gunicorn_accesslog_turns_the_access_log_off(processes):
+    quiet, quiet_url = processes.web("gunicorn", name="web-quiet", env={"GUNICORN_ACCESSLOG": ""})
+    logged, logged_url = processes.web("gunicorn", name="web-logged")
+    for url in (quiet_url, logged_url):
+        assert requests.get(f"{url}/api/io", params={"ms": 0}, timeout=5).status_code == 200
+    wait_for(lambda: "GET /api/io" in logged.log(), timeout=5, what="the access log line")
+    assert "GET /api/io" not in quiet.log()

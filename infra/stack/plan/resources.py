@@ -84,7 +84,7 @@ def _workload_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
             settings[f"{prefix}memory"] = requests.get("memory") or limits.get("memory")
         command = [*(container.get("command") or []), *(container.get("args") or [])]
         for label, names in (
-            ("workers", ("--workers", "-w")),
+            ("workers", ("--workers", "-w", "--processes")),
             ("threads", ("--threads",)),
             ("concurrency", ("--concurrency", "-c")),
         ):

@@ -88,6 +88,7 @@ def recommended_document(
     web_doc.update(
         nodePool=web_pool,
         replicas=web.replicas,
+        server=web.shape.server,
         gunicornWorkers=web.shape.processes,
         threads=web.shape.threads,
         cpuMillicores=web.cpu_millicores,

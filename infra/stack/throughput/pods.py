@@ -2,7 +2,7 @@
 
 A pod uses at most the CPU it requests at full use (its neighbours are busy too, and the
 scheduler shares a contended node by requests), and at most one vCPU per Celery child or
-gunicorn process (one Python interpreter each). When no measured shape matches a pod, there
+web server process (one Python interpreter each). When no measured shape matches a pod, there
 is no figure, only the reason: nothing is extrapolated from another shape.
 """
 
@@ -34,23 +34,25 @@ class WebShape:
         return f"{self.server} {self.worker_class} {self.processes}x{self.threads}"
 
 
-def web_shape(config: StackConfig) -> WebShape:
-    """The web server shape of a stack's config.
+WORKER_CLASS: dict[str, str] = {"gunicorn": "gthread", "uwsgi": "http-router"}
+"""The benchmark's name for how each `web.server` runs threads: gunicorn's gthread workers,
+uWSGI's processes and threads behind its HTTP router (service/config/web_server.py)."""
 
-    Today the web pods run gunicorn with gthread workers (`web.threads` >= 2); when the config
-    gains a server choice, this is the one place that maps it to the benchmark's names.
-    """
-    return WebShape("gunicorn", "gthread", config.web.gunicorn_workers, config.web.threads)
+
+def web_shape(config: StackConfig) -> WebShape:
+    """The web server shape of a stack's config, as the benchmark names it."""
+    server = config.web.server
+    return WebShape(server, WORKER_CLASS[server], config.web.gunicorn_workers, config.web.threads)
 
 
 def configurable_web_shapes(results: BenchResults) -> list[WebShape]:
-    """Measured web shapes a stack's config can run (today: gunicorn gthread, 2+ threads)."""
+    """Measured web shapes a stack's config can run: either server, 2+ threads per process."""
     shapes = {
         WebShape(h.server, h.worker_class, h.processes, h.threads)
         for h in results.http
-        if h.server == "gunicorn" and h.worker_class == "gthread" and 2 <= h.threads <= 64 and h.processes <= 16
+        if WORKER_CLASS.get(h.server) == h.worker_class and 2 <= h.threads <= 64 and h.processes <= 16
     }
-    return sorted(shapes, key=lambda s: (s.processes, s.threads))
+    return sorted(shapes, key=lambda s: (s.server, s.processes, s.threads))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, WebConfig, WorkerConfig
+from stack.workloads.web_server import uwsgi_command
 
 Manifest = dict[str, Any]
 
@@ -318,6 +319,13 @@ def gunicorn_command(web: WebConfig) -> list[str]:
     ]
 
 
+def web_command(web: WebConfig) -> list[str]:
+    """The application server's command for `web.server`, exec form: SIGTERM reaches its master."""
+    if web.server == "uwsgi":
+        return uwsgi_command(web)
+    return gunicorn_command(web)
+
+
 def web_termination_grace_seconds(web: WebConfig) -> int:
     # The grace period runs from the start of preStop: the pod must outlive the sleep (while the
     # ALB deregisters it) and then gunicorn's graceful shutdown of in-flight requests.
@@ -345,7 +353,7 @@ def web_container(config: StackConfig, image: str, *, config_map_name: str, secr
     container: dict[str, Any] = {
         "name": WEB,
         "image": image,
-        "command": gunicorn_command(web),
+        "command": web_command(web),
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "envFrom": _env_from(config_map_name, secret_name),
         "resources": resources(web.cpu_millicores, web.memory_mib),

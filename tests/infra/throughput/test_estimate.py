@@ -1,7 +1,7 @@
 """Throughput and $ per unit of work against hand-computed cases (fixture: bench-small.json).
 
-The fixture's figures: worker `-c 1` 0.25 CPU s/job at ratio 0.8, `-c 2` ratio 0.6; gunicorn
-gthread 1x8: db requests 5 CPU ms, threads limit 200 req/s, ratio 0.9; io requests 1 CPU ms,
+The fixture's figures: worker `-c 1` 0.25 CPU s/job at ratio 0.8, `-c 2` ratio 0.6; uWSGI
+(its HTTP router) 1x8: db requests 5 CPU ms, threads limit 200 req/s, ratio 0.9; io requests 1 CPU ms,
 threads limit 160 req/s, ratio 0.95.
 """
 
@@ -222,7 +222,24 @@ def test_an_unmeasured_web_shape_is_not_estimated_and_says_so() -> None:
     t = stack_throughput(config, results(), PRICES)
     assert t.web.per_second is None and t.usd_per_million_requests is None
     assert t.jobs_per_hour == pytest.approx(5760)  # the workers are still estimated
-    assert any("gunicorn gthread 1x16" in p and "gunicorn gthread 1x8" in p for p in t.problems)
+    assert any("uwsgi http-router 1x16" in p and "uwsgi http-router 1x8" in p for p in t.problems)
+
+
+def test_the_web_shape_follows_the_configured_server() -> None:
+    # The fixture measured uWSGI 1x8 only: the same 1x8 on gunicorn is another shape.
+    config = small_config(
+        web={
+            "nodePool": "default",
+            "replicas": 1,
+            "server": "gunicorn",
+            "cpuMillicores": 250,
+            "memoryMib": 384,
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+        }
+    )
+    t = stack_throughput(config, results(), PRICES)
+    assert t.web.per_second is None
+    assert any("gunicorn gthread 1x8" in p and "uwsgi http-router 1x8" in p for p in t.problems)
 
 
 def test_an_unmeasured_concurrency_is_not_estimated_and_says_so() -> None:

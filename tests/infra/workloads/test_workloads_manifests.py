@@ -149,6 +149,7 @@ def test_placement_tolerates_exactly_the_pools_taints() -> None:
 
 
 def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
+    stack_config = stack_config.model_copy(update={"web": stack_config.web.model_copy(update={"server": "gunicorn"})})
     web = stack_config.web
     container = find(render(stack_config), "Deployment", m.WEB)["spec"]["template"]["spec"]["containers"][0]
     command = container["command"]
@@ -252,9 +253,20 @@ def test_ssl_redirect_only_with_a_certificate() -> None:
 # --- invariants -------------------------------------------------------------------------------
 
 
+def keep_alive_seconds(command: list[str]) -> int:
+    """The idle keep-alive of either server's command (gunicorn --keep-alive, uWSGI --http-keepalive=)."""
+    if command[0] == "uwsgi":
+        return int(next(arg for arg in command if arg.startswith("--http-keepalive=")).split("=", 1)[1])
+    return int(option(command, "--keep-alive"))
+
+
+def graceful_seconds(command: list[str]) -> int:
+    return int(option(command, "--worker-reload-mercy" if command[0] == "uwsgi" else "--graceful-timeout"))
+
+
 def test_keep_alive_outlasts_the_alb_idle_timeout(stack_config: StackConfig) -> None:
     command = find(render(stack_config), "Deployment", m.WEB)["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert int(option(command, "--keep-alive")) > stack_config.load_balancer.idle_timeout_seconds
+    assert keep_alive_seconds(command) > stack_config.load_balancer.idle_timeout_seconds
 
 
 def test_web_grace_period_covers_pre_stop_and_graceful_timeout(stack_config: StackConfig) -> None:
@@ -262,7 +274,7 @@ def test_web_grace_period_covers_pre_stop_and_graceful_timeout(stack_config: Sta
     container = spec["containers"][0]
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pre_stop == stack_config.web.pre_stop_seconds
-    graceful = int(option(container["command"], "--graceful-timeout"))
+    graceful = graceful_seconds(container["command"])
     assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
 
 

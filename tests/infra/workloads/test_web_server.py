@@ -1,0 +1,67 @@
+"""`web.server`: each application server's command and probes in the web Deployment, the same
+command the service's tests and benchmark start, and valid for the cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from config.web_server import SERVERS, WebServerArgs, web_server_command
+from stack.config import StackConfig, parse_stack_config
+from stack.workloads import manifests as m
+from tests.infra.stack_files import project_config
+from tests.infra.workloads.test_workloads_manifests import cluster_version, find, option, render
+
+
+def with_server(config: StackConfig, server: str, **web: Any) -> StackConfig:
+    raw = project_config("dev")
+    raw.setdefault("web", {}).update({"server": server, **web})
+    return parse_stack_config(raw)
+
+
+def web_container(config: StackConfig) -> dict[str, Any]:
+    return find(render(config), "Deployment", m.WEB)["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_web_command_is_the_services_own(server: str, stack_config: StackConfig) -> None:
+    config = with_server(stack_config, server, gunicornWorkers=2, threads=16, keepAliveSeconds=90,
+                         gracefulTimeoutSeconds=25, timeoutSeconds=70)
+    expected = web_server_command(WebServerArgs(
+        server=server, processes=2, threads=16, keep_alive_seconds=90, graceful_timeout_seconds=25,
+        timeout_seconds=70))  # fmt: skip
+    assert web_container(config)["command"] == expected
+
+
+def test_uwsgi_command_keeps_connections_in_its_router_and_stops_gracefully(stack_config: StackConfig) -> None:
+    config = with_server(stack_config, "uwsgi", keepAliveSeconds=90, gracefulTimeoutSeconds=25, timeoutSeconds=70)
+    command = web_container(config)["command"]
+    assert command[0] == "uwsgi"
+    assert option(command, "--http") == "0.0.0.0:8000"  # the router, not --http11-socket
+    assert "--http-keepalive=90" in command
+    assert option(command, "--harakiri") == "70"
+    assert option(command, "--worker-reload-mercy") == "25"
+    assert option(command, "--hook-master-start") == "unix_signal:15 gracefully_kill_them_all"
+    assert "--die-on-term" in command
+    spec = find(render(config), "Deployment", m.WEB)["spec"]["template"]["spec"]
+    # The grace period covers the preStop pause and uWSGI's mercy for requests in flight.
+    assert spec["terminationGracePeriodSeconds"] >= config.web.pre_stop_seconds + 25
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_each_server_is_probed_on_its_port_and_validates(server: str, stack_config: StackConfig) -> None:
+    config = with_server(stack_config, server)
+    container = web_container(config)
+    for probe, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": 8000}
+    for o in render(config):
+        if not o["apiVersion"].startswith("elbv2.k8s.aws/"):
+            kubernetes_validate.validate(o, cluster_version(config), strict=True)
+
+
+def test_default_server_is_uwsgi() -> None:
+    raw = project_config("dev")
+    raw.get("web", {}).pop("server", None)
+    assert parse_stack_config(raw).web.server == "uwsgi"

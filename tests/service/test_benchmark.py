@@ -1,0 +1,179 @@
+"""`python -m benchmarks`: the fast run's results file, table and chart; `load` against a local service.
+
+Structure and sanity only: the figures themselves are the benchmark's output, not test assertions.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from typing import Literal
+
+import pytest
+from conftest import TEST_REDIS_URL
+from pydantic import BaseModel, ConfigDict, Field
+from service_processes import SERVICE_DIR
+
+from config.web_server import SERVERS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Machine(Strict):
+    hostname: str
+    cpu_model: str
+    cores: int = Field(ge=1)
+    memory_mib: int = Field(gt=0)
+    instance_type: str | None
+    loadavg_at_start: list[float] = Field(min_length=3, max_length=3)
+
+
+class Run(Strict):
+    started_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    duration_s: float = Field(gt=0)
+    mode: Literal["fast", "full"]
+    machine: Machine
+    versions: dict[str, str | None]
+
+
+class Percentiles(Strict):
+    p50: float = Field(ge=0)
+    p95: float | None = None
+    p99: float | None = None
+
+
+class JobRow(Strict):
+    shape: str
+    pods: int = Field(ge=1)
+    concurrency: int = Field(ge=1)
+    cpus_per_pod: float = Field(gt=0)
+    jobs: int = Field(ge=1)
+    jobs_per_s: float = Field(gt=0)
+    cpu_s_per_job: float = Field(gt=0)
+    limit_jobs_per_s: float = Field(gt=0)
+    ratio: float = Field(gt=0)
+    submit_to_done_ms: Percentiles
+    time_per_job_ms: dict[str, float]
+
+
+class HttpRow(Strict):
+    shape: str
+    server: Literal["gunicorn", "uwsgi"]
+    worker_class: str
+    processes: int = Field(ge=1)
+    threads: int = Field(ge=1)
+    cpus: float = Field(gt=0)
+    workload: Literal["io", "db"]
+    concurrency: int = Field(ge=1)
+    requests: int = Field(ge=1)
+    rps: float = Field(gt=0)
+    latency_ms: Percentiles
+    errors: int = Field(ge=0)
+    cpu_ms_per_request: float = Field(ge=0)
+    limit_rps_threads: float = Field(gt=0)
+    limit_rps_cpu: float = Field(gt=0)
+    ratio: float = Field(gt=0)
+    bound: Literal["threads", "cpu"]
+
+
+class Results(Strict):
+    schema_: Literal["django-eks-bench/1"] = Field(alias="schema")
+    run: Run
+    jobs: list[JobRow] = Field(min_length=1)
+    http: list[HttpRow] = Field(min_length=1)
+
+
+def bench_env(database: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "GUNICORN_"))}
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    return {**env, "DATABASE_URL": f"{base}/{database}", "REDIS_URL": TEST_REDIS_URL,
+            "BENCH_INSTANCE_TYPE": "m5.large"}
+
+
+@pytest.fixture
+def bench_database(test_redis):
+    from django.conf import settings
+
+    name = f"{settings.DATABASES['default']['NAME']}_bench"
+    yield name
+    import psycopg
+
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_fast_run_writes_results_table_and_chart(bench_database, tmp_path):
+    out = tmp_path / "run.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--fast", "--out", str(out)],
+                            cwd=SERVICE_DIR, env=bench_env(bench_database), capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = Results.model_validate_json(out.read_text())
+    assert results.run.mode == "fast"
+    assert results.run.machine.instance_type == "m5.large"
+    assert results.run.versions["gunicorn"] and results.run.versions["uwsgi"] and results.run.versions["postgresql"]
+
+    (job,) = results.jobs
+    assert (job.shape, job.pods, job.concurrency) == ("1 pod x -c 1", 1, 1)
+    # Each figure is given against its limit, computed from what the same run measured.
+    assert job.limit_jobs_per_s == pytest.approx(job.pods * job.cpus_per_pod / job.cpu_s_per_job, rel=0.01)
+    assert job.ratio == pytest.approx(job.jobs_per_s / job.limit_jobs_per_s, rel=0.02)
+    assert job.submit_to_done_ms.p95 is not None and job.submit_to_done_ms.p95 >= job.submit_to_done_ms.p50
+    assert {"pillow", "worker", "web", "database"} <= set(job.time_per_job_ms)
+    # The worker pod's CPU per job includes the compression itself.
+    assert job.time_per_job_ms["worker"] >= job.time_per_job_ms["pillow"] * 0.8
+
+    assert {(row.server, row.workload) for row in results.http} == {(s, w) for s in SERVERS for w in ("io", "db")}
+    for row in results.http:
+        assert row.errors == 0, row
+        assert row.ratio == pytest.approx(row.rps / min(row.limit_rps_threads, row.limit_rps_cpu), rel=0.02)
+        if row.workload == "io":
+            # 50 ms per request: no slot can answer more than 20 per second.
+            assert row.limit_rps_threads == pytest.approx(row.processes * row.threads / 0.05)
+            assert row.rps <= row.limit_rps_threads * 1.05
+            assert row.latency_ms.p50 >= 50
+
+    table = out.with_suffix(".md").read_text()
+    assert "| 1 pod x -c 1 |" in table and "| uwsgi http-router 1x4 | db |" in table
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "jobs/s" in result.stderr and "req/s" in result.stderr
+
+
+def test_bad_shapes_file_is_named(tmp_path):
+    shapes = tmp_path / "shapes.json"
+    shapes.write_text('{"jobs": {"burst": 1, "shapes": []}}')
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--shapes", str(shapes), "--out", "-"],
+                            cwd=SERVICE_DIR, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"the shapes file {shapes} has no 'http' section" in result.stderr
+
+
+def test_load_drives_jobs_and_http_against_a_running_service_within_its_rate(processes):
+    _, url = processes.gunicorn()
+    processes.worker()
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "load", "--url", url, "--duration", "6", "--rate", "5",
+         "--users", "1"],
+        cwd=SERVICE_DIR, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    rows = {}
+    for line in result.stdout.splitlines()[1:]:
+        label, count, errors, rps, _p50, _p99 = line.rsplit(None, 5)
+        rows[label] = (int(count), int(errors), float(rps))
+    assert "JOB submit-to-done" in rows, result.stdout
+    assert rows["JOB submit-to-done"][0] >= 1, result.stdout  # a job went through web, Redis and the worker
+    assert rows["GET /api/io"][0] >= 1 and rows["GET /api/jobs/<id>"][0] >= 1
+    assert all(errors == 0 for _, errors, _ in rows.values()), result.stdout
+    # The cap: 5 requests (or jobs) per second over all users, whatever the service could take.
+    capped = rows["GET /api/io"][0] + rows["GET /api/jobs/<id>"][0]
+    assert capped <= 5 * 6 + 3, result.stdout
+
+
+def test_load_refuses_a_url_that_is_not_one():
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "load", "--url", "app.example.com"],
+                            cwd=SERVICE_DIR, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--url must be an http(s) URL" in result.stderr
