@@ -56,8 +56,9 @@ def image_inspect(*, file: IO[bytes], max_pixels: int) -> ImageInfo:
     except Image.DecompressionBombError as exc:
         raise InvalidImage("too_many_pixels", str(exc)) from exc
     except UnidentifiedImageError as exc:
+        # Pillow's message quotes the file object, whose repr holds the uploaded filename.
         raise InvalidImage(
-            "not_an_image", f"the file is not a supported image ({', '.join(ACCEPTED_FORMATS)}): {exc}"
+            "not_an_image", f"the file is not a supported image ({', '.join(ACCEPTED_FORMATS)})"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow reports truncated and corrupt data as OSError (and sometimes SyntaxError).

@@ -133,7 +133,7 @@ def test_sigterm_worker_finishes_running_job_and_keeps_the_queue(processes, tmp_
 
 
 def test_sigterm_gunicorn_completes_requests_in_flight(processes):
-    web, url = processes.gunicorn(threads=8, graceful_timeout=20)
+    web, url = processes.gunicorn(threads=8, graceful_timeout=20, env={"API_IO_ENABLED": "true"})
     results: list[int | str] = []
 
     def call() -> None:
@@ -182,6 +182,7 @@ def test_probes_accept_pod_ip_host_under_production_settings(processes, path):
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": "k" * 20 + "-production-like-secret-key-for-tests-0123456789",
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
+        "API_IO_ENABLED": "true",
     }
     _, url = processes.gunicorn(env=env)
     response = requests.get(f"{url}{path}", headers={"Host": "10.0.3.7"}, timeout=10, allow_redirects=False)

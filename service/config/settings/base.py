@@ -65,6 +65,9 @@ JOBS_MAX_UPLOAD_BYTES = _env_int("JOBS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 JOBS_MAX_PIXELS = _env_int("JOBS_MAX_PIXELS", 40_000_000)
 JOBS_OUTPUT_MAX_DIMENSION = _env_int("JOBS_OUTPUT_MAX_DIMENSION", 1280)
 JOBS_OUTPUT_QUALITY = _env_int("JOBS_OUTPUT_QUALITY", 80)
+API_IO_ENABLED = _env_bool("API_IO_ENABLED", False)
+# host:port of the probe server (config/probe_server.py); empty: probes only on the app port.
+PROBE_BIND = _env("PROBE_BIND", "")
 # ---------------------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -82,6 +85,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "jobs.views.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES: list[dict[str, object]] = []
 
