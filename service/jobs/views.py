@@ -106,6 +106,12 @@ def jobs_collection(request: HttpRequest) -> HttpResponse:
         job = services.job_create(file=upload)
     except imaging.InvalidImage as exc:
         return error_response(400, exc.code, exc.detail)
+    except services.JobQueueUnavailable:
+        response = error_response(
+            503, "queue_unavailable", "the job queue is unavailable; nothing was stored, retry later"
+        )
+        response["Retry-After"] = "5"
+        return response
     response = JsonResponse({"id": str(job.id), "status": job.status}, status=201)
     response["Location"] = f"/api/jobs/{job.id}"
     return response

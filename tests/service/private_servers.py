@@ -1,0 +1,65 @@
+"""Private PostgreSQL instances for tests that stop or restart the database.
+
+The shared PostgreSQL on 5432 is never touched: each instance has its own data
+directory under the test's tmp_path and its own free port, and the Processes
+fixture kills it at teardown like any other process it started.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from service_processes import Proc, Processes, free_port, wait_for
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def pg_binary(name: str) -> str:
+    found = PG_BIN / name
+    if found.exists():
+        return str(found)
+    on_path = shutil.which(name)
+    if on_path is None:
+        raise RuntimeError(f"{name} not found in {PG_BIN} or on PATH: install the PostgreSQL server package")
+    return on_path
+
+
+class PrivatePostgres:
+    def __init__(self, processes: Processes, data_dir: Path) -> None:
+        self.processes = processes
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc: Proc | None = None
+        subprocess.run([pg_binary("initdb"), "-D", str(data_dir), "-U", "postgres", "--auth", "trust",
+                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        self.proc = self.processes.start(
+            f"postgres-{self.port}",
+            [pg_binary("postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
+             "-k", str(self.data_dir), "-c", "fsync=off", "-c", "max_connections=50"],
+            cwd=self.data_dir,
+        )
+        wait_for(self.accepting, timeout=30, what=f"postgres on {self.port}")
+
+    def accepting(self) -> bool:
+        result = subprocess.run([pg_binary("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                                capture_output=True)
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        """A fast shutdown (SIGINT), as a restart or failover does: open connections are cut."""
+        assert self.proc is not None
+        self.proc.popen.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
