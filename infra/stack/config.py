@@ -293,6 +293,30 @@ class WorkerConfig(Model):
         return value
 
 
+class ReconcilerConfig(Model):
+    """The CronJob that re-enqueues stuck jobs and fails those past their attempt limit."""
+
+    every_minutes: int = Field(
+        1, ge=1, le=60, description="Minutes between reconciler runs (a CronJob; 1 is its finest period)."
+    )
+    queued_after_seconds: int = Field(
+        600,
+        ge=30,
+        le=86400,
+        description="A job queued this long since its last publish gets another message.",
+    )
+    running_grace_seconds: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="A job running longer than worker.taskTimeLimitSeconds plus this lost its worker "
+        "and is re-enqueued.",
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="Deliveries that died with their worker before a job is failed."
+    )
+
+
 def _node_type(prefix: str) -> Any:
     def check(value: str) -> str:
         if not re.fullmatch(rf"{prefix}\.[a-z0-9]+\.[a-z0-9]+", value):
@@ -371,6 +395,7 @@ class StackConfig(Model):
     )
     web: WebConfig = Field(default_factory=WebConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    reconciler: ReconcilerConfig = Field(default_factory=ReconcilerConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)

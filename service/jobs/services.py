@@ -68,7 +68,7 @@ def job_enqueue(*, job_id: uuid.UUID | str) -> None:
                 connection=conn,
                 retry=True,
                 retry_policy={"max_retries": settings.JOBS_PUBLISH_RETRIES, "interval_start": 0,
-                              "interval_step": 0.2, "interval_max": 0.2, "timeout": timeout},
+                              "interval_step": 0.2, "interval_max": 0.2},
             )
     except Exception as exc:  # noqa: BLE001 - kombu and redis-py raise many types for one outage
         raise JobQueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
@@ -78,10 +78,10 @@ def job_enqueue(*, job_id: uuid.UUID | str) -> None:
 def _job_enqueue_or_withdraw(job: Job) -> None:
     try:
         job_enqueue(job_id=job.id)
-    except JobQueueUnavailable:
+    except JobQueueUnavailable as exc:
         # Nothing would ever run it: the client is told to retry, and no orphan stays behind.
         Job.objects.filter(pk=job.id, status=Job.Status.QUEUED).delete()
-        logger.warning("job %s withdrawn: the broker did not take its message", job.id)
+        logger.warning("job %s withdrawn: the broker did not take its message: %s", job.id, exc)
         raise
 
 

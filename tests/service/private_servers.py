@@ -6,9 +6,11 @@ fixture kills it at teardown like any other process it started.
 """
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from service_processes import Proc, Processes, free_port, wait_for
@@ -26,14 +28,29 @@ def pg_binary(name: str) -> str:
     return on_path
 
 
+def as_unprivileged(argv: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: under root (CI containers) run it as ``postgres``."""
+    if os.geteuid() != 0:
+        return argv
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv]
+
+
 class PrivatePostgres:
-    def __init__(self, processes: Processes, data_dir: Path) -> None:
+    def __init__(self, processes: Processes) -> None:
         self.processes = processes
-        self.data_dir = data_dir
+        # Not under pytest's tmp_path: that is private to the test user (0700).
+        self.data_dir = Path(tempfile.mkdtemp(prefix="svc-test-pg-"))
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("postgres")
+            os.chown(self.data_dir, account.pw_uid, account.pw_gid)
         self.port = free_port()
         self.proc: Proc | None = None
-        subprocess.run([pg_binary("initdb"), "-D", str(data_dir), "-U", "postgres", "--auth", "trust",
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        subprocess.run(as_unprivileged([pg_binary("initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                                        "--auth", "trust", "--no-sync", "-E", "UTF8"]),
+                       check=True, capture_output=True, timeout=120)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:
@@ -42,8 +59,9 @@ class PrivatePostgres:
     def start(self) -> None:
         self.proc = self.processes.start(
             f"postgres-{self.port}",
-            [pg_binary("postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.data_dir), "-c", "fsync=off", "-c", "max_connections=50"],
+            as_unprivileged([pg_binary("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+                             "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "fsync=off",
+                             "-c", "max_connections=50"]),
             cwd=self.data_dir,
         )
         wait_for(self.accepting, timeout=30, what=f"postgres on {self.port}")

@@ -26,6 +26,7 @@ import pulumi_random as random
 from stack.config import StackConfig
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.workloads import reconciler
 
 TYPE = "django-eks:app:Workloads"
 
@@ -55,6 +56,8 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "worker": ("migration", "controller"),
     "worker-autoscaling": ("worker",),
     "worker-disruption-budget": ("namespace",),
+    # Its pods run the image's code against the migrated schema.
+    "reconciler": ("migration",),
 }
 """For each role, the roles it must come after (and be destroyed before)."""
 
@@ -158,7 +161,7 @@ class Workloads(pulumi.ComponentResource):
                     automount_service_account_token=sa["automountServiceAccountToken"],
                     opts=after("service-accounts"),
                 )
-                for component in (m.WEB, m.WORKER, m.MIGRATE)
+                for component in (m.WEB, m.WORKER, m.MIGRATE, reconciler.RECONCILER)
                 for sa in [m.service_account(component)]
             ),
         )
@@ -319,6 +322,16 @@ class Workloads(pulumi.ComponentResource):
         )
         record("worker", worker)
         self._register_scaling(name, "worker", m.worker_hpa(config), after)
+
+        # --- reconciler ---------------------------------------------------------------------
+        cron_manifest = reconciler.reconciler_cronjob(config, "")
+        cron = k8s.batch.v1.CronJob(
+            f"{name}-reconciler",
+            metadata=cron_manifest["metadata"],
+            spec=render(reconciler.reconciler_cronjob).apply(lambda d: d["spec"]),
+            opts=after("reconciler"),
+        )
+        record("reconciler", cron)
 
         self.namespace = ns.metadata.apply(lambda meta: meta.name or m.NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)
