@@ -76,8 +76,6 @@ JOBS_MAX_ATTEMPTS = _env_int("JOBS_MAX_ATTEMPTS", 3)
 # limit plus this grace lost its worker and is re-enqueued.
 JOBS_REQUEUE_QUEUED_AFTER = _env_int("JOBS_REQUEUE_QUEUED_AFTER", 600)
 JOBS_REQUEUE_RUNNING_GRACE = _env_int("JOBS_REQUEUE_RUNNING_GRACE", 60)
-# Seconds between passes when the reconciler runs as a loop (--every); a CronJob runs one pass.
-JOBS_RECONCILE_INTERVAL = _env_int("JOBS_RECONCILE_INTERVAL", 60)
 # Database errors in a task are retried with exponential backoff up to this many seconds apart.
 JOBS_DB_RETRY_BACKOFF_MAX = _env_int("JOBS_DB_RETRY_BACKOFF_MAX", 30)
 CELERY_BROKER_SOCKET_TIMEOUT = _env_int("CELERY_BROKER_SOCKET_TIMEOUT", 30)
