@@ -293,6 +293,24 @@ class WorkerConfig(Model):
         return value
 
 
+class JobsConfig(Model):
+    """What the service accepts, which sets the memory its pods need (see stack/memory.py)."""
+
+    max_pixels: int = Field(
+        40_000_000,
+        ge=1_000_000,
+        le=500_000_000,
+        description="Largest accepted image, width x height (JOBS_MAX_PIXELS); sizes the pods' memory.",
+    )
+    decodes_per_web_pod: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Uploads decoded at once per web pod (a multiple of web.gunicornWorkers); "
+        "more wait, then get 503.",
+    )
+
+
 class ReconcilerConfig(Model):
     """The CronJob that re-enqueues stuck jobs and fails those past their attempt limit."""
 
@@ -396,6 +414,7 @@ class StackConfig(Model):
     web: WebConfig = Field(default_factory=WebConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     reconciler: ReconcilerConfig = Field(default_factory=ReconcilerConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
@@ -457,6 +476,9 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
                     f"and autoscaling.maxReplicas {scaling.max_replicas}",
                 )
             )
+    from stack.memory import memory_problems  # the model builds on this module's classes
+
+    problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
     if not any(pool.schedules_system_pods for pool in pools.values()):
         problems.append(
             ConfigProblem(

@@ -1,6 +1,7 @@
 """Business logic for compression jobs: plain, typed, keyword-only functions."""
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +20,36 @@ from jobs.models import Job, JobResult
 logger = logging.getLogger(__name__)
 
 
+class DecoderBusy(Exception):
+    """Every decode slot of this process stayed taken for JOBS_DECODE_WAIT_SECONDS."""
+
+
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+_slots_lock = threading.Lock()
+
+
+def _decode_slots() -> threading.BoundedSemaphore:
+    # Per process, sized from settings on first use (tests change the setting).
+    global _slots
+    with _slots_lock:
+        size = settings.JOBS_MAX_CONCURRENT_DECODES
+        if _slots is None or _slots[0] != size:
+            _slots = (size, threading.BoundedSemaphore(size))
+        return _slots[1]
+
+
 def job_create(*, file: IO[bytes], max_pixels: int | None = None) -> Job:
     """Validate an upload, store it and enqueue its compression once the row is committed.
 
     Raises ``imaging.InvalidImage`` when the file is not an acceptable image.
     """
-    info = imaging.image_inspect(file=file, max_pixels=max_pixels or settings.JOBS_MAX_PIXELS)
+    slots = _decode_slots()
+    if not slots.acquire(timeout=settings.JOBS_DECODE_WAIT_SECONDS):
+        raise DecoderBusy(f"{settings.JOBS_MAX_CONCURRENT_DECODES} uploads are being decoded; retry later")
+    try:
+        info = imaging.image_inspect(file=file, max_pixels=max_pixels or settings.JOBS_MAX_PIXELS)
+    finally:
+        slots.release()
     file.seek(0)
     data = file.read()
     job = Job.objects.create(

@@ -68,7 +68,8 @@ def test_runtime_is_non_root_with_the_contract_layout(parsed):
     assert ("EXPOSE", "8000 8001") in runtime  # the app, and probes outside the request threads
     env = " ".join(v for k, v in runtime if k == "ENV")
     for expected in ("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", 'PATH="/opt/venv/bin:${PATH}"',
-                     "DJANGO_SETTINGS_MODULE=config.settings.production", "PROBE_BIND=0.0.0.0:8001"):
+                     "DJANGO_SETTINGS_MODULE=config.settings.production", "PROBE_BIND=0.0.0.0:8001",
+                     "MALLOC_MMAP_THRESHOLD_=1048576"):
         assert expected in env
     copied = " ".join(v for k, v in runtime if k == "COPY")
     for path in ("service/manage.py", "service/gunicorn.conf.py", "service/config", "service/jobs"):
