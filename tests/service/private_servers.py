@@ -15,16 +15,21 @@ from pathlib import Path
 
 from service_processes import Proc, Processes, free_port, wait_for
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+def pg_bin_dirs() -> list[Path]:
+    """PG_BIN if set, else Debian's /usr/lib/postgresql/<major>/bin, newest first."""
+    if os.environ.get("PG_BIN"):
+        return [Path(os.environ["PG_BIN"])]
+    return sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
 
 
 def pg_binary(name: str) -> str:
-    found = PG_BIN / name
-    if found.exists():
-        return str(found)
+    for directory in pg_bin_dirs():
+        if (directory / name).exists():
+            return str(directory / name)
     on_path = shutil.which(name)
     if on_path is None:
-        raise RuntimeError(f"{name} not found in {PG_BIN} or on PATH: install the PostgreSQL server package")
+        raise RuntimeError(f"{name} not found (PG_BIN, /usr/lib/postgresql/*/bin, PATH): "
+                           "install the PostgreSQL server package (apt-get install postgresql)")
     return on_path
 
 
