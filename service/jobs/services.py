@@ -41,7 +41,9 @@ def _decode_slots() -> threading.BoundedSemaphore:
 def job_create(*, file: IO[bytes], max_pixels: int | None = None) -> Job:
     """Validate an upload, store it and enqueue its compression once the row is committed.
 
-    Raises ``imaging.InvalidImage`` when the file is not an acceptable image.
+    Raises ``imaging.InvalidImage`` when the file is not an acceptable image,
+    ``DecoderBusy`` when this process's decode slots stay taken, and (outside a
+    transaction) ``JobQueueUnavailable`` when the broker refuses: then nothing is stored.
     """
     slots = _decode_slots()
     if not slots.acquire(timeout=settings.JOBS_DECODE_WAIT_SECONDS):
