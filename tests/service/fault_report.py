@@ -6,7 +6,7 @@ For each fault (Redis killed, Redis frozen past the broker socket timeout, Postg
 restarted, a worker SIGKILLed) it submits a burst of jobs from 8 clients, injects the
 fault a second into the burst, and waits for every accepted job to end. It prints one row
 per fault: submitted (accepted with 201), refused (503 while the broker was away; the
-client retried them), done, failed, stuck (neither after the deadline), duplicated
+client retried them: 503 while Redis was away, 500 while PostgreSQL was), done, failed, stuck (neither after the deadline), duplicated
 (compressions that ran to the end twice, the second result discarded), redelivered
 (jobs started more than once) and the time from the first submission until the last
 job ended.
@@ -116,8 +116,17 @@ def postgres_restarted(rig: Rig) -> None:
     rig.pg.start()
 
 
+def running_jobs(pg: PrivatePostgres) -> int:
+    with psycopg.connect(pg.url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM jobs_job WHERE status = 'running'").fetchone()
+    return count
+
+
 def worker_killed(rig: Rig) -> None:
     victim = rig.workers[0]
+    # Mid-job, as an OOM kill is: both workers (-c 1) are running a job, so the victim is too.
+    wait_for(lambda: running_jobs(rig.pg) == len(rig.workers), timeout=30, interval=0.01,
+             what="every worker busy with a job")
     os.killpg(victim.pid, signal.SIGKILL)  # OOM kill or node loss: parent and pool child
     victim.wait(timeout=10)
     time.sleep(2)  # what kubelet takes to start the container again, at best
