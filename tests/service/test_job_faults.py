@@ -77,7 +77,7 @@ def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(proces
     print(f"POST with Redis {fault}: {response.status_code} in {elapsed:.2f}s")
     assert response.status_code == 503, response.text[:300]
     assert response.json()["error"] == "queue_unavailable"
-    assert elapsed < 3.5
+    assert elapsed < 5  # about 2 s; before: 500 after 3 s (killed), after 32 s (frozen)
     assert Job.objects.count() == before  # no job that nothing would ever run
 
 
