@@ -6,6 +6,9 @@ depend on the broker to be scheduled; a CronJob with `concurrencyPolicy: Forbid`
 singleton without a lock, holds no memory between runs, and needs no Deployment kept at
 exactly one replica (beat run twice schedules everything twice). Its cost is a minimum
 period of one minute, which is far below the thresholds it applies (minutes).
+
+CronJob fields (schedule, timeZone, concurrencyPolicy, startingDeadlineSeconds, history limits):
+https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/
 """
 
 from __future__ import annotations
