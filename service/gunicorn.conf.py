@@ -28,3 +28,7 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # The client address as seen through the ALB.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+# gunicorn 25.1+ opens a control socket (gunicornc: worker counts, reload, shutdown) by
+# default (gunicorn/config.py, ControlSocket and ControlSocketDisable, "versionadded:: 25.1.0";
+# this image installs 27.0). Nothing in a pod uses it, and it is one more way to stop the server.
+control_socket_disable = True

@@ -430,6 +430,48 @@ class WorkerConfig(Model):
         return value
 
 
+class JobsConfig(Model):
+    """What the service accepts, which sets the memory its pods need (see stack/memory.py)."""
+
+    max_pixels: int = Field(
+        40_000_000,
+        ge=1_000_000,
+        le=500_000_000,
+        description="Largest accepted image, width x height (JOBS_MAX_PIXELS); sizes the pods' memory.",
+    )
+    decodes_per_web_pod: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Uploads decoded at once per web pod (a multiple of web.gunicornWorkers); "
+        "more wait, then get 503.",
+    )
+
+
+class ReconcilerConfig(Model):
+    """The CronJob that re-enqueues stuck jobs and fails those past their attempt limit."""
+
+    every_minutes: int = Field(
+        1, ge=1, le=60, description="Minutes between reconciler runs (a CronJob; 1 is its finest period)."
+    )
+    queued_after_seconds: int = Field(
+        600,
+        ge=30,
+        le=86400,
+        description="A job queued this long since its last publish gets another message.",
+    )
+    running_grace_seconds: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="A job running longer than worker.taskTimeLimitSeconds plus this lost its worker "
+        "and is re-enqueued.",
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="Deliveries that died with their worker before a job is failed."
+    )
+
+
 def _node_type(prefix: str) -> Any:
     def check(value: str) -> str:
         if not re.fullmatch(rf"{prefix}\.[a-z0-9]+\.[a-z0-9]+", value):
@@ -596,6 +638,8 @@ class StackConfig(Model):
     )
     web: WebConfig = Field(default_factory=WebConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    reconciler: ReconcilerConfig = Field(default_factory=ReconcilerConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
@@ -699,6 +743,9 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
                 "a load balancer can only use ACM certificates of its own region",
             )
         )
+    from stack.memory import memory_problems  # the model builds on this module's classes
+
+    problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
     if not any(pool.schedules_system_pods for pool in pools.values()):
         problems.append(
             ConfigProblem(

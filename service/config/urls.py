@@ -5,5 +5,7 @@ urlpatterns = [
     path("api/", include("jobs.urls")),
 ]
 
+handler400 = "jobs.views.bad_request"
+handler403 = "jobs.views.forbidden"
 handler404 = "jobs.views.not_found"
 handler500 = "jobs.views.server_error"

@@ -62,8 +62,9 @@ def image_inspect(*, file: IO[bytes], max_pixels: int) -> ImageInfo:
     except Image.DecompressionBombError as exc:
         raise InvalidImage("too_many_pixels", str(exc)) from exc
     except UnidentifiedImageError as exc:
+        # Pillow's message quotes the file object, whose repr holds the uploaded filename.
         raise InvalidImage(
-            "not_an_image", f"the file is not a supported image ({', '.join(ACCEPTED_FORMATS)}): {exc}"
+            "not_an_image", f"the file is not a supported image ({', '.join(ACCEPTED_FORMATS)})"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow reports truncated and corrupt data as OSError (and sometimes SyntaxError).
@@ -103,8 +104,10 @@ def _structure_problem(file: IO[bytes], image_format: str) -> str | None:
 
 def image_recompress(*, data: bytes, max_dimension: int, quality: int) -> CompressedImage:
     """Resize so that neither side exceeds ``max_dimension`` and re-encode as WebP."""
-    with Image.open(BytesIO(data), formats=ACCEPTED_FORMATS) as source:
-        image = ImageOps.exif_transpose(source)
+    with Image.open(BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+        # In place: exif_transpose otherwise returns a full-size copy, doubling the peak
+        # memory of the largest accepted image (see infra/stack/memory.py).
+        ImageOps.exif_transpose(image, in_place=True)
         image.thumbnail((max_dimension, max_dimension), Image.Resampling.LANCZOS)
         has_alpha = image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info)
         image = image.convert("RGBA" if has_alpha else "RGB")

@@ -23,8 +23,20 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When a message for this job was last published; the reconciler re-enqueues from it.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The reconciler's scan: unfinished jobs only (a partial index stays small).
+            models.Index(
+                fields=["status", "enqueued_at"],
+                name="jobs_unfinished_idx",
+                condition=models.Q(status__in=["queued", "running"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"job {self.id} ({self.status})"

@@ -5,7 +5,9 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from jobs import imaging, services
@@ -72,9 +74,10 @@ def job_as_json(job: Job) -> dict[str, Any]:
     }
 
 
+# No cookies or sessions: this is a token-less JSON API, so CSRF does not apply. Every view
+# is exempt, so that a PUT or DELETE gets the documented 405 rather than a CSRF 403 page.
 @csrf_exempt
 def jobs_collection(request: HttpRequest) -> HttpResponse:
-    # No cookies or sessions: this is a token-less JSON API, so CSRF does not apply.
     if request.method != "POST":
         return method_not_allowed(request, ["POST"])
     max_bytes = settings.JOBS_MAX_UPLOAD_BYTES
@@ -103,11 +106,22 @@ def jobs_collection(request: HttpRequest) -> HttpResponse:
         job = services.job_create(file=upload)
     except imaging.InvalidImage as exc:
         return error_response(400, exc.code, exc.detail)
+    except services.DecoderBusy as exc:
+        response = error_response(503, "busy", str(exc))
+        response["Retry-After"] = "5"
+        return response
+    except services.JobQueueUnavailable:
+        response = error_response(
+            503, "queue_unavailable", "the job queue is unavailable; nothing was stored, retry later"
+        )
+        response["Retry-After"] = "5"
+        return response
     response = JsonResponse({"id": str(job.id), "status": job.status}, status=201)
     response["Location"] = f"/api/jobs/{job.id}"
     return response
 
 
+@csrf_exempt
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     if request.method not in {"GET", "HEAD"}:
         return method_not_allowed(request, ["GET"])
@@ -117,6 +131,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     return JsonResponse(job_as_json(job))
 
 
+@csrf_exempt
 def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
     if request.method not in {"GET", "HEAD"}:
         return method_not_allowed(request, ["GET"])
@@ -131,8 +146,14 @@ def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
     return response
 
 
+@csrf_exempt
 def io_wait(request: HttpRequest) -> HttpResponse:
-    """Sleep ``ms`` milliseconds: a stand-in for a slow upstream call."""
+    """Sleep ``ms`` milliseconds: a stand-in for a slow upstream call, for load tests only.
+
+    Off unless ``API_IO_ENABLED``: anyone could otherwise hold request threads for seconds each.
+    """
+    if not settings.API_IO_ENABLED:
+        return not_found(request)
     if request.method not in {"GET", "HEAD"}:
         return method_not_allowed(request, ["GET"])
     raw = request.GET.get("ms", "")
@@ -152,3 +173,29 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return error_response(500, "server_error", "internal server error")
+
+
+# Django raises these while parsing a request, before any view runs; without handler400
+# the client would get Django's HTML page.
+BAD_REQUESTS: list[tuple[type[Exception], str, str]] = [
+    (TooManyFilesSent, "too_many_files", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files in one request"),
+    (TooManyFieldsSent, "too_many_fields", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields"),
+    (MultiPartParserError, "bad_request", "the multipart body could not be parsed"),
+    (DisallowedHost, "disallowed_host", "the Host header names no host this service answers for"),
+]
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Fixed texts: Django's messages can quote what the client sent (a Host header, a field name).
+    for kind, code, detail in BAD_REQUESTS:
+        if isinstance(exception, kind):
+            return error_response(400, code, detail)
+    return error_response(400, "bad_request", "the request is malformed")
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(403, "forbidden", "this request is not allowed")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return error_response(403, "forbidden", "this request is not allowed")

@@ -152,6 +152,7 @@ def test_too_many_pixels(client):
     assert "12000000" in response.json()["detail"]
 
 
+@override_settings(API_IO_ENABLED=True)
 def test_wrong_methods(client):
     response = client.get("/api/jobs")
     assert response.status_code == 405
@@ -161,6 +162,7 @@ def test_wrong_methods(client):
     assert client.delete("/api/io?ms=1").status_code == 405
 
 
+@override_settings(API_IO_ENABLED=True)
 @pytest.mark.parametrize("ms", ["-1", "5001", "abc", "1.5", ""])
 def test_io_rejects_bad_ms(client, ms):
     response = client.get("/api/io", {"ms": ms})
@@ -168,13 +170,14 @@ def test_io_rejects_bad_ms(client, ms):
     assert response.json()["error"] == "bad_ms"
 
 
+@override_settings(API_IO_ENABLED=True)
 def test_io_sleeps(client):
     response = client.get("/api/io", {"ms": "5"})
     assert response.status_code == 200
     assert response.json() == {"slept_ms": 5}
 
 
-@override_settings(ALLOWED_HOSTS=["api.example.com"], SECURE_SSL_REDIRECT=True)
+@override_settings(ALLOWED_HOSTS=["api.example.com"], SECURE_SSL_REDIRECT=True, API_IO_ENABLED=True)
 def test_probes_answer_before_host_validation_and_ssl_redirect(client):
     # ALB health checks and kubelet probes use plain HTTP with the pod IP as Host.
     assert client.get("/healthz", HTTP_HOST="10.1.2.3").json() == {"status": "ok"}

@@ -65,10 +65,11 @@ def test_runtime_is_non_root_with_the_contract_layout(parsed):
     runtime = [(k, v) for s, k, v in parsed if s == "runtime"]
     assert ("USER", "10001:10001") in runtime
     assert ("WORKDIR", "/app") in runtime
-    assert ("EXPOSE", "8000") in runtime
+    assert ("EXPOSE", "8000 8001") in runtime  # the app, and probes outside the request threads
     env = " ".join(v for k, v in runtime if k == "ENV")
     for expected in ("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", 'PATH="/opt/venv/bin:${PATH}"',
-                     "DJANGO_SETTINGS_MODULE=config.settings.production"):
+                     "DJANGO_SETTINGS_MODULE=config.settings.production", "PROBE_BIND=0.0.0.0:8001",
+                     "MALLOC_MMAP_THRESHOLD_=1048576"):
         assert expected in env
     copied = " ".join(v for k, v in runtime if k == "COPY")
     for path in ("service/manage.py", "service/gunicorn.conf.py", "service/config", "service/jobs",

@@ -137,7 +137,7 @@ def test_sigterm_worker_finishes_running_job_and_keeps_the_queue(processes, tmp_
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_sigterm_gunicorn_completes_requests_in_flight(processes, server):
-    web, url = processes.web(server, threads=8, graceful_timeout=20)
+    web, url = processes.web(server, threads=8, graceful_timeout=20, env={"API_IO_ENABLED": "true"})
     results: list[int | str] = []
 
     def call() -> None:
@@ -191,6 +191,7 @@ def test_probes_accept_pod_ip_host_under_production_settings(processes, path, se
         "DATABASE_CA_BUNDLE": str(tls_server.ca_file),
         "DJANGO_SECRET_KEY": "k" * 20 + "-production-like-secret-key-for-tests-0123456789",
         "DJANGO_ALLOWED_HOSTS": "api.example.com",
+        "API_IO_ENABLED": "true",
     }
     _, url = processes.web(server, env=env)
     response = requests.get(f"{url}{path}", headers={"Host": "10.0.3.7"}, timeout=10, allow_redirects=False)

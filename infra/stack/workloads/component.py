@@ -31,6 +31,7 @@ from stack.workloads import benchmark as bench
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs
+from stack.workloads import reconciler
 from stack.workloads.network_policies import network_policies
 
 TYPE = "django-eks:app:Workloads"
@@ -73,6 +74,9 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "worker-disruption-budget": ("namespace",),
     # The benchmark submits jobs through the app's tables: after the migrations.
     "benchmark": ("migration",),
+    # Its pods run the image's code against the migrated schema; the expiry of the files
+    # bucket runs in them with the reconciler's own Pod Identity role.
+    "reconciler": ("migration", "network-policies", "app-pod-identity"),
 }
 """For each role, the roles it must come after (and be destroyed before)."""
 
@@ -197,7 +201,7 @@ class Workloads(pulumi.ComponentResource):
                     automount_service_account_token=sa["automountServiceAccountToken"],
                     opts=after("service-accounts"),
                 )
-                for component in (m.WEB, m.WORKER, m.MIGRATE)
+                for component in (m.WEB, m.WORKER, m.MIGRATE, reconciler.RECONCILER)
                 for sa in [m.service_account(component)]
             ),
         )
@@ -386,6 +390,16 @@ class Workloads(pulumi.ComponentResource):
                     opts=after("benchmark"),
                 ),
             )
+
+        # --- reconciler ---------------------------------------------------------------------
+        cron_manifest = reconciler.reconciler_cronjob(config, "")
+        cron = k8s.batch.v1.CronJob(
+            f"{name}-reconciler",
+            metadata=cron_manifest["metadata"],
+            spec=render(reconciler.reconciler_cronjob).apply(lambda d: d["spec"]),
+            opts=after("reconciler"),
+        )
+        record("reconciler", cron)
 
         self.namespace = ns.metadata.apply(lambda meta: meta.name or m.NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)

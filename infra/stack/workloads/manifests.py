@@ -31,6 +31,8 @@ CONFIG_MAP = "app-config"
 SECRET = "app-secrets"
 
 HTTP_PORT = 8000
+PROBE_PORT = 8001
+"""The image's PROBE_BIND: /healthz and /readyz from a thread outside gunicorn's request pool."""
 SERVICE_PORT = 80
 
 RUN_AS_ID = 10001
@@ -139,6 +141,9 @@ def csrf_trusted_origins(app_url: str) -> list[str]:
 
 def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dict[str, str]:
     """The non-secret environment of every app container (the ConfigMap's data)."""
+    from stack.memory import memory_settings
+    from stack.workloads.reconciler import reconciler_settings  # it builds on this module
+
     https = config.load_balancer.certificate_arn is not None
     return {
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
@@ -153,6 +158,8 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
         "CELERY_QUEUE": CELERY_QUEUE,
         "CELERY_HEARTBEAT_FILE": HEARTBEAT_FILE,
         "PYTHONUNBUFFERED": "1",
+        **reconciler_settings(config),
+        **memory_settings(config),
     }
 
 
@@ -334,7 +341,9 @@ def web_termination_grace_seconds(web: WebConfig) -> int:
 
 def web_probes() -> dict[str, Any]:
     def http(path: str, **timing: int) -> dict[str, Any]:
-        return {"httpGet": {"path": path, "port": HTTP_PORT}, "timeoutSeconds": 3, **timing}
+        # On the probe port: slow clients holding every request thread must not make kubelet
+        # restart (or unready) a pod that is only busy.
+        return {"httpGet": {"path": path, "port": "probes"}, "timeoutSeconds": 3, **timing}
 
     return {
         # Up to 2 minutes for imports and the first database connection; liveness and
@@ -354,7 +363,10 @@ def web_container(config: StackConfig, image: str, *, config_map_name: str, secr
         "name": WEB,
         "image": image,
         "command": web_command(web),
-        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "probes", "containerPort": PROBE_PORT, "protocol": "TCP"},
+        ],
         "envFrom": _env_from(config_map_name, secret_name),
         "resources": resources(web.cpu_millicores, web.memory_mib),
         "securityContext": container_security_context(),
@@ -669,9 +681,11 @@ def app_manifests(
     secret_values: Mapping[str, str] = PLACEHOLDER_SECRETS,
 ) -> list[Manifest]:
     """Every object the app namespace holds, in creation order."""
+    from stack.workloads.reconciler import RECONCILER, reconciler_cronjob  # it builds on this module
+
     return [
         namespace(config),
-        *(service_account(c) for c in (WEB, WORKER, MIGRATE)),
+        *(service_account(c) for c in (WEB, WORKER, MIGRATE, RECONCILER)),
         config_map(config, alb_dns_name=alb_dns_name, app_url=app_url),
         secret(secret_values),
         migration_job(config, image),
@@ -682,4 +696,5 @@ def app_manifests(
         pod_disruption_budget(WEB),
         worker_deployment(config, image),
         pod_disruption_budget(WORKER),
+        reconciler_cronjob(config, image),
     ]

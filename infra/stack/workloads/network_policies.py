@@ -10,9 +10,10 @@
                         the node (169.254.170.23, TCP 80), where the pods' AWS SDKs get
                         their credentials
     out of migrations   DNS and PostgreSQL
-    out of the benchmark
-    Job (if any)        the same as web and workers: it runs the app against the stack's
-                        Redis and PostgreSQL
+    out of the reconciler
+    and the benchmark   the same as web and workers: the reconciler re-enqueues jobs (Redis),
+    Job (if any)        updates them (PostgreSQL) and expires their files (S3); the benchmark
+                        runs the app against the stack's Redis and PostgreSQL
 
 The VPC CNI enforces them once its network policy agent runs (`enableNetworkPolicy`, see
 cluster.py). The kubelet's HTTP probes of the web pods still pass: the agent always allows
@@ -27,6 +28,7 @@ from typing import Any
 from stack.config import StackConfig
 from stack.network import subnet_layout
 from stack.workloads.benchmark import BENCHMARK
+from stack.workloads.reconciler import RECONCILER
 from stack.workloads.manifests import HTTP_PORT, MIGRATE, NAMESPACE, WEB, WORKER, Manifest, labels, selector_labels
 
 REDIS_PORT = 6379
@@ -98,7 +100,7 @@ def network_policies(config: StackConfig) -> list[Manifest]:
         ),
         *(
             _policy(f"{component}-egress", _pods(component), {"policyTypes": ["Egress"], "egress": app_egress})
-            for component in (WEB, WORKER, BENCHMARK)
+            for component in (WEB, WORKER, RECONCILER, BENCHMARK)
         ),
         _policy(
             f"{MIGRATE}-egress",

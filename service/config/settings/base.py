@@ -66,8 +66,29 @@ CELERY_QUEUE = _env("CELERY_QUEUE", "jobs")
 CELERY_HEARTBEAT_INTERVAL = _env_int("CELERY_HEARTBEAT_INTERVAL", 10)
 JOBS_MAX_UPLOAD_BYTES = _env_int("JOBS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 JOBS_MAX_PIXELS = _env_int("JOBS_MAX_PIXELS", 40_000_000)
+# Uploads decoded at once by one web process (validation decodes the whole image): with the
+# pixel limit, what bounds the web pod's memory. Others wait JOBS_DECODE_WAIT_SECONDS, then 503.
+JOBS_MAX_CONCURRENT_DECODES = _env_int("JOBS_MAX_CONCURRENT_DECODES", 1)
+JOBS_DECODE_WAIT_SECONDS = _env_int("JOBS_DECODE_WAIT_SECONDS", 20)
 JOBS_OUTPUT_MAX_DIMENSION = _env_int("JOBS_OUTPUT_MAX_DIMENSION", 1280)
 JOBS_OUTPUT_QUALITY = _env_int("JOBS_OUTPUT_QUALITY", 80)
+# Publishing a job from a request: per-attempt socket timeout and retries, so a dead or
+# hung Redis costs a POST about (retries + 1) x timeout before it answers 503.
+JOBS_PUBLISH_TIMEOUT = float(_env_int("JOBS_PUBLISH_TIMEOUT_MS", 1000)) / 1000
+JOBS_PUBLISH_RETRIES = _env_int("JOBS_PUBLISH_RETRIES", 1)
+# A job whose worker died on this many deliveries (OOM kill, time limit) is failed.
+JOBS_MAX_ATTEMPTS = _env_int("JOBS_MAX_ATTEMPTS", 3)
+# The reconciler (python manage.py jobs_reconcile): a job queued this long without a
+# worker starting it gets one more message; a job running longer than the task time
+# limit plus this grace lost its worker and is re-enqueued.
+JOBS_REQUEUE_QUEUED_AFTER = _env_int("JOBS_REQUEUE_QUEUED_AFTER", 600)
+JOBS_REQUEUE_RUNNING_GRACE = _env_int("JOBS_REQUEUE_RUNNING_GRACE", 60)
+# Database errors in a task are retried with exponential backoff up to this many seconds apart.
+JOBS_DB_RETRY_BACKOFF_MAX = _env_int("JOBS_DB_RETRY_BACKOFF_MAX", 30)
+CELERY_BROKER_SOCKET_TIMEOUT = _env_int("CELERY_BROKER_SOCKET_TIMEOUT", 30)
+API_IO_ENABLED = _env_bool("API_IO_ENABLED", False)
+# host:port of the probe server (config/probe_server.py); empty: probes only on the app port.
+PROBE_BIND = _env("PROBE_BIND", "")
 # ---------------------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -85,6 +106,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "jobs.views.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES: list[dict[str, object]] = []
 
@@ -149,7 +171,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
     "unacked_restore_throttle": 1,
     "socket_connect_timeout": 5,
-    "socket_timeout": 30,
+    "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
     "health_check_interval": 25,
     # One priority step: every message of a queue goes to the one Redis list named after the
     # queue. With kombu's default steps (0, 3, 6, 9) a task sent with priority 1-9 would land in

@@ -31,6 +31,8 @@ def small_config(**overrides: Any) -> StackConfig:
         },
         "redis": {"nodeType": "cache.t4g.micro", "replicas": 0},
         "database": {"instanceClass": "db.t4g.micro", "storageGib": 20, "multiAz": False},
+        # As in the dev stack: 512 MiB workers hold the decode of at most ~30 M pixels.
+        "jobs": {"maxPixels": 30_000_000},
     }
     for key, value in overrides.items():
         raw[key] = value

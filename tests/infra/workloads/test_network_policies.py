@@ -19,6 +19,7 @@ from stack.config import StackConfig
 from stack.network import subnet_layout
 from stack.workloads import manifests as m
 from stack.workloads.benchmark import BENCHMARK
+from stack.workloads.reconciler import RECONCILER
 from stack.workloads.network_policies import network_policies
 from tests.infra.stack_files import stack_run
 
@@ -120,6 +121,7 @@ def world(prod_config: StackConfig) -> dict[str, Endpoint]:
         "worker": pod("worker", m.WORKER, 1),
         "migrate": pod("migrate", m.MIGRATE, 2),
         "benchmark": pod("benchmark", BENCHMARK, 0),
+        "reconciler": pod("reconciler", RECONCILER, 1),
         "coredns": Endpoint("coredns", _host(private[0], 99), "kube-system", {"k8s-app": "kube-dns"}),
         "other-kube-system": Endpoint("metrics", _host(private[1], 98), "kube-system", {"k8s-app": "metrics-server"}),
         "redis": Endpoint("redis", _host(private[1], 200)),
@@ -156,6 +158,12 @@ ALLOWED = [
     ("worker", "pod-identity-agent", 80, "TCP"),
     ("migrate", "coredns", 53, "UDP"),
     ("migrate", "postgres", 5432, "TCP"),
+    # The reconciler re-enqueues (Redis), updates jobs (PostgreSQL), expires files (S3).
+    ("reconciler", "coredns", 53, "UDP"),
+    ("reconciler", "redis", 6379, "TCP"),
+    ("reconciler", "postgres", 5432, "TCP"),
+    ("reconciler", "aws-api", 443, "TCP"),
+    ("reconciler", "pod-identity-agent", 80, "TCP"),
     # The benchmark Job runs the app against the stack's own data stores.
     ("benchmark", "coredns", 53, "UDP"),
     ("benchmark", "redis", 6379, "TCP"),
@@ -177,6 +185,7 @@ DENIED = [
     ("web", "pod-identity-agent", 22, "TCP"),
     ("migrate", "pod-identity-agent", 80, "TCP"),
     ("alb", "benchmark", 8000, "TCP"),
+    ("alb", "reconciler", 8000, "TCP"),
 ]
 
 

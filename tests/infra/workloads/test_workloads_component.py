@@ -132,7 +132,8 @@ def workloads(config: StackConfig, **opts: Any) -> Workloads:
 
 EXPECTED_TYPES = {
     "kubernetes:core/v1:Namespace": 1,
-    "kubernetes:core/v1:ServiceAccount": 3,
+    "kubernetes:core/v1:ServiceAccount": 4,
+    "kubernetes:batch/v1:CronJob": 1,
     "kubernetes:core/v1:Secret": 2,
     "kubernetes:core/v1:ConfigMap": 1,
     "kubernetes:batch/v1:Job": 1,
@@ -206,7 +207,7 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
     run(lambda: _with_platform_dependency(prod_config))
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
     objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
-    assert len(objects) == 18 + len(network_policies(prod_config))
+    assert len(objects) == 20 + len(network_policies(prod_config))  # the reconciler CronJob and its service account included
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 

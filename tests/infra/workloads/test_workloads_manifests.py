@@ -161,7 +161,10 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
     assert option(command, "--graceful-timeout") == str(web.graceful_timeout_seconds)
     assert option(command, "--timeout") == str(web.timeout_seconds)
     assert container["image"] == IMAGE
-    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "probes", "containerPort": 8001, "protocol": "TCP"},
+    ]
 
 
 def test_celery_command_follows_config(stack_config: StackConfig) -> None:
@@ -293,9 +296,11 @@ def test_worker_grace_period_outlasts_the_task_time_limit(stack_config: StackCon
 def test_probes(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     web = find(manifests, "Deployment", m.WEB)["spec"]["template"]["spec"]["containers"][0]
-    assert web["startupProbe"]["httpGet"] == {"path": "/healthz", "port": 8000}
-    assert web["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8000}
-    assert web["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8000}
+    # Kubelet probes go to the probe server's port, answered outside the request threads.
+    assert {"name": "probes", "containerPort": 8001, "protocol": "TCP"} in web["ports"]
+    assert web["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    assert web["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    assert web["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
     worker = find(manifests, "Deployment", m.WORKER)["spec"]["template"]["spec"]["containers"][0]
     heartbeat = ["python", "-m", "config.heartbeat", "--max-age", "60"]
     assert worker["livenessProbe"]["exec"]["command"] == heartbeat
@@ -370,7 +375,7 @@ def test_namespace_enforces_restricted_pod_security_and_readiness_gates(stack_co
 
 def test_service_accounts_mount_no_token(stack_config: StackConfig) -> None:
     accounts = [o for o in render(stack_config) if o["kind"] == "ServiceAccount"]
-    assert {a["metadata"]["name"] for a in accounts} == {m.WEB, m.WORKER, m.MIGRATE}
+    assert {a["metadata"]["name"] for a in accounts} == {m.WEB, m.WORKER, m.MIGRATE, "reconciler"}
     assert all(a["automountServiceAccountToken"] is False for a in accounts)
 
 

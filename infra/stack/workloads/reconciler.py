@@ -1,0 +1,96 @@
+"""The job reconciler: a CronJob that runs `manage.py jobs_reconcile` once per period.
+
+Why a CronJob rather than Celery beat or a periodic Celery task: the reconciler repairs what
+the broker lost (messages never published, or orphaned by a killed worker), so it must not
+depend on the broker to be scheduled; a CronJob with `concurrencyPolicy: Forbid` is a
+singleton without a lock, holds no memory between runs, and needs no Deployment kept at
+exactly one replica (beat run twice schedules everything twice). Its cost is a minimum
+period of one minute, which is far below the thresholds it applies (minutes).
+
+CronJob fields (schedule, timeZone, concurrencyPolicy, startingDeadlineSeconds, history limits):
+https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stack.config import StackConfig
+from stack.workloads import manifests as m
+
+RECONCILER = "reconciler"
+DEADLINE_SECONDS = 300
+"""A pass is a few queries and publishes; one that hangs (a frozen database) is killed."""
+CPU_MILLICORES = 100
+MEMORY_MIB = 256
+"""Django plus one query's worth of rows (ids and states only, never image data)."""
+
+
+def reconciler_command() -> list[str]:
+    return ["python", "manage.py", "jobs_reconcile"]
+
+
+def reconciler_settings(config: StackConfig) -> dict[str, str]:
+    """Environment read by the reconciler and by workers (the attempt limit is enforced by both)."""
+    reconciler = config.reconciler
+    return {
+        "JOBS_MAX_ATTEMPTS": str(reconciler.max_attempts),
+        "JOBS_REQUEUE_QUEUED_AFTER": str(reconciler.queued_after_seconds),
+        "JOBS_REQUEUE_RUNNING_GRACE": str(reconciler.running_grace_seconds),
+    }
+
+
+def schedule(every_minutes: int) -> str:
+    return "* * * * *" if every_minutes == 1 else f"*/{every_minutes} * * * *"
+
+
+def reconciler_cronjob(
+    config: StackConfig,
+    image: str,
+    *,
+    config_map_name: str = m.CONFIG_MAP,
+    secret_name: str = m.SECRET,
+) -> m.Manifest:
+    pool_name = config.worker.node_pool
+    container: dict[str, Any] = {
+        "name": RECONCILER,
+        "image": image,
+        "command": reconciler_command(),
+        "envFrom": [{"configMapRef": {"name": config_map_name}}, {"secretRef": {"name": secret_name}}],
+        "resources": m.resources(CPU_MILLICORES, MEMORY_MIB),
+        "securityContext": m.container_security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    spec = m._pod_spec(  # noqa: SLF001 - the shared pod shape of every app workload
+        component=RECONCILER,
+        pool_name=pool_name,
+        pool=config.node_pools[pool_name],
+        container=container,
+        termination_grace_seconds=30,
+        restart_policy="Never",
+        spread=False,
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": m._metadata(RECONCILER, RECONCILER),  # noqa: SLF001
+        "spec": {
+            "schedule": schedule(config.reconciler.every_minutes),
+            "timeZone": "Etc/UTC",
+            # One pass at a time: two would only compete for the same rows (SKIP LOCKED).
+            "concurrencyPolicy": "Forbid",
+            # A missed run is not worth catching up on: the next one covers it.
+            "startingDeadlineSeconds": 60 * config.reconciler.every_minutes,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": m.labels(RECONCILER)},
+                "spec": {
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": DEADLINE_SECONDS,
+                    "ttlSecondsAfterFinished": 3600,
+                    "template": {"metadata": {"labels": m.labels(RECONCILER)}, "spec": spec},
+                },
+            },
+        },
+    }

@@ -1,0 +1,68 @@
+"""/healthz and /readyz on a port of their own, served by a thread outside the request pool.
+
+When slow clients or slow requests hold every gunicorn thread, probes sent to the
+application port queue behind them: kubelet then restarts a pod that is only busy,
+and marks it unready exactly when it is loaded. This server answers from its own
+thread, so a probe's latency does not depend on the request threads. It starts from
+``config.wsgi`` (any WSGI server) when ``PROBE_BIND`` is set; with several worker
+processes each binds the port with SO_REUSEPORT.
+"""
+
+import json
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from django.db import connection
+
+from config import probes
+
+logger = logging.getLogger(__name__)
+
+
+class ProbeHandler(BaseHTTPRequestHandler):
+    server_version = "probes"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        probe = probes.PROBES.get(self.path.split("?", 1)[0])
+        if probe is None:
+            self._answer(404, {"error": "not_found", "detail": f"this port serves only {', '.join(probes.PROBES)}"})
+            return
+        try:
+            response = probe()
+        finally:
+            # Each probe runs in a short-lived thread with its own database connection.
+            connection.close()
+        self._answer(response.status_code, json.loads(response.content))
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def _answer(self, status: int, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        # Probes every few seconds would drown the access log.
+        pass
+
+
+class ProbeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+def start(port: int, host: str = "0.0.0.0") -> ProbeServer:
+    server = ProbeServer((host, port), ProbeHandler)
+    threading.Thread(target=server.serve_forever, name="probe-server", daemon=True).start()
+    logger.info("probes on %s:%d (/healthz, /readyz)", host, port)
+    return server

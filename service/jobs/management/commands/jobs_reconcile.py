@@ -1,0 +1,47 @@
+"""python manage.py jobs_reconcile [--every SECONDS]
+
+One pass by default (what the Kubernetes CronJob runs); ``--every`` repeats passes,
+for a laptop or a test. Thresholds come from settings (see config/settings/base.py).
+"""
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import Error as DatabaseError
+from django.db import connection
+
+from jobs import services
+
+
+class Command(BaseCommand):
+    help = "Re-enqueue jobs stuck queued or running, and fail those past their attempt limit."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--every", type=float, default=None,
+                            help="repeat a pass every SECONDS until stopped (default: one pass)")
+
+    def handle(self, *args, every: float | None = None, **options):
+        while True:
+            try:
+                report = services.jobs_reconcile(
+                    queued_after=timedelta(seconds=settings.JOBS_REQUEUE_QUEUED_AFTER),
+                    running_after=timedelta(
+                        seconds=settings.CELERY_TASK_TIME_LIMIT + settings.JOBS_REQUEUE_RUNNING_GRACE
+                    ),
+                    max_attempts=settings.JOBS_MAX_ATTEMPTS,
+                )
+            except DatabaseError as exc:
+                if every is None:
+                    raise
+                self.stderr.write(f"reconcile: database unavailable: {exc}")
+                connection.close()
+            else:
+                self.stdout.write(
+                    f"reconcile: requeued {len(report.requeued)}, failed {len(report.failed)}, "
+                    f"unpublished {len(report.unpublished)}"
+                )
+            if every is None:
+                return
+            time.sleep(every)

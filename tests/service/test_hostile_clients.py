@@ -1,0 +1,130 @@
+"""The web process as a hostile client meets it: real gunicorn, raw sockets, concurrent calls."""
+
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+from conftest import encode, photo_like
+from service_processes import free_port
+
+from jobs.models import Job
+
+IO_ON = {"API_IO_ENABLED": "true"}
+
+
+def assert_json_error(response: requests.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["Content-Type"].startswith("application/json"), response.text[:500]
+    body = response.json()
+    assert body["error"] == code, body
+    assert body["detail"]
+    return body
+
+
+def raw_request(url: str, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes that requests would not send (a broken multipart body) and read the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + body)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def web(processes):
+    _, url = processes.gunicorn(env=IO_ON)
+    return url
+
+
+def test_django_400s_are_json(web):
+    too_many_files = [("image", (f"f{i}.png", b"x", "image/png")) for i in range(101)]
+    assert_json_error(requests.post(f"{web}/api/jobs", files=too_many_files, timeout=30), 400, "too_many_files")
+
+    too_many_fields = {f"field{i}": "x" for i in range(1001)}
+    response = requests.post(f"{web}/api/jobs", files={"image": ("a.png", b"x", "image/png")},
+                             data=too_many_fields, timeout=30)
+    assert_json_error(response, 400, "too_many_fields")
+
+    body = b"--abc\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\nxx"
+    answer = raw_request(web, b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                              b"Content-Type: multipart/form-data; boundary=\r\n"
+                              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n", body)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert b" 400 " in status_line, answer[:300]
+    assert b"application/json" in rest and b'"error": "bad_request"' in rest, answer[:600]
+
+    assert_json_error(requests.get(f"{web}/api/jobs/{uuid.uuid4()}", headers={"Host": "evil.example.com"},
+                                   timeout=10), 400, "disallowed_host")
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_writes_to_read_only_resources_are_405_json_not_csrf_403(web, method):
+    for path in [f"/api/jobs/{uuid.uuid4()}", f"/api/jobs/{uuid.uuid4()}/result", "/api/io?ms=1"]:
+        response = requests.request(method, f"{web}{path}", data=b"x", timeout=10)
+        body = assert_json_error(response, 405, "method_not_allowed")
+        assert response.headers["Allow"] == "GET", body
+
+
+def test_io_endpoint_is_off_unless_enabled(processes):
+    _, url = processes.gunicorn()
+    assert_json_error(requests.get(f"{url}/api/io", params={"ms": 5000}, timeout=10), 404, "not_found")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["not_an_image", "corrupt_image"])
+def test_errors_never_echo_the_uploaded_filename(web, kind):
+    name = "secret-customer-list-2026.png"
+    data = b"%PDF-1.4 not an image" * 50 if kind == "not_an_image" else encode(photo_like(300, 200))[:4000]
+    response = requests.post(f"{web}/api/jobs", files={"image": (name, data, "image/png")}, timeout=30)
+    assert_json_error(response, 400, kind)
+    assert "secret-customer" not in response.text
+    assert not Job.objects.exists()
+
+
+def test_gunicorn_opens_no_control_socket(processes, tmp_path):
+    runtime_dir = tmp_path / "xdg"
+    runtime_dir.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    web, url = processes.gunicorn(env={"XDG_RUNTIME_DIR": str(runtime_dir), "HOME": str(home)})
+    assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+    time.sleep(1)
+    sockets = [p for p in [*runtime_dir.rglob("*"), *home.rglob("*")] if p.is_socket()]
+    assert sockets == [], f"gunicorn opened a control socket: {sockets}"
+    assert "control" not in web.log().lower(), web.log()[-2000:]
+
+
+def test_probes_answer_while_every_request_thread_is_busy(processes):
+    probe_port = free_port()
+    _, url = processes.gunicorn(env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"}, threads=8)
+    probe_url = f"http://127.0.0.1:{probe_port}"
+    assert requests.get(f"{probe_url}/healthz", timeout=5).json() == {"status": "ok"}
+
+    busy = [threading.Thread(target=lambda: requests.get(f"{url}/api/io", params={"ms": 5000}, timeout=30))
+            for _ in range(16)]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.5)  # all eight request threads are asleep, eight more requests wait for one
+    latencies = {}
+    for path in ["/healthz", "/readyz"]:
+        started = time.monotonic()
+        response = requests.get(f"{probe_url}{path}", headers={"Host": "10.0.3.7"}, timeout=10)
+        latencies[path] = time.monotonic() - started
+        assert response.status_code == 200, response.text
+    for thread in busy:
+        thread.join(timeout=30)
+    print(f"probe latency with 16 x /api/io?ms=5000 in flight on 8 threads: "
+          + ", ".join(f"{path} {seconds * 1000:.0f} ms" for path, seconds in latencies.items()))
+    assert max(latencies.values()) < 1.0, latencies
+
+
+def test_probe_port_is_not_the_api(processes):
+    probe_port = free_port()
+    processes.gunicorn(env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"})
+    response = requests.get(f"http://127.0.0.1:{probe_port}/api/io?ms=1", timeout=5)
+    assert_json_error(response, 404, "not_found")

@@ -1,0 +1,243 @@
+"""Every accepted job ends done or failed, once, in bounded time: real gunicorn, Celery,
+Redis and PostgreSQL processes, with the faults a cluster sees (killed, frozen and
+restarted dependencies, killed workers)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import encode, photo_like
+from PIL import Image
+from private_servers import PrivatePostgres
+from service_processes import SERVICE_DIR, free_port, wait_for
+
+from jobs.models import Job
+
+# Short limits for a test, keeping the settings' rule (time limit below visibility timeout).
+# The visibility timeout is far longer than any test: a lost job must come back sooner.
+FAST = {"CELERY_VISIBILITY_TIMEOUT": "600", "CELERY_TASK_TIME_LIMIT": "8", "CELERY_HEARTBEAT_INTERVAL": "1",
+        "JOBS_REQUEUE_QUEUED_AFTER": "3", "JOBS_REQUEUE_RUNNING_GRACE": "1", "JOBS_DB_RETRY_BACKOFF_MAX": "2"}
+
+
+def submit(url: str, data: bytes) -> str:
+    response = requests.post(f"{url}/api/jobs", files={"image": ("photo.png", data, "image/png")}, timeout=60)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def statuses(url: str, job_ids: list[str]) -> dict[str, dict]:
+    return {job_id: requests.get(f"{url}/api/jobs/{job_id}", timeout=10).json() for job_id in job_ids}
+
+
+def wait_finished(url: str, job_ids: list[str], timeout: float) -> dict[str, dict]:
+    def finished():
+        try:
+            bodies = statuses(url, job_ids)
+        except (requests.RequestException, ValueError):
+            return None
+        return bodies if all(b["status"] in {"done", "failed"} for b in bodies.values()) else None
+
+    try:
+        return wait_for(finished, timeout=timeout, interval=0.5, what=f"{len(job_ids)} jobs to finish")
+    except TimeoutError:
+        left = {k: v["status"] for k, v in statuses(url, job_ids).items() if v["status"] not in {"done", "failed"}}
+        raise AssertionError(f"jobs still unfinished after {timeout}s: {left}") from None
+
+
+def reconciler(processes, env: dict[str, str], every: float = 1.0):
+    return processes.start("reconciler", [sys.executable, "manage.py", "jobs_reconcile", "--every", str(every)],
+                           env=env)
+
+
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(processes, fault):
+    port = free_port()
+    redis_proc = processes.redis_server(port)
+    _, url = processes.gunicorn(env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    before = Job.objects.count()
+    if fault == "killed":
+        redis_proc.popen.kill()
+        redis_proc.wait(timeout=10)
+    else:
+        os.kill(redis_proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        response = requests.post(f"{url}/api/jobs", files={"image": ("a.png", encode(photo_like(64, 48)))},
+                                 timeout=120)
+        elapsed = time.monotonic() - started
+    finally:
+        if fault == "frozen":
+            os.kill(redis_proc.pid, signal.SIGCONT)
+    print(f"POST with Redis {fault}: {response.status_code} in {elapsed:.2f}s")
+    assert response.status_code == 503, response.text[:300]
+    assert response.json()["error"] == "queue_unavailable"
+    assert elapsed < 5  # about 2 s; before: 500 after 3 s (killed), after 32 s (frozen)
+    assert Job.objects.count() == before  # no job that nothing would ever run
+
+
+def test_job_committed_but_never_published_is_run_by_the_reconciler(processes):
+    # The web process died between the commit and the publish: a row, and no message.
+    data = encode(photo_like(320, 240))
+    job = Job.objects.create(input_data=data, input_content_type="image/png", input_bytes=len(data),
+                             input_width=320, input_height=240)
+    _, url = processes.gunicorn(env=FAST)
+    processes.worker(env=FAST)
+    reconciler(processes, FAST)
+    body = wait_finished(url, [str(job.id)], timeout=40)[str(job.id)]
+    assert body["status"] == "done" and body["attempts"] == 1, body
+
+
+def test_worker_killed_mid_job_is_requeued_long_before_the_visibility_timeout(processes):
+    _, url = processes.gunicorn(env=FAST)
+    first = processes.worker("worker-1", env=FAST, slow_job_seconds=4)
+    job_ids = [submit(url, encode(photo_like(320, 240))) for _ in range(2)]
+    wait_for(lambda: Job.objects.filter(pk__in=job_ids, status="running").exists(), timeout=20, interval=0.05,
+             what="a job running")
+    os.killpg(first.pid, signal.SIGKILL)  # OOM kill or node loss: parent and child at once
+    first.wait(timeout=10)
+    killed_at = time.monotonic()
+    processes.worker("worker-2", env=FAST)
+    reconciler(processes, FAST)
+    bodies = wait_finished(url, job_ids, timeout=60)
+    print(f"worker SIGKILL: all jobs ended {time.monotonic() - killed_at:.1f}s after the kill "
+          f"(visibility timeout {FAST['CELERY_VISIBILITY_TIMEOUT']}s)")
+    assert {b["status"] for b in bodies.values()} == {"done"}
+    assert sorted(b["attempts"] for b in bodies.values()) == [1, 2]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+class MemoryLimit:
+    """What the kernel does to a container past its memory limit: SIGKILL the biggest process."""
+
+    def __init__(self, parent_pid: int, limit_mib: float) -> None:
+        self.parent_pid, self.limit_mib = parent_pid, limit_mib
+        self.killed: set[int] = set()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.01):
+            for pid in children(self.parent_pid):
+                try:
+                    if pid not in self.killed and rss_mib(pid) > self.limit_mib:
+                        os.kill(pid, signal.SIGKILL)
+                        self.killed.add(pid)
+                except (FileNotFoundError, ProcessLookupError):
+                    pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+
+def test_job_that_kills_its_worker_every_time_fails_after_the_attempt_limit(processes):
+    env = {**FAST, "JOBS_MAX_ATTEMPTS": "3"}
+    _, url = processes.gunicorn(env=env)
+    worker = processes.worker(env=env)
+    # A pool child idles well under 200 MiB; decoding 6000x5000 RGBA takes 115 MiB more, twice over.
+    bomb = encode(Image.new("RGBA", (6000, 5000), (10, 20, 30, 255)), "PNG")
+    limit = MemoryLimit(worker.pid, limit_mib=max(rss_mib(c) for c in children(worker.pid)) + 100)
+    try:
+        job_id = submit(url, bomb)
+        small = submit(url, encode(photo_like(320, 240)))
+        bodies = wait_finished(url, [job_id, small], timeout=90)
+    finally:
+        limit.stop()
+    body = bodies[job_id]
+    print(f"poison job: {len(limit.killed)} kills, then {body['status']}: {body['error']}")
+    assert body["status"] == "failed", body
+    assert "gave up after 3 attempts" in body["error"]
+    assert len(limit.killed) == 3
+    assert bodies[small]["status"] == "done"  # the queue behind it kept moving
+
+
+@pytest.fixture
+def private_postgres(processes):
+    pg = PrivatePostgres(processes)
+    pg.start()
+    yield pg
+    processes.stop_all()
+    pg.remove()
+
+
+def test_postgres_restart_leaves_no_job_stuck_queued(processes, private_postgres):
+    pg = private_postgres
+    env = {**FAST, "DATABASE_URL": pg.url}
+    migrate = processes.start("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], env=env)
+    assert migrate.wait(timeout=120) == 0, migrate.log()
+    _, url = processes.gunicorn(env=env)
+    job_ids = [submit(url, encode(photo_like(160, 120, seed=i))) for i in range(8)]
+
+    pg.stop()
+    # Workers come up during the outage and meet a queue full of jobs they cannot load.
+    processes.worker(env=env)
+    time.sleep(6)
+    pg.start()
+    bodies = wait_finished(url, job_ids, timeout=90)
+    assert {b["status"] for b in bodies.values()} == {"done"}, {k: b["status"] for k, b in bodies.items()}
+
+
+def test_worker_recovers_or_exits_after_redis_freezes_past_the_socket_timeout(processes, tmp_path):
+    port = free_port()
+    redis_proc = processes.redis_server(port)
+    socket_timeout = int(os.environ.get("FREEZE_SOCKET_TIMEOUT", "2"))
+    env = {**FAST, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "CELERY_BROKER_SOCKET_TIMEOUT": str(socket_timeout)}
+    _, url = processes.gunicorn(env=env)
+    worker = processes.worker(env=env, slow_job_seconds=2)
+    first = submit(url, encode(photo_like(160, 120)))
+    wait_finished(url, [first], timeout=30)
+
+    second = submit(url, encode(photo_like(160, 120, seed=1)))
+    wait_for(lambda: Job.objects.filter(pk=second, status="running").exists(), timeout=20, interval=0.05,
+             what="the job running")
+    os.kill(redis_proc.pid, signal.SIGSTOP)  # frozen, not killed: sockets stay open, nothing answers
+    time.sleep(socket_timeout * 4)
+    os.kill(redis_proc.pid, signal.SIGCONT)
+    third = submit(url, encode(photo_like(160, 120, seed=2)))
+
+    heartbeat = tmp_path / "worker.heartbeat"
+    probe = [sys.executable, "-m", "config.heartbeat", "--max-age", "10", "--file", str(heartbeat)]
+
+    def live() -> bool:
+        return subprocess.run(probe, cwd=SERVICE_DIR, capture_output=True).returncode == 0
+
+    # Either the worker consumes again, or kubelet learns it must restart it (it exited,
+    # or its liveness probe fails): never alive-and-idle with work waiting.
+    def resolved():
+        job = Job.objects.get(pk=third)
+        if job.status == "done":
+            return "consumed"
+        if worker.popen.poll() is not None:
+            return "exited"
+        if not live():
+            return "liveness failing"
+        return None
+
+    outcome = wait_for(resolved, timeout=60, interval=1, what="the worker to consume again or be restartable")
+    print(f"Redis frozen {socket_timeout * 4} s (socket timeout {socket_timeout} s): {outcome}")
+    if outcome != "consumed":
+        # What kubelet would do: start a new worker, which must finish everything.
+        processes.worker("worker-after", env=env)
+    reconciler(processes, env)
+    bodies = wait_finished(url, [second, third], timeout=60)
+    assert {b["status"] for b in bodies.values()} == {"done"}

@@ -1,0 +1,117 @@
+"""The largest accepted image fits the pods' memory limits, measured on real processes.
+
+The stack config derives the pixel limit, the decodes per web pod and the memory limits from
+one model (infra/stack/memory.py); here real gunicorn and Celery processes decode the largest
+image that config lets through, at the concurrency it allows, and their peak RSS is read
+from /proc. A peak above the configured limit is what the kernel would OOM-kill.
+"""
+
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+import pytest
+import requests
+from service_processes import wait_for
+
+from jobs.models import Job
+from stack import memory
+from stack.config import PROJECT, StackConfig, decode_config_value, parse_stack_config
+from stack.offline import pulumi_config_of
+
+IMAGE_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
+"""As service/Dockerfile sets it (test_dockerfile checks the two agree)."""
+FAST = {"CELERY_VISIBILITY_TIMEOUT": "600", "CELERY_TASK_TIME_LIMIT": "120"}
+
+
+def png_16bit_rgba(width: int, height: int) -> bytes:
+    """A 16-bit RGBA PNG (8 bytes per pixel once inflated) that is tiny on disk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" + b"\x12\x34\x56\x78\x9a\xbc\xff\xff" * width
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def largest_accepted(max_pixels: int) -> tuple[int, int, bytes]:
+    width = 8000
+    height = max_pixels // width
+    return width, height, png_16bit_rgba(width, height)
+
+
+def status_mib(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def pod_peak_mib(main_pid: int) -> float:
+    """An upper bound of the container's peak: each process's own peak RSS, summed."""
+    return sum(status_mib(pid, "VmHWM") for pid in [main_pid, *children(main_pid)])
+
+
+@pytest.fixture(params=["prod", "dev"])
+def stack_config(request) -> StackConfig:
+    """A repository stack file's config, as the program validates it."""
+    raw = {}
+    for key, value in pulumi_config_of(request.param).items():
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT:
+            raw[name] = decode_config_value(key, value)
+    return parse_stack_config(raw)
+
+
+def test_largest_accepted_image_fits_the_web_pod_at_its_decode_concurrency(processes, stack_config):
+    config = stack_config
+    env = {**memory.memory_settings(config), **IMAGE_ENV}
+    web, url = processes.gunicorn(env=env, threads=config.web.threads)
+    width, height, image = largest_accepted(config.jobs.max_pixels)
+    assert width * height <= config.jobs.max_pixels and len(image) < 600_000
+    codes: list[int] = []
+
+    def upload() -> None:
+        response = requests.post(f"{url}/api/jobs", files={"image": ("big.png", image, "image/png")}, timeout=120)
+        codes.append(response.status_code)
+
+    # Every request thread uploads the largest image at once.
+    clients = [threading.Thread(target=upload) for _ in range(config.web.threads)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(timeout=180)
+    peak = pod_peak_mib(web.pid)
+    print(f"web pod ({config.jobs.decodes_per_web_pod} decode(s) of {width}x{height}, "
+          f"{config.web.threads} concurrent uploads): peak {peak:.0f} MiB of {config.web.memory_mib} MiB "
+          f"(model {memory.web_memory_needed_mib(config)} MiB); answers {sorted(codes)}")
+    assert set(codes) <= {201, 503} and 201 in codes, codes
+    assert peak <= memory.web_memory_needed_mib(config) <= config.web.memory_mib
+
+
+def test_largest_accepted_image_fits_the_worker_pod(processes, stack_config):
+    config = stack_config
+    env = {**FAST, **memory.memory_settings(config), **IMAGE_ENV}
+    _, url = processes.gunicorn(env=env)
+    assert config.worker.concurrency == 1  # the contract's worker command runs -c 1 here
+    worker = processes.worker(env=env)
+    width, height, image = largest_accepted(config.jobs.max_pixels)
+    response = requests.post(f"{url}/api/jobs", files={"image": ("big.png", image, "image/png")}, timeout=120)
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    wait_for(lambda: Job.objects.filter(pk=job_id, status__in=["done", "failed"]).exists(), timeout=180,
+             interval=0.5, what="the largest image compressed")
+    job = Job.objects.get(pk=job_id)
+    assert job.status == "done", job.error
+    peak = pod_peak_mib(worker.pid)
+    print(f"worker pod (-c {config.worker.concurrency}, {width}x{height}): peak {peak:.0f} MiB of "
+          f"{config.worker.memory_mib} MiB (model {memory.worker_memory_needed_mib(config)} MiB)")
+    assert peak <= memory.worker_memory_needed_mib(config) <= config.worker.memory_mib
