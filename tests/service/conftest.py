@@ -1,31 +1,46 @@
 """Fixtures for the service tests: real PostgreSQL and Redis on localhost.
 
-The suite uses its own database (pytest-django creates ``test_django_eks_service``)
-and its own Redis database number, so it does not collide with a developer's
-``make dev`` data or with other test runs on the same Redis.
+``SERVICE_TEST_DATABASE_URL`` and ``SERVICE_TEST_REDIS_URL`` name running servers to use;
+without them the suite starts throwaway instances of its own (throwaway_servers.py). Either
+way it uses its own database (pytest-django creates ``test_django_eks_service``) and its own
+Redis database number, so it does not collide with a developer's ``make dev`` data or with
+other test runs on the same servers.
 """
 
+import io
 import os
+from collections.abc import Iterator
 
-TEST_REDIS_URL = os.environ.get("SERVICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+import pytest
+import redis
+from PIL import Image
+from throwaway_servers import MissingServerBinaries, suite_servers
 
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-os.environ["DATABASE_URL"] = os.environ.get(
-    "SERVICE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/django_eks_service"
-)
-os.environ["REDIS_URL"] = TEST_REDIS_URL
-os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+# Before django.setup(): the settings read DATABASE_URL once, and pytest-django creates the test
+# database on that server. tests/conftest.py has usually started the servers already.
+try:
+    _servers = suite_servers()
+except MissingServerBinaries as missing:
+    _missing: MissingServerBinaries | None = missing
+    TEST_REDIS_URL = ""
+else:
+    _missing = None
+    TEST_REDIS_URL = _servers.redis_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    os.environ["DATABASE_URL"] = _servers.database_url
+    os.environ["REDIS_URL"] = TEST_REDIS_URL
+    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+    import django
 
-django.setup()
+    django.setup()
 
-import io  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
 
-import pytest  # noqa: E402
-import redis  # noqa: E402
-from PIL import Image  # noqa: E402
+def pytest_configure(config: pytest.Config) -> None:
+    # When this conftest is loaded first (pytest tests/service/...), the run stops here: one
+    # line saying what to install, before the session starts.
+    if _missing is not None:
+        raise pytest.UsageError(str(_missing))
 
 
 def photo_like(width: int, height: int, *, seed: int = 0) -> Image.Image:

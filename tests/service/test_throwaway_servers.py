@@ -1,0 +1,142 @@
+"""The suite on a machine whose PostgreSQL and Redis are installed but not running.
+
+Without SERVICE_TEST_DATABASE_URL / SERVICE_TEST_REDIS_URL the suite runs against throwaway
+instances of its own (and removes them); without the server packages it stops at once with one
+line saying what to install.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+import redis
+from django.db import connection
+from throwaway_servers import suite_servers
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def env_without_server_urls(**changes: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SERVICE_TEST_DATABASE_URL", "SERVICE_TEST_REDIS_URL", "DATABASE_URL", "REDIS_URL",
+                        "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS")}
+    return {**env, **changes}
+
+
+def other_database(url: str) -> str:
+    """The same server, another database: the nested run's test database does not meet ours."""
+    return url.rsplit("/", 1)[0] + "/throwaway_servers_nested"
+
+
+def run_pytest(*args: str, env: dict[str, str], timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return result, time.monotonic() - started
+
+
+def test_the_test_database_and_redis_are_on_the_sessions_servers(test_redis, db):
+    """pytest-django's test database is on the server the session settled (DATABASE_URL is set
+    before Django reads its settings); without a URL that server is a throwaway one."""
+    servers = suite_servers()
+    database = urlsplit(servers.database_url)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database(), inet_server_port(), current_setting('data_directory')")
+        name, port, data_directory = cursor.fetchone()
+    assert (name, port) == (f"test_{database.path.lstrip('/')}", database.port)
+    redis_dir = test_redis.config_get("dir")["dir"]
+    assert test_redis.connection_pool.connection_kwargs["port"] == urlsplit(servers.redis_url).port
+
+    throwaway_dirs = {str(instance.base) for instance in servers.throwaway}
+    if not os.environ.get("SERVICE_TEST_DATABASE_URL"):
+        assert str(Path(data_directory).parent) in throwaway_dirs
+    if not os.environ.get("SERVICE_TEST_REDIS_URL"):
+        assert redis_dir in throwaway_dirs
+
+
+@pytest.fixture
+def scratch_tmpdir():
+    """TMPDIR for a nested run: outside pytest's folders, which the postgres account cannot enter."""
+    directory = Path(tempfile.mkdtemp(prefix="svc-test-tmpdir-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_without_urls_the_suite_starts_its_own_servers_and_removes_them(scratch_tmpdir):
+    result, _ = run_pytest(
+        f"{Path(__file__)}::test_the_test_database_and_redis_are_on_the_sessions_servers",
+        env=env_without_server_urls(TMPDIR=str(scratch_tmpdir)), timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 passed" in result.stdout
+    assert list(scratch_tmpdir.iterdir()) == []  # both data directories are gone
+
+
+def test_given_urls_are_used_and_nothing_is_started(scratch_tmpdir):
+    servers = suite_servers()
+    result, _ = run_pytest(
+        f"{Path(__file__)}::test_the_test_database_and_redis_are_on_the_sessions_servers",
+        env=env_without_server_urls(TMPDIR=str(scratch_tmpdir), SERVICE_TEST_DATABASE_URL=other_database(servers.database_url),
+                                    SERVICE_TEST_REDIS_URL=servers.redis_url),
+        timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert list(scratch_tmpdir.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "changes", "line"), [
+    (["tests/service"], {"PG_BIN": "/nonexistent/pg/bin"},
+     "ERROR: PostgreSQL server binaries not found (pg_ctl in PG_BIN=/nonexistent/pg/bin): "
+     "apt-get install postgresql"),
+    ([], {"PATH": "/nonexistent"},
+     "ERROR: Redis server not found (redis-server on PATH): apt-get install redis-server"),
+    ([f"{Path(__file__)}"], {"PATH": "/nonexistent", "PG_BIN": "/nonexistent/pg/bin"},
+     "ERROR: PostgreSQL server binaries not found (pg_ctl in PG_BIN=/nonexistent/pg/bin) and Redis server "
+     "not found (redis-server on PATH): apt-get install postgresql redis-server"),
+], ids=["postgres-missing", "redis-missing", "both-missing"])
+def test_missing_server_binaries_stop_the_run_with_one_line(args, changes, line, scratch_tmpdir):
+    result, seconds = run_pytest(*args, env=env_without_server_urls(TMPDIR=str(scratch_tmpdir), **changes),
+                                 timeout=60)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert [text for text in (result.stdout + result.stderr).splitlines() if text.strip()] == [line]
+    assert seconds < 20, f"took {seconds:.1f}s: nothing but the check should have run"
+    assert list(scratch_tmpdir.iterdir()) == []
+
+
+def test_given_urls_need_no_server_binaries(scratch_tmpdir):
+    """With both URLs given, a machine without the server packages still runs the suite."""
+    servers = suite_servers()
+    result, _ = run_pytest(
+        f"{Path(__file__)}::test_the_test_database_and_redis_are_on_the_sessions_servers",
+        env=env_without_server_urls(TMPDIR=str(scratch_tmpdir), PG_BIN="/nonexistent/pg/bin",
+                                    PATH=f"{Path(sys.executable).parent}",
+                                    SERVICE_TEST_DATABASE_URL=other_database(servers.database_url),
+                                    SERVICE_TEST_REDIS_URL=servers.redis_url),
+        timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_a_throwaway_postgres_is_really_gone_after_the_run(scratch_tmpdir):
+    """Nothing listens any more on the ports a nested run's instances used."""
+    probe = (
+        "import throwaway_servers as t\n"
+        "s = t.suite_servers()\n"
+        "print(s.database_url, s.redis_url, flush=True)\n"
+        "t.stop_suite_servers()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parent,
+                            env=env_without_server_urls(TMPDIR=str(scratch_tmpdir)),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    database_url, redis_url = result.stdout.split()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(database_url.replace("postgres://", "postgresql://"), connect_timeout=2)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
+    assert list(scratch_tmpdir.iterdir()) == []
