@@ -14,30 +14,7 @@ import tempfile
 from pathlib import Path
 
 from service_processes import Proc, Processes, free_port, wait_for
-
-def pg_bin_dirs() -> list[Path]:
-    """PG_BIN if set, else Debian's /usr/lib/postgresql/<major>/bin, newest first."""
-    if os.environ.get("PG_BIN"):
-        return [Path(os.environ["PG_BIN"])]
-    return sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
-
-
-def pg_binary(name: str) -> str:
-    for directory in pg_bin_dirs():
-        if (directory / name).exists():
-            return str(directory / name)
-    on_path = shutil.which(name)
-    if on_path is None:
-        raise RuntimeError(f"{name} not found (PG_BIN, /usr/lib/postgresql/*/bin, PATH): "
-                           "install the PostgreSQL server package (apt-get install postgresql)")
-    return on_path
-
-
-def as_unprivileged(argv: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: under root (CI containers) run it as ``postgres``."""
-    if os.geteuid() != 0:
-        return argv
-    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv]
+from throwaway_servers import as_unprivileged, pg_binary
 
 
 class PrivatePostgres:

@@ -111,7 +111,9 @@ class Processes:
         return proc
 
     def redis_server(self, port: int, name: str = "redis") -> Proc:
-        proc = self.start(name, ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+        from throwaway_servers import redis_server_binary
+
+        proc = self.start(name, [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
                                  "--save", "", "--appendonly", "no"], cwd=self.tmp_path)
         wait_for(lambda: self._alive(proc) and _port_open(port), timeout=10, what=f"redis on {port}")
         return proc

@@ -12,12 +12,15 @@ import requests
 from conftest import TEST_REDIS_URL, encode, photo_like
 from service_processes import SERVICE_DIR, free_port, wait_for
 
+# The suite's PostgreSQL server (given or throwaway), another database on it.
+SERVER_URL = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+
 
 @pytest.fixture
 def scratch_database():
     name = f"django_eks_dev_{uuid.uuid4().hex[:8]}"
     yield name
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -25,7 +28,7 @@ def test_dev_runs_web_and_worker_and_stops_on_ctrl_c(scratch_database, tmp_path)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "GUNICORN_"))},
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{scratch_database}",
+        "DATABASE_URL": f"{SERVER_URL}/{scratch_database}",
         "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/13",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "CELERY_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),

@@ -7,7 +7,6 @@ on a free loopback port, stopped when the test ends. Certificates come from `ope
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from service_processes import free_port
+from throwaway_servers import pg_binary
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,7 @@ class TlsPostgres:
     """A CA that did not sign the server's certificate."""
 
 
-def _bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[-1:]), None)
-    if found is None:
-        raise RuntimeError(f"{name} (PostgreSQL server binaries) is not installed")
-    return found
+_bin = pg_binary
 
 
 def _openssl(*args: str, cwd: Path) -> None:
