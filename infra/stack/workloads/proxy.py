@@ -1,0 +1,133 @@
+"""The web pod's buffering proxy: an nginx sidecar that owns port 8000 and holds slow clients.
+
+Why: an application server thread (gunicorn gthread, uWSGI worker) is taken by a connection
+from the moment its request starts arriving. Eight clients trickling headers or a body at one
+byte per second held all eight threads, and everything else on port 8000 (the API, the ALB
+health check) waited. The ALB passes slow uploads through. nginx reads each request whole,
+headers and body (`proxy_request_buffering on`; bodies above `client_body_buffer_size` spill
+to a temp file in an emptyDir), before it opens a connection to the app, so the app's threads
+only ever see complete requests. service/README.md "Slow clients" has the measurements.
+
+Keep-alive and shutdown: nginx keeps idle client connections `keepalive_timeout` seconds,
+above the ALB idle timeout (the same rule as the app servers' keep-alive, else 502s). On
+SIGQUIT (`nginx -s quit`) it stops accepting and finishes requests in flight. The pod's preStop
+hook sleeps while the target deregisters, then quits nginx, which waits for its requests (the
+app keeps serving them), so the app's own SIGTERM comes after the proxy is drained or the grace
+period's budget for it is spent.
+https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_request_buffering
+https://nginx.org/en/docs/http/ngx_http_core_module.html#client_body_buffer_size
+https://nginx.org/en/docs/control.html
+
+The same text runs in the service tests (Debian's nginx) and in the cluster (the official
+`nginx:<version>-alpine` image as uid 101 under Pod Security restricted, read-only root fs):
+only directives both accept, every writable path under one temp directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROXY = "proxy"
+# The official image, pinned; it runs here as its `nginx` user (uid/gid 101), with our command
+# (the image's entrypoint scripts, which rewrite /etc/nginx, never run).
+PROXY_IMAGE = "nginx:1.28.0-alpine"
+PROXY_UID = 101
+# The app behind the proxy listens on loopback only: nothing outside the pod reaches it.
+APP_PORT = 8080
+CONFIG_DIR = "/etc/nginx-proxy"
+TEMP_DIR = "/tmp/nginx"
+# multipart framing around the largest accepted image: boundaries, part headers, the field name.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Bodies up to this stay in nginx's memory; larger ones go to the emptyDir (TEMP_DIR).
+BODY_BUFFER_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True)
+class ProxyArgs:
+    listen: str  # "8000" in the cluster; "127.0.0.1:<port>" in the tests
+    upstream: str  # "127.0.0.1:8080"
+    max_upload_bytes: int  # the app's JOBS_MAX_UPLOAD_BYTES
+    keep_alive_seconds: int  # above the ALB idle timeout
+    app_timeout_seconds: int  # the app's request timeout; nginx waits a little longer
+    temp_dir: str = TEMP_DIR
+    worker_processes: int = 1
+    worker_connections: int = 4096
+
+
+def client_max_body_bytes(max_upload_bytes: int) -> int:
+    """The largest body nginx forwards: the app's upload limit plus multipart framing.
+
+    Above the app's limit, so the app (not nginx) answers an image a little too large with its
+    own 413 JSON; far above it, nginx answers 413 itself (also JSON, see `nginx_conf`).
+    """
+    return max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+
+
+def nginx_conf(args: ProxyArgs) -> str:
+    if args.max_upload_bytes <= 0:
+        raise ValueError(f"max_upload_bytes must be positive, got {args.max_upload_bytes}")
+    temp = args.temp_dir.rstrip("/")
+    json_error = 'default_type application/json; return {status} \'{{"error": "{code}", "detail": "{detail}"}}\';'
+    return f"""\
+worker_processes {args.worker_processes};
+pid {temp}/nginx.pid;
+error_log stderr warn;
+
+events {{
+    worker_connections {args.worker_connections};
+}}
+
+http {{
+    access_log off;
+    server_tokens off;
+    client_body_temp_path {temp}/client_body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+
+    # Idle client connections (the ALB's) outlive the ALB's idle timeout.
+    keepalive_timeout {args.keep_alive_seconds}s;
+    keepalive_requests 10000;
+    client_max_body_size {client_max_body_bytes(args.max_upload_bytes)};
+    client_body_buffer_size {BODY_BUFFER_BYTES};
+    # Headers up to 32 KiB, as the app servers accept (ALB requests with large cookies).
+    large_client_header_buffers 4 32k;
+
+    upstream app {{
+        server {args.upstream};
+        keepalive 32;
+    }}
+
+    server {{
+        listen {args.listen};
+
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            # The whole request (headers and body) is read before the app sees it.
+            proxy_request_buffering on;
+            proxy_buffering on;
+            proxy_read_timeout {args.app_timeout_seconds + 5}s;
+            proxy_send_timeout {args.app_timeout_seconds + 5}s;
+            proxy_intercept_errors off;
+            error_page 413 @too_large;
+            error_page 502 503 504 @app_unavailable;
+        }}
+
+        location @too_large {{
+            {json_error.format(status=413, code="too_large", detail="request body too large")}
+        }}
+
+        location @app_unavailable {{
+            {json_error.format(status=503, code="unavailable", detail="the application is not answering")}
+        }}
+    }}
+}}
+"""
+
+
+def proxy_command(config_path: str = f"{CONFIG_DIR}/nginx.conf") -> list[str]:
+    return ["nginx", "-c", config_path, "-g", "daemon off;"]
