@@ -705,7 +705,7 @@ def app_manifests(
         migration_job(config, image),
         web_service(),
         target_group_binding(target_group_arn),
-        proxy.proxy_config_map(config.web, namespace=NAMESPACE, labels=labels("proxy")),
+        proxy.proxy_config_map(config.web, namespace=NAMESPACE, labels=labels(proxy.PROXY)),
         web_deployment(config, image),
         web_hpa(config),
         pod_disruption_budget(WEB),
