@@ -10,6 +10,7 @@ service/README.md "Slow clients" lists them.
 
 import os
 import selectors
+import signal
 import shutil
 import socket
 import threading
@@ -175,3 +176,42 @@ def test_proxy_serves_other_clients_and_probes_while_slow_clients_trickle(proces
         print(f"\n{count} slow clients trickling {kind} through nginx to {server}: "
               + ", ".join(f"{p} {'no answer' if t is None else '%.0f ms' % (t * 1000)}" for p, t in times.items()))
         assert all(t is not None and t < ANSWER_BOUND for t in times.values()), times
+
+
+def test_the_clusters_proxy_config_passes_nginx_own_check(tmp_path):
+    """The exact text the web pod's ConfigMap carries for each stack, bar its temp directory."""
+    import dataclasses
+    import subprocess
+
+    from stack.config import parse_stack_config
+    from stack.workloads.proxy import proxy_args
+    from tests.infra.stack_files import project_config
+
+    if not os.access(NGINX, os.X_OK):
+        pytest.fail("nginx is not installed: apt-get install nginx-light (bash .ci/run installs it)")
+    for stack in ("dev", "prod"):
+        args = dataclasses.replace(proxy_args(parse_stack_config(project_config(stack)).web), temp_dir=str(tmp_path))
+        conf = tmp_path / f"{stack}.conf"
+        conf.write_text(nginx_conf(args))
+        check = subprocess.run([NGINX, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr
+        assert "syntax is ok" in check.stderr
+
+
+def test_the_proxys_own_errors_are_json(processes, tmp_path):
+    app, app_url = processes.web("uwsgi", threads=2)
+    url = start_proxy(processes, app_url, tmp_path)
+    host, port = url.removeprefix("http://").split(":")
+    # A body announced far over the limit is refused before it is read.
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                     f"Content-Length: {UPLOAD_LIMIT * 4}\r\n\r\n".encode())
+        answer = sock.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer[:300]
+    assert "application/json" in answer and '"error": "too_large"' in answer, answer
+    # The app gone: the proxy answers 503 JSON, not nginx's HTML 502 page.
+    os.killpg(app.pid, signal.SIGKILL)
+    app.wait(timeout=10)
+    response = requests.get(f"{url}/api/jobs/x", headers={"Host": "localhost"}, timeout=10)
+    assert response.status_code == 503, response.text[:300]
+    assert response.json()["error"] == "unavailable"

@@ -122,6 +122,10 @@ http {{
 
     server {{
         listen {args.listen};
+        # nginx's own errors as JSON, like the app's (the app's own errors pass through as they are).
+        error_page 400 @bad_request;
+        error_page 413 @too_large;
+        error_page 502 503 504 =503 @app_unavailable;
 
         location / {{
             proxy_pass http://app;
@@ -134,8 +138,10 @@ http {{
             proxy_read_timeout {args.app_timeout_seconds + 5}s;
             proxy_send_timeout {args.app_timeout_seconds + 5}s;
             proxy_intercept_errors off;
-            error_page 413 @too_large;
-            error_page 502 503 504 @app_unavailable;
+        }}
+
+        location @bad_request {{
+            {json_error.format(status=400, code="bad_request", detail="malformed HTTP request")}
         }}
 
         location @too_large {{
