@@ -362,8 +362,13 @@ def system_pool(config: StackConfig) -> str:
 
 
 def workload_pod(config: StackConfig, workload: Workload) -> PodRequests:
-    spec = config.web if workload == "web" else config.worker
-    return PodRequests(workload, spec.cpu_millicores, spec.memory_mib)
+    if workload == "web":
+        # The web pod is the app container plus its buffering proxy (stack/workloads/proxy.py).
+        from stack.workloads import proxy
+
+        web = config.web
+        return PodRequests(workload, web.cpu_millicores + proxy.CPU_MILLICORES, web.memory_mib + proxy.MEMORY_MIB)
+    return PodRequests(workload, config.worker.cpu_millicores, config.worker.memory_mib)
 
 
 def _gib(mib: int) -> str:

@@ -19,7 +19,8 @@ def pod_images(resources: list[Any]) -> dict[str, str]:
     images = {}
     for r in resources:
         if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"):
-            (container,) = r.inputs["spec"]["template"]["spec"]["containers"]
+            # The app container (the web pod's nginx proxy runs its own pinned image).
+            (container,) = [c for c in r.inputs["spec"]["template"]["spec"]["containers"] if c["name"] != "proxy"]
             images[r.name] = container["image"]
     return images
 

@@ -83,6 +83,8 @@ def _workload_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
         if requests.get("memory") or limits.get("memory"):
             settings[f"{prefix}memory"] = requests.get("memory") or limits.get("memory")
         command = [*(container.get("command") or []), *(container.get("args") or [])]
+        if command[:1] == ["nginx"]:
+            continue  # the web pod's proxy: its `-c` is a config file, not a concurrency
         for label, names in (
             ("workers", ("--workers", "-w", "--processes")),
             ("threads", ("--threads",)),

@@ -30,6 +30,7 @@ from stack.config import StackConfig
 from stack.workloads import benchmark as bench
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
 from stack.workloads import reconciler
 from stack.workloads.network_policies import network_policies
@@ -219,6 +220,16 @@ class Workloads(pulumi.ComponentResource):
             opts=after("config"),
         )
         record("config", config_map)
+        # The web pod's nginx configuration; under a fixed name, as the web pod template carries
+        # its checksum (a change rolls the pods, which read it at start).
+        proxy_config = proxy.proxy_config_map(config.web, namespace=m.NAMESPACE, labels=m.labels(proxy.PROXY))
+        record(
+            "config",
+            k8s.core.v1.ConfigMap(
+                f"{name}-proxy-config", metadata=proxy_config["metadata"], data=proxy_config["data"],
+                opts=after("config"),
+            ),
+        )
 
         secret_key = random.RandomPassword(
             f"{name}-django-secret-key",

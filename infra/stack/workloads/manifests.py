@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, WebConfig, WorkerConfig
+from stack.workloads import proxy
 from stack.workloads.web_server import uwsgi_command
 
 Manifest = dict[str, Any]
@@ -156,6 +157,8 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
         "CELERY_TASK_TIME_LIMIT": str(config.worker.task_time_limit_seconds),
         "CELERY_VISIBILITY_TIMEOUT": str(config.worker.visibility_timeout_seconds),
         "CELERY_QUEUE": CELERY_QUEUE,
+        # The web pod's proxy sizes its body limit from the same number.
+        "JOBS_MAX_UPLOAD_BYTES": str(proxy.MAX_UPLOAD_BYTES),
         "CELERY_HEARTBEAT_FILE": HEARTBEAT_FILE,
         "PYTHONUNBUFFERED": "1",
         **reconciler_settings(config),
@@ -322,6 +325,9 @@ def gunicorn_command(web: WebConfig) -> list[str]:
         str(web.graceful_timeout_seconds),
         "--timeout",
         str(web.timeout_seconds),
+        # Loopback only: port 8000 is the proxy's (stack/workloads/proxy.py).
+        "--bind",
+        proxy.app_bind(),
         "config.wsgi",
     ]
 
@@ -329,14 +335,19 @@ def gunicorn_command(web: WebConfig) -> list[str]:
 def web_command(web: WebConfig) -> list[str]:
     """The application server's command for `web.server`, exec form: SIGTERM reaches its master."""
     if web.server == "uwsgi":
-        return uwsgi_command(web)
+        return uwsgi_command(web, bind=proxy.app_bind())
     return gunicorn_command(web)
+
+
+def web_app_pre_stop_seconds(web: WebConfig) -> int:
+    """The app's pause before SIGTERM: the ALB deregisters the pod, then the proxy drains through it."""
+    return web.pre_stop_seconds + proxy.drain_seconds(web)
 
 
 def web_termination_grace_seconds(web: WebConfig) -> int:
     # The grace period runs from the start of preStop: the pod must outlive the sleep (while the
-    # ALB deregisters it) and then gunicorn's graceful shutdown of in-flight requests.
-    return web.pre_stop_seconds + web.graceful_timeout_seconds + WEB_TERMINATION_MARGIN_SECONDS
+    # ALB deregisters it), the proxy's drain, and then the app server's graceful shutdown.
+    return web_app_pre_stop_seconds(web) + web.graceful_timeout_seconds + WEB_TERMINATION_MARGIN_SECONDS
 
 
 def web_probes() -> dict[str, Any]:
@@ -363,20 +374,18 @@ def web_container(config: StackConfig, image: str, *, config_map_name: str, secr
         "name": WEB,
         "image": image,
         "command": web_command(web),
-        "ports": [
-            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
-            {"name": "probes", "containerPort": PROBE_PORT, "protocol": "TCP"},
-        ],
+        # Port 8000 (`http`) is the proxy's; the app listens on loopback behind it.
+        "ports": [{"name": "probes", "containerPort": PROBE_PORT, "protocol": "TCP"}],
         "envFrom": _env_from(config_map_name, secret_name),
         "resources": resources(web.cpu_millicores, web.memory_mib),
         "securityContext": container_security_context(),
         "volumeMounts": [dict(_TMP_MOUNT)],
         **web_probes(),
     }
-    if web.pre_stop_seconds > 0:
-        # Keep serving while the controller deregisters the pod from the target group; SIGTERM
-        # only comes after. The native sleep action (GA in 1.32) needs no binary in the image.
-        container["lifecycle"] = {"preStop": {"sleep": {"seconds": web.pre_stop_seconds}}}
+    # Keep serving while the controller deregisters the pod from the target group and the proxy
+    # finishes the requests it holds; SIGTERM only comes after. The native sleep action (GA in
+    # 1.32) needs no binary in the image.
+    container["lifecycle"] = {"preStop": {"sleep": {"seconds": web_app_pre_stop_seconds(web)}}}
     return container
 
 
@@ -402,6 +411,11 @@ def web_deployment(
         container=web_container(config, image, config_map_name=config_map_name, secret_name=secret_name),
         termination_grace_seconds=web_termination_grace_seconds(web),
     )
+    # The buffering proxy in front of the app: slow clients wait in nginx, not in app threads.
+    spec["containers"].append(proxy.proxy_container(web, container_security_context()))
+    spec["volumes"] += proxy.proxy_volumes()
+    template = _pod_template(WEB, spec)
+    template["metadata"]["annotations"] = {"django-eks/proxy-config": proxy.config_checksum(web)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -416,7 +430,7 @@ def web_deployment(
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
             },
             "revisionHistoryLimit": 5,
-            "template": _pod_template(WEB, spec),
+            "template": template,
         },
     }
 
@@ -691,6 +705,7 @@ def app_manifests(
         migration_job(config, image),
         web_service(),
         target_group_binding(target_group_arn),
+        proxy.proxy_config_map(config.web, namespace=NAMESPACE, labels=labels(proxy.PROXY)),
         web_deployment(config, image),
         web_hpa(config),
         pod_disruption_budget(WEB),

@@ -23,11 +23,11 @@ from stack.config import WebConfig
 HTTP_PORT = 8000
 
 
-def uwsgi_command(web: WebConfig) -> list[str]:
+def uwsgi_command(web: WebConfig, bind: str = f"0.0.0.0:{HTTP_PORT}") -> list[str]:
     return [
         "uwsgi", "--master", "--strict", "--need-app", "--single-interpreter",
         "--module", "config.wsgi:application",
-        "--http", f"0.0.0.0:{HTTP_PORT}",
+        "--http", bind,
         f"--http-keepalive={web.keep_alive_seconds}",
         "--http-timeout", str(web.timeout_seconds + 5),
         "--processes", str(web.gunicorn_workers),

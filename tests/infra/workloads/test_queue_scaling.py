@@ -93,7 +93,7 @@ def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
 
 def test_the_watched_list_is_the_queue_the_containers_use(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
-    config_map = find(manifests, "ConfigMap")
+    config_map = find(manifests, "ConfigMap", m.CONFIG_MAP)
     trigger = find(manifests, "ScaledObject", m.WORKER)["spec"]["triggers"][0]["metadata"]
     assert trigger["listName"] == config_map["data"]["CELERY_QUEUE"] == m.CELERY_QUEUE
     for name in (m.WEB, m.WORKER):

@@ -36,7 +36,7 @@ def test_cronjob_runs_the_reconcile_command_on_the_configured_period() -> None:
 
 def test_thresholds_reach_every_app_container_through_the_config_map() -> None:
     config = with_reconciler(queuedAfterSeconds=900, runningGraceSeconds=30, maxAttempts=4)
-    data = find(render(config), "ConfigMap")["data"]
+    data = find(render(config), "ConfigMap", m.CONFIG_MAP)["data"]
     assert data["JOBS_REQUEUE_QUEUED_AFTER"] == "900"
     assert data["JOBS_REQUEUE_RUNNING_GRACE"] == "30"
     assert data["JOBS_MAX_ATTEMPTS"] == "4"  # workers enforce it too

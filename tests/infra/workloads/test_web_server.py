@@ -31,7 +31,7 @@ def test_web_command_is_the_services_own(server: str, stack_config: StackConfig)
                          gracefulTimeoutSeconds=25, timeoutSeconds=70)
     expected = web_server_command(WebServerArgs(
         server=server, processes=2, threads=16, keep_alive_seconds=90, graceful_timeout_seconds=25,
-        timeout_seconds=70))  # fmt: skip
+        timeout_seconds=70, bind="127.0.0.1:8080"))  # fmt: skip
     assert web_container(config)["command"] == expected
 
 
@@ -39,7 +39,8 @@ def test_uwsgi_command_keeps_connections_in_its_router_and_stops_gracefully(stac
     config = with_server(stack_config, "uwsgi", keepAliveSeconds=90, gracefulTimeoutSeconds=25, timeoutSeconds=70)
     command = web_container(config)["command"]
     assert command[0] == "uwsgi"
-    assert option(command, "--http") == "0.0.0.0:8000"  # the router, not --http11-socket
+    # The router (not --http11-socket), on loopback behind the pod's proxy.
+    assert option(command, "--http") == "127.0.0.1:8080"
     assert "--http-keepalive=90" in command
     assert option(command, "--harakiri") == "70"
     assert option(command, "--worker-reload-mercy") == "25"

@@ -135,7 +135,7 @@ EXPECTED_TYPES = {
     "kubernetes:core/v1:ServiceAccount": 4,
     "kubernetes:batch/v1:CronJob": 1,
     "kubernetes:core/v1:Secret": 2,
-    "kubernetes:core/v1:ConfigMap": 1,
+    "kubernetes:core/v1:ConfigMap": 2,  # the app's settings and the web pod's proxy config
     "kubernetes:batch/v1:Job": 1,
     "kubernetes:apps/v1:Deployment": 2,
     "kubernetes:core/v1:Service": 1,
@@ -207,7 +207,8 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
     run(lambda: _with_platform_dependency(prod_config))
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
     objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
-    assert len(objects) == 20 + len(network_policies(prod_config))  # the reconciler CronJob and its service account included
+    # The reconciler CronJob and its service account, and the proxy's ConfigMap, included.
+    assert len(objects) == 21 + len(network_policies(prod_config))
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 
@@ -319,7 +320,8 @@ def test_deployments_reference_the_generated_config_names(monitor: RecordingMoni
             {"secretRef": {"name": "app-secrets-generated"}},
         ]
         assert d.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
-    config_map = monitor.one("kubernetes:core/v1:ConfigMap").inputs
+    config_maps = [r.inputs for r in monitor.registered if r.type == "kubernetes:core/v1:ConfigMap"]
+    config_map = next(c for c in config_maps if "DJANGO_ALLOWED_HOSTS" in c["data"])
     assert "name" not in config_map["metadata"]
     assert config_map["data"]["DJANGO_ALLOWED_HOSTS"] == "alb-123.us-east-1.elb.amazonaws.com"
 

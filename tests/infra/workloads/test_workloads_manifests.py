@@ -155,16 +155,14 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
     command = container["command"]
     assert command[:3] == ["gunicorn", "--config", "gunicorn.conf.py"]
     assert command[-1] == "config.wsgi"
+    assert option(command, "--bind") == "127.0.0.1:8080"  # behind the pod's proxy
     assert option(command, "--workers") == str(web.gunicorn_workers)
     assert option(command, "--threads") == str(web.threads)
     assert option(command, "--keep-alive") == str(web.keep_alive_seconds)
     assert option(command, "--graceful-timeout") == str(web.graceful_timeout_seconds)
     assert option(command, "--timeout") == str(web.timeout_seconds)
     assert container["image"] == IMAGE
-    assert container["ports"] == [
-        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
-        {"name": "probes", "containerPort": 8001, "protocol": "TCP"},
-    ]
+    assert container["ports"] == [{"name": "probes", "containerPort": 8001, "protocol": "TCP"}]
 
 
 def test_celery_command_follows_config(stack_config: StackConfig) -> None:
@@ -221,7 +219,7 @@ def test_deployments_leave_replicas_to_the_autoscaler(stack_config: StackConfig)
 
 
 def test_app_settings_follow_config(stack_config: StackConfig) -> None:
-    data = find(render(stack_config), "ConfigMap")["data"]
+    data = find(render(stack_config), "ConfigMap", m.CONFIG_MAP)["data"]
     assert data["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
     assert data["DJANGO_ALLOWED_HOSTS"].split(",") == [ALB_DNS]
     assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"http://{ALB_DNS}"
@@ -248,7 +246,7 @@ def test_ssl_redirect_only_with_a_certificate() -> None:
             }
         }
     )
-    data = find(render(config, app_url=f"https://{ALB_DNS}/"), "ConfigMap")["data"]
+    data = find(render(config, app_url=f"https://{ALB_DNS}/"), "ConfigMap", m.CONFIG_MAP)["data"]
     assert data["DJANGO_SECURE_SSL_REDIRECT"] == "true"
     assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{ALB_DNS}"
 
@@ -276,16 +274,17 @@ def test_web_grace_period_covers_pre_stop_and_graceful_timeout(stack_config: Sta
     spec = find(render(stack_config), "Deployment", m.WEB)["spec"]["template"]["spec"]
     container = spec["containers"][0]
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert pre_stop == stack_config.web.pre_stop_seconds
+    # The app pauses while the target deregisters and then while the proxy drains through it.
+    assert pre_stop == stack_config.web.pre_stop_seconds + stack_config.web.graceful_timeout_seconds
     graceful = graceful_seconds(container["command"])
     assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
 
 
-def test_no_pre_stop_hook_when_the_pause_is_zero() -> None:
+def test_app_outlives_the_proxy_drain_even_without_a_pause() -> None:
     config = parse_stack_config({"web": {"preStopSeconds": 0}})
     container = m.web_container(config, IMAGE, config_map_name="c", secret_name="s")
-    assert "lifecycle" not in container
-    assert m.web_termination_grace_seconds(config.web) >= config.web.graceful_timeout_seconds
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == config.web.graceful_timeout_seconds
+    assert m.web_termination_grace_seconds(config.web) >= 2 * config.web.graceful_timeout_seconds
 
 
 def test_worker_grace_period_outlasts_the_task_time_limit(stack_config: StackConfig) -> None:
@@ -334,12 +333,16 @@ def test_every_container_is_locked_down_and_sized(stack_config: StackConfig) -> 
             assert context["capabilities"] == {"drop": ["ALL"]}
             assert context["runAsNonRoot"] is True
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}
-            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+            tmp = "proxy-tmp" if container["name"] == "proxy" else "tmp"
+            assert {"name": tmp, "mountPath": "/tmp"} in container["volumeMounts"]
             assert set(container["resources"]["requests"]) == {"cpu", "memory"}
             assert container["resources"]["limits"] == {
                 "memory": container["resources"]["requests"]["memory"]
             }
             assert "cpu" not in container["resources"]["limits"]
+            if container["name"] == "proxy":
+                assert "envFrom" not in container  # nginx needs neither settings nor secrets
+                continue
             assert [source for source in container["envFrom"]] == [
                 {"configMapRef": {"name": m.CONFIG_MAP}},
                 {"secretRef": {"name": m.SECRET}},
@@ -476,7 +479,7 @@ def test_nothing_secret_outside_the_secret(stack_config: StackConfig) -> None:
         assert not leaked, f"{o['kind']} {o['metadata']['name']} holds {leaked}"
     secret = find(manifests, "Secret", m.SECRET)
     assert set(secret["stringData"]) == set(m.SECRET_KEYS)
-    config_keys = set(find(manifests, "ConfigMap")["data"])
+    config_keys = set(find(manifests, "ConfigMap", m.CONFIG_MAP)["data"])
     assert not config_keys & set(m.SECRET_KEYS)
 
 

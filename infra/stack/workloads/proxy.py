@@ -1,0 +1,245 @@
+"""The web pod's buffering proxy: an nginx sidecar that owns port 8000 and holds slow clients.
+
+Why: an application server thread (gunicorn gthread, uWSGI worker) is taken by a connection
+from the moment its request starts arriving. Eight clients trickling headers or a body at one
+byte per second held all eight threads, and everything else on port 8000 (the API, the ALB
+health check) waited. The ALB passes slow uploads through. nginx reads each request whole,
+headers and body (`proxy_request_buffering on`; bodies above `client_body_buffer_size` spill
+to a temp file in an emptyDir), before it opens a connection to the app, so the app's threads
+only ever see complete requests. service/README.md "Slow clients" has the measurements.
+
+Keep-alive and shutdown: nginx keeps idle client connections `keepalive_timeout` seconds,
+above the ALB idle timeout (the same rule as the app servers' keep-alive, else 502s). On
+SIGQUIT (`nginx -s quit`) it stops accepting and finishes requests in flight. The pod's preStop
+hook sleeps while the target deregisters, then quits nginx, which waits for its requests (the
+app keeps serving them), so the app's own SIGTERM comes after the proxy is drained or the grace
+period's budget for it is spent.
+https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_request_buffering
+https://nginx.org/en/docs/http/ngx_http_core_module.html#client_body_buffer_size
+https://nginx.org/en/docs/control.html
+
+The same text runs in the service tests (Debian's nginx) and in the cluster (the official
+`nginx:<version>-alpine` image as uid 101 under Pod Security restricted, read-only root fs):
+only directives both accept, every writable path under one temp directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from stack.config import LoadBalancerConfig, WebConfig
+
+PROXY = "proxy"
+CONFIG_MAP = "web-proxy"
+# The official image, pinned; it runs here as its `nginx` user (uid/gid 101), with our command
+# (the image's entrypoint scripts, which rewrite /etc/nginx, never run).
+PROXY_IMAGE = "nginx:1.28.0-alpine"
+PROXY_UID = 101
+# The app behind the proxy listens on loopback only: nothing outside the pod reaches it.
+APP_PORT = 8080
+HTTP_PORT = 8000
+CONFIG_DIR = "/etc/nginx-proxy"
+# The proxy's own emptyDir: request bodies spill here, and the pid file lives here.
+TEMP_DIR = "/tmp"
+# The largest upload the app accepts (JOBS_MAX_UPLOAD_BYTES, set in the app's ConfigMap from here
+# so the app and the proxy cannot disagree).
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# nginx itself: one worker process holds thousands of idle or slow connections (a few KiB each,
+# plus up to BODY_BUFFER_BYTES of body in memory); the CPU is header parsing and copying.
+CPU_MILLICORES = 100
+MEMORY_MIB = 64
+# Concurrent full-size uploads the emptyDir can hold while they trickle in.
+BUFFERED_UPLOADS = 64
+# multipart framing around the largest accepted image: boundaries, part headers, the field name.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Bodies up to this stay in nginx's memory; larger ones go to the emptyDir (TEMP_DIR).
+BODY_BUFFER_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True)
+class ProxyArgs:
+    listen: str  # "8000" in the cluster; "127.0.0.1:<port>" in the tests
+    upstream: str  # "127.0.0.1:8080"
+    max_upload_bytes: int  # the app's JOBS_MAX_UPLOAD_BYTES
+    keep_alive_seconds: int  # above the ALB idle timeout
+    app_timeout_seconds: int  # the app's request timeout; nginx waits a little longer
+    # On `nginx -s quit`, requests still open this long after are closed.
+    shutdown_seconds: int = 30
+    temp_dir: str = TEMP_DIR
+    worker_processes: int = 1
+    worker_connections: int = 4096
+
+
+def client_max_body_bytes(max_upload_bytes: int) -> int:
+    """The largest body nginx forwards: the app's upload limit plus multipart framing.
+
+    Above the app's limit, so the app (not nginx) answers an image a little too large with its
+    own 413 JSON; far above it, nginx answers 413 itself (also JSON, see `nginx_conf`).
+    """
+    return max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+
+
+def nginx_conf(args: ProxyArgs) -> str:
+    if args.max_upload_bytes <= 0:
+        raise ValueError(f"max_upload_bytes must be positive, got {args.max_upload_bytes}")
+    if args.temp_dir == "/" or not args.temp_dir.startswith("/"):
+        raise ValueError(f"temp_dir must be an absolute directory other than /, got {args.temp_dir!r}")
+    temp = args.temp_dir.rstrip("/")
+    json_error = 'default_type application/json; return {status} \'{{"error": "{code}", "detail": "{detail}"}}\';'
+    return f"""\
+worker_processes {args.worker_processes};
+pid {temp}/nginx.pid;
+error_log stderr warn;
+worker_shutdown_timeout {args.shutdown_seconds}s;
+
+events {{
+    worker_connections {args.worker_connections};
+}}
+
+http {{
+    access_log off;
+    server_tokens off;
+    client_body_temp_path {temp}/client_body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+
+    # Idle client connections (the ALB's) outlive the ALB's idle timeout.
+    keepalive_timeout {args.keep_alive_seconds}s;
+    keepalive_requests 10000;
+    client_max_body_size {client_max_body_bytes(args.max_upload_bytes)};
+    client_body_buffer_size {BODY_BUFFER_BYTES};
+    # Headers up to 32 KiB, as the app servers accept (ALB requests with large cookies).
+    large_client_header_buffers 4 32k;
+
+    upstream app {{
+        server {args.upstream};
+        keepalive 32;
+    }}
+
+    server {{
+        listen {args.listen};
+        # nginx's own errors as JSON, like the app's (the app's own errors pass through as they are).
+        error_page 400 @bad_request;
+        error_page 413 @too_large;
+        error_page 502 503 504 =503 @app_unavailable;
+
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            # The whole request (headers and body) is read before the app sees it.
+            proxy_request_buffering on;
+            proxy_buffering on;
+            proxy_read_timeout {args.app_timeout_seconds + 5}s;
+            proxy_send_timeout {args.app_timeout_seconds + 5}s;
+            proxy_intercept_errors off;
+        }}
+
+        location @bad_request {{
+            {json_error.format(status=400, code="bad_request", detail="malformed HTTP request")}
+        }}
+
+        location @too_large {{
+            {json_error.format(status=413, code="too_large", detail="request body too large")}
+        }}
+
+        location @app_unavailable {{
+            {json_error.format(status=503, code="unavailable", detail="the application is not answering")}
+        }}
+    }}
+}}
+"""
+
+
+def proxy_command(config_path: str = f"{CONFIG_DIR}/nginx.conf") -> list[str]:
+    return ["nginx", "-c", config_path, "-g", "daemon off;"]
+
+
+# --- the web pod's side ------------------------------------------------------------------
+
+
+def proxy_args(web: WebConfig) -> ProxyArgs:
+    return ProxyArgs(
+        listen=str(HTTP_PORT),
+        upstream=app_bind(),
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        # The proxy now holds the ALB's connections: the same keep-alive rule (web.keepAliveSeconds
+        # above the ALB idle timeout, checked by the config) applies to it.
+        keep_alive_seconds=web.keep_alive_seconds,
+        app_timeout_seconds=web.timeout_seconds,
+        # Bound the drain on `nginx -s quit`: a client still trickling an upload cannot hold the pod.
+        shutdown_seconds=drain_seconds(web),
+    )
+
+
+def app_bind() -> str:
+    return f"127.0.0.1:{APP_PORT}"
+
+
+def proxy_config_map(web: WebConfig, *, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": CONFIG_MAP, "namespace": namespace, "labels": labels},
+        "data": {"nginx.conf": nginx_conf(proxy_args(web))},
+    }
+
+
+def config_checksum(web: WebConfig) -> str:
+    """Changes with the proxy's configuration, so a pod template annotation rolls the pods."""
+    return hashlib.sha256(nginx_conf(proxy_args(web)).encode()).hexdigest()[:16]
+
+
+def drain_seconds(web: WebConfig) -> int:
+    """How long the proxy may take on `nginx -s quit` to finish the requests it holds."""
+    return web.graceful_timeout_seconds
+
+
+def pre_stop_command(web: WebConfig) -> list[str]:
+    # Serve while the ALB deregisters the pod, then stop accepting and finish what is in flight;
+    # the hook returns only when nginx has exited (its pid file is gone), else the kubelet's
+    # SIGTERM (nginx's fast shutdown) would cut the requests short.
+    return [
+        "/bin/sh", "-c",
+        f"sleep {web.pre_stop_seconds}; nginx -s quit -c {CONFIG_DIR}/nginx.conf; "
+        f"while [ -e {TEMP_DIR}/nginx.pid ]; do sleep 1; done",
+    ]  # fmt: skip
+
+
+def proxy_volumes() -> list[dict[str, Any]]:
+    body_spill_mib = BUFFERED_UPLOADS * (MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES) // (1024 * 1024)
+    return [
+        {"name": "proxy-config", "configMap": {"name": CONFIG_MAP}},
+        {"name": "proxy-tmp", "emptyDir": {"sizeLimit": f"{body_spill_mib}Mi"}},
+    ]
+
+
+def proxy_container(web: WebConfig, security_context: dict[str, Any]) -> dict[str, Any]:
+    """The nginx sidecar: port 8000 (named `http`, which the Service and the target group use)."""
+    tcp = {"tcpSocket": {"port": "http"}, "timeoutSeconds": 2}
+    return {
+        "name": PROXY,
+        "image": PROXY_IMAGE,
+        "command": proxy_command(),
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "resources": {
+            "requests": {"cpu": f"{CPU_MILLICORES}m", "memory": f"{MEMORY_MIB}Mi"},
+            "limits": {"memory": f"{MEMORY_MIB}Mi"},
+        },
+        # The image's nginx user; the pod's fsGroup makes the emptyDir writable for it.
+        "securityContext": {**security_context, "runAsUser": PROXY_UID, "runAsGroup": PROXY_UID},
+        "volumeMounts": [
+            {"name": "proxy-config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "proxy-tmp", "mountPath": TEMP_DIR},
+        ],
+        # Liveness only: the proxy answers TCP whatever the app does; the ALB's health check
+        # (through the proxy to the app's /healthz) judges the whole path.
+        "startupProbe": {**tcp, "periodSeconds": 1, "failureThreshold": 30},
+        "livenessProbe": {**tcp, "periodSeconds": 10, "failureThreshold": 3},
+        "lifecycle": {"preStop": {"exec": {"command": pre_stop_command(web)}}},
+    }

@@ -1,0 +1,165 @@
+"""The web pod's buffering proxy: nginx owns port 8000, the app listens on loopback behind it.
+
+The proxy's behaviour against slow clients is measured with real processes in
+tests/service/test_slow_clients.py; here, what reaches the cluster: ports, limits that agree
+with the app's, keep-alive and shutdown against the ALB, Pod Security restricted, capacity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from stack.capacity import workload_pod
+from stack.config import StackConfig, StackConfigError, parse_stack_config
+from stack.workloads import manifests as m
+from stack.workloads import proxy
+from tests.infra.stack_files import project_config
+from tests.infra.workloads.test_workloads_manifests import find, option, render
+
+
+def web_pod(config: StackConfig) -> dict[str, Any]:
+    return find(render(config), "Deployment", m.WEB)["spec"]["template"]["spec"]
+
+
+def containers(config: StackConfig) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in web_pod(config)["containers"]}
+
+
+def nginx_conf(config: StackConfig) -> str:
+    return find(render(config), "ConfigMap", proxy.CONFIG_MAP)["data"]["nginx.conf"]
+
+
+def directive(conf: str, name: str) -> str:
+    values = re.findall(rf"^\s*{name}\s+([^;]+);", conf, flags=re.M)
+    assert len(values) == 1, f"{name}: {values}"
+    return values[0]
+
+
+def test_port_8000_is_the_proxys_and_the_service_still_targets_it(stack_config: StackConfig) -> None:
+    pods = containers(stack_config)
+    assert set(pods) == {m.WEB, proxy.PROXY}
+    assert pods[proxy.PROXY]["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert all(p["containerPort"] != 8000 for p in pods[m.WEB]["ports"])
+    manifests = render(stack_config)
+    service = find(manifests, "Service", m.WEB)
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert find(manifests, "TargetGroupBinding")["spec"]["serviceRef"] == {"name": m.WEB, "port": m.SERVICE_PORT}
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
+def test_the_proxy_forwards_to_the_address_the_app_binds_on_loopback(server: str) -> None:
+    config = parse_stack_config({"web": {"server": server}})
+    command = containers(config)[m.WEB]["command"]
+    bind = option(command, "--bind" if server == "gunicorn" else "--http")
+    assert bind.startswith("127.0.0.1:")
+    conf = nginx_conf(config)
+    assert re.search(rf"upstream app {{\s*server {re.escape(bind)};", conf), conf
+    assert directive(conf, "listen") == "8000"
+
+
+def test_requests_are_buffered_whole_and_the_body_limit_follows_the_apps(stack_config: StackConfig) -> None:
+    conf = nginx_conf(stack_config)
+    assert directive(conf, "proxy_request_buffering") == "on"
+    app_limit = int(find(render(stack_config), "ConfigMap", m.CONFIG_MAP)["data"]["JOBS_MAX_UPLOAD_BYTES"])
+    body_limit = int(directive(conf, "client_max_body_size"))
+    # Above the app's own limit (the app answers 413 JSON for an image slightly too large), by
+    # no more than the multipart framing.
+    assert app_limit < body_limit <= app_limit + proxy.MULTIPART_OVERHEAD_BYTES
+    assert int(directive(conf, "client_body_buffer_size")) <= body_limit
+    # Bodies spill to the proxy's emptyDir, sized for that many full uploads at once.
+    volumes = {v["name"]: v for v in web_pod(stack_config)["volumes"]}
+    size = volumes["proxy-tmp"]["emptyDir"]["sizeLimit"]
+    assert int(size.removesuffix("Mi")) * 1024 * 1024 >= proxy.BUFFERED_UPLOADS * body_limit
+    assert directive(conf, "client_body_temp_path").startswith(f"{proxy.TEMP_DIR}/")
+
+
+def test_proxy_keep_alive_outlasts_the_alb_idle_timeout(stack_config: StackConfig) -> None:
+    keep_alive = int(directive(nginx_conf(stack_config), "keepalive_timeout").removesuffix("s"))
+    assert keep_alive > stack_config.load_balancer.idle_timeout_seconds
+    assert keep_alive == stack_config.web.keep_alive_seconds
+
+
+def test_the_config_rejects_a_proxy_keep_alive_below_the_alb_idle_timeout() -> None:
+    raw = project_config("dev")
+    raw.setdefault("web", {})["keepAliveSeconds"] = 30
+    raw.setdefault("loadBalancer", {})["idleTimeoutSeconds"] = 60
+    with pytest.raises(StackConfigError, match="keepAliveSeconds"):
+        parse_stack_config(raw)
+
+
+def test_shutdown_drains_the_proxy_before_the_app_stops(stack_config: StackConfig) -> None:
+    web = stack_config.web
+    spec = web_pod(stack_config)
+    pods = containers(stack_config)
+    hook = " ".join(pods[proxy.PROXY]["lifecycle"]["preStop"]["exec"]["command"])
+    # The proxy serves through the deregistration pause, then quits gracefully and the hook waits
+    # for it (a return before would let the kubelet's SIGTERM, nginx's fast stop, cut requests).
+    assert hook.index(f"sleep {web.pre_stop_seconds}") < hook.index("nginx -s quit") < hook.index("nginx.pid")
+    drain = int(directive(nginx_conf(stack_config), "worker_shutdown_timeout").removesuffix("s"))
+    app_pause = pods[m.WEB]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    # The app keeps serving until the proxy has finished what it holds, then stops gracefully.
+    assert app_pause >= web.pre_stop_seconds + drain
+    assert spec["terminationGracePeriodSeconds"] > app_pause + web.graceful_timeout_seconds
+
+
+def test_proxy_runs_under_pod_security_restricted(stack_config: StackConfig) -> None:
+    """The restricted profile's rules (https://kubernetes.io/docs/concepts/security/pod-security-standards/)."""
+    spec = web_pod(stack_config)
+    allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                       "projected", "secret"}
+    for volume in spec["volumes"]:
+        assert set(volume) - {"name"} <= allowed_volumes, volume
+    assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    pod_context = spec["securityContext"]
+    for container in spec["containers"]:
+        context = {**pod_context, **container["securityContext"]}
+        assert context["runAsNonRoot"] is True
+        assert context.get("runAsUser", 1) != 0
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert set(context["capabilities"].get("add", [])) <= {"NET_BIND_SERVICE"}
+        assert context["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost")
+        assert not context.get("privileged", False)
+        assert all("hostPort" not in p for p in container.get("ports", []))
+        assert context["readOnlyRootFilesystem"] is True
+    sidecar = containers(stack_config)[proxy.PROXY]
+    assert sidecar["securityContext"]["runAsUser"] == proxy.PROXY_UID
+    # An unprivileged port: no capability needed to bind it.
+    assert sidecar["ports"][0]["containerPort"] >= 1024
+    # The official image, pinned to a version (never a floating tag).
+    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", sidecar["image"]), sidecar["image"]
+    # Everything nginx writes goes to its own emptyDir; the config is mounted read-only.
+    mounts = {v["mountPath"]: v for v in sidecar["volumeMounts"]}
+    assert mounts[proxy.CONFIG_DIR]["readOnly"] is True
+    conf = nginx_conf(stack_config)
+    for name in ("pid", "client_body_temp_path", "proxy_temp_path", "fastcgi_temp_path", "uwsgi_temp_path",
+                 "scgi_temp_path"):
+        assert directive(conf, name).startswith(proxy.TEMP_DIR + "/"), name
+    assert mounts[proxy.TEMP_DIR]["name"] == "proxy-tmp"
+
+
+def test_a_proxy_config_change_rolls_the_web_pods() -> None:
+    first = find(render(parse_stack_config({"web": {"timeoutSeconds": 60}})), "Deployment", m.WEB)
+    second = find(render(parse_stack_config({"web": {"timeoutSeconds": 90}})), "Deployment", m.WEB)
+    key = "django-eks/proxy-config"
+    assert first["spec"]["template"]["metadata"]["annotations"][key] != \
+        second["spec"]["template"]["metadata"]["annotations"][key]
+
+
+def test_capacity_counts_both_containers_of_the_web_pod(stack_config: StackConfig) -> None:
+    def total(resource: str, unit: str) -> int:
+        return sum(int(c["resources"]["requests"][resource].removesuffix(unit)) for c in web_pod(stack_config)["containers"])
+
+    pod = workload_pod(stack_config, "web")
+    assert (pod.cpu_millicores, pod.memory_mib) == (total("cpu", "m"), total("memory", "Mi"))
+
+
+def test_bad_proxy_input_gets_a_clear_error() -> None:
+    base = dict(listen="8000", upstream="127.0.0.1:8080", keep_alive_seconds=75, app_timeout_seconds=60)
+    with pytest.raises(ValueError, match="max_upload_bytes must be positive"):
+        proxy.nginx_conf(proxy.ProxyArgs(max_upload_bytes=0, **base))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="temp_dir must be an absolute directory"):
+        proxy.nginx_conf(proxy.ProxyArgs(max_upload_bytes=1, temp_dir="tmp", **base))  # type: ignore[arg-type]

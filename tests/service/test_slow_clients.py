@@ -1,0 +1,217 @@
+"""Slow clients against the web pod's port 8000: real gunicorn, uWSGI and nginx on loopback.
+
+Clients trickle a request's headers, or a complete header followed by an upload body, at one
+byte per second. Meanwhile another client asks for `/healthz` and `GET /api/jobs/<id>`. The
+app server alone (the unprotected path) and the app server behind the pod's nginx proxy
+(`infra/stack/workloads/proxy.py`, the same configuration text the cluster runs) are measured.
+Each case runs for a bounded time (a few seconds); the figures are printed (`-s`) and
+service/README.md "Slow clients" lists them.
+"""
+
+import os
+import selectors
+import signal
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+from service_processes import free_port
+
+from jobs.models import Job
+from stack.workloads.proxy import ProxyArgs, nginx_conf, proxy_command
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+THREADS = 8
+# How long another client waits for an answer before it counts as starved.
+ANSWER_TIMEOUT = 5.0
+# What "answers" means on the protected path, with 64 connections trickling on two shared cores.
+ANSWER_BOUND = 1.0
+UPLOAD_LIMIT = 10 * 1024 * 1024
+
+
+def slow_request_heads(kind: str) -> tuple[bytes, bytes]:
+    """What a slow client sends at once, and what it then trickles one byte per second."""
+    if kind == "headers":
+        return b"", b"GET /api/jobs HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + b"a" * 4096 + b"\r\n\r\n"
+    boundary = "slowclientboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + b"\x89PNG" + b"x" * 100_000
+    head = (f"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={boundary}"
+            f"\r\nContent-Length: {len(body) + 64}\r\n\r\n").encode()
+    return head, body
+
+
+@contextmanager
+def trickling(url: str, count: int, kind: str) -> Iterator[list[socket.socket]]:
+    """`count` connections sending `kind` ("headers" or "body") one byte per second until exit."""
+    host, port = url.removeprefix("http://").split(":")
+    head, body = slow_request_heads(kind)
+    sockets = []
+    stop = threading.Event()
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.setblocking(False)
+        if head:
+            _send_all(sock, head)
+        sockets.append(sock)
+
+    def run() -> None:
+        position = 0
+        while not stop.wait(1.0) and position < len(body):
+            for sock in list(sockets):
+                try:
+                    sock.send(body[position:position + 1])
+                except OSError:
+                    sockets.remove(sock)  # the server gave up on it: that is allowed
+            position += 1
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield sockets
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for sock in sockets:
+            sock.close()
+
+
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_WRITE)
+    while data:
+        selector.select(timeout=5)
+        data = data[sock.send(data):]
+    selector.close()
+
+
+def answer_time(url: str) -> float | None:
+    """Seconds until `url` answered 200, or None if it did not within ANSWER_TIMEOUT."""
+    started = time.monotonic()
+    try:
+        response = requests.get(url, timeout=ANSWER_TIMEOUT, headers={"Host": "localhost"})
+    except requests.RequestException:
+        return None
+    assert response.status_code == 200, response.text[:300]
+    return time.monotonic() - started
+
+
+def measure(url: str, job_id: str, count: int, kind: str) -> dict[str, float | None]:
+    with trickling(url, count, kind):
+        time.sleep(2.0)  # every slow connection has reached the server and started its request
+        times = {"/healthz": answer_time(f"{url}/healthz"), "/api/jobs/<id>": answer_time(f"{url}/api/jobs/{job_id}")}
+    shown = ", ".join(f"{path} {'no answer in %.0f s' % ANSWER_TIMEOUT if t is None else '%.0f ms' % (t * 1000)}"
+                      for path, t in times.items())
+    print(f"\n{count} slow clients trickling {kind}: {shown}")
+    return times
+
+
+@pytest.fixture
+def job_id(processes) -> str:
+    job = Job.objects.create(input_data=b"x", input_content_type="image/png", input_bytes=1,
+                             input_width=1, input_height=1)
+    return str(job.id)
+
+
+def start_proxy(processes, app_url: str, tmp_path) -> str:
+    if not os.access(NGINX, os.X_OK):
+        pytest.fail("nginx is not installed: apt-get install nginx-light (bash .ci/run installs it)")
+    port = free_port()
+    temp = tmp_path / "nginx"
+    temp.mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginx_conf(ProxyArgs(
+        listen=f"127.0.0.1:{port}", upstream=app_url.removeprefix("http://"), max_upload_bytes=UPLOAD_LIMIT,
+        keep_alive_seconds=75, app_timeout_seconds=60, temp_dir=str(temp))))
+    command = proxy_command(str(conf))
+    command[0] = NGINX
+    if command[-1] == "daemon off;":
+        # As root (CI containers) nginx's workers would switch to `nobody`, who cannot enter tmp_path.
+        if os.geteuid() == 0:
+            command[-1] = "daemon off; user root;"
+    proc = processes.start("nginx", command, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    processes.wait_http(proc, f"{url}/healthz")
+    return url
+
+
+STARVES = {("gunicorn", "headers"), ("gunicorn", "body"), ("uwsgi", "body")}
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
+@pytest.mark.parametrize("kind", ["headers", "body"])
+def test_slow_clients_starve_the_app_server_alone(processes, job_id, server, kind):
+    """Without the proxy: gunicorn starves on slow headers and bodies; uWSGI's HTTP router reads
+    headers in its event loop but streams the body to a worker thread, which waits for it."""
+    _, url = processes.web(server, threads=THREADS)
+    times = measure(url, job_id, THREADS, kind)
+    print(f"  ({server} alone on its port, {THREADS} threads)")
+    if (server, kind) in STARVES:
+        assert times == {"/healthz": None, "/api/jobs/<id>": None}, times
+    else:
+        assert all(t is not None and t < ANSWER_BOUND for t in times.values()), times
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
+@pytest.mark.parametrize("kind", ["headers", "body"])
+def test_proxy_serves_other_clients_and_probes_while_slow_clients_trickle(processes, job_id, server, kind,
+                                                                           tmp_path):
+    probe_port = free_port()
+    _, app_url = processes.web(server, threads=THREADS, env={"PROBE_BIND": f"127.0.0.1:{probe_port}"})
+    url = start_proxy(processes, app_url, tmp_path)
+    for count in (THREADS, 64):
+        with trickling(url, count, kind) as slow:
+            time.sleep(2.0)
+            times = {"/healthz": answer_time(f"{url}/healthz"),
+                     "/api/jobs/<id>": answer_time(f"{url}/api/jobs/{job_id}"),
+                     "probe port /readyz": answer_time(f"http://127.0.0.1:{probe_port}/readyz")}
+            # nginx holds every slow client (it drops none to make room).
+            held = len(slow)
+        assert held == count, f"nginx dropped {count - held} of {count} slow clients"
+        print(f"\n{count} slow clients trickling {kind} through nginx to {server}: "
+              + ", ".join(f"{p} {'no answer' if t is None else '%.0f ms' % (t * 1000)}" for p, t in times.items()))
+        assert all(t is not None and t < ANSWER_BOUND for t in times.values()), times
+
+
+def test_the_clusters_proxy_config_passes_nginx_own_check(tmp_path):
+    """The exact text the web pod's ConfigMap carries for each stack, bar its temp directory."""
+    import dataclasses
+    import subprocess
+
+    from stack.config import parse_stack_config
+    from stack.workloads.proxy import proxy_args
+    from tests.infra.stack_files import project_config
+
+    if not os.access(NGINX, os.X_OK):
+        pytest.fail("nginx is not installed: apt-get install nginx-light (bash .ci/run installs it)")
+    for stack in ("dev", "prod"):
+        args = dataclasses.replace(proxy_args(parse_stack_config(project_config(stack)).web), temp_dir=str(tmp_path))
+        conf = tmp_path / f"{stack}.conf"
+        conf.write_text(nginx_conf(args))
+        check = subprocess.run([NGINX, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr
+        assert "syntax is ok" in check.stderr
+
+
+def test_the_proxys_own_errors_are_json(processes, tmp_path):
+    app, app_url = processes.web("uwsgi", threads=2)
+    url = start_proxy(processes, app_url, tmp_path)
+    host, port = url.removeprefix("http://").split(":")
+    # A body announced far over the limit is refused before it is read.
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                     f"Content-Length: {UPLOAD_LIMIT * 4}\r\n\r\n".encode())
+        answer = sock.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer[:300]
+    assert "application/json" in answer and '"error": "too_large"' in answer, answer
+    # The app gone: the proxy answers 503 JSON, not nginx's HTML 502 page.
+    os.killpg(app.pid, signal.SIGKILL)
+    app.wait(timeout=10)
+    response = requests.get(f"{url}/api/jobs/x", headers={"Host": "localhost"}, timeout=10)
+    assert response.status_code == 503, response.text[:300]
+    assert response.json()["error"] == "unavailable"
