@@ -175,7 +175,7 @@ def test_load_drives_jobs_and_http_against_a_running_service_within_its_rate(pro
 def test_load_skips_the_io_workload_with_a_reason_when_the_service_does_not_serve_it(processes):
     _, url = processes.gunicorn()  # API_IO_ENABLED unset, as in a deployed stack
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "load", "--url", url, "--duration", "2", "--rate", "4",
+        [sys.executable, "-m", "benchmarks", "load", "--url", url, "--duration", "6", "--rate", "4",
          "--users", "1", "--workloads", "io,db"],
         cwd=SERVICE_DIR, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
