@@ -142,6 +142,24 @@ def _forget_job(backends: Any, job_id: str) -> None:
         conn.execute("DELETE FROM jobs_job WHERE id = %s::uuid", (job_id,))
 
 
+IO_OFF = ("{url}/api/io answers 404: the service serves it only with API_IO_ENABLED=true in the web "
+          "pods' environment (off by default, and in a deployed stack)")
+
+
+def _io_served(url: str) -> bool:
+    """Whether the service answers ``/api/io``; False only for its 404 (the endpoint is off).
+
+    Anything else (an outage, a 5xx) is left for the run itself to count as errors.
+    """
+    import requests
+
+    try:
+        response = requests.get(f"{url.rstrip('/')}/api/io", params={"ms": 0}, timeout=10)
+    except requests.RequestException:
+        return True
+    return response.status_code != 404
+
+
 def load(args: argparse.Namespace) -> int:
     """The same workloads against a deployed stack's appUrl, for a duration, under a rate cap."""
     if args.duration <= 0 or args.rate <= 0 or args.users <= 0:
@@ -154,6 +172,11 @@ def load(args: argparse.Namespace) -> int:
     unknown = [w for w in workloads if w not in classes]
     if unknown:
         raise SystemExit(f"load: unknown workload(s) {', '.join(unknown)}; choose from {', '.join(classes)}")
+    if "io" in workloads and not _io_served(args.url):
+        workloads = [w for w in workloads if w != "io"]
+        if not workloads:
+            raise SystemExit(f"load: {IO_OFF.format(url=args.url.rstrip('/'))}; nothing left to run")
+        _say(f"load: skipping the io workload: {IO_OFF.format(url=args.url.rstrip('/'))}")
     total_users = users_per_workload * len(workloads)
     with tempfile.TemporaryDirectory(prefix="django-eks-load-") as tmp:
         prefix = Path(tmp) / "load"

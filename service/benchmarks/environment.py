@@ -19,6 +19,10 @@ BIN_DIR = Path(sys.executable).parent
 # Local defaults: a database of the benchmark's own and a Redis database number nobody else uses.
 LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/django_eks_bench"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/15"
+# The run's own Celery queue (a Redis list of that name): a worker of a deployed stack, or of
+# another run, on the same Redis database would otherwise take the benchmark's jobs, skip them
+# (their rows are in another database) and leave the run waiting for jobs that never finish.
+BENCH_QUEUE = f"bench-{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ def service_env(backends: Backends, *, application_name: str = "bench", **extra:
         "REDIS_URL": backends.redis_url,
         "PYTHONPATH": str(SERVICE_DIR),
         "DJANGO_LOG_LEVEL": "WARNING",
+        "CELERY_QUEUE": BENCH_QUEUE,
         **extra,
     })
     return env

@@ -100,7 +100,9 @@ class WebPod:
             worker_class="sync" if shape.worker_class == "sync" else "gthread"))
         slug = shape.name.replace(" ", "-")
         self.pod = Pod(slug, [str(BIN_DIR / argv[0]), *argv[1:]], cpu_ids, shape.cpus,
-                       service_env(backends, application_name=f"bench-web-{slug}"), SERVICE_DIR,
+                       # /api/io is off unless API_IO_ENABLED: the io workload is this pod's to serve.
+                       service_env(backends, application_name=f"bench-web-{slug}", API_IO_ENABLED="true"),
+                       SERVICE_DIR,
                        workdir / f"{slug}.log")
 
     def __enter__(self) -> "WebPod":

@@ -152,7 +152,7 @@ def test_bad_shapes_file_is_named(tmp_path):
 
 
 def test_load_drives_jobs_and_http_against_a_running_service_within_its_rate(processes):
-    _, url = processes.gunicorn()
+    _, url = processes.gunicorn(env={"API_IO_ENABLED": "true"})  # /api/io is off by default
     processes.worker()
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "load", "--url", url, "--duration", "6", "--rate", "5",
@@ -170,6 +170,24 @@ def test_load_drives_jobs_and_http_against_a_running_service_within_its_rate(pro
     # The cap: 5 requests (or jobs) per second over all users, whatever the service could take.
     capped = rows["GET /api/io"][0] + rows["GET /api/jobs/<id>"][0]
     assert capped <= 5 * 6 + 3, result.stdout
+
+
+def test_load_skips_the_io_workload_with_a_reason_when_the_service_does_not_serve_it(processes):
+    _, url = processes.gunicorn()  # API_IO_ENABLED unset, as in a deployed stack
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "load", "--url", url, "--duration", "6", "--rate", "4",
+         "--users", "1", "--workloads", "io,db"],
+        cwd=SERVICE_DIR, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "skipping the io workload" in result.stderr and "API_IO_ENABLED=true" in result.stderr
+    labels = [line.rsplit(None, 5)[0] for line in result.stdout.splitlines()[1:]]
+    assert "GET /api/jobs/<id>" in labels and "GET /api/io" not in labels, result.stdout
+
+    only_io = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "load", "--url", url, "--duration", "2", "--workloads", "io"],
+        cwd=SERVICE_DIR, capture_output=True, text=True, timeout=60)
+    assert only_io.returncode != 0
+    assert f"{url}/api/io answers 404" in only_io.stderr and "nothing left to run" in only_io.stderr
 
 
 def test_load_refuses_a_url_that_is_not_one():

@@ -62,6 +62,13 @@ def submit_jobs(count: int) -> list[str]:
     ]
 
 
+def workers_on_the_test_broker() -> list[str]:
+    """Celery workers answering a ping on the test's Redis database (broadcasts stay within one database)."""
+    from config.celery_app import app
+
+    return [name for reply in app.control.ping(timeout=1.0) for name in reply]
+
+
 def test_the_watched_list_grows_without_workers_and_drains_with_one(processes):
     metadata = scaler_trigger()
     scaler = scaler_client(metadata)
@@ -69,6 +76,11 @@ def test_the_watched_list_grows_without_workers_and_drains_with_one(processes):
     assert list_name == m.CELERY_QUEUE
     assert int(metadata["databaseIndex"]) == redis.Redis.from_url(TEST_REDIS_URL).connection_pool.connection_kwargs["db"]
     assert scaler.llen(list_name) == 0
+    # The list is the one the deployed workers use, so it is shared with any other worker on this
+    # Redis database (another test run): such a worker would empty it as it fills.
+    others = workers_on_the_test_broker()
+    assert others == [], (f"Celery workers {others} consume {TEST_REDIS_URL}, which this test needs to "
+                          "itself: give each run its own database with SERVICE_TEST_REDIS_URL")
 
     # No worker runs: every submitted job waits in the watched list.
     job_ids = submit_jobs(JOBS)
