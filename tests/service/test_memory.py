@@ -131,3 +131,27 @@ def test_largest_accepted_image_fits_the_worker_pod(processes, stack_config):
     print(f"worker pod (-c {config.worker.concurrency}, {width}x{height}): peak {peak:.0f} MiB of "
           f"{config.worker.memory_mib} MiB (model {memory.worker_memory_needed_mib(config)} MiB)")
     assert peak <= memory.worker_memory_needed_mib(config) <= config.worker.memory_mib
+
+
+@pytest.mark.django_db
+def test_an_upload_waits_for_a_slot_then_gets_503_and_nothing_is_stored(png_bytes):
+    # The slot another upload is inspecting and storing, held while this one arrives.
+    from django.test import Client, override_settings
+
+    from jobs import services
+
+    with override_settings(JOBS_MAX_CONCURRENT_UPLOADS=1, JOBS_UPLOAD_WAIT_SECONDS=1):
+        slots = services._upload_slots()
+        assert slots.acquire(timeout=5)
+        try:
+            image = io.BytesIO(png_bytes)
+            image.name = "photo.png"
+            response = Client().post("/api/jobs", {"image": image})
+        finally:
+            slots.release()
+        assert response.status_code == 503, response.content[:300]
+        assert response.json()["error"] == "busy" and response["Retry-After"] == "5"
+        assert "1 uploads are being stored" in response.json()["detail"]
+        assert not Job.objects.exists()
+        image.seek(0)
+        assert Client().post("/api/jobs", {"image": image}).status_code == 201  # the slot is free again
