@@ -41,8 +41,8 @@ WEB_PROCESS_MIB = 56
 WEB_WAITING_UPLOAD_PER_BYTE = 2.2
 """A request thread holding a parsed upload while it waits for a slot (measured 2.0x)."""
 WEB_UPLOAD_PER_BYTE = 8.0
-"""An upload in a slot, beyond its waiting cost: inspection's chunk reads, the bytes read
-whole, the database driver's parameter (measured 7.8x)."""
+"""An upload in a slot (inspected, read whole, written to the database), beyond its waiting
+cost (measured 7.8x)."""
 WORKER_PARENT_MIB = 96
 """The Celery parent process (consumer, timer, heartbeat): it never decodes."""
 WORKER_CHILD_BASE_MIB = 96

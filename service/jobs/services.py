@@ -45,10 +45,10 @@ def job_create(*, file: IO[bytes], max_pixels: int | None = None) -> Job:
     ``UploadsBusy`` when this process's upload slots stay taken, and (outside a
     transaction) ``JobQueueUnavailable`` when the broker refuses: then nothing is stored.
 
-    An upload in a slot is inspected, read whole and written to the database: its copies
-    (the bytes, Pillow's chunk reads, the driver's parameter) cost the web process about
-    nine times the file's size at their peak, so the slots, not the request threads, bound
-    the memory uploads take (infra/stack/memory.py).
+    An upload in a slot is inspected, read whole and written to the database, which costs
+    the web process about ten times the file's size at its peak (measured; a request thread
+    holding a parsed upload while it waits costs about twice): the slots bound the larger
+    part of the memory uploads take (infra/stack/memory.py).
     """
     slots = _upload_slots()
     if not slots.acquire(timeout=settings.JOBS_UPLOAD_WAIT_SECONDS):
