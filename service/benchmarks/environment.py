@@ -73,6 +73,8 @@ def service_env(backends: Backends, *, application_name: str = "bench", **extra:
         "REDIS_URL": backends.redis_url,
         "PYTHONPATH": str(SERVICE_DIR),
         "DJANGO_LOG_LEVEL": "WARNING",
+        # The HTTP workloads include /api/io, off unless enabled.
+        "API_IO_ENABLED": "true",
         **extra,
     })
     return env
