@@ -431,7 +431,7 @@ class WorkerConfig(Model):
 
 
 class JobsConfig(Model):
-    """What the service accepts, which sets the memory its pods need (see stack/memory.py)."""
+    """What the service accepts and stores at once, which sets the memory its pods need (stack/memory.py)."""
 
     max_pixels: int = Field(
         40_000_000,
@@ -439,12 +439,12 @@ class JobsConfig(Model):
         le=500_000_000,
         description="Largest accepted image, width x height (JOBS_MAX_PIXELS); sizes the pods' memory.",
     )
-    decodes_per_web_pod: int = Field(
+    uploads_per_web_pod: int = Field(
         1,
         ge=1,
         le=64,
-        description="Uploads decoded at once per web pod (a multiple of web.gunicornWorkers); "
-        "more wait, then get 503.",
+        description="Uploads a web pod inspects and stores at once (a multiple of web.gunicornWorkers, "
+        "the server's processes); more wait, then get 503.",
     )
 
 

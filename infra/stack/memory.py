@@ -1,14 +1,26 @@
-"""Memory the app's pods need for the largest image the service accepts.
+"""Memory the app's pods need for the largest upload and the largest image the service accepts.
 
-Decoding an image costs memory in proportion to its pixels, whatever its size on disk: a
-16-bit RGBA PNG of 40 M pixels is under 0.5 MB but decodes to 150 MiB in the web process
-(which validates every upload by decoding it) and over 300 MiB in the worker (decode, then
-resize and convert). So the pixel limit, the decodes a web pod runs at once and the pods'
-memory limits are one decision: `memory_problems` refuses combinations that cannot fit.
+Web: since uploads are validated from their headers and structure (`image_inspect`), the web
+process never decodes pixels; what an upload costs it is proportional to its size on disk,
+bounded by the service's upload limit (JOBS_MAX_UPLOAD_BYTES, 10 MiB). A request thread
+holding a parsed upload while it waits for an upload slot costs about twice the file; an
+upload in a slot (inspected, read whole, written to the database) about nine times more.
+So the web pod needs its server's processes, a waiting upload per request thread and
+`jobs.uploadsPerWebPod` uploads in slots.
 
-The per-pixel costs and base sizes are measured, not guessed:
-`tests/service/test_memory.py` decodes the largest accepted image in real gunicorn and
-Celery processes, reads their peak RSS, and checks it stays within this model.
+Worker: decoding an image costs memory in proportion to its pixels, whatever its size on
+disk: a 16-bit RGBA PNG of 40 M pixels is under 0.5 MB but needs over 300 MiB in the worker
+(decode, then resize and convert). So the pixel limit, the worker's concurrency and its
+memory limit are one decision.
+
+`memory_problems` refuses combinations that cannot fit. The costs and base sizes are
+measured, not guessed: `tests/service/test_memory.py` sends the largest accepted upload to
+real gunicorn and uWSGI processes from every request thread, and the largest accepted image
+through a real Celery worker, reads their peak RSS and checks it stays within this model.
+Measured on this project's test machine (sum of each process's peak RSS, an upper bound of
+the container's): gunicorn 86 MiB idle with one worker, 119 MiB with two; uWSGI 164 and 214
+MiB (its master loads the app and runs the HTTP router); per upload of 9.8 MiB 98 MiB in a
+slot, 20 MiB waiting, the same under both servers.
 """
 
 from __future__ import annotations
@@ -19,12 +31,18 @@ from stack.config import StackConfig
 
 MIB = 1024 * 1024
 
-WEB_BASE_MIB = 160
-"""gunicorn's master and worker processes with Django loaded, request buffers of the threads
-(uploads up to 2.5 MB are held in memory) and the heap the allocator keeps (measured ~110 MiB)."""
-WEB_DECODE_BYTES_PER_PIXEL = 5.0
-"""Validating an upload decodes it whole (RGBA, 4 bytes per pixel) plus decoder buffers
-(measured 3.8 bytes per pixel for a 40 M pixel 16-bit RGBA PNG)."""
+UPLOAD_MAX_BYTES = 10 * MIB
+"""The service's upload limit (JOBS_MAX_UPLOAD_BYTES, its default: the stack does not set it)."""
+WEB_SERVER_MIB = {"gunicorn": 64, "uwsgi": 128}
+"""The server's own processes: gunicorn's arbiter (measured ~55 MiB); uWSGI's master, which
+imports the app before it forks, and its HTTP router (measured ~115 MiB)."""
+WEB_PROCESS_MIB = 56
+"""A worker process with Django loaded and the heap the allocator keeps (measured 33-50 MiB)."""
+WEB_WAITING_UPLOAD_PER_BYTE = 2.2
+"""A request thread holding a parsed upload while it waits for a slot (measured 2.0x)."""
+WEB_UPLOAD_PER_BYTE = 8.0
+"""An upload in a slot (inspected, read whole, written to the database), beyond its waiting
+cost (measured 7.8x)."""
 WORKER_PARENT_MIB = 96
 """The Celery parent process (consumer, timer, heartbeat): it never decodes."""
 WORKER_CHILD_BASE_MIB = 96
@@ -33,43 +51,62 @@ WORKER_DECODE_BYTES_PER_PIXEL = 9.5
 """Decode, in-place orientation, resize and convert (measured 8.6 bytes per pixel)."""
 
 
-def decode_mib(pixels: int, bytes_per_pixel: float) -> int:
-    return math.ceil(pixels * bytes_per_pixel / MIB)
+def scaled_mib(count: int, per_unit: float) -> int:
+    return math.ceil(count * per_unit / MIB)
 
 
-def web_memory_needed_mib(config: StackConfig) -> int:
-    return WEB_BASE_MIB * config.web.gunicorn_workers + config.jobs.decodes_per_web_pod * decode_mib(
-        config.jobs.max_pixels, WEB_DECODE_BYTES_PER_PIXEL
+def web_pod_memory_mib(*, server: str, processes: int, threads: int, uploads_per_pod: int) -> int:
+    """What a web pod of this shape needs when every request thread holds an upload."""
+    waiting = scaled_mib(UPLOAD_MAX_BYTES, WEB_WAITING_UPLOAD_PER_BYTE)
+    in_slot = scaled_mib(UPLOAD_MAX_BYTES, WEB_UPLOAD_PER_BYTE)
+    return (
+        WEB_SERVER_MIB[server]
+        + processes * (WEB_PROCESS_MIB + threads * waiting)
+        + uploads_per_pod * in_slot
     )
 
 
+def worker_pod_memory_mib(*, concurrency: int, max_pixels: int) -> int:
+    """What a worker pod of `concurrency` children needs, each on an image of `max_pixels`."""
+    child = WORKER_CHILD_BASE_MIB + scaled_mib(max_pixels, WORKER_DECODE_BYTES_PER_PIXEL)
+    return WORKER_PARENT_MIB + concurrency * child
+
+
+def web_memory_needed_mib(config: StackConfig) -> int:
+    web = config.web
+    return web_pod_memory_mib(
+        server=web.server, processes=web.gunicorn_workers, threads=web.threads,
+        uploads_per_pod=config.jobs.uploads_per_web_pod,
+    )  # fmt: skip
+
+
 def worker_memory_needed_mib(config: StackConfig) -> int:
-    child = WORKER_CHILD_BASE_MIB + decode_mib(config.jobs.max_pixels, WORKER_DECODE_BYTES_PER_PIXEL)
-    return WORKER_PARENT_MIB + config.worker.concurrency * child
+    return worker_pod_memory_mib(concurrency=config.worker.concurrency, max_pixels=config.jobs.max_pixels)
 
 
-def decodes_per_web_process(config: StackConfig) -> int:
-    return config.jobs.decodes_per_web_pod // config.web.gunicorn_workers
+def uploads_per_web_process(config: StackConfig) -> int:
+    return config.jobs.uploads_per_web_pod // config.web.gunicorn_workers
 
 
 def memory_problems(config: StackConfig) -> list[tuple[str, str]]:
-    """(key path, message) for each pod whose memory limit the largest image would exceed."""
-    jobs = config.jobs
+    """(key path, message) for each pod whose memory limit the largest upload or image would exceed."""
+    jobs, web = config.jobs, config.web
     problems: list[tuple[str, str]] = []
-    if jobs.decodes_per_web_pod % config.web.gunicorn_workers:
+    if jobs.uploads_per_web_pod % web.gunicorn_workers:
         problems.append((
-            "jobs.decodesPerWebPod",
-            f"{jobs.decodes_per_web_pod} must be a multiple of web.gunicornWorkers "
-            f"{config.web.gunicorn_workers} (each gunicorn process gets an equal share)",
+            "jobs.uploadsPerWebPod",
+            f"{jobs.uploads_per_web_pod} must be a multiple of web.gunicornWorkers {web.gunicorn_workers} "
+            f"(the {web.server} processes of a web pod: each gets an equal share of the upload slots)",
         ))
     web_needed = web_memory_needed_mib(config)
-    if web_needed > config.web.memory_mib:
+    if web_needed > web.memory_mib:
         problems.append((
             "web.memoryMib",
-            f"{config.web.memory_mib} MiB cannot hold {jobs.decodes_per_web_pod} decode(s) of "
-            f"jobs.maxPixels {jobs.max_pixels} at once (jobs.decodesPerWebPod) plus "
-            f"{config.web.gunicorn_workers} gunicorn process(es): needs {web_needed} MiB; raise "
-            "web.memoryMib or lower jobs.maxPixels or jobs.decodesPerWebPod",
+            f"{web.memory_mib} MiB cannot hold {web.gunicorn_workers} {web.server} process(es) of "
+            f"{web.threads} thread(s), each thread holding an upload of up to {UPLOAD_MAX_BYTES // MIB} MiB, "
+            f"and {jobs.uploads_per_web_pod} upload(s) being stored at once (jobs.uploadsPerWebPod): "
+            f"needs {web_needed} MiB; raise web.memoryMib or lower web.threads, web.gunicornWorkers "
+            "or jobs.uploadsPerWebPod",
         ))
     worker_needed = worker_memory_needed_mib(config)
     if worker_needed > config.worker.memory_mib:
@@ -86,5 +123,5 @@ def memory_settings(config: StackConfig) -> dict[str, str]:
     """The service's side of the same decision (ConfigMap environment)."""
     return {
         "JOBS_MAX_PIXELS": str(config.jobs.max_pixels),
-        "JOBS_MAX_CONCURRENT_DECODES": str(decodes_per_web_process(config)),
+        "JOBS_MAX_CONCURRENT_UPLOADS": str(uploads_per_web_process(config)),
     }

@@ -78,6 +78,8 @@ def service_env(backends: Backends, *, application_name: str = "bench", **extra:
         "PYTHONPATH": str(SERVICE_DIR),
         "DJANGO_LOG_LEVEL": "WARNING",
         "CELERY_QUEUE": BENCH_QUEUE,
+        # The HTTP workloads include /api/io, off unless enabled.
+        "API_IO_ENABLED": "true",
         **extra,
     })
     return env

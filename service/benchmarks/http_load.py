@@ -100,8 +100,7 @@ class WebPod:
             worker_class="sync" if shape.worker_class == "sync" else "gthread"))
         slug = shape.name.replace(" ", "-")
         self.pod = Pod(slug, [str(BIN_DIR / argv[0]), *argv[1:]], cpu_ids, shape.cpus,
-                       # /api/io is off unless API_IO_ENABLED: the io workload is this pod's to serve.
-                       service_env(backends, application_name=f"bench-web-{slug}", API_IO_ENABLED="true"),
+                       service_env(backends, application_name=f"bench-web-{slug}"),
                        SERVICE_DIR,
                        workdir / f"{slug}.log")
 

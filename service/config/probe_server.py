@@ -4,8 +4,9 @@ When slow clients or slow requests hold every gunicorn thread, probes sent to th
 application port queue behind them: kubelet then restarts a pod that is only busy,
 and marks it unready exactly when it is loaded. This server answers from its own
 thread, so a probe's latency does not depend on the request threads. It starts from
-``config.wsgi`` (any WSGI server) when ``PROBE_BIND`` is set; with several worker
-processes each binds the port with SO_REUSEPORT.
+``config.wsgi`` when ``PROBE_BIND`` is set, in each worker process of gunicorn or uWSGI
+(after the fork under uWSGI's master); each binds the port with SO_REUSEPORT and the
+kernel spreads the probes over them.
 """
 
 import json

@@ -20,19 +20,19 @@ from jobs.models import Job, JobResult
 logger = logging.getLogger(__name__)
 
 
-class DecoderBusy(Exception):
-    """Every decode slot of this process stayed taken for JOBS_DECODE_WAIT_SECONDS."""
+class UploadsBusy(Exception):
+    """Every upload slot of this process stayed taken for JOBS_UPLOAD_WAIT_SECONDS."""
 
 
 _slots: tuple[int, threading.BoundedSemaphore] | None = None
 _slots_lock = threading.Lock()
 
 
-def _decode_slots() -> threading.BoundedSemaphore:
+def _upload_slots() -> threading.BoundedSemaphore:
     # Per process, sized from settings on first use (tests change the setting).
     global _slots
     with _slots_lock:
-        size = settings.JOBS_MAX_CONCURRENT_DECODES
+        size = settings.JOBS_MAX_CONCURRENT_UPLOADS
         if _slots is None or _slots[0] != size:
             _slots = (size, threading.BoundedSemaphore(size))
         return _slots[1]
@@ -42,25 +42,30 @@ def job_create(*, file: IO[bytes], max_pixels: int | None = None) -> Job:
     """Validate an upload, store it and enqueue its compression once the row is committed.
 
     Raises ``imaging.InvalidImage`` when the file is not an acceptable image,
-    ``DecoderBusy`` when this process's decode slots stay taken, and (outside a
+    ``UploadsBusy`` when this process's upload slots stay taken, and (outside a
     transaction) ``JobQueueUnavailable`` when the broker refuses: then nothing is stored.
+
+    An upload in a slot is inspected, read whole and written to the database, which costs
+    the web process about ten times the file's size at its peak (measured; a request thread
+    holding a parsed upload while it waits costs about twice): the slots bound the larger
+    part of the memory uploads take (infra/stack/memory.py).
     """
-    slots = _decode_slots()
-    if not slots.acquire(timeout=settings.JOBS_DECODE_WAIT_SECONDS):
-        raise DecoderBusy(f"{settings.JOBS_MAX_CONCURRENT_DECODES} uploads are being decoded; retry later")
+    slots = _upload_slots()
+    if not slots.acquire(timeout=settings.JOBS_UPLOAD_WAIT_SECONDS):
+        raise UploadsBusy(f"{settings.JOBS_MAX_CONCURRENT_UPLOADS} uploads are being stored; retry later")
     try:
         info = imaging.image_inspect(file=file, max_pixels=max_pixels or settings.JOBS_MAX_PIXELS)
+        file.seek(0)
+        data = file.read()
+        job = Job.objects.create(
+            input_data=data,
+            input_content_type=info.content_type,
+            input_bytes=len(data),
+            input_width=info.width,
+            input_height=info.height,
+        )
     finally:
         slots.release()
-    file.seek(0)
-    data = file.read()
-    job = Job.objects.create(
-        input_data=data,
-        input_content_type=info.content_type,
-        input_bytes=len(data),
-        input_width=info.width,
-        input_height=info.height,
-    )
     # On commit: a worker must never receive the id of a row it cannot see yet. Not
     # robust: when the broker refuses, the row is withdrawn and the caller gets the error.
     transaction.on_commit(lambda: _job_enqueue_or_withdraw(job), robust=False)

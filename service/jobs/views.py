@@ -106,7 +106,7 @@ def jobs_collection(request: HttpRequest) -> HttpResponse:
         job = services.job_create(file=upload)
     except imaging.InvalidImage as exc:
         return error_response(400, exc.code, exc.detail)
-    except services.DecoderBusy as exc:
+    except services.UploadsBusy as exc:
         response = error_response(503, "busy", str(exc))
         response["Retry-After"] = "5"
         return response

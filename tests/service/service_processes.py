@@ -82,13 +82,14 @@ class Processes:
         return proc, url
 
     def web(self, server: str, name: str = "web", *, env: dict[str, str] | None = None, threads: int = 8,
-            graceful_timeout: int = 30) -> tuple[Proc, str]:
+            graceful_timeout: int = 30, processes: int = 1) -> tuple[Proc, str]:
         """The web command the cluster runs for ``web.server``, bound to a free loopback port."""
         from config.web_server import WebServerArgs, web_server_command
 
         port = free_port()
         argv = web_server_command(WebServerArgs(
-            server=server, threads=threads, graceful_timeout_seconds=graceful_timeout, bind=f"127.0.0.1:{port}"))
+            server=server, processes=processes, threads=threads, graceful_timeout_seconds=graceful_timeout,
+            bind=f"127.0.0.1:{port}"))
         proc = self.start(name, [str(BIN_DIR / argv[0]), *argv[1:]], env=env)
         url = f"http://127.0.0.1:{port}"
         self.wait_http(proc, f"{url}/healthz")

@@ -152,7 +152,7 @@ def test_bad_shapes_file_is_named(tmp_path):
 
 
 def test_load_drives_jobs_and_http_against_a_running_service_within_its_rate(processes):
-    _, url = processes.gunicorn(env={"API_IO_ENABLED": "true"})  # /api/io is off by default
+    _, url = processes.web("uwsgi", env={"API_IO_ENABLED": "true"})  # the default server; /api/io is off by default
     processes.worker()
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "load", "--url", url, "--duration", "6", "--rate", "5",

@@ -1,15 +1,19 @@
-"""The web process as a hostile client meets it: real gunicorn, raw sockets, concurrent calls."""
+"""The web process as a hostile client meets it: each real web server, raw sockets, concurrent calls."""
 
+import os
+import signal
 import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 from conftest import encode, photo_like
-from service_processes import free_port
+from service_processes import free_port, wait_for
 
+from config.web_server import SERVERS
 from jobs.models import Job
 
 IO_ON = {"API_IO_ENABLED": "true"}
@@ -35,9 +39,9 @@ def raw_request(url: str, head: bytes, body: bytes = b"") -> bytes:
     return b"".join(chunks)
 
 
-@pytest.fixture
-def web(processes):
-    _, url = processes.gunicorn(env=IO_ON)
+@pytest.fixture(params=SERVERS)
+def web(processes, request):
+    _, url = processes.web(request.param, env=IO_ON)
     return url
 
 
@@ -70,8 +74,9 @@ def test_writes_to_read_only_resources_are_405_json_not_csrf_403(web, method):
         assert response.headers["Allow"] == "GET", body
 
 
-def test_io_endpoint_is_off_unless_enabled(processes):
-    _, url = processes.gunicorn()
+@pytest.mark.parametrize("server", SERVERS)
+def test_io_endpoint_is_off_unless_enabled(processes, server):
+    _, url = processes.web(server)
     assert_json_error(requests.get(f"{url}/api/io", params={"ms": 5000}, timeout=10), 404, "not_found")
 
 
@@ -99,9 +104,10 @@ def test_gunicorn_opens_no_control_socket(processes, tmp_path):
     assert "control" not in web.log().lower(), web.log()[-2000:]
 
 
-def test_probes_answer_while_every_request_thread_is_busy(processes):
+@pytest.mark.parametrize("server", SERVERS)
+def test_probes_answer_while_every_request_thread_is_busy(processes, server):
     probe_port = free_port()
-    _, url = processes.gunicorn(env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"}, threads=8)
+    _, url = processes.web(server, env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"}, threads=8)
     probe_url = f"http://127.0.0.1:{probe_port}"
     assert requests.get(f"{probe_url}/healthz", timeout=5).json() == {"status": "ok"}
 
@@ -118,13 +124,52 @@ def test_probes_answer_while_every_request_thread_is_busy(processes):
         assert response.status_code == 200, response.text
     for thread in busy:
         thread.join(timeout=30)
-    print(f"probe latency with 16 x /api/io?ms=5000 in flight on 8 threads: "
+    print(f"{server}: probe latency with 16 x /api/io?ms=5000 in flight on 8 threads: "
           + ", ".join(f"{path} {seconds * 1000:.0f} ms" for path, seconds in latencies.items()))
     assert max(latencies.values()) < 1.0, latencies
 
 
-def test_probe_port_is_not_the_api(processes):
+@pytest.mark.parametrize("server", SERVERS)
+def test_probe_port_is_not_the_api(processes, server):
     probe_port = free_port()
-    processes.gunicorn(env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"})
+    processes.web(server, env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"})
     response = requests.get(f"http://127.0.0.1:{probe_port}/api/io?ms=1", timeout=5)
     assert_json_error(response, 404, "not_found")
+
+
+
+def worker_pids(main_pid: int) -> list[int]:
+    """The request-serving processes: gunicorn's workers, uWSGI's (not its HTTP router)."""
+    pids = [int(p) for p in Path(f"/proc/{main_pid}/task/{main_pid}/children").read_text().split()]
+    return sorted(p for p in pids if _threads(p) > 1)  # the thread pool
+
+
+def _threads(pid: int) -> int:
+    try:
+        return len(list(Path(f"/proc/{pid}/task").iterdir()))
+    except OSError:  # exited
+        return 0
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_the_worker_processes_serve_the_probes(processes, server):
+    # uWSGI imports the app in its master and forks the workers: a probe thread started at
+    # import would run in the master only. The probes must come from the processes that
+    # serve requests, as under gunicorn: with the master (or arbiter) stopped they answer,
+    # and when one worker dies the other's socket (SO_REUSEPORT) takes every probe.
+    probe_port = free_port()
+    web, _ = processes.web(server, env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"}, processes=2, threads=4)
+    probe_url = f"http://127.0.0.1:{probe_port}/healthz"
+    wait_for(lambda: len(worker_pids(web.pid)) == 2, timeout=20, what=f"two {server} workers")
+    time.sleep(1)  # each worker's probe thread binds right after it starts
+    os.kill(web.pid, signal.SIGSTOP)
+    try:
+        stopped_master = [requests.get(probe_url, timeout=3).status_code for _ in range(10)]
+    finally:
+        os.kill(web.pid, signal.SIGCONT)
+    assert stopped_master == [200] * 10
+    victim = worker_pids(web.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: victim not in worker_pids(web.pid), timeout=10, what="the killed worker gone")
+    one_worker = [requests.get(probe_url, timeout=3).status_code for _ in range(20)]
+    assert one_worker == [200] * 20

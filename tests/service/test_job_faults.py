@@ -17,6 +17,7 @@ from PIL import Image
 from private_servers import PrivatePostgres
 from service_processes import SERVICE_DIR, free_port, wait_for
 
+from config.web_server import SERVERS
 from jobs.models import Job
 
 # Short limits for a test, keeping the settings' rule (time limit below visibility timeout).
@@ -59,11 +60,12 @@ def reconciler(processes, env: dict[str, str], every: float = 1.0):
                            env=env)
 
 
+@pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("fault", ["killed", "frozen"])
-def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(processes, fault):
+def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(processes, fault, server):
     port = free_port()
     redis_proc = processes.redis_server(port)
-    _, url = processes.gunicorn(env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    _, url = processes.web(server, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
     before = Job.objects.count()
     if fault == "killed":
         redis_proc.popen.kill()
@@ -78,7 +80,7 @@ def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(proces
     finally:
         if fault == "frozen":
             os.kill(redis_proc.pid, signal.SIGCONT)
-    print(f"POST with Redis {fault}: {response.status_code} in {elapsed:.2f}s")
+    print(f"{server}: POST with Redis {fault}: {response.status_code} in {elapsed:.2f}s")
     assert response.status_code == 503, response.text[:300]
     assert response.json()["error"] == "queue_unavailable"
     assert elapsed < 5  # about 2 s; before: 500 after 3 s (killed), after 32 s (frozen)

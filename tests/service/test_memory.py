@@ -1,11 +1,14 @@
-"""The largest accepted image fits the pods' memory limits, measured on real processes.
+"""The largest accepted upload and image fit the pods' memory limits, measured on real processes.
 
-The stack config derives the pixel limit, the decodes per web pod and the memory limits from
-one model (infra/stack/memory.py); here real gunicorn and Celery processes decode the largest
-image that config lets through, at the concurrency it allows, and their peak RSS is read
-from /proc. A peak above the configured limit is what the kernel would OOM-kill.
+The stack config derives the memory limits from one model (infra/stack/memory.py): here real
+uWSGI and gunicorn processes take the largest accepted upload on every request thread at
+once, with the upload slots the config sets, and a real Celery worker compresses the largest
+image it lets through; their peak RSS is read from /proc. A peak above the configured limit
+is what the kernel would OOM-kill.
 """
 
+import io
+import os
 import struct
 import threading
 import zlib
@@ -13,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 from service_processes import wait_for
 
+from config.web_server import SERVERS
 from jobs.models import Job
 from stack import memory
 from stack.config import PROJECT, StackConfig, decode_config_value, parse_stack_config
@@ -71,27 +76,38 @@ def stack_config(request) -> StackConfig:
     return parse_stack_config(raw)
 
 
-def test_largest_accepted_image_fits_the_web_pod_at_its_decode_concurrency(processes, stack_config):
-    config = stack_config
+def largest_upload(max_bytes: int) -> bytes:
+    """An incompressible PNG just under the upload limit: the most an upload costs the web."""
+    side = int((max_bytes / 3) ** 0.5) - 20
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=0)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_largest_uploads_fit_the_web_pod_from_every_request_thread(processes, stack_config, server):
+    config = stack_config.model_copy(update={"web": stack_config.web.model_copy(update={"server": server})})
     env = {**memory.memory_settings(config), **IMAGE_ENV}
-    web, url = processes.gunicorn(env=env, threads=config.web.threads)
-    width, height, image = largest_accepted(config.jobs.max_pixels)
-    assert width * height <= config.jobs.max_pixels and len(image) < 600_000
+    web, url = processes.web(server, env=env, threads=config.web.threads, processes=config.web.gunicorn_workers)
+    image = largest_upload(memory.UPLOAD_MAX_BYTES)
+    assert memory.UPLOAD_MAX_BYTES - 512 * 1024 < len(image) <= memory.UPLOAD_MAX_BYTES
     codes: list[int] = []
 
     def upload() -> None:
         response = requests.post(f"{url}/api/jobs", files={"image": ("big.png", image, "image/png")}, timeout=120)
         codes.append(response.status_code)
 
-    # Every request thread uploads the largest image at once.
-    clients = [threading.Thread(target=upload) for _ in range(config.web.threads)]
+    # Every request thread of every process holds the largest upload at once.
+    clients = [threading.Thread(target=upload) for _ in range(config.web.threads * config.web.gunicorn_workers)]
     for client in clients:
         client.start()
     for client in clients:
         client.join(timeout=180)
     peak = pod_peak_mib(web.pid)
-    print(f"web pod ({config.jobs.decodes_per_web_pod} decode(s) of {width}x{height}, "
-          f"{config.web.threads} concurrent uploads): peak {peak:.0f} MiB of {config.web.memory_mib} MiB "
+    print(f"{server} web pod ({config.web.gunicorn_workers} x {config.web.threads} threads, "
+          f"{len(clients)} concurrent uploads of {len(image) / memory.MIB:.1f} MiB, "
+          f"{config.jobs.uploads_per_web_pod} stored at once): peak {peak:.0f} MiB of {config.web.memory_mib} MiB "
           f"(model {memory.web_memory_needed_mib(config)} MiB); answers {sorted(codes)}")
     assert set(codes) <= {201, 503} and 201 in codes, codes
     assert peak <= memory.web_memory_needed_mib(config) <= config.web.memory_mib
@@ -100,7 +116,7 @@ def test_largest_accepted_image_fits_the_web_pod_at_its_decode_concurrency(proce
 def test_largest_accepted_image_fits_the_worker_pod(processes, stack_config):
     config = stack_config
     env = {**FAST, **memory.memory_settings(config), **IMAGE_ENV}
-    _, url = processes.gunicorn(env=env)
+    _, url = processes.web(config.web.server, env=env)
     assert config.worker.concurrency == 1  # the contract's worker command runs -c 1 here
     worker = processes.worker(env=env)
     width, height, image = largest_accepted(config.jobs.max_pixels)
@@ -115,3 +131,27 @@ def test_largest_accepted_image_fits_the_worker_pod(processes, stack_config):
     print(f"worker pod (-c {config.worker.concurrency}, {width}x{height}): peak {peak:.0f} MiB of "
           f"{config.worker.memory_mib} MiB (model {memory.worker_memory_needed_mib(config)} MiB)")
     assert peak <= memory.worker_memory_needed_mib(config) <= config.worker.memory_mib
+
+
+@pytest.mark.django_db
+def test_an_upload_waits_for_a_slot_then_gets_503_and_nothing_is_stored(png_bytes):
+    # The slot another upload is inspecting and storing, held while this one arrives.
+    from django.test import Client, override_settings
+
+    from jobs import services
+
+    with override_settings(JOBS_MAX_CONCURRENT_UPLOADS=1, JOBS_UPLOAD_WAIT_SECONDS=1):
+        slots = services._upload_slots()
+        assert slots.acquire(timeout=5)
+        try:
+            image = io.BytesIO(png_bytes)
+            image.name = "photo.png"
+            response = Client().post("/api/jobs", {"image": image})
+        finally:
+            slots.release()
+        assert response.status_code == 503, response.content[:300]
+        assert response.json()["error"] == "busy" and response["Retry-After"] == "5"
+        assert "1 uploads are being stored" in response.json()["detail"]
+        assert not Job.objects.exists()
+        image.seek(0)
+        assert Client().post("/api/jobs", {"image": image}).status_code == 201  # the slot is free again

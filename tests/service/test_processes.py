@@ -214,11 +214,15 @@ def keep_alive_get(conn: socket.socket, path: str) -> bytes:
     return data
 
 
+IO_ON = {"API_IO_ENABLED": "true"}
+"""/api/io (a request that sleeps) is off unless enabled, as in production."""
+
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_idle_keep_alive_connections_do_not_hold_request_threads(processes, server):
     # Behind an ALB many connections sit idle for up to its idle timeout; with two threads,
     # two idle keep-alive connections must not keep a third client from being answered.
-    _, url = processes.web(server, threads=2, env={"API_IO_ENABLED": "true"})
+    _, url = processes.web(server, threads=2, env=IO_ON)
     port = int(url.rsplit(":", 1)[1])
     idle = []
     for _ in range(2):
@@ -234,9 +238,8 @@ def test_idle_keep_alive_connections_do_not_hold_request_threads(processes, serv
 
 
 def test_empty_gunicorn_accesslog_turns_the_access_log_off(processes):
-    quiet, quiet_url = processes.web("gunicorn", name="web-quiet",
-                                     env={"GUNICORN_ACCESSLOG": "", "API_IO_ENABLED": "true"})
-    logged, logged_url = processes.web("gunicorn", name="web-logged", env={"API_IO_ENABLED": "true"})
+    quiet, quiet_url = processes.web("gunicorn", name="web-quiet", env={"GUNICORN_ACCESSLOG": "", **IO_ON})
+    logged, logged_url = processes.web("gunicorn", name="web-logged", env=IO_ON)
     for url in (quiet_url, logged_url):
         assert requests.get(f"{url}/api/io", params={"ms": 0}, timeout=5).status_code == 200
     wait_for(lambda: "GET /api/io" in logged.log(), timeout=5, what="the access log line")

@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 from stack.catalog import InstanceType, instance_types
-from stack.config import WebConfig, WorkerConfig
 from stack.prices import PriceBook
 from stack.recommend.search import PoolChoice, best_per_type, shared_choices, web_choices, worker_choices
 from stack.recommend.stack_file import (
@@ -18,7 +17,7 @@ from stack.recommend.stack_file import (
     assemble,
     base_document,
     header_lines,
-    project_config,
+    memory_rule,
     stack_file_text,
 )
 from stack.throughput.estimate import ResultsSet
@@ -61,16 +60,14 @@ def recommend(
 ) -> tuple[list[Recommendation], list[str]]:
     """The cheapest valid stacks for the load, cheapest first, and why others were dropped."""
     types = list(catalog)
-    raw = project_config(dict(base))
-    web_memory = WebConfig.model_validate(raw.get("web") or {}).memory_mib
-    worker_memory = WorkerConfig.model_validate(raw.get("worker") or {}).memory_mib
+    memory = memory_rule(dict(base))
     disk = DISK_GIB
     webs = best_per_type(
-        web_choices(types, results, requests_per_second, memory_mib=web_memory, disk_gib=disk, prices=prices),
+        web_choices(types, results, requests_per_second, memory=memory, disk_gib=disk, prices=prices),
         top + 1,
     )
     workers = best_per_type(
-        worker_choices(types, results, jobs_per_hour, memory_mib=worker_memory, disk_gib=disk, prices=prices),
+        worker_choices(types, results, jobs_per_hour, memory=memory, disk_gib=disk, prices=prices),
         top + 1,
     )
     shared = shared_choices(
@@ -78,8 +75,7 @@ def recommend(
         results,
         jobs_per_hour,
         requests_per_second,
-        web_memory_mib=web_memory,
-        worker_memory_mib=worker_memory,
+        memory=memory,
         disk_gib=disk,
         prices=prices,
     )[: top + 1]

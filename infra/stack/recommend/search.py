@@ -12,7 +12,10 @@ also holds the cluster's system pods) and a tainted workers pool. For each pool,
 
 A pod's CPU request is one of the even splits of a node's room after DaemonSets (1, 2, 3, ...
 pods per node), never more than it can use (one vCPU per Celery child or gunicorn process), and
-at least `MIN_CPU_MILLICORES`. Throughput per pod is `stack.throughput.estimate`'s.
+at least `MIN_CPU_MILLICORES`. A pod's memory is what the memory model (`stack.memory`, the
+config's own rule) requires of its shape: a worker's for its concurrency at the pixel limit, a
+web pod's for its processes, threads and upload slots. Throughput per pod is
+`stack.throughput.estimate`'s.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from stack.capacity import (
     room_after_daemonsets,
 )
 from stack.catalog import InstanceType
+from stack.memory import web_pod_memory_mib, worker_pod_memory_mib
 from stack.prices import HOURS_PER_MONTH, PriceBook
 from stack.throughput.estimate import ResultsSet
 from stack.throughput.pods import (
@@ -91,6 +95,29 @@ class PoolChoice:
         return f"{self.replicas} x ({what}, {self.cpu_millicores}m)"
 
 
+@dataclass(frozen=True)
+class MemoryRule:
+    """The stack settings, kept from the base stack, that the pods' memory depends on."""
+
+    max_pixels: int
+    """jobs.maxPixels: each Celery child may decode an image this large."""
+    uploads_per_web_process: int = 1
+    """Upload slots per web server process (jobs.uploadsPerWebPod / web.gunicornWorkers)."""
+
+    def worker_mib(self, concurrency: int) -> int:
+        return worker_pod_memory_mib(concurrency=concurrency, max_pixels=self.max_pixels)
+
+    def web_uploads(self, shape: WebShape) -> int:
+        """jobs.uploadsPerWebPod for `shape`: the same slots per process, a multiple of them."""
+        return self.uploads_per_web_process * shape.processes
+
+    def web_mib(self, shape: WebShape) -> int:
+        return web_pod_memory_mib(
+            server=shape.server, processes=shape.processes, threads=shape.threads,
+            uploads_per_pod=self.web_uploads(shape),
+        )  # fmt: skip
+
+
 def node_usd_per_month(instance: InstanceType, disk_gib: int, prices: PriceBook) -> float:
     return (prices.ec2_hourly(instance.name) * HOURS_PER_MONTH) + disk_gib * prices.service("ebs_gp3")
 
@@ -139,7 +166,7 @@ def worker_choices(
     results: ResultsSet,
     jobs_per_hour: float,
     *,
-    memory_mib: int,
+    memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
 ) -> list[PoolChoice]:
@@ -151,6 +178,7 @@ def worker_choices(
         room = room_after_daemonsets(node_allocatable(instance))
         node_month = node_usd_per_month(instance, disk_gib, prices)
         for concurrency in sorted({j.concurrency for j in loaded.results.jobs}):
+            memory_mib = memory.worker_mib(concurrency)
             for _, cpu in cpu_splits(room, concurrency * 1000, memory_mib):
                 per = worker_rate(
                     loaded.results, concurrency=concurrency, cpu_millicores=cpu, basis=basis, label=loaded.label
@@ -176,7 +204,7 @@ def web_choices(
     results: ResultsSet,
     requests_per_second: float,
     *,
-    memory_mib: int,
+    memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
 ) -> list[PoolChoice]:
@@ -189,6 +217,7 @@ def web_choices(
             continue
         node_month = node_usd_per_month(instance, disk_gib, prices)
         for shape in configurable_web_shapes(loaded.results):
+            memory_mib = memory.web_mib(shape)
             for _, cpu in cpu_splits(room, shape.processes * 1000, memory_mib):
                 per = web_rate(
                     loaded.results, shape=shape, cpu_millicores=cpu, basis=basis, label=loaded.label,
@@ -227,33 +256,36 @@ def best_per_type(choices: Sequence[PoolChoice], count: int) -> list[PoolChoice]
 @dataclass(frozen=True)
 class _Option:
     cpu_millicores: int
+    memory_mib: int
     concurrency: int
     shape: WebShape | None
     per_pod: PerPod
 
 
-def _worker_options(instance: InstanceType, results: ResultsSet, room: NodeRoom, memory_mib: int) -> list[_Option]:
+def _worker_options(instance: InstanceType, results: ResultsSet, room: NodeRoom, memory: MemoryRule) -> list[_Option]:
     loaded, basis = results.for_instance_type(instance.name)
     out = []
     for concurrency in sorted({j.concurrency for j in loaded.results.jobs}):
+        memory_mib = memory.worker_mib(concurrency)
         for _, cpu in cpu_splits(room, concurrency * 1000, memory_mib):
             per = worker_rate(loaded.results, concurrency=concurrency, cpu_millicores=cpu, basis=basis, label=loaded.label)
             if isinstance(per, PerPod):
-                out.append(_Option(cpu, concurrency, None, per))
+                out.append(_Option(cpu, memory_mib, concurrency, None, per))
     return out
 
 
-def _web_options(instance: InstanceType, results: ResultsSet, room: NodeRoom, memory_mib: int) -> list[_Option]:
+def _web_options(instance: InstanceType, results: ResultsSet, room: NodeRoom, memory: MemoryRule) -> list[_Option]:
     loaded, basis = results.for_instance_type(instance.name)
     out = []
     for shape in configurable_web_shapes(loaded.results):
+        memory_mib = memory.web_mib(shape)
         for _, cpu in cpu_splits(room, shape.processes * 1000, memory_mib):
             per = web_rate(
                 loaded.results, shape=shape, cpu_millicores=cpu, basis=basis, label=loaded.label,
                 workload=HEADLINE_HTTP_WORKLOAD,
             )
             if isinstance(per, PerPod):
-                out.append(_Option(cpu, shape.processes, shape, per))
+                out.append(_Option(cpu, memory_mib, shape.processes, shape, per))
     return out
 
 
@@ -263,8 +295,7 @@ def shared_choices(
     jobs_per_hour: float,
     requests_per_second: float,
     *,
-    web_memory_mib: int,
-    worker_memory_mib: int,
+    memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
 ) -> list[tuple[PoolChoice, PoolChoice]]:
@@ -281,14 +312,14 @@ def shared_choices(
             continue
         node_month = node_usd_per_month(instance, disk_gib, prices)
         best: tuple[float, float, tuple[PoolChoice, PoolChoice]] | None = None
-        for web in _web_options(instance, results, room, web_memory_mib):
+        for web in _web_options(instance, results, room, memory):
             web_replicas = max(MIN_REPLICAS, math.ceil(requests_per_second / web.per_pod.per_second - 1e-9))
-            web_pod = PodRequests("web", web.cpu_millicores, web_memory_mib)
-            for worker in _worker_options(instance, results, room, worker_memory_mib):
+            web_pod = PodRequests("web", web.cpu_millicores, web.memory_mib)
+            for worker in _worker_options(instance, results, room, memory):
                 worker_replicas = max(MIN_REPLICAS, math.ceil(rate / worker.per_pod.per_second - 1e-9))
                 if max(web_replicas, worker_replicas) > MAX_REPLICAS:
                     continue
-                worker_pod = PodRequests("worker", worker.cpu_millicores, worker_memory_mib)
+                worker_pod = PodRequests("worker", worker.cpu_millicores, worker.memory_mib)
                 pods = [*SYSTEM_PODS, *[web_pod] * web_replicas, *[worker_pod] * worker_replicas]
                 nodes = max(MIN_NODES, nodes_needed(room, pods) + 1)
                 if nodes > MAX_NODES:
@@ -303,12 +334,12 @@ def shared_choices(
                 web_max, worker_max = _grow_together(room, web_pod, web_replicas, worker_pod, worker_replicas, nodes)
                 pair = (
                     PoolChoice(
-                        "web", instance.name, web.cpu_millicores, web_memory_mib, web.concurrency, web.shape,
+                        "web", instance.name, web.cpu_millicores, web.memory_mib, web.concurrency, web.shape,
                         web.per_pod, web_replicas, web_max, nodes, pods_per_node(room, web_pod), cost,
                         requests_per_second,
                     ),
                     PoolChoice(
-                        "worker", instance.name, worker.cpu_millicores, worker_memory_mib, worker.concurrency, None,
+                        "worker", instance.name, worker.cpu_millicores, worker.memory_mib, worker.concurrency, None,
                         worker.per_pod, worker_replicas, worker_max, nodes, pods_per_node(room, worker_pod), cost,
                         rate,
                     ),

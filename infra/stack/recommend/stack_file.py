@@ -13,8 +13,10 @@ import yaml
 from stack.capacity import capacity_report
 from stack.config import (
     PROJECT,
+    JobsConfig,
     StackConfig,
     StackConfigError,
+    WebConfig,
     WorkerAutoscaling,
     WorkerConfig,
     decode_config_value,
@@ -22,7 +24,7 @@ from stack.config import (
 )
 from stack.cost import monthly_cost
 from stack.prices import PriceBook
-from stack.recommend.search import PoolChoice
+from stack.recommend.search import MemoryRule, PoolChoice
 
 WEB_POOL = "web"
 WORKER_POOL = "workers"
@@ -41,6 +43,19 @@ def base_document(stack: str, root: Path) -> dict[str, Any]:
 
 def _key(name: str) -> str:
     return f"{PROJECT}:{name}"
+
+
+def memory_rule(base: dict[str, Any]) -> MemoryRule:
+    """What the recommended pods' memory must hold, from the base stack's limits.
+
+    The pixel limit is kept; so are the upload slots per web process (the base stack's
+    jobs.uploadsPerWebPod over its processes, at least 1), whatever processes the
+    recommended web shape runs.
+    """
+    raw = project_config(base)
+    jobs = JobsConfig.model_validate(raw.get("jobs") or {})
+    web = WebConfig.model_validate(raw.get("web") or {})
+    return MemoryRule(jobs.max_pixels, max(1, jobs.uploads_per_web_pod // web.gunicorn_workers))
 
 
 def recommended_document(
@@ -100,6 +115,9 @@ def recommended_document(
         "maxReplicas": web.max_replicas,
     }
     doc[_key("web")] = web_doc
+    jobs_doc = dict(doc.get(_key("jobs")) or {})
+    jobs_doc["uploadsPerWebPod"] = memory_rule(base).web_uploads(web.shape)
+    doc[_key("jobs")] = jobs_doc
     worker_doc = dict(doc.get(_key("worker")) or {})
     base_scaling = dict(worker_doc.get("autoscaling") or {})
     worker_doc.update(

@@ -66,10 +66,11 @@ CELERY_QUEUE = _env("CELERY_QUEUE", "jobs")
 CELERY_HEARTBEAT_INTERVAL = _env_int("CELERY_HEARTBEAT_INTERVAL", 10)
 JOBS_MAX_UPLOAD_BYTES = _env_int("JOBS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 JOBS_MAX_PIXELS = _env_int("JOBS_MAX_PIXELS", 40_000_000)
-# Uploads decoded at once by one web process (validation decodes the whole image): with the
-# pixel limit, what bounds the web pod's memory. Others wait JOBS_DECODE_WAIT_SECONDS, then 503.
-JOBS_MAX_CONCURRENT_DECODES = _env_int("JOBS_MAX_CONCURRENT_DECODES", 1)
-JOBS_DECODE_WAIT_SECONDS = _env_int("JOBS_DECODE_WAIT_SECONDS", 20)
+# Uploads one web process inspects, reads and stores at once (each costs about nine times the
+# file's size at its peak): with JOBS_MAX_UPLOAD_BYTES, what bounds the web pod's memory.
+# Others wait JOBS_UPLOAD_WAIT_SECONDS, then get 503.
+JOBS_MAX_CONCURRENT_UPLOADS = _env_int("JOBS_MAX_CONCURRENT_UPLOADS", 1)
+JOBS_UPLOAD_WAIT_SECONDS = _env_int("JOBS_UPLOAD_WAIT_SECONDS", 20)
 JOBS_OUTPUT_MAX_DIMENSION = _env_int("JOBS_OUTPUT_MAX_DIMENSION", 1280)
 JOBS_OUTPUT_QUALITY = _env_int("JOBS_OUTPUT_QUALITY", 80)
 # Publishing a job from a request: per-attempt socket timeout and retries, so a dead or

@@ -4,9 +4,10 @@ Fixture figures (tests/infra/throughput/fixtures/bench-small.json): worker `-c 1
 s/job at ratio 0.8 (3.2 jobs/s per vCPU), `-c 2` ratio 0.6; uWSGI http-router 1x8 db requests:
 threads limit 200 req/s, 5 CPU ms each, ratio 0.9.
 
-A c5.large node has 1780m CPU left after DaemonSets (1930m allocatable - 150m); an m5.large
-the same CPU for $0.096/h instead of $0.085; an m5.xlarge 3770m for $0.192/h. A node-month is
-730 h x price + 20 GiB x $0.08 of gp3.
+A c5.large node has 1780m CPU and 3114 MiB left after DaemonSets (1930m allocatable - 150m); an
+m5.large the same CPU (6903 MiB) for $0.096/h instead of $0.085; an m5.xlarge 3770m for $0.192/h.
+A node-month is 730 h x price + 20 GiB x $0.08 of gp3. Pods get the memory the memory model
+requires (`MEMORY`); the system pods request 1340 MiB.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from stack.catalog import instance_type, instance_types
 from stack.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.prices import bundled_price_book
 from stack.recommend.cli import recommend
-from stack.recommend.search import web_choices, worker_choices
-from stack.recommend.stack_file import assemble, base_document
+from stack.recommend.search import MemoryRule, web_choices, worker_choices
+from stack.memory import web_memory_needed_mib, worker_memory_needed_mib
+from stack.recommend.stack_file import assemble, base_document, memory_rule
 from stack.throughput.estimate import ResultsSet
 from stack.throughput.results import load_results
 
@@ -35,6 +37,9 @@ FIXTURE = REPO_ROOT / "tests" / "infra" / "throughput" / "fixtures" / "bench-sma
 RESULTS = ResultsSet((load_results(FIXTURE),))
 PRICES = bundled_price_book()
 SMALL_CATALOG = [instance_type(n) for n in ("m5.large", "c5.large", "m5.xlarge")]
+MEMORY = MemoryRule(max_pixels=30_000_000)
+"""dev's pixel limit, one upload slot per web process: a -c 1 worker needs 464 MiB, -c 2 832
+MiB; a uWSGI 1x8 web pod 440 MiB (stack.memory)."""
 
 
 def node_month(price: float) -> float:
@@ -46,7 +51,7 @@ def test_workers_for_20000_jobs_an_hour() -> None:
     # = 5.70 jobs/s and fit on one node; with the spare node: 2 nodes. Whole-core pods would
     # need 3 nodes, -c 2 pods as many; m5.large is the same shape at a higher price and
     # m5.xlarge costs twice a c5.large per node with the same 2-node minimum.
-    best = worker_choices(SMALL_CATALOG, RESULTS, 20000, memory_mib=512, disk_gib=20, prices=PRICES)[0]
+    best = worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
     assert (best.instance_type, best.concurrency, best.cpu_millicores) == ("c5.large", 1, 890)
     assert (best.replicas, best.nodes) == (2, 2)
     assert best.usd_per_month == pytest.approx(2 * node_month(0.085))
@@ -55,7 +60,7 @@ def test_workers_for_20000_jobs_an_hour() -> None:
 
 def test_without_the_cheapest_type_the_next_is_chosen() -> None:
     catalog = [t for t in SMALL_CATALOG if t.name != "c5.large"]
-    best = worker_choices(catalog, RESULTS, 20000, memory_mib=512, disk_gib=20, prices=PRICES)[0]
+    best = worker_choices(catalog, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
     assert (best.instance_type, best.nodes, best.cpu_millicores) == ("m5.large", 2, 890)
     assert best.usd_per_month == pytest.approx(2 * node_month(0.096))
 
@@ -63,7 +68,7 @@ def test_without_the_cheapest_type_the_next_is_chosen() -> None:
 def test_workers_for_40000_jobs_an_hour() -> None:
     # 11.1 jobs/s: c5.large, 4 pods of 890m (11.39 jobs/s) on 2 nodes + 1 spare: $190.95;
     # m5.xlarge, 4 pods of 942m (4 per node, 12.06 jobs/s) on 1 node + 1 spare: $283.52.
-    best = worker_choices(SMALL_CATALOG, RESULTS, 40000, memory_mib=512, disk_gib=20, prices=PRICES)[0]
+    best = worker_choices(SMALL_CATALOG, RESULTS, 40000, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
     assert (best.instance_type, best.nodes, best.replicas) == ("c5.large", 3, 4)
     assert best.usd_per_month == pytest.approx(3 * node_month(0.085))
 
@@ -71,7 +76,7 @@ def test_workers_for_40000_jobs_an_hour() -> None:
 def test_web_for_300_requests_a_second() -> None:
     # 1000m pods serve min(200, 1000/5) x 0.9 = 180 req/s: 2 pods; with the system pods they
     # need 2 c5.large nodes, plus the spare: 3. Smaller splits also need 3 nodes and serve less.
-    best = web_choices(SMALL_CATALOG, RESULTS, 300, memory_mib=384, disk_gib=20, prices=PRICES)[0]
+    best = web_choices(SMALL_CATALOG, RESULTS, 300, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
     assert (best.instance_type, best.cpu_millicores, best.replicas, best.nodes) == ("c5.large", 1000, 2, 3)
     assert best.served_per_second == pytest.approx(360)
     assert best.margin == pytest.approx(0.2)
@@ -79,15 +84,17 @@ def test_web_for_300_requests_a_second() -> None:
 
 @pytest.mark.parametrize("jobs_per_hour", [0, 5000, 60000])
 def test_every_choice_survives_a_node_loss(jobs_per_hour: float) -> None:
-    for choice in worker_choices(SMALL_CATALOG, RESULTS, jobs_per_hour, memory_mib=512, disk_gib=20, prices=PRICES):
+    for choice in worker_choices(SMALL_CATALOG, RESULTS, jobs_per_hour, memory=MEMORY, disk_gib=20, prices=PRICES):
         room = room_after_daemonsets(node_allocatable(choice.instance_type))
-        pods = [PodRequests("worker", choice.cpu_millicores, 512)] * choice.replicas
+        assert choice.memory_mib == MEMORY.worker_mib(choice.concurrency)
+        pods = [PodRequests("worker", choice.cpu_millicores, choice.memory_mib)] * choice.replicas
         assert nodes_needed(room, pods) <= choice.nodes - 1
         assert choice.nodes >= 2 and choice.replicas >= 2
         assert choice.served_per_second * 3600 >= jobs_per_hour
-    for web in web_choices(SMALL_CATALOG, RESULTS, 500, memory_mib=384, disk_gib=20, prices=PRICES):
+    for web in web_choices(SMALL_CATALOG, RESULTS, 500, memory=MEMORY, disk_gib=20, prices=PRICES):
         room = room_after_daemonsets(node_allocatable(web.instance_type))
-        pods = [*SYSTEM_PODS, *[PodRequests("web", web.cpu_millicores, 384)] * web.replicas]
+        assert web.shape is not None and web.memory_mib == MEMORY.web_mib(web.shape)
+        pods = [*SYSTEM_PODS, *[PodRequests("web", web.cpu_millicores, web.memory_mib)] * web.replicas]
         assert nodes_needed(room, pods) <= web.nodes - 1
 
 
@@ -122,13 +129,15 @@ def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
 
 
 def test_a_small_load_fits_three_shared_nodes() -> None:
-    # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large. Even the smallest split, 254m (a
-    # node's 1780m over 7), serves 0.254 x 1000 / 5 x 0.9 = 45.7 req/s a web pod and 0.254 x
-    # 3.2 = 0.81 jobs/s a worker: two pods of each whatever the split. The system pods request
+    # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large. The smallest splits, 254m for web
+    # (a node's 1780m over 7; 7 x 440 MiB fit its 3114 MiB) and 296m for workers (over 6: 7 x
+    # 464 MiB would not fit), serve 0.254 x 1000 / 5 x 0.9 = 45.7 req/s a web pod and 0.296 x
+    # 3.2 = 0.95 jobs/s a worker: two pods of each whatever the split. The system pods request
     # 800m (CoreDNS 2 x 100m, metrics-server 100m, load balancer controller 2 x 0m, KEDA
-    # operator 2 x 100m + metrics server 100m + webhooks 100m, Cluster Autoscaler 100m), so
-    # the least one pool holds is 800m + 4 x 254m = 1816m, more than one node's 1780m: two
-    # nodes and the spare, 3. Separate pools need 2 + 2 (each 1 node and a spare: web pods of
+    # operator 2 x 100m + metrics server 100m + webhooks 100m, Cluster Autoscaler 100m) and
+    # 1340 MiB, so the least one pool holds is 800m + 2 x 254m + 2 x 296m = 1900m (and 1340 +
+    # 2 x 440 + 2 x 464 = 3148 MiB), more than one node's 1780m (3114 MiB): two nodes and the
+    # spare, 3. Separate pools need 2 + 2 (each 1 node and a spare: web pods of
     # 445m with the system pods take 1690m; two 890m workers 1780m). Of the 3-node shared
     # choices the one with the largest margin wins: 593m pods (the node over 3), four of them
     # and the system pods on two nodes (3 x 593m = 1779m; 593m + 800m).
@@ -151,8 +160,8 @@ def test_a_small_load_fits_three_shared_nodes() -> None:
     room = room_after_daemonsets(node_allocatable("c5.large"))
     pods = [
         *SYSTEM_PODS,
-        *[PodRequests("web", best.web.cpu_millicores, 384)] * best.web.replicas,
-        *[PodRequests("worker", best.worker.cpu_millicores, 512)] * best.worker.replicas,
+        *[PodRequests("web", best.web.cpu_millicores, best.web.memory_mib)] * best.web.replicas,
+        *[PodRequests("worker", best.worker.cpu_millicores, best.worker.memory_mib)] * best.worker.replicas,
     ]
     assert nodes_needed(room, pods) == 2
     # The Cluster Autoscaler keeps the spare: minSize is the 3 nodes, as are desired and max.
@@ -166,10 +175,10 @@ def test_a_two_child_worker_gets_a_queue_target_of_its_concurrency() -> None:
     # scales its workers to zero keeps doing so.
     worker = next(
         c
-        for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory_mib=512, disk_gib=20, prices=PRICES)
+        for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES)
         if c.concurrency == 2
     )
-    web = web_choices(SMALL_CATALOG, RESULTS, 300, memory_mib=384, disk_gib=20, prices=PRICES)[0]
+    web = web_choices(SMALL_CATALOG, RESULTS, 300, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
     base = base_document("dev", REPO_ROOT)
     rec = assemble(base, web, worker, 20, PRICES)
     assert not isinstance(rec, str), rec
@@ -235,3 +244,30 @@ def test_recommend_needs_a_load(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--jobs-per-hour N" in done.stderr
+
+
+def test_pods_get_the_memory_the_memory_model_requires() -> None:
+    # prod takes 40 M pixels: a -c 1 worker needs 96 + 96 + ceil(40e6 x 9.5 / 2^20) = 555 MiB,
+    # a -c 2 worker 96 + 2 x 459 = 1014 MiB; dev's 30 M pixels 464 and 832 MiB. Web pods hold
+    # their server, processes and an upload per thread whatever the pixel limit.
+    for stack, one, two in (("prod", 555, 1014), ("dev", 464, 832)):
+        rule = memory_rule(base_document(stack, REPO_ROOT))
+        by_concurrency = {
+            c.concurrency: c.memory_mib
+            for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=rule, disk_gib=20, prices=PRICES)
+        }
+        assert (by_concurrency[1], by_concurrency[2]) == (one, two)
+    recs, _ = recommend(
+        jobs_per_hour=20000,
+        requests_per_second=300,
+        results=RESULTS,
+        catalog=SMALL_CATALOG,
+        base=base_document("prod", REPO_ROOT),
+        prices=PRICES,
+    )
+    assert recs
+    for rec in recs:
+        config = rec.config
+        assert config.worker.memory_mib == worker_memory_needed_mib(config)
+        assert config.web.memory_mib == web_memory_needed_mib(config)
+        assert config.jobs.uploads_per_web_pod % config.web.gunicorn_workers == 0

@@ -85,7 +85,7 @@ def test_a_full_core_per_child_is_bound_by_concurrency_and_packs_by_cpu() -> Non
             "replicas": 2,
             "concurrency": 2,
             "cpuMillicores": 2500,
-            "memoryMib": 512,
+            "memoryMib": 832,  # two children on 30 M pixel images (stack.memory)
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "queueLengthPerReplica": 2},
         },
         nodePools={"default": {"instanceType": "m5.xlarge", "minSize": 1, "desiredSize": 2, "maxSize": 3}},
@@ -152,7 +152,7 @@ def test_maxima_beyond_max_size_are_not_estimated_and_say_so() -> None:
             "nodePool": "default",
             "replicas": 1,
             "cpuMillicores": 250,
-            "memoryMib": 384,
+            "memoryMib": 448,
             "autoscaling": {"minReplicas": 1, "maxReplicas": 10},
         }
     )
@@ -167,14 +167,17 @@ def test_maxima_beyond_max_size_are_not_estimated_and_say_so() -> None:
 
 
 def test_pod_slots_bind_first_for_tiny_pods() -> None:
+    # An r5.large has 26 pod slots, 1780m and 14481 MiB left after DaemonSets: 50m web pods of
+    # 448 MiB (what uWSGI 1x8 needs) would fit 35 by CPU and 32 by memory.
     config = small_config(
+        nodePools={"default": {"instanceType": "r5.large", "minSize": 1, "desiredSize": 1, "maxSize": 2}},
         web={
             "nodePool": "default",
             "replicas": 1,
             "cpuMillicores": 50,
-            "memoryMib": 64,
+            "memoryMib": 448,
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
-        }
+        },
     )
     assert stack_throughput(config, results(), PRICES).web.node_bound == "pod slots"
 
@@ -215,7 +218,7 @@ def test_an_unmeasured_web_shape_is_not_estimated_and_says_so() -> None:
             "replicas": 1,
             "threads": 16,
             "cpuMillicores": 250,
-            "memoryMib": 384,
+            "memoryMib": 640,  # 16 threads, each holding an upload
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
         }
     )
@@ -249,7 +252,7 @@ def test_an_unmeasured_concurrency_is_not_estimated_and_says_so() -> None:
             "replicas": 1,
             "concurrency": 3,
             "cpuMillicores": 500,
-            "memoryMib": 512,
+            "memoryMib": 1200,  # three children on 30 M pixel images
             "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "queueLengthPerReplica": 3},
         }
     )

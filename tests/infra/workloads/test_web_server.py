@@ -15,9 +15,10 @@ from tests.infra.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import cluster_version, find, option, render
 
 
-def with_server(config: StackConfig, server: str, **web: Any) -> StackConfig:
+def with_server(config: StackConfig, server: str, *, jobs: dict[str, Any] | None = None, **web: Any) -> StackConfig:
     raw = project_config("dev")
     raw.setdefault("web", {}).update({"server": server, **web})
+    raw.setdefault("jobs", {}).update(jobs or {})
     return parse_stack_config(raw)
 
 
@@ -27,7 +28,9 @@ def web_container(config: StackConfig) -> dict[str, Any]:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_web_command_is_the_services_own(server: str, stack_config: StackConfig) -> None:
-    config = with_server(stack_config, server, gunicornWorkers=2, threads=16, keepAliveSeconds=90,
+    # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.memory).
+    config = with_server(stack_config, server, jobs={"uploadsPerWebPod": 2}, memoryMib=1152,
+                         gunicornWorkers=2, threads=16, keepAliveSeconds=90,
                          gracefulTimeoutSeconds=25, timeoutSeconds=70)
     expected = web_server_command(WebServerArgs(
         server=server, processes=2, threads=16, keep_alive_seconds=90, graceful_timeout_seconds=25,
@@ -53,12 +56,15 @@ def test_uwsgi_command_keeps_connections_in_its_router_and_stops_gracefully(stac
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_each_server_is_probed_on_its_port_and_validates(server: str, stack_config: StackConfig) -> None:
+    # Either server's worker processes serve the probes on a port of their own (the image's PROBE_BIND;
+    # under uWSGI started after the fork, service/config/wsgi.py), outside the request pool.
     config = with_server(stack_config, server)
     container = web_container(config)
+    assert {"name": "probes", "containerPort": 8001, "protocol": "TCP"} in container["ports"]
     for probe, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
-        assert container[probe]["httpGet"] == {"path": path, "port": 8000}
+        assert container[probe]["httpGet"] == {"path": path, "port": "probes"}
     for o in render(config):
-        if not o["apiVersion"].startswith("elbv2.k8s.aws/"):
+        if not o["apiVersion"].startswith(("elbv2.k8s.aws/", "keda.sh/")):  # CRDs: validated elsewhere
             kubernetes_validate.validate(o, cluster_version(config), strict=True)
 
 
