@@ -46,6 +46,7 @@ from stack.throughput.pods import (
     web_rate,
     worker_rate,
 )
+from stack.workloads import proxy
 
 MIN_CPU_MILLICORES = 250
 """Smallest CPU request the search gives a pod (a search bound, not a Kubernetes one)."""
@@ -122,8 +123,13 @@ def node_usd_per_month(instance: InstanceType, disk_gib: int, prices: PriceBook)
     return (prices.ec2_hourly(instance.name) * HOURS_PER_MONTH) + disk_gib * prices.service("ebs_gp3")
 
 
-def cpu_splits(room: NodeRoom, most_useful: int, memory_mib: int) -> Iterable[tuple[int, int]]:
+def cpu_splits(
+    room: NodeRoom, most_useful: int, memory_mib: int, *, sidecar: tuple[int, int] = (0, 0)
+) -> Iterable[tuple[int, int]]:
     """(pods per node, CPU request) for splitting a node's room evenly between 1, 2, ... pods.
+
+    `sidecar` is (CPU, memory) every pod carries besides the container being sized (the web
+    pod's buffering proxy): it takes its share of the node before the split.
 
     `most_useful` is 1000m per process (Celery child or gunicorn worker): a request above it
     is never used, and one that leaves a process without a share of its own (at most
@@ -131,13 +137,22 @@ def cpu_splits(room: NodeRoom, most_useful: int, memory_mib: int) -> Iterable[tu
     """
     seen: set[int] = set()
     for k in range(1, room.pods + 1):
-        cpu = min(most_useful, room.cpu_millicores // k)
-        if cpu < MIN_CPU_MILLICORES or cpu <= most_useful - 1000 or k * memory_mib > room.memory_mib:
+        cpu = min(most_useful, room.cpu_millicores // k - sidecar[0])
+        if cpu < MIN_CPU_MILLICORES or cpu <= most_useful - 1000 or k * (memory_mib + sidecar[1]) > room.memory_mib:
             return
         if cpu in seen:
             continue
         seen.add(cpu)
         yield k, cpu
+
+
+PROXY = (proxy.CPU_MILLICORES, proxy.MEMORY_MIB)
+"""What every web pod's buffering proxy requests besides the app container."""
+
+
+def web_pod(cpu_millicores: int, memory_mib: int) -> PodRequests:
+    """A web pod's requests on its node: the app container and its buffering proxy."""
+    return PodRequests("web", cpu_millicores + PROXY[0], memory_mib + PROXY[1])
 
 
 def _size(
@@ -218,14 +233,14 @@ def web_choices(
         node_month = node_usd_per_month(instance, disk_gib, prices)
         for shape in configurable_web_shapes(loaded.results):
             memory_mib = memory.web_mib(shape)
-            for _, cpu in cpu_splits(room, shape.processes * 1000, memory_mib):
+            for _, cpu in cpu_splits(room, shape.processes * 1000, memory_mib, sidecar=PROXY):
                 per = web_rate(
                     loaded.results, shape=shape, cpu_millicores=cpu, basis=basis, label=loaded.label,
                     workload=HEADLINE_HTTP_WORKLOAD,
                 )
                 if not isinstance(per, PerPod):
                     continue
-                pod = PodRequests("web", cpu, memory_mib)
+                pod = web_pod(cpu, memory_mib)
                 sized = _size(requests_per_second, per.per_second, room, pod, SYSTEM_PODS)
                 if sized is None:
                     continue
@@ -279,7 +294,7 @@ def _web_options(instance: InstanceType, results: ResultsSet, room: NodeRoom, me
     out = []
     for shape in configurable_web_shapes(loaded.results):
         memory_mib = memory.web_mib(shape)
-        for _, cpu in cpu_splits(room, shape.processes * 1000, memory_mib):
+        for _, cpu in cpu_splits(room, shape.processes * 1000, memory_mib, sidecar=PROXY):
             per = web_rate(
                 loaded.results, shape=shape, cpu_millicores=cpu, basis=basis, label=loaded.label,
                 workload=HEADLINE_HTTP_WORKLOAD,
@@ -314,13 +329,13 @@ def shared_choices(
         best: tuple[float, float, tuple[PoolChoice, PoolChoice]] | None = None
         for web in _web_options(instance, results, room, memory):
             web_replicas = max(MIN_REPLICAS, math.ceil(requests_per_second / web.per_pod.per_second - 1e-9))
-            web_pod = PodRequests("web", web.cpu_millicores, web.memory_mib)
+            web_requests = web_pod(web.cpu_millicores, web.memory_mib)
             for worker in _worker_options(instance, results, room, memory):
                 worker_replicas = max(MIN_REPLICAS, math.ceil(rate / worker.per_pod.per_second - 1e-9))
                 if max(web_replicas, worker_replicas) > MAX_REPLICAS:
                     continue
                 worker_pod = PodRequests("worker", worker.cpu_millicores, worker.memory_mib)
-                pods = [*SYSTEM_PODS, *[web_pod] * web_replicas, *[worker_pod] * worker_replicas]
+                pods = [*SYSTEM_PODS, *[web_requests] * web_replicas, *[worker_pod] * worker_replicas]
                 nodes = max(MIN_NODES, nodes_needed(room, pods) + 1)
                 if nodes > MAX_NODES:
                     continue
@@ -331,11 +346,11 @@ def shared_choices(
                 )
                 if best is not None and (round(cost, 6), -margin) >= (round(best[0], 6), -best[1]):
                     continue
-                web_max, worker_max = _grow_together(room, web_pod, web_replicas, worker_pod, worker_replicas, nodes)
+                web_max, worker_max = _grow_together(room, web_requests, web_replicas, worker_pod, worker_replicas, nodes)
                 pair = (
                     PoolChoice(
                         "web", instance.name, web.cpu_millicores, web.memory_mib, web.concurrency, web.shape,
-                        web.per_pod, web_replicas, web_max, nodes, pods_per_node(room, web_pod), cost,
+                        web.per_pod, web_replicas, web_max, nodes, pods_per_node(room, web_requests), cost,
                         requests_per_second,
                     ),
                     PoolChoice(

@@ -27,7 +27,7 @@ from stack.catalog import instance_type, instance_types
 from stack.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.prices import bundled_price_book
 from stack.recommend.cli import recommend
-from stack.recommend.search import MemoryRule, web_choices, worker_choices
+from stack.recommend.search import MemoryRule, web_choices, web_pod, worker_choices
 from stack.memory import web_memory_needed_mib, worker_memory_needed_mib
 from stack.recommend.stack_file import assemble, base_document, memory_rule
 from stack.throughput.estimate import ResultsSet
@@ -74,12 +74,16 @@ def test_workers_for_40000_jobs_an_hour() -> None:
 
 
 def test_web_for_300_requests_a_second() -> None:
-    # 1000m pods serve min(200, 1000/5) x 0.9 = 180 req/s: 2 pods; with the system pods they
-    # need 2 c5.large nodes, plus the spare: 3. Smaller splits also need 3 nodes and serve less.
+    # Every web pod also carries its buffering proxy (100m, 64 MiB). 1000m app containers
+    # serve min(200, 1000/5) x 0.9 = 180 req/s: 2 pods of 1100m, with the system pods (800m)
+    # 2 c5.large nodes, plus the spare: 3, margin 0.2. The two-per-node split, 1780m / 2 - 100m
+    # = 790m, serves min(200, 158) x 0.9 = 142.2 req/s: 3 pods (426.6 req/s, margin 0.422);
+    # two 890m pods fill one node (1780m), the third goes with the system pods (1690m): also
+    # 2 nodes and the spare, and of equal cost the larger margin wins.
     best = web_choices(SMALL_CATALOG, RESULTS, 300, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
-    assert (best.instance_type, best.cpu_millicores, best.replicas, best.nodes) == ("c5.large", 1000, 2, 3)
-    assert best.served_per_second == pytest.approx(360)
-    assert best.margin == pytest.approx(0.2)
+    assert (best.instance_type, best.cpu_millicores, best.replicas, best.nodes) == ("c5.large", 790, 3, 3)
+    assert best.served_per_second == pytest.approx(426.6)
+    assert best.margin == pytest.approx(426.6 / 300 - 1)
 
 
 @pytest.mark.parametrize("jobs_per_hour", [0, 5000, 60000])
@@ -94,7 +98,7 @@ def test_every_choice_survives_a_node_loss(jobs_per_hour: float) -> None:
     for web in web_choices(SMALL_CATALOG, RESULTS, 500, memory=MEMORY, disk_gib=20, prices=PRICES):
         room = room_after_daemonsets(node_allocatable(web.instance_type))
         assert web.shape is not None and web.memory_mib == MEMORY.web_mib(web.shape)
-        pods = [*SYSTEM_PODS, *[PodRequests("web", web.cpu_millicores, web.memory_mib)] * web.replicas]
+        pods = [*SYSTEM_PODS, *[web_pod(web.cpu_millicores, web.memory_mib)] * web.replicas]
         assert nodes_needed(room, pods) <= web.nodes - 1
 
 
@@ -129,18 +133,19 @@ def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
 
 
 def test_a_small_load_fits_three_shared_nodes() -> None:
-    # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large. The smallest splits, 254m for web
-    # (a node's 1780m over 7; 7 x 440 MiB fit its 3114 MiB) and 296m for workers (over 6: 7 x
-    # 464 MiB would not fit), serve 0.254 x 1000 / 5 x 0.9 = 45.7 req/s a web pod and 0.296 x
-    # 3.2 = 0.95 jobs/s a worker: two pods of each whatever the split. The system pods request
-    # 800m (CoreDNS 2 x 100m, metrics-server 100m, load balancer controller 2 x 0m, KEDA
-    # operator 2 x 100m + metrics server 100m + webhooks 100m, Cluster Autoscaler 100m) and
-    # 1340 MiB, so the least one pool holds is 800m + 2 x 254m + 2 x 296m = 1900m (and 1340 +
-    # 2 x 440 + 2 x 464 = 3148 MiB), more than one node's 1780m (3114 MiB): two nodes and the
-    # spare, 3. Separate pools need 2 + 2 (each 1 node and a spare: web pods of
-    # 445m with the system pods take 1690m; two 890m workers 1780m). Of the 3-node shared
-    # choices the one with the largest margin wins: 593m pods (the node over 3), four of them
-    # and the system pods on two nodes (3 x 593m = 1779m; 593m + 800m).
+    # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large. Web pods carry their buffering
+    # proxy (100m, 64 MiB) besides the app container. The smallest splits: web 256m (a node's
+    # 1780m over 5, less the proxy: 356m - 100m; over 6 leaves 196m, under the 250m floor) and
+    # workers 296m (over 6: 7 x 464 MiB would not fit 3114 MiB) serve 0.256 x 1000 / 5 x 0.9 =
+    # 46.1 req/s a web pod and 0.296 x 3.2 = 0.95 jobs/s a worker: two pods of each whatever
+    # the split. The system pods request 800m (CoreDNS 2 x 100m, metrics-server 100m, load
+    # balancer controller 2 x 0m, KEDA operator 2 x 100m + metrics server 100m + webhooks
+    # 100m, Cluster Autoscaler 100m) and 1340 MiB, so the least one pool holds is 800m + 2 x
+    # 356m + 2 x 296m = 2104m, more than one node's 1780m: two nodes and the spare, 3.
+    # Separate pools need 2 + 2 (web: 345m app containers, 445m pods, two with the system pods
+    # take 1690m; workers: two 890m on one node). Of the 3-node shared choices the one with the
+    # largest margin wins: the node over 3, 593m: 493m web containers (593m pods) and 593m
+    # workers, four pods and the system pods on two nodes (3 x 593m = 1779m; 593m + 800m).
     recs, _ = recommend(
         jobs_per_hour=3000,
         requests_per_second=50,
@@ -151,7 +156,7 @@ def test_a_small_load_fits_three_shared_nodes() -> None:
     )
     best = recs[0]
     assert best.shared and best.web.nodes == 3
-    assert (best.web.cpu_millicores, best.worker.cpu_millicores) == (593, 593)
+    assert (best.web.cpu_millicores, best.worker.cpu_millicores) == (493, 593)
     assert (best.web.replicas, best.worker.replicas) == (2, 2)
     assert best.usd_per_month == pytest.approx(dev_fixed_usd() + 3 * node_month(0.085), abs=0.01)
     split = next(r for r in recs if not r.shared)
@@ -160,7 +165,7 @@ def test_a_small_load_fits_three_shared_nodes() -> None:
     room = room_after_daemonsets(node_allocatable("c5.large"))
     pods = [
         *SYSTEM_PODS,
-        *[PodRequests("web", best.web.cpu_millicores, best.web.memory_mib)] * best.web.replicas,
+        *[web_pod(best.web.cpu_millicores, best.web.memory_mib)] * best.web.replicas,
         *[PodRequests("worker", best.worker.cpu_millicores, best.worker.memory_mib)] * best.worker.replicas,
     ]
     assert nodes_needed(room, pods) == 2
