@@ -30,7 +30,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from stack.config import PROJECT, StackConfig, StorageConfig
-from stack.workloads import load_balancer_controller as lbc
+from stack.pod_identity import trust_policy
 from stack.workloads import manifests as m
 
 TYPE = "django-eks:platform:Storage"
@@ -260,7 +260,7 @@ class Storage(pulumi.ComponentResource):
         for kind, access in POD_ACCESS.items():
             role = aws.iam.Role(
                 f"{name}-{kind}",
-                assume_role_policy=json.dumps(lbc.trust_policy()),
+                assume_role_policy=json.dumps(trust_policy()),
                 description=f"{kind} pods: the files bucket (EKS Pod Identity)",
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self),

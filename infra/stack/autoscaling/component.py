@@ -28,7 +28,7 @@ from stack.autoscaling import keda
 from stack.autoscaling.node_group_scaling import NodeGroupScaling
 from stack.capacity import system_pool
 from stack.config import StackConfig
-from stack.workloads import load_balancer_controller as lbc
+from stack.pod_identity import managed_policy_identity
 
 TYPE = "django-eks:platform:Autoscalers"
 
@@ -101,34 +101,18 @@ class Autoscalers(pulumi.ComponentResource):
             )
 
         # --- Cluster Autoscaler -----------------------------------------------------------
-        role = aws.iam.Role(
-            f"{name}-cluster-autoscaler",
-            assume_role_policy=json.dumps(lbc.trust_policy()),
-            description="Cluster Autoscaler (EKS Pod Identity)",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        policy = aws.iam.Policy(
-            f"{name}-cluster-autoscaler",
-            policy=json.dumps(
-                ca.iam_policy_document(cluster_name=args.cluster_name, region=config.region),
-                separators=(",", ":"),
-            ),
-            description="Cluster Autoscaler, scoped to this cluster's node groups",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-autoscaler",
-            role=role.name,
-            policy_arn=policy.arn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        association = aws.eks.PodIdentityAssociation(
+        association = managed_policy_identity(
             f"{name}-cluster-autoscaler",
             cluster_name=args.cluster,
             namespace=ca.NAMESPACE,
             service_account=ca.SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            role_description="Cluster Autoscaler (EKS Pod Identity)",
+            policy=json.dumps(
+                ca.iam_policy_document(cluster_name=args.cluster_name, region=config.region),
+                separators=(",", ":"),
+            ),
+            policy_description="Cluster Autoscaler, scoped to this cluster's node groups",
+            parent=self,
         )
         cluster_autoscaler = k8s.helm.v3.Release(
             f"{name}-cluster-autoscaler",

@@ -16,17 +16,16 @@ safe both ways:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from stack.config import StackConfig
+from stack.pod_identity import managed_policy_identity
 from stack.workloads import benchmark as bench
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
@@ -261,31 +260,15 @@ class Workloads(pulumi.ComponentResource):
         record("app-pod-identity", *args.pod_identity)
 
         # --- the load balancer controller -------------------------------------------------
-        role = aws.iam.Role(
-            f"{name}-lb-controller",
-            assume_role_policy=json.dumps(lbc.trust_policy()),
-            description="AWS Load Balancer Controller (EKS Pod Identity)",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        policy = aws.iam.Policy(
-            f"{name}-lb-controller",
-            policy=lbc.compact_json(lbc.iam_policy_document()),
-            description="AWS Load Balancer Controller, as published upstream",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-lb-controller",
-            role=role.name,
-            policy_arn=policy.arn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        association = aws.eks.PodIdentityAssociation(
+        association = managed_policy_identity(
             f"{name}-lb-controller",
             cluster_name=args.cluster_name,
             namespace=lbc.NAMESPACE,
             service_account=lbc.SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            role_description="AWS Load Balancer Controller (EKS Pod Identity)",
+            policy=lbc.compact_json(lbc.iam_policy_document()),
+            policy_description="AWS Load Balancer Controller, as published upstream",
+            parent=self,
         )
         record("pod-identity", association)
 

@@ -28,8 +28,6 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "aws-load-balancer-
 IAM_POLICY_FILE = DATA_DIR / "iam_policy.json"
 CRDS_FILE = DATA_DIR / "crds.yaml"
 
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
-
 
 def chart_values(*, cluster_name: str, region: str, vpc_id: str) -> dict[str, Any]:
     """Helm values for the controller.
@@ -67,22 +65,6 @@ WEBHOOK_VALUES: dict[str, Any] = {
     "keepTLSSecret": True,
 }
 """Chart 3.5.0 values (helm/aws-load-balancer-controller/values.yaml at 225f445)."""
-
-
-def trust_policy() -> dict[str, Any]:
-    """Lets the EKS Pod Identity agent assume the role for the associated service account."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
-                # TagSession: Pod Identity tags the session with the cluster, namespace and
-                # service account.
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-            }
-        ],
-    }
 
 
 def iam_policy_document() -> dict[str, Any]:

@@ -29,7 +29,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from stack.config import LoadBalancerConfig, WebConfig
+from stack.config import WebConfig
 
 PROXY = "proxy"
 CONFIG_MAP = "web-proxy"

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, parse_stack_config
+from stack.pod_identity import trust_policy
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import rendered_manifests
@@ -435,7 +436,7 @@ def test_controller_values_name_cluster_region_and_vpc() -> None:
 
 
 def test_controller_trust_policy_is_pod_identity() -> None:
-    (statement,) = lbc.trust_policy()["Statement"]
+    (statement,) = trust_policy()["Statement"]
     assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
 

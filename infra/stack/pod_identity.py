@@ -1,0 +1,70 @@
+"""IAM roles that pods assume through EKS Pod Identity.
+
+The load balancer controller, the Cluster Autoscaler and the app's pods (for the files bucket)
+each get a role the eks-pod-identity-agent assumes for one service account; nodes give pods
+nothing (IMDSv2, hop limit 1). One trust policy serves every such role.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
+def trust_policy() -> dict[str, Any]:
+    """Lets the EKS Pod Identity agent assume the role for the associated service account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                # TagSession: Pod Identity tags the session with the cluster, namespace and
+                # service account.
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+
+
+def managed_policy_identity(
+    name: str,
+    *,
+    cluster_name: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    role_description: str,
+    policy: pulumi.Input[str],
+    policy_description: str,
+    parent: pulumi.Resource,
+) -> aws.eks.PodIdentityAssociation:
+    """A role with one managed policy, associated with `namespace/service_account`.
+
+    The association waits for the policy attachment: credentials are handed out when a pod
+    starts, and a pod that starts with a role lacking its policy fails its first calls.
+    """
+    role = aws.iam.Role(
+        name,
+        assume_role_policy=json.dumps(trust_policy()),
+        description=role_description,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    managed = aws.iam.Policy(
+        name, policy=policy, description=policy_description, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    attachment = aws.iam.RolePolicyAttachment(
+        name, role=role.name, policy_arn=managed.arn, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    return aws.eks.PodIdentityAssociation(
+        name,
+        cluster_name=cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.arn,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[attachment]),
+    )
