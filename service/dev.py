@@ -47,14 +47,15 @@ def main() -> int:
 
     import django
 
+    from config.worker_command import worker_argv
+
     django.setup()
     database_ensure()
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=SERVICE_DIR, check=True)
 
     commands = {
         "web": [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py", "config.wsgi"],
-        "worker": [str(BIN_DIR / "celery"), "--app", "config", "worker", "--concurrency", "1",
-                   "--prefetch-multiplier", "1", "-O", "fair", "--loglevel", "INFO"],
+        "worker": worker_argv(program=str(BIN_DIR / "celery")),
     }
     # Own sessions: the terminal's Ctrl-C reaches only this script, which then
     # stops each child with SIGTERM (graceful for both gunicorn and Celery).

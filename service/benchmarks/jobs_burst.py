@@ -15,6 +15,7 @@ from benchmarks.corpus import corpus
 from benchmarks.environment import BIN_DIR, SERVICE_DIR, Backends, backend_pids, database_connect, service_env
 from benchmarks.pods import Pod, process_cpu_seconds
 from config.web_server import WebServerArgs, web_server_command
+from config.worker_command import worker_argv
 
 SUBMITTERS = 4
 JOB_TIMEOUT_SECONDS = 600
@@ -96,8 +97,7 @@ class JobBench:
             first = index * cores_each
             cpu_ids = [self.cpu_ids[(first + k) % len(self.cpu_ids)] for k in range(cores_each)]
             heartbeat = Path(tempfile.gettempdir()) / f"bench-{id(self)}-worker-{index}.heartbeat"
-            argv = [str(BIN_DIR / "celery"), "--app", "config", "worker", "--concurrency", str(shape.concurrency),
-                    "--prefetch-multiplier", "1", "-O", "fair", "--loglevel", "INFO",
+            argv = [*worker_argv(concurrency=shape.concurrency, program=str(BIN_DIR / "celery")),
                     "--hostname", f"bench-{id(self)}-{index}@%h"]
             env = service_env(self.backends, application_name=f"bench-jobs-worker-{index}",
                               CELERY_HEARTBEAT_FILE=str(heartbeat))

@@ -1,8 +1,14 @@
+import logging
 import os
+from typing import Any
 
 from celery import Celery, bootsteps
+from celery.worker import state
+from celery.worker.request import Request
 
 from config import heartbeat
+
+logger = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -12,10 +18,12 @@ app.autodiscover_tasks(["jobs"])
 
 
 class Heartbeat(bootsteps.StartStopStep):
-    """Touch the liveness file from the worker's parent process.
+    """Touch the liveness file from the worker's parent process while the worker makes progress.
 
     The parent's timer keeps running while the pool child is busy with a long
-    CPU-bound task, so a slow job never looks like a dead worker.
+    CPU-bound task, so a slow job never looks like a dead worker. A delivery that no task
+    holds for two beats in a row is stranded (see ``heartbeat.stranded_deliveries``): the
+    file is left to go stale, so that the liveness probe fails and kubelet restarts the worker.
     """
 
     requires = {"celery.worker.components:Timer"}
@@ -24,12 +32,50 @@ class Heartbeat(bootsteps.StartStopStep):
         from django.conf import settings
 
         self.path = settings.CELERY_HEARTBEAT_FILE
+        self.suspects: set[Any] = set()
+        self.stranded: set[Any] = set()
         heartbeat.touch(self.path)
-        self.tref = worker.timer.call_repeatedly(settings.CELERY_HEARTBEAT_INTERVAL, heartbeat.touch, (self.path,))
+        self.tref = worker.timer.call_repeatedly(settings.CELERY_HEARTBEAT_INTERVAL, self.beat, (worker,))
+
+    def beat(self, worker) -> None:
+        stranded = self.stranded_now(worker)
+        # Seen on two beats in a row: not a message between its delivery and its request.
+        lasting = stranded & self.suspects
+        self.suspects = stranded
+        if lasting and lasting != self.stranded:
+            logger.error(
+                "worker holds %d broker deliveries that no task will finish (an acknowledgement did not "
+                "reach Redis); it takes fewer messages, or none: liveness heartbeat stopped so that it is "
+                "restarted", len(lasting))
+        self.stranded = lasting
+        if not lasting:
+            heartbeat.touch(self.path)
+
+    @staticmethod
+    def stranded_now(worker) -> set[Any]:
+        task_consumer = getattr(worker.consumer, "task_consumer", None)
+        channel = getattr(task_consumer, "channel", None)
+        qos = getattr(channel, "qos", None)
+        if qos is None:  # connecting: nothing delivered on this connection yet
+            return set()
+        # Received and not finished, plus those waiting for their countdown in the timer (a
+        # database error's retry): both hold a delivery on purpose.
+        requests = [*state.reserved_requests, *scheduled_requests(worker.consumer.timer)]
+        stranded = heartbeat.stranded_deliveries(qos, requests)
+        if stranded is None:
+            # Without the delivery tags: stuck when it holds nothing yet may take nothing.
+            return {"prefetch-exhausted"} if not requests and not qos.can_consume() else set()
+        return set(stranded)
 
     def stop(self, worker):
         self.tref.cancel()
         heartbeat.remove(self.path)
+
+
+def scheduled_requests(timer: Any) -> list[Request]:
+    # As `celery inspect scheduled` lists them.
+    entries = (getattr(waiting.entry, "args", None) for waiting in timer.schedule.queue)
+    return [args[0] for args in entries if args and isinstance(args[0], Request)]
 
 
 app.steps["worker"].add(Heartbeat)

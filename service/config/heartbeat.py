@@ -2,7 +2,11 @@
 
     python -m config.heartbeat --max-age 60
 
-The worker touches the file from its parent process (see ``config.celery_app``).
+The worker touches the file from its parent process (see ``config.celery_app``), and only
+while it makes progress: it can take a message from the broker, or every message it holds is
+a task it is running (which the task time limit bounds). A worker that holds a delivery no
+task will ever finish (its acknowledgement was lost when Redis hung past the socket timeout)
+consumes nothing again; its file goes stale and kubelet restarts it.
 This is far cheaper than ``celery inspect ping``, which spends seconds of CPU and
 fails, restarting healthy workers, whenever the broker is briefly unreachable.
 """
@@ -11,7 +15,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterable, Set
 from pathlib import Path
+from typing import Any
 
 
 def touch(path: str) -> None:
@@ -20,6 +26,23 @@ def touch(path: str) -> None:
 
 def remove(path: str) -> None:
     Path(path).unlink(missing_ok=True)
+
+
+def stranded_deliveries(qos: Any, requests: Iterable[Any]) -> Set[Any] | None:
+    """Delivery tags the broker channel counts against the prefetch limit with no task behind them.
+
+    ``qos`` is the task channel's kombu QoS, ``requests`` the worker's reserved requests (those
+    received and not yet finished, running or not). A tag stays in the QoS until its
+    acknowledgement reaches Redis; when that fails (kombu logs "Couldn't ack" and carries on),
+    the slot is never given back, and with every slot stranded the worker never fetches again.
+    None when this kombu's QoS does not expose its deliveries.
+    """
+    delivered = getattr(qos, "_delivered", None)
+    if delivered is None:
+        return None
+    acked = getattr(qos, "_dirty", ())
+    held = set(delivered) - set(acked)
+    return held - {request.message.delivery_tag for request in requests}
 
 
 def age_seconds(path: str, *, now: float | None = None) -> float:

@@ -5,11 +5,12 @@
 For each fault (Redis killed, Redis frozen past the broker socket timeout, PostgreSQL
 restarted, a worker SIGKILLed) it submits a burst of jobs from 8 clients, injects the
 fault a second into the burst, and waits for every accepted job to end. It prints one row
-per fault: submitted (accepted with 201), refused (503 while the broker was away; the
-client retried them: 503 while Redis was away, 500 while PostgreSQL was), done, failed, stuck (neither after the deadline), duplicated
-(compressions that ran to the end twice, the second result discarded), redelivered
-(jobs started more than once) and the time from the first submission until the last
-job ended.
+per fault: submitted (accepted with 201), refused (the client retried them: 503 while Redis
+was away, 500 while PostgreSQL was), done, failed, stuck (neither after the deadline),
+duplicated (compressions that ran to the end twice, the second result discarded),
+redelivered (jobs started more than once), worker restarts (what kubelet does for a worker
+that exited or whose liveness probe fails, done here by a loop that reads the heartbeat files
+as the probe does) and the time from the first submission until the last job ended.
 
 Everything runs on private instances on free loopback ports: its own PostgreSQL
 (initdb in a temporary directory) and its own redis-server per scenario, two workers,
@@ -38,11 +39,16 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from private_servers import PrivatePostgres  # noqa: E402
-from service_processes import SERVICE_DIR, Processes, free_port, wait_for  # noqa: E402
+from service_processes import SERVICE_DIR, Proc, Processes, free_port, wait_for  # noqa: E402
+
+from config import heartbeat  # noqa: E402
 
 SOCKET_TIMEOUT = 5
 """The workers' broker socket timeout here; the freeze lasts longer than twice this."""
 DEADLINE = 240
+LIVENESS_MAX_AGE = 12
+"""The liveness probe's --max-age here (60 s in the cluster, with heartbeats 5x as far apart)."""
+LIVENESS_PERIOD = 2
 CLIENTS = 8
 ENV = {
     "CELERY_VISIBILITY_TIMEOUT": "900",
@@ -76,11 +82,13 @@ class Row:
     stuck: int
     duplicated: int
     redelivered: int
+    restarts: int
     seconds: float | None
 
 
 class Rig:
-    """One scenario's processes: Redis, gunicorn, two workers, the reconciler loop."""
+    """One scenario's processes: Redis, gunicorn, two workers, the reconciler loop, and what
+    kubelet does for the workers."""
 
     def __init__(self, processes: Processes, pg: PrivatePostgres) -> None:
         self.processes = processes
@@ -92,9 +100,38 @@ class Rig:
         self.workers = [processes.worker(f"worker-{i}", env=self.env) for i in (1, 2)]
         processes.start("reconciler", [sys.executable, "manage.py", "jobs_reconcile", "--every", "1"],
                         env=self.env)
+        self.restarts = 0
+        self.stopping = threading.Event()
+        self.kubelet = threading.Thread(target=self.keep_workers_live, daemon=True)
+        self.kubelet.start()
 
-    def restart_worker(self, index: int) -> None:
-        self.workers[index] = self.processes.worker(f"worker-{index + 1}-again", env=self.env)
+    def live(self, worker: Proc) -> bool:
+        if worker.popen.poll() is not None:
+            return False
+        try:
+            return heartbeat.age_seconds(str(self.processes.tmp_path / f"{worker.name}.heartbeat")) <= LIVENESS_MAX_AGE
+        except FileNotFoundError:
+            return False
+
+    def keep_workers_live(self) -> None:
+        # restartPolicy Always plus the exec liveness probe: a worker that exited, or whose
+        # heartbeat is stale, is stopped (SIGTERM, then SIGKILL after the grace) and started again.
+        while not self.stopping.wait(LIVENESS_PERIOD):
+            for index, worker in enumerate(self.workers):
+                if self.stopping.is_set() or self.live(worker):
+                    continue
+                self.restarts += 1
+                if worker.popen.poll() is None:
+                    os.killpg(worker.pid, signal.SIGTERM)
+                    try:
+                        worker.wait(timeout=int(ENV["CELERY_TASK_TIME_LIMIT"]) + 5)
+                    except Exception:  # noqa: BLE001 - past the grace, as kubelet does
+                        os.killpg(worker.pid, signal.SIGKILL)
+                self.workers[index] = self.processes.worker(f"worker-{index + 1}-{self.restarts}", env=self.env)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.kubelet.join(timeout=60)
 
 
 def redis_killed(rig: Rig) -> None:
@@ -128,9 +165,7 @@ def worker_killed(rig: Rig) -> None:
     wait_for(lambda: running_jobs(rig.pg) == len(rig.workers), timeout=30, interval=0.01,
              what="every worker busy with a job")
     os.killpg(victim.pid, signal.SIGKILL)  # OOM kill or node loss: parent and pool child
-    victim.wait(timeout=10)
-    time.sleep(2)  # what kubelet takes to start the container again, at best
-    rig.restart_worker(0)
+    victim.wait(timeout=10)  # the liveness loop starts it again
 
 
 SCENARIOS: dict[str, Callable[[Rig], None]] = {
@@ -163,6 +198,7 @@ def run_scenario(name: str, fault: Callable[[Rig], None], pg: PrivatePostgres, j
     scenario_dir.mkdir()
     processes = Processes(tmp_path=scenario_dir, base_env={"DJANGO_SETTINGS_MODULE": "config.settings.local",
                                                           "PYTHONPATH": str(SERVICE_DIR)})
+    rig = None
     try:
         rig = Rig(processes, pg)
         images = [photo_png(1024, 768, seed=i) for i in range(jobs)]
@@ -176,13 +212,15 @@ def run_scenario(name: str, fault: Callable[[Rig], None], pg: PrivatePostgres, j
         states = wait_until_ended(pg, ids)
         duplicated = sum(p.log().count("discarding this result") for p in processes.procs)
     finally:
+        if rig is not None:
+            rig.stop()
         processes.stop_all()
     done = sum(1 for s in states.values() if s[0] == "done")
     failed = sum(1 for s in states.values() if s[0] == "failed")
     finished = [s[2] for s in states.values() if s[2] is not None]
     seconds = (max(finished).timestamp() - started) if finished and done + failed == len(ids) else None
     return Row(name, len(ids), len(refused), done, failed, len(ids) - done - failed, duplicated,
-               sum(1 for s in states.values() if s[1] > 1), seconds)
+               sum(1 for s in states.values() if s[1] > 1), rig.restarts, seconds)
 
 
 def wait_until_ended(pg: PrivatePostgres, ids: list[str]) -> dict[str, tuple]:
@@ -208,9 +246,9 @@ def wait_until_ended(pg: PrivatePostgres, ids: list[str]) -> dict[str, tuple]:
 
 def print_table(rows: list[Row]) -> None:
     header = ["fault", "submitted", "refused", "done", "failed", "stuck", "duplicated", "redelivered",
-              "last job ended"]
+              "restarts", "last job ended"]
     cells = [[r.fault, r.submitted, r.refused, r.done, r.failed, r.stuck, r.duplicated, r.redelivered,
-              f"{r.seconds:.1f} s" if r.seconds is not None else f"> {DEADLINE} s"] for r in rows]
+              r.restarts, f"{r.seconds:.1f} s" if r.seconds is not None else f"> {DEADLINE} s"] for r in rows]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *cells, strict=True)]
     for line in [header, ["-" * w for w in widths], *cells]:
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
@@ -238,7 +276,8 @@ def main() -> int:
         finally:
             base.stop_all()
             pg.remove()
-    print(f"{args.jobs} jobs per burst from {CLIENTS} clients, fault injected 1 s in; 2 workers (-c 1), "
+    print(f"{args.jobs} jobs per burst from {CLIENTS} clients, fault injected 1 s in; 2 workers (-c 1, "
+          f"restarted when exited or their heartbeat is {LIVENESS_MAX_AGE} s old), "
           f"reconciler every 1 s (queued after {ENV['JOBS_REQUEUE_QUEUED_AFTER']} s, running after "
           f"time limit {ENV['CELERY_TASK_TIME_LIMIT']} s + {ENV['JOBS_REQUEUE_RUNNING_GRACE']} s), "
           f"visibility timeout {ENV['CELERY_VISIBILITY_TIMEOUT']} s")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from config.worker_command import worker_argv
+
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 BIN_DIR = Path(sys.executable).parent
 
@@ -98,8 +100,7 @@ class Processes:
     def worker(self, name: str = "worker", *, env: dict[str, str] | None = None,
                slow_job_seconds: float | None = None) -> Proc:
         # The worker command from the container contract (plus a unique node name).
-        args = ["--app", "config", "worker", "--concurrency", "1", "--prefetch-multiplier", "1", "-O", "fair",
-                "--loglevel", "INFO", "--hostname", f"{name}-{os.getpid()}@%h"]
+        args = [*worker_argv()[1:], "--hostname", f"{name}-{os.getpid()}@%h"]
         heartbeat = str(self.tmp_path / f"{name}.heartbeat")
         env = {"CELERY_HEARTBEAT_FILE": heartbeat, **(env or {})}
         if slow_job_seconds is None:

@@ -85,11 +85,12 @@ def test_no_secrets_in_layers(parsed):
 
 def test_each_role_has_an_exec_form_command(parsed):
     from config.web_server import WebServerArgs, web_server_command
+    from config.worker_command import worker_argv
 
     # The default web.server with the config defaults, exactly as the Deployment renders it.
     assert stage_cmd(parsed, "web") == web_server_command(WebServerArgs(server="uwsgi"))
     assert stage_cmd(parsed, "bench") == ["python", "-m", "benchmarks", "run", "--out", "-"]
-    assert stage_cmd(parsed, "worker")[:4] == ["celery", "--app", "config", "worker"]
+    assert stage_cmd(parsed, "worker") == worker_argv()
     assert stage_cmd(parsed, "migrate") == ["python", "manage.py", "migrate", "--noinput"]
     # The last stage is what a plain `docker build` produces.
     assert [v for _, k, v in parsed if k == "FROM"][-1] == "runtime AS web"

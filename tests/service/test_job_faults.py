@@ -186,7 +186,7 @@ def private_postgres(processes):
     pg.remove()
 
 
-def test_postgres_restart_leaves_no_job_stuck_queued(processes, private_postgres):
+def test_postgres_restart_leaves_no_job_stuck_queued(processes, private_postgres, tmp_path):
     pg = private_postgres
     env = {**FAST, "DATABASE_URL": pg.url}
     migrate = processes.start("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], env=env)
@@ -196,8 +196,16 @@ def test_postgres_restart_leaves_no_job_stuck_queued(processes, private_postgres
 
     pg.stop()
     # Workers come up during the outage and meet a queue full of jobs they cannot load.
-    processes.worker(env=env)
-    time.sleep(6)
+    worker = processes.worker(env=env)
+    # The worker holds its message for the retry's countdown: that is waiting, not stranded, and
+    # its liveness heartbeat (every second here) goes on.
+    heartbeat = tmp_path / "worker.heartbeat"
+    ages = []
+    for _ in range(12):
+        time.sleep(0.5)
+        ages.append(time.time() - heartbeat.stat().st_mtime)
+    assert "Retry in" in worker.log()
+    assert max(ages) < 3, f"heartbeat ages during the outage: {ages}"
     pg.start()
     bodies = wait_finished(url, job_ids, timeout=90)
     assert {b["status"] for b in bodies.values()} == {"done"}, {k: b["status"] for k, b in bodies.items()}

@@ -509,21 +509,15 @@ def pod_disruption_budget(component: str) -> Manifest:
 
 
 def celery_command(worker: WorkerConfig) -> list[str]:
-    # Prefetch 1 and -O fair: a long CPU-bound task never holds a second one hostage.
+    # The image's worker command (service/config/worker_command.py says why each flag): prefetch 1
+    # and -O fair, so a long CPU-bound task never holds a second one hostage; no event heartbeat,
+    # gossip or mingle, which nothing reads and which hold the event loop while Redis hangs.
     return [
-        "celery",
-        "--app",
-        "config",
-        "worker",
-        "--concurrency",
-        str(worker.concurrency),
-        "--prefetch-multiplier",
-        "1",
-        "-O",
-        "fair",
-        "--loglevel",
-        LOG_LEVEL,
-    ]
+        "celery", "--app", "config", "worker",
+        "--concurrency", str(worker.concurrency), "--prefetch-multiplier", "1", "-O", "fair",
+        "--without-heartbeat", "--without-gossip", "--without-mingle",
+        "--loglevel", LOG_LEVEL,
+    ]  # fmt: skip
 
 
 def heartbeat_command() -> list[str]:

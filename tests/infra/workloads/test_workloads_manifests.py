@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from config.worker_command import worker_argv
 from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, parse_stack_config
 from stack.pod_identity import trust_policy
 from stack.workloads import load_balancer_controller as lbc
@@ -168,11 +169,8 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
 
 def test_celery_command_follows_config(stack_config: StackConfig) -> None:
     container = find(render(stack_config), "Deployment", m.WORKER)["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == [
-        "celery", "--app", "config", "worker",
-        "--concurrency", str(stack_config.worker.concurrency),
-        "--prefetch-multiplier", "1", "-O", "fair", "--loglevel", "INFO",
-    ]  # fmt: skip
+    # The command the image, make dev, the benchmark and the service tests run.
+    assert container["command"] == worker_argv(concurrency=stack_config.worker.concurrency)
     assert "ports" not in container
 
 
