@@ -73,6 +73,16 @@ DAEMONSET_PODS: tuple[PodRequests, ...] = (
     ),
 )
 
+RECONCILER_POD = PodRequests(
+    "job-reconciler",
+    cpu_millicores=100,
+    memory_mib=256,
+    source="stack.workloads.reconciler: the CronJob's pod, one at a time (concurrencyPolicy Forbid); "
+    "Django plus one query's worth of rows (ids and states only, never image data)",
+)
+"""Ours, but placed like the system pods: on the worker pool it would hold a node every minute
+and keep a pool whose workers scale to zero from ever having zero nodes."""
+
 # Cluster-wide pods without tolerations for our taints: they run on a pool that accepts them.
 SYSTEM_PODS: tuple[PodRequests, ...] = (
     *(
@@ -120,6 +130,7 @@ SYSTEM_PODS: tuple[PodRequests, ...] = (
         source="requests set in stack.autoscaling.cluster_autoscaler (the upstream example "
         "Deployment's: cpu 100m, memory 600Mi)",
     ),
+    RECONCILER_POD,
 )
 
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from stack.capacity import RECONCILER_POD, system_pool
 from stack.config import StackConfig
 from stack.workloads import manifests as m
 
 RECONCILER = "reconciler"
 DEADLINE_SECONDS = 300
 """A pass is a few queries and publishes; one that hangs (a frozen database) is killed."""
-CPU_MILLICORES = 100
-MEMORY_MIB = 256
-"""Django plus one query's worth of rows (ids and states only, never image data)."""
+CPU_MILLICORES = RECONCILER_POD.cpu_millicores
+MEMORY_MIB = RECONCILER_POD.memory_mib
 
 
 def reconciler_command() -> list[str]:
@@ -51,7 +51,9 @@ def reconciler_cronjob(
     config_map_name: str = m.CONFIG_MAP,
     secret_name: str = m.SECRET,
 ) -> m.Manifest:
-    pool_name = config.worker.node_pool
+    # The pool the system pods run on, which always has a node: on the worker pool a pass each
+    # minute would hold a node there, and a pool whose workers scale to zero would never empty.
+    pool_name = system_pool(config)
     container: dict[str, Any] = {
         "name": RECONCILER,
         "image": image,

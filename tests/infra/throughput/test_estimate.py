@@ -24,8 +24,8 @@ PRICES = bundled_price_book()
 M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730
 # CPU the system pods request on the pool that holds them: CoreDNS 2 x 100m, metrics-server
 # 100m, the load balancer controller 2 x 0m, KEDA (operator 2 x 100m, metrics server 100m,
-# webhooks 100m) and the Cluster Autoscaler 100m.
-SYSTEM_CPU = 2 * 100 + 100 + 2 * 0 + 4 * 100 + 100  # 800m
+# webhooks 100m), the Cluster Autoscaler 100m and the job reconciler's pod 100m.
+SYSTEM_CPU = 2 * 100 + 100 + 2 * 0 + 4 * 100 + 100 + 100  # 900m
 # An m4.large node after DaemonSets: 2000m - 70m kube-reserved - 150m (aws-node, kube-proxy).
 M4_ROOM_CPU = 2000 - 70 - 150  # 1780m
 
@@ -53,14 +53,14 @@ def test_worker_jobs_per_hour_and_cost_per_1000_jobs_by_hand() -> None:
     assert t.jobs_per_hour == pytest.approx(5760)
     assert t.jobs_per_hour_at_max == pytest.approx(5760)  # maxReplicas 1
     assert t.worker.per_pod is not None and t.worker.per_pod.pod_bound == "cpu request"
-    # One node (desired size); CPU requested on it: web 250m + worker 500m + system pods 800m
-    # = 1550m.
+    # One node (desired size); CPU requested on it: web 250m + worker 500m + system pods 900m
+    # = 1650m.
     worker_hourly = M4_NODE_HOUR * 500 / (250 + 500 + SYSTEM_CPU)
     assert t.usd_per_1000_jobs == pytest.approx(worker_hourly / 5760 * 1000)
-    # At max: web 2 x 250m + worker 500m + system 800m = 1800m, more than one node's 1780m:
+    # At max: web 2 x 250m + worker 500m + system 900m = 1900m, more than one node's 1780m:
     # the Cluster Autoscaler scales out to 2 nodes (= maxSize).
     assert 2 * 250 + 500 + SYSTEM_CPU > M4_ROOM_CPU
-    assert t.usd_per_1000_jobs_at_max == pytest.approx(2 * M4_NODE_HOUR * 500 / 1800 / 5760 * 1000)
+    assert t.usd_per_1000_jobs_at_max == pytest.approx(2 * M4_NODE_HOUR * 500 / 1900 / 5760 * 1000)
     # Scaled in (minReplicas 1 each): the same pods as configured, on one node.
     assert t.jobs_per_hour_at_min == pytest.approx(5760)
     assert t.worker.usd_per(1000, at_min=True) == pytest.approx(worker_hourly / 5760 * 1000)
@@ -74,7 +74,7 @@ def test_web_requests_per_second_and_cost_per_million_by_hand() -> None:
     assert t.web.per_pod is not None and t.web.per_pod.pod_bound == "cpu request"
     # io: CPU limit 250 > threads 160 -> 160 x 0.95 = 152 req/s, bound by threads.
     assert t.web.by_http_workload["io"] == pytest.approx(152)
-    web_hourly = M4_NODE_HOUR * 250 / (250 + 500 + SYSTEM_CPU)  # 250m of 1550m on one node
+    web_hourly = M4_NODE_HOUR * 250 / (250 + 500 + SYSTEM_CPU)  # 250m of 1650m on one node
     assert t.usd_per_million_requests == pytest.approx(web_hourly / (45 * 3600) * 1e6)
 
 
@@ -112,7 +112,7 @@ def test_workers_scaled_to_zero_serve_no_jobs_and_cost_nothing_scaled_in() -> No
     assert t.jobs_per_hour_at_min == 0
     assert t.worker.usd_per(1000, at_min=True) is None  # no jobs served: no cost per job
     assert t.as_json()["usdPer1000JobsAtMin"] is None
-    # Scaled in, the one node holds web 250m and the system pods 800m: web pays 250 / 1050.
+    # Scaled in, the one node holds web 250m and the system pods 900m: web pays 250 / 1150.
     assert t.web.per_second_at_min == pytest.approx(45)
     web_hourly_at_min = M4_NODE_HOUR * 250 / (250 + SYSTEM_CPU)
     assert t.web.usd_per(1_000_000, at_min=True) == pytest.approx(web_hourly_at_min / (45 * 3600) * 1e6)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from stack.config import StackConfig, StackConfigError, parse_stack_config
+from stack.capacity import RECONCILER_POD, SYSTEM_PODS, capacity_report, system_pool
+from stack.config import NODE_POOL_LABEL, StackConfig, StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
 from stack.workloads import reconciler as r
 from tests.infra.stack_files import project_config
@@ -51,3 +52,17 @@ def test_cronjob_validates_against_the_cluster_schema(stack_config: StackConfig)
     cron = find(render(stack_config), "CronJob", r.RECONCILER)
     kubernetes_validate.validate(cron, cluster_version(stack_config), strict=True)
     assert cron["metadata"]["namespace"] == m.NAMESPACE
+
+
+def test_cronjob_runs_with_the_system_pods_not_on_a_worker_pool_that_may_empty() -> None:
+    # prod: workers on their own tainted pool, scaled to zero when the queue is empty.
+    config = parse_stack_config(project_config("prod"))
+    assert config.worker.node_pool != config.web.node_pool
+    pod = find(render(config), "CronJob", r.RECONCILER)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    system = system_pool(config)
+    assert pod["nodeSelector"] == {NODE_POOL_LABEL: system}
+    assert not any(t.get("value") == "worker" for t in pod.get("tolerations", []))
+    # The plan counts the pod there, and not on the workers' pool.
+    report = capacity_report(config)
+    assert report.pool(system).runs_system_pods
+    assert RECONCILER_POD in SYSTEM_PODS
