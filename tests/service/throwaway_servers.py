@@ -98,8 +98,42 @@ def postgres_owned_tempdir(prefix: str) -> Path:
     return directory
 
 
-class ThrowawayPostgres:
+class ThrowawayServer:
+    """A server in a temporary folder of its own, started and stopped by a pytest-* executor;
+    stopping it removes the folder."""
+
+    name: str
+    base: Path
+    port: int
+    executor: PostgreSQLExecutor | RedisExecutor
+
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        try:
+            self.executor.start()
+        except Exception as error:
+            log = self.log_path()
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            self.remove()
+            raise RuntimeError(f"throwaway {self.name} did not start on port {self.port}: {error}\n{tail}") from error
+
+    def stop(self) -> None:
+        try:
+            if self.executor.running():
+                self.executor.stop()
+        finally:
+            self.remove()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class ThrowawayPostgres(ThrowawayServer):
     """A PostgreSQL cluster of its own (trust auth, user ``postgres``), run through pg_ctl."""
+
+    name = "PostgreSQL"
 
     def __init__(self) -> None:
         pg_ctl = pg_binary("pg_ctl")
@@ -123,31 +157,17 @@ class ThrowawayPostgres:
             postgres_options="-c listen_addresses=127.0.0.1 -c synchronous_commit=off -c full_page_writes=off",
         )
 
-    def start(self) -> None:
-        try:
-            self.executor.start()
-        except Exception as error:
-            log = self.base / "postgresql.log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            self.remove()
-            raise RuntimeError(f"throwaway PostgreSQL did not start on port {self.port}: {error}\n{tail}") from error
+    def log_path(self) -> Path:
+        return self.base / "postgresql.log"
 
     def url(self, database: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
-    def stop(self) -> None:
-        try:
-            if self.executor.running():
-                self.executor.stop()
-        finally:
-            self.remove()
 
-    def remove(self) -> None:
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-class ThrowawayRedis:
+class ThrowawayRedis(ThrowawayServer):
     """A redis-server of its own: nothing persisted beyond its temporary folder."""
+
+    name = "Redis"
 
     def __init__(self) -> None:
         executable = redis_server_binary()
@@ -158,27 +178,11 @@ class ThrowawayRedis:
             port=self.port, datadir=self.base, appendonly="no",
         )
 
-    def start(self) -> None:
-        try:
-            self.executor.start()
-        except Exception as error:
-            log = self.base / f"redis-server.{self.port}.log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            self.remove()
-            raise RuntimeError(f"throwaway Redis did not start on port {self.port}: {error}\n{tail}") from error
+    def log_path(self) -> Path:
+        return self.base / f"redis-server.{self.port}.log"
 
     def url(self, database: int) -> str:
         return f"redis://127.0.0.1:{self.port}/{database}"
-
-    def stop(self) -> None:
-        try:
-            if self.executor.running():
-                self.executor.stop()
-        finally:
-            self.remove()
-
-    def remove(self) -> None:
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 @dataclass
@@ -186,7 +190,7 @@ class SuiteServers:
     database_url: str
     """The suite's DATABASE_URL (pytest-django creates ``test_<name>`` next to it)."""
     redis_url: str
-    throwaway: list[ThrowawayPostgres | ThrowawayRedis] = field(default_factory=list)
+    throwaway: list[ThrowawayServer] = field(default_factory=list)
 
     def stop(self) -> None:
         while self.throwaway:
