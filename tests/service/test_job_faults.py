@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 from conftest import encode, photo_like
+from memory_limit import CgroupMemoryLimit, RssMemoryLimit, children, rss_mib
 from PIL import Image
 from private_servers import PrivatePostgres
 from service_processes import SERVICE_DIR, free_port, wait_for
@@ -117,63 +116,32 @@ def test_worker_killed_mid_job_is_requeued_long_before_the_visibility_timeout(pr
     assert sorted(b["attempts"] for b in bodies.values()) == [1, 2]
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
-
-
-class MemoryLimit:
-    """What the kernel does to a container past its memory limit: SIGKILL the biggest process."""
-
-    def __init__(self, parent_pid: int, limit_mib: float) -> None:
-        self.parent_pid, self.limit_mib = parent_pid, limit_mib
-        self.killed: set[int] = set()
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.01):
-            for pid in children(self.parent_pid):
-                try:
-                    if pid not in self.killed and rss_mib(pid) > self.limit_mib:
-                        os.kill(pid, signal.SIGKILL)
-                        self.killed.add(pid)
-                except (FileNotFoundError, ProcessLookupError):
-                    pass
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-
-
 def test_job_that_kills_its_worker_every_time_fails_after_the_attempt_limit(processes):
     env = {**FAST, "JOBS_MAX_ATTEMPTS": "3"}
     _, url = processes.gunicorn(env=env)
     worker = processes.worker(env=env)
-    # A pool child idles well under 200 MiB; decoding 6000x5000 RGBA takes 115 MiB more, twice over.
+    # Decoding 6000x5000 RGBA takes 115 MiB, twice over; a small job takes a few MiB.
     bomb = encode(Image.new("RGBA", (6000, 5000), (10, 20, 30, 255)), "PNG")
-    limit = MemoryLimit(worker.pid, limit_mib=max(rss_mib(c) for c in children(worker.pid)) + 100)
+    limit: CgroupMemoryLimit | RssMemoryLimit | None = CgroupMemoryLimit.create(limit_mib=100)
+    if limit is not None:
+        # The kernel's limit on what the worker allocates from now on, parent and pool children
+        # alike (children forked later join with their parent), as in the worker's container.
+        limit.join([worker.pid, *children(worker.pid)])
+    else:
+        limit = RssMemoryLimit(worker.pid, limit_mib=max(rss_mib(c) for c in children(worker.pid)) + 100)
     try:
         job_id = submit(url, bomb)
         small = submit(url, encode(photo_like(320, 240)))
         bodies = wait_finished(url, [job_id, small], timeout=90)
+        kills = limit.kills()
     finally:
-        limit.stop()
+        limit.remove()
     body = bodies[job_id]
-    print(f"poison job: {len(limit.killed)} kills, then {body['status']}: {body['error']}")
+    print(f"poison job under {limit}: {kills} kills, then {body['status']}: {body['error']}")
     assert body["status"] == "failed", body
     assert "gave up after 3 attempts" in body["error"]
-    assert len(limit.killed) == 3
+    assert kills == 3
+    assert worker.popen.poll() is None  # the kernel took the pool child, never the worker itself
     assert bodies[small]["status"] == "done"  # the queue behind it kept moving
 
 
