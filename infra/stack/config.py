@@ -376,6 +376,11 @@ class WebConfig(Model):
     pre_stop_seconds: int = Field(
         15, ge=0, le=120, description="Pause before SIGTERM so the ALB deregisters the pod first."
     )
+    load_test_endpoint: bool = Field(
+        False,
+        description="Serve `GET /api/io?ms=N` (API_IO_ENABLED), the I/O-bound workload of `make load`: "
+        "for an experiment stack only, since any client can hold a request thread for up to 5 s per call.",
+    )
     cpu_millicores: int = Field(500, ge=50, le=64000, description="CPU request per pod.")
     memory_mib: int = Field(512, ge=64, le=262144, description="Memory request and limit per pod.")
     autoscaling: WebAutoscaling = Field(default_factory=WebAutoscaling)

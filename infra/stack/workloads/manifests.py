@@ -161,6 +161,7 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
         "JOBS_MAX_UPLOAD_BYTES": str(proxy.MAX_UPLOAD_BYTES),
         "CELERY_HEARTBEAT_FILE": HEARTBEAT_FILE,
         "PYTHONUNBUFFERED": "1",
+        "API_IO_ENABLED": "true" if config.web.load_test_endpoint else "false",
         **reconciler_settings(config),
         **memory_settings(config),
     }

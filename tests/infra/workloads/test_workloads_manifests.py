@@ -19,6 +19,7 @@ from stack.pod_identity import trust_policy
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import rendered_manifests
+from tests.infra.stack_files import project_config
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/django-eks:0.1.0"
 ALB_DNS = "django-eks-alb-1234567890.us-east-1.elb.amazonaws.com"
@@ -229,6 +230,18 @@ def test_app_settings_follow_config(stack_config: StackConfig) -> None:
     assert data["CELERY_VISIBILITY_TIMEOUT"] == str(stack_config.worker.visibility_timeout_seconds)
     assert data["CELERY_HEARTBEAT_FILE"] == "/tmp/celery-worker-heartbeat"
     assert all(isinstance(value, str) for value in data.values())
+
+
+def test_the_load_test_endpoint_is_off_unless_the_stack_asks() -> None:
+    def api_io(**web: object) -> str:
+        config = parse_stack_config({"web": web})
+        return find(render(config), "ConfigMap", m.CONFIG_MAP)["data"]["API_IO_ENABLED"]
+
+    assert api_io() == "false"
+    assert api_io(loadTestEndpoint=True) == "true"
+    # The experiment stack measures it with `make load`; production keeps it off.
+    assert parse_stack_config(project_config("exp-c5-workers")).web.load_test_endpoint
+    assert not parse_stack_config(project_config("prod")).web.load_test_endpoint
 
 
 def test_allowed_hosts_include_a_custom_domain() -> None:
