@@ -52,6 +52,11 @@ def test_an_api_endpoint_open_to_the_internet_gets_a_plan_warning() -> None:
     assert not any("0.0.0.0/0" in w for w in warnings_about("prod", "cluster.publicAccessCidrs"))
 
 
+def test_the_load_test_endpoint_gets_a_plan_warning_where_it_is_on() -> None:
+    assert any("/api/io" in w for w in warnings_about("exp-c5-workers", "web.loadTestEndpoint"))
+    assert warnings_about("prod", "web.loadTestEndpoint") == []
+
+
 def test_prod_as_shipped_serves_no_plain_http_and_keeps_the_api_endpoint_closed() -> None:
     run = stack_run("prod")
     for listener in run.of_type(LISTENER):

@@ -1,4 +1,5 @@
-"""Plan warnings for a stack that is valid but exposed: plain HTTP, an API endpoint open to all."""
+"""Plan warnings for a stack that is valid but exposed: plain HTTP, an API endpoint open to all,
+the load-test endpoint on."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def posture_warnings(config: StackConfig) -> list[ConfigProblem]:
                 f"{', '.join(open_to_all)} leaves the Kubernetes API endpoint open to the whole "
                 "internet; list the CIDRs of the people and CI runners that deploy, or set "
                 "cluster.endpointPublicAccess: false",
+            )
+        )
+    if config.web.load_test_endpoint:
+        warnings.append(
+            ConfigProblem(
+                "web.loadTestEndpoint",
+                "true: GET /api/io lets any client hold a request thread for up to 5 s per call; "
+                "keep it to experiment stacks",
             )
         )
     warnings += list(_examples_left(config))
