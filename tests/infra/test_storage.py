@@ -204,22 +204,22 @@ def test_web_and_worker_pods_use_their_accounts_and_start_after_their_associatio
         assert associations <= set(deployment.dependencies), kind
 
 
-@pytest.mark.parametrize(("kind", "type_", "name"), [
-    ("reconciler", "kubernetes:batch/v1:CronJob", "app-reconciler"),
-    ("migrate", "kubernetes:batch/v1:Job", "app-migrate"),
-])
 def test_the_reconciler_and_the_migration_use_their_accounts_the_bucket_and_start_after_their_associations(
-    dev: OfflineRun, kind: str, type_: str, name: str
+    dev: OfflineRun,
 ) -> None:
-    job = dev.named(type_, name)
-    spec = job.inputs["spec"]
-    template = (spec["jobTemplate"]["spec"] if type_.endswith("CronJob") else spec)["template"]["spec"]
-    assert template["serviceAccountName"] == kind
     config_map = next(r for r in dev.of_type("kubernetes:core/v1:ConfigMap") if r.name == "app-config")
     assert config_map.inputs["data"]["AWS_STORAGE_BUCKET_NAME"] == bucket_of(dev)
-    assert {"configMapRef": {"name": config_map.outputs["metadata"]["name"]}} in template["containers"][0]["envFrom"]
-    association = next(a for a in dev.of_type(ASSOCIATION) if a.name == f"files-{kind}")
-    assert association.urn in job.dependencies
+    cron_job = dev.named("kubernetes:batch/v1:CronJob", "app-reconciler")
+    migration = dev.named("kubernetes:batch/v1:Job", "app-migrate")
+    pods = {
+        "reconciler": (cron_job, cron_job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
+        "migrate": (migration, migration.inputs["spec"]["template"]["spec"]),
+    }
+    for kind, (job, pod) in pods.items():
+        assert pod["serviceAccountName"] == kind
+        assert {"configMapRef": {"name": config_map.outputs["metadata"]["name"]}} in pod["containers"][0]["envFrom"]
+        association = next(a for a in dev.of_type(ASSOCIATION) if a.name == f"files-{kind}")
+        assert association.urn in job.dependencies, kind
 
 
 def test_pods_get_the_bucket_and_region_in_their_environment(dev: OfflineRun) -> None:
