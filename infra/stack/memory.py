@@ -4,9 +4,10 @@ Web: since uploads are validated from their headers and structure (`image_inspec
 process never decodes pixels; what an upload costs it is proportional to its size on disk,
 bounded by the service's upload limit (JOBS_MAX_UPLOAD_BYTES, 10 MiB). A request thread
 holding a parsed upload while it waits for an upload slot costs about twice the file; an
-upload in a slot (inspected, read whole, written to the database) about nine times more.
-So the web pod needs its server's processes, a waiting upload per request thread and
-`jobs.uploadsPerWebPod` uploads in slots.
+upload in a slot cost about nine times more when it was read whole and written to PostgreSQL.
+Uploads are now streamed to the S3 bucket, which costs less (see the figures below): the
+in-slot cost stays as measured then, an upper bound. So the web pod needs its server's
+processes, a waiting upload per request thread and `jobs.uploadsPerWebPod` uploads in slots.
 
 Worker: decoding an image costs memory in proportion to its pixels, whatever its size on
 disk: a 16-bit RGBA PNG of 40 M pixels is under 0.5 MB but needs over 300 MiB in the worker
@@ -20,7 +21,11 @@ through a real Celery worker, reads their peak RSS and checks it stays within th
 Measured on this project's test machine (sum of each process's peak RSS, an upper bound of
 the container's): gunicorn 86 MiB idle with one worker, 119 MiB with two; uWSGI 164 and 214
 MiB (its master loads the app and runs the HTTP router); per upload of 9.8 MiB 98 MiB in a
-slot, 20 MiB waiting, the same under both servers.
+slot, 20 MiB waiting, the same under both servers. With uploads streamed to a bucket (moto's S3
+server, through boto3), the default web shape (1 x 8 threads, one slot, eight 9.8 MiB uploads
+at once) peaked at 147 MiB under gunicorn and 235 MiB under uWSGI, against 376 and 440
+modelled; the worker's parent 113 MiB (its bucket check loads boto3) and its pool child 438
+MiB on a 40 M pixel image (102 and 424 with a local directory instead of the bucket).
 """
 
 from __future__ import annotations
@@ -43,10 +48,12 @@ WEB_WAITING_UPLOAD_PER_BYTE = 2.2
 WEB_UPLOAD_PER_BYTE = 8.0
 """An upload in a slot (inspected, read whole, written to the database), beyond its waiting
 cost (measured 7.8x)."""
-WORKER_PARENT_MIB = 96
-"""The Celery parent process (consumer, timer, heartbeat): it never decodes."""
-WORKER_CHILD_BASE_MIB = 96
-"""A prefork pool child with Django and Pillow loaded."""
+WORKER_PARENT_MIB = 128
+"""The Celery parent process (consumer, timer, heartbeat, and the boto3 client of its start-up
+check of the bucket): it never decodes (measured 113 MiB)."""
+WORKER_CHILD_BASE_MIB = 112
+"""A prefork pool child with Django, Pillow and boto3 (the storage's S3 client) loaded
+(measured 108 to 120 MiB after a job)."""
 WORKER_DECODE_BYTES_PER_PIXEL = 9.5
 """Decode, in-place orientation, resize and convert (measured 8.6 bytes per pixel)."""
 

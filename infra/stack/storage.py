@@ -9,7 +9,9 @@ in the app namespace), and allowed only what that pod does:
                 reads results (the presigned URLs it hands out are signed with its
                 credentials, so S3 checks GetObject against this role)
     worker      reads uploads, writes results
-    reconciler  deletes both when a job expires (issue 9's CronJob runs the expiry)
+    reconciler  deletes both when a job expires (the reconciler CronJob runs the expiry)
+    migrate     puts both: the migration that moved the files out of PostgreSQL writes the
+                bytes of an existing deployment's jobs into the bucket
 
 web and worker may also list the bucket: HeadBucket, the cheap start-up check that the bucket
 exists and the credentials work, needs s3:ListBucket, and without it a missing key answers
@@ -79,6 +81,15 @@ POD_ACCESS: dict[str, PodAccess] = {
         ("s3:ListBucket",),
     ),
     RECONCILER: PodAccess(RECONCILER, {UPLOADS: ("s3:DeleteObject",), RESULTS: ("s3:DeleteObject",)}),
+    # The migrate Job runs `manage.py migrate`; jobs/migrations/0003 stores every upload and
+    # result still in PostgreSQL (AbortMultipartUpload: boto3 uploads files over 8 MiB in parts).
+    m.MIGRATE: PodAccess(
+        m.MIGRATE,
+        {
+            UPLOADS: ("s3:PutObject", "s3:AbortMultipartUpload"),
+            RESULTS: ("s3:PutObject", "s3:AbortMultipartUpload"),
+        },
+    ),
 }
 
 

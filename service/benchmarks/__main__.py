@@ -34,7 +34,7 @@ def _say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"  # the benchmark's own pods: see service_env
-    from benchmarks.environment import Backends, database_ensure, machine, versions
+    from benchmarks.environment import BENCH_FILES_DIR, Backends, database_ensure, machine, versions
 
     backends = Backends.from_environment()
     os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = backends.database_url, backends.redis_url
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench: wrote {out}, {out.with_suffix('.md')}"
               + (f", {out.with_suffix('.png')}" if drew else " (no chart: matplotlib is not installed)"))
     shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(BENCH_FILES_DIR, ignore_errors=True)
     return 0
 
 

@@ -5,6 +5,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,10 @@ LOCAL_REDIS_URL = "redis://127.0.0.1:6379/15"
 # another run, on the same Redis database would otherwise take the benchmark's jobs, skip them
 # (their rows are in another database) and leave the run waiting for jobs that never finish.
 BENCH_QUEUE = f"bench-{socket.gethostname()}-{os.getpid()}"
+# The run's uploads and results: a local directory its pods share, also in the cluster, where the
+# Job runs every pod in one container with the worker's account (which may not put uploads in the
+# bucket). The figures leave out the S3 requests a deployed web pod and worker make per job.
+BENCH_FILES_DIR = Path(tempfile.gettempdir()) / f"django-eks-bench-files-{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ def database_ensure(backends: Backends) -> None:
 
 
 def service_env(backends: Backends, *, application_name: str = "bench", **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "CELERY_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GUNICORN_", "CELERY_")) and k not in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL")}
     env.update({
         # The pods are the benchmark's own, on loopback: plain HTTP to 127.0.0.1, also in a
         # cluster Job whose environment carries the production settings and the ALB's hosts.
@@ -78,6 +84,7 @@ def service_env(backends: Backends, *, application_name: str = "bench", **extra:
         "PYTHONPATH": str(SERVICE_DIR),
         "DJANGO_LOG_LEVEL": "WARNING",
         "CELERY_QUEUE": BENCH_QUEUE,
+        "DJANGO_MEDIA_ROOT": str(BENCH_FILES_DIR),
         # The HTTP workloads include /api/io, off unless enabled.
         "API_IO_ENABLED": "true",
         **extra,

@@ -6,6 +6,8 @@ HTTPS (SECURE_SSL_REDIRECT), so these two paths are served by the first
 middleware, before anything calls ``request.get_host()``.
 """
 
+import threading
+import time
 from collections.abc import Callable
 
 import redis
@@ -32,7 +34,45 @@ def check_redis() -> None:
         client.close()
 
 
-READINESS_CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "redis": check_redis}
+FILES_CHECK_SECONDS = 10.0
+"""How long a process reuses the outcome of its last bucket check: kubelet probes every web
+process every few seconds, and each check is an S3 request. An outage or its end shows
+within this many seconds."""
+
+_files_checked: tuple[float, str, str | None] | None = None
+_files_lock = threading.Lock()
+
+
+def check_files() -> None:
+    """The uploads and results storage answers: HeadBucket on S3, a writable directory locally.
+
+    Fails naming the bucket, so a missing bucket or refused credentials keep the pod out of the
+    Service instead of failing its first upload.
+    """
+    from jobs.files import FileStoreUnavailable, file_store_check, file_store_name
+
+    global _files_checked
+    store = file_store_name()
+    # One check at a time per process; the others wait for it and share its outcome.
+    with _files_lock:
+        now = time.monotonic()
+        if _files_checked is None or _files_checked[1] != store or now - _files_checked[0] >= FILES_CHECK_SECONDS:
+            try:
+                file_store_check()
+            except FileStoreUnavailable as exc:
+                _files_checked = (now, store, str(exc))
+            else:
+                _files_checked = (now, store, None)
+        problem = _files_checked[2]
+    if problem is not None:
+        raise FileStoreUnavailable(problem)
+
+
+READINESS_CHECKS: dict[str, Callable[[], None]] = {
+    "database": check_database,
+    "redis": check_redis,
+    "files": check_files,
+}
 
 
 def healthz() -> JsonResponse:

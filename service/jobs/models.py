@@ -12,8 +12,8 @@ class Job(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    # The upload lives in PostgreSQL so that web and worker pods share nothing but the database.
-    input_data = models.BinaryField()
+    # Where the upload is in the "jobs" storage (jobs.files): the database holds metadata only.
+    input_key = models.CharField(max_length=200)
     input_content_type = models.CharField(max_length=64)
     input_bytes = models.PositiveBigIntegerField()
     input_width = models.PositiveIntegerField()
@@ -36,6 +36,8 @@ class Job(models.Model):
                 name="jobs_unfinished_idx",
                 condition=models.Q(status__in=["queued", "running"]),
             ),
+            # The reconciler's expiry: jobs created before the retention cut-off.
+            models.Index(fields=["created_at"], name="jobs_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -45,7 +47,8 @@ class Job(models.Model):
 class JobResult(models.Model):
     # One-to-one, enforced by the database: duplicate deliveries cannot create two results.
     job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="result")
-    data = models.BinaryField()
+    # Where the compressed image is in the "jobs" storage.
+    key = models.CharField(max_length=200)
     content_type = models.CharField(max_length=64)
     bytes = models.PositiveBigIntegerField()
     width = models.PositiveIntegerField()
@@ -54,3 +57,18 @@ class JobResult(models.Model):
 
     def __str__(self) -> str:
         return f"result of job {self.job_id}"
+
+
+class ExpiredJob(models.Model):
+    """The id of a job the reconciler expired, so that the API answers 410 Gone, not 404.
+
+    Kept JOBS_TOMBSTONE_DAYS after the expiry, then purged: from then on the id answers 404,
+    like one that never existed.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    created_at = models.DateTimeField()
+    expired_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"expired job {self.id}"

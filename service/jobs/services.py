@@ -1,11 +1,13 @@
 """Business logic for compression jobs: plain, typed, keyword-only functions."""
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from io import BytesIO
 from typing import IO
 
 from django.conf import settings
@@ -14,8 +16,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs import imaging
-from jobs.models import Job, JobResult
+from jobs import files, imaging
+from jobs.files import FileStoreUnavailable
+from jobs.models import ExpiredJob, Job, JobResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +45,15 @@ def job_create(*, file: IO[bytes], max_pixels: int | None = None) -> Job:
     """Validate an upload, store it and enqueue its compression once the row is committed.
 
     Raises ``imaging.InvalidImage`` when the file is not an acceptable image,
-    ``UploadsBusy`` when this process's upload slots stay taken, and (outside a
-    transaction) ``JobQueueUnavailable`` when the broker refuses: then nothing is stored.
+    ``UploadsBusy`` when this process's upload slots stay taken, ``FileStoreUnavailable``
+    when the storage refuses the upload, and (outside a transaction) ``JobQueueUnavailable``
+    when the broker refuses: in each case nothing is left stored.
 
-    An upload in a slot is inspected, read whole and written to the database, which costs
-    the web process about ten times the file's size at its peak (measured; a request thread
-    holding a parsed upload while it waits costs about twice): the slots bound the larger
+    The file is stored first (``uploads/<job id>``), then the row: a row never names a file
+    that is not there. A process that dies in between leaves a file no row names, which the
+    bucket's lifecycle rule removes.
+
+    An upload in a slot is inspected and streamed to the storage; the slots bound the larger
     part of the memory uploads take (infra/stack/memory.py).
     """
     slots = _upload_slots()
@@ -55,21 +61,35 @@ def job_create(*, file: IO[bytes], max_pixels: int | None = None) -> Job:
         raise UploadsBusy(f"{settings.JOBS_MAX_CONCURRENT_UPLOADS} uploads are being stored; retry later")
     try:
         info = imaging.image_inspect(file=file, max_pixels=max_pixels or settings.JOBS_MAX_PIXELS)
+        size = file.seek(0, os.SEEK_END)
         file.seek(0)
-        data = file.read()
-        job = Job.objects.create(
-            input_data=data,
+        job = Job(
             input_content_type=info.content_type,
-            input_bytes=len(data),
+            input_bytes=size,
             input_width=info.width,
             input_height=info.height,
         )
+        job.input_key = files.file_store(key=files.upload_key(job.id), file=file, content_type=info.content_type)
+        try:
+            job.save(force_insert=True)
+        except BaseException:
+            _upload_discard(job)
+            raise
     finally:
         slots.release()
     # On commit: a worker must never receive the id of a row it cannot see yet. Not
     # robust: when the broker refuses, the row is withdrawn and the caller gets the error.
     transaction.on_commit(lambda: _job_enqueue_or_withdraw(job), robust=False)
     return job
+
+
+def _upload_discard(job: Job) -> None:
+    """Delete the upload of a job that will never run; the lifecycle rule is the fallback."""
+    try:
+        files.file_delete(key=job.input_key)
+    except FileStoreUnavailable as exc:
+        logger.warning("job %s: its upload %s stays until the bucket's lifecycle removes it: %s",
+                       job.id, job.input_key, exc)
 
 
 class JobQueueUnavailable(Exception):
@@ -112,7 +132,9 @@ def _job_enqueue_or_withdraw(job: Job) -> None:
         job_enqueue(job_id=job.id)
     except JobQueueUnavailable as exc:
         # Nothing would ever run it: the client is told to retry, and no orphan stays behind.
-        Job.objects.filter(pk=job.id, status=Job.Status.QUEUED).delete()
+        deleted, _ = Job.objects.filter(pk=job.id, status=Job.Status.QUEUED).delete()
+        if deleted:
+            _upload_discard(job)
         logger.warning("job %s withdrawn: the broker did not take its message: %s", job.id, exc)
         raise
 
@@ -126,12 +148,19 @@ def job_compress(*, job_id: uuid.UUID | str) -> Job | None:
     """Compress a job's image and store the result; safe to run any number of times.
 
     A job already done is left alone. Two deliveries running at once both do the
-    work, but the row lock and the one-to-one result let only the first one store it.
+    work, but the row lock and the one-to-one result let only the first one store it:
+    the result is written to the storage (``results/<job id>.webp``) while the row is
+    locked, so a discarded duplicate never touches the stored file.
+
+    Raises ``FileStoreUnavailable`` when the storage cannot be read or written: the job is
+    set back to queued without counting the attempt (the task retries it, as it does a
+    database error). An upload that is missing fails the job.
     """
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
-            # Withdrawn because its publish timed out although Redis had taken the message.
+            # Withdrawn because its publish timed out although Redis had taken the message,
+            # or expired.
             logger.info("job %s does not exist, skipping", job_id)
             return None
         if job.status in {Job.Status.DONE, Job.Status.FAILED}:
@@ -153,42 +182,69 @@ def job_compress(*, job_id: uuid.UUID | str) -> Job | None:
         job.save(update_fields=["status", "attempts", "started_at", "error"])
 
     try:
+        data = files.file_read(key=job.input_key)
+    except FileNotFoundError:
+        job_fail(job_id=job.id, error=f"the upload {job.input_key} is missing from the storage")
+        return Job.objects.filter(pk=job.id).first()
+    except FileStoreUnavailable:
+        _job_requeue_after_storage_error(job)
+        raise
+    try:
         compressed = imaging.image_recompress(
-            data=bytes(job.input_data),
+            data=data,
             max_dimension=settings.JOBS_OUTPUT_MAX_DIMENSION,
             quality=settings.JOBS_OUTPUT_QUALITY,
         )
     except Exception as exc:
         job_fail(job_id=job.id, error=f"{type(exc).__name__}: {exc}")
         raise
+    del data
 
-    with transaction.atomic():
-        # The upload was read once above; reading its bytes again under the lock costs a copy per job.
-        job = Job.objects.select_for_update().defer("input_data").get(pk=job_id)
-        if job.status == Job.Status.DONE:
-            logger.info("job %s finished by another delivery, discarding this result", job.id)
-            return job
-        JobResult.objects.create(
-            job=job,
-            data=compressed.data,
-            content_type=compressed.content_type,
-            bytes=len(compressed.data),
-            width=compressed.width,
-            height=compressed.height,
-        )
-        job.status = Job.Status.DONE
-        job.error = ""
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
+    try:
+        with transaction.atomic():
+            locked = Job.objects.select_for_update().filter(pk=job_id).first()
+            if locked is None:
+                logger.info("job %s expired while it ran, discarding its result", job_id)
+                return None
+            job = locked
+            if job.status == Job.Status.DONE:
+                logger.info("job %s finished by another delivery, discarding this result", job.id)
+                return job
+            key = files.file_store(
+                key=files.result_key(job.id), file=BytesIO(compressed.data), content_type=compressed.content_type
+            )
+            JobResult.objects.create(
+                job=job,
+                key=key,
+                content_type=compressed.content_type,
+                bytes=len(compressed.data),
+                width=compressed.width,
+                height=compressed.height,
+            )
+            job.status = Job.Status.DONE
+            job.error = ""
+            job.finished_at = timezone.now()
+            job.save(update_fields=["status", "error", "finished_at"])
+    except FileStoreUnavailable:
+        _job_requeue_after_storage_error(job)
+        raise
     logger.info("job %s done: %d -> %d bytes", job.id, job.input_bytes, len(compressed.data))
     return job
+
+
+def _job_requeue_after_storage_error(job: Job) -> None:
+    # The storage failed, not the image nor the worker: this attempt does not count towards
+    # JOBS_MAX_ATTEMPTS, and the job waits queued for the task's retry (or the reconciler).
+    Job.objects.filter(pk=job.id, status=Job.Status.RUNNING, attempts=job.attempts).update(
+        status=Job.Status.QUEUED, attempts=F("attempts") - 1, started_at=None
+    )
 
 
 def job_fail(*, job_id: uuid.UUID | str, error: str) -> None:
     """Mark a job failed, unless another delivery already finished it."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().defer("input_data").get(pk=job_id)
-        if job.status == Job.Status.DONE:
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status == Job.Status.DONE:
             return
         job.status = Job.Status.FAILED
         job.error = error[:2000]
@@ -202,6 +258,10 @@ class ReconcileReport:
     failed: list[uuid.UUID] = field(default_factory=list)
     # Jobs the broker would not take this pass; the next pass tries again.
     unpublished: list[uuid.UUID] = field(default_factory=list)
+    # Jobs past their retention whose files and row were deleted this pass.
+    expired: list[uuid.UUID] = field(default_factory=list)
+    # Why the expiry stopped short (the storage failed); the next pass goes on.
+    expiry_error: str | None = None
 
 
 def jobs_reconcile(
@@ -209,6 +269,8 @@ def jobs_reconcile(
     queued_after: timedelta,
     running_after: timedelta,
     max_attempts: int,
+    retention: timedelta | None = None,
+    tombstones_kept: timedelta | None = None,
     now: datetime | None = None,
     enqueue: Callable[..., None] = job_enqueue,
 ) -> ReconcileReport:
@@ -221,11 +283,26 @@ def jobs_reconcile(
       set it back to queued and publish again.
     - either, with ``max_attempts`` deliveries that all died: failed, with the reason.
 
+    - any, created longer than ``retention`` ago (when given): expired, files and row
+      deleted (``jobs_expire``); expired ids older than ``tombstones_kept`` are forgotten.
+
     Duplicate messages are harmless: the task skips a job that is done or failed. Rows
     are locked with SKIP LOCKED, so two reconcilers never handle the same job.
     """
     now = now or timezone.now()
     report = ReconcileReport()
+    if retention is not None:
+        # First, so that nothing past its retention is published again. A storage outage
+        # stops the expiry only: stuck jobs are still brought back below.
+        try:
+            report.expired = jobs_expire(
+                created_before=now - retention,
+                tombstones_before=None if tombstones_kept is None else now - tombstones_kept,
+                now=now,
+            )
+        except FileStoreUnavailable as exc:
+            report.expiry_error = str(exc)
+            logger.warning("reconcile: expiry stopped: %s", exc)
     stale = Q(status=Job.Status.QUEUED, last_enqueued__lt=now - queued_after) | Q(
         status=Job.Status.RUNNING, started_at__lt=now - running_after
     )
@@ -253,7 +330,95 @@ def jobs_reconcile(
         except JobQueueUnavailable as exc:
             logger.warning("reconcile: job %s not re-enqueued: %s", job_id, exc)
             report.unpublished.append(job_id)
-    if report.requeued or report.failed:
-        logger.info("reconcile: requeued %d, failed %d, unpublished %d",
-                    len(report.requeued), len(report.failed), len(report.unpublished))
+    if report.requeued or report.failed or report.expired:
+        logger.info("reconcile: requeued %d, failed %d, unpublished %d, expired %d",
+                    len(report.requeued), len(report.failed), len(report.unpublished), len(report.expired))
     return report
+
+
+EXPIRE_BATCH = 100
+
+
+def jobs_expire(
+    *,
+    created_before: datetime,
+    tombstones_before: datetime | None = None,
+    now: datetime | None = None,
+    batch: int = EXPIRE_BATCH,
+) -> list[uuid.UUID]:
+    """Delete every job created before ``created_before``: its upload, its result, its row.
+
+    Its id is kept as an ``ExpiredJob`` (the API answers 410 Gone for it) until
+    ``tombstones_before``, when given. The only storage call is a delete per file: the
+    reconciler's role allows nothing else.
+
+    Per batch, in one transaction: lock the rows (SKIP LOCKED: another reconciler, or a
+    worker storing a result, keeps its rows), delete their files, record the tombstones,
+    delete the rows. A crash or a storage error after some files are gone rolls the rows
+    back; the next pass deletes the same files again (deleting a missing file succeeds) and
+    then the rows. So a row may briefly name a deleted file, but only once it is past its
+    retention, when the API answers 410 for it already; a file never outlives its row for
+    longer than that (the bucket's lifecycle, a day later, is the backstop).
+
+    Raises ``FileStoreUnavailable``; the batches committed before it stay expired.
+    """
+    now = now or timezone.now()
+    expired: list[uuid.UUID] = []
+    while True:
+        with transaction.atomic():
+            jobs = list(
+                Job.objects.filter(created_at__lt=created_before)
+                .order_by("created_at")
+                .only("id", "input_key", "created_at")
+                .select_for_update(skip_locked=True, of=("self",))[:batch]
+            )
+            if not jobs:
+                break
+            ids = [job.id for job in jobs]
+            results = dict(JobResult.objects.filter(job_id__in=ids).values_list("job_id", "key"))
+            for job in jobs:
+                if job.input_key:
+                    files.file_delete(key=job.input_key)
+                if results.get(job.id):
+                    files.file_delete(key=results[job.id])
+            ExpiredJob.objects.bulk_create(
+                [ExpiredJob(id=job.id, created_at=job.created_at, expired_at=now) for job in jobs],
+                ignore_conflicts=True,
+            )
+            Job.objects.filter(pk__in=ids).delete()
+        expired.extend(ids)
+        if len(jobs) < batch:
+            break
+    if tombstones_before is not None:
+        ExpiredJob.objects.filter(expired_at__lt=tombstones_before).delete()
+    return expired
+
+
+class JobNotFound(Exception):
+    """No job has this id, and none had it within JOBS_TOMBSTONE_DAYS."""
+
+
+class JobExpired(Exception):
+    """The job had this id, and is past its retention: its files are (being) deleted."""
+
+
+def job_get(*, job_id: str, now: datetime | None = None) -> Job:
+    """The job with this id, as the API shows it.
+
+    A job created longer than JOBS_RETENTION_DAYS ago is expired from that moment, whether or
+    not the reconciler has deleted it yet; one the reconciler deleted is known by its tombstone.
+    Raises ``JobNotFound`` or ``JobExpired``.
+    """
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        raise JobNotFound(job_id) from None
+    job = Job.objects.filter(pk=key).first()
+    if job is None:
+        if ExpiredJob.objects.filter(pk=key).exists():
+            raise JobExpired(job_id)
+        raise JobNotFound(job_id)
+    now = now or timezone.now()
+    if job.created_at < now - timedelta(days=settings.JOBS_RETENTION_DAYS):
+        raise JobExpired(job_id)
+    return job

@@ -3,14 +3,16 @@ from django.db import Error as DatabaseError
 
 from config.celery_app import app
 from jobs import services
+from jobs.files import FileStoreUnavailable
 
 
 @app.task(
     name="jobs.compress",
-    # A database outage must not drain the queue into jobs stuck "queued": the task is
-    # published again with a growing delay until PostgreSQL answers. Other errors are
-    # the job's own (recorded as failed by the service).
-    autoretry_for=(DatabaseError,),
+    # A database or storage outage must not drain the queue into jobs stuck "queued" (or
+    # failed for no fault of their own): the task is published again with a growing delay
+    # until PostgreSQL and the storage answer. Other errors are the job's own (recorded as
+    # failed by the service).
+    autoretry_for=(DatabaseError, FileStoreUnavailable),
     retry_backoff=1,
     retry_backoff_max=settings.JOBS_DB_RETRY_BACKOFF_MAX,
     retry_jitter=True,

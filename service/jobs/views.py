@@ -1,17 +1,20 @@
 """JSON API for compression jobs. Views parse and answer; jobs.services does the work."""
 
+import logging
 import time
-import uuid
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from jobs import imaging, services
+from jobs import files, imaging, services
+from jobs.files import FileStoreUnavailable
 from jobs.models import Job, JobResult
+
+logger = logging.getLogger(__name__)
 
 IO_MAX_MS = 5000
 # Room for the multipart boundaries and headers around the file itself.
@@ -34,12 +37,22 @@ def job_not_found(job_id: object) -> JsonResponse:
     return error_response(404, "not_found", f"no job with id {job_id}")
 
 
-def job_lookup(job_id: str) -> Job | None:
+def job_gone(job_id: object) -> JsonResponse:
+    days = settings.JOBS_RETENTION_DAYS
+    return error_response(
+        410, "expired", f"job {job_id} expired: jobs and their files are kept {days} days after creation",
+        retention_days=days,
+    )
+
+
+def job_lookup(job_id: str) -> Job | JsonResponse:
+    """The job, or the JSON answer for an id that has none (404) or whose job expired (410)."""
     try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        return None
-    return Job.objects.defer("input_data").filter(pk=key).first()
+        return services.job_get(job_id=job_id)
+    except services.JobNotFound:
+        return job_not_found(job_id)
+    except services.JobExpired:
+        return job_gone(job_id)
 
 
 def job_as_json(job: Job) -> dict[str, Any]:
@@ -110,6 +123,13 @@ def jobs_collection(request: HttpRequest) -> HttpResponse:
         response = error_response(503, "busy", str(exc))
         response["Retry-After"] = "5"
         return response
+    except FileStoreUnavailable:
+        logger.exception("upload not stored")
+        response = error_response(
+            503, "storage_unavailable", "the file storage is unavailable; nothing was stored, retry later"
+        )
+        response["Retry-After"] = "5"
+        return response
     except services.JobQueueUnavailable:
         response = error_response(
             503, "queue_unavailable", "the job queue is unavailable; nothing was stored, retry later"
@@ -126,24 +146,35 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     if request.method not in {"GET", "HEAD"}:
         return method_not_allowed(request, ["GET"])
     job = job_lookup(job_id)
-    if job is None:
-        return job_not_found(job_id)
+    if isinstance(job, HttpResponse):
+        return job
     return JsonResponse(job_as_json(job))
 
 
 @csrf_exempt
 def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
+    """The compressed image: a redirect to a short-lived presigned URL of the bucket, or, from
+    a local directory, the bytes themselves."""
     if request.method not in {"GET", "HEAD"}:
         return method_not_allowed(request, ["GET"])
     job = job_lookup(job_id)
-    if job is None:
-        return job_not_found(job_id)
+    if isinstance(job, HttpResponse):
+        return job
     if job.status != Job.Status.DONE:
         return error_response(409, "not_ready", f"job {job.id} is {job.status}, not done", status=job.status)
     result = JobResult.objects.get(job=job)
-    response = HttpResponse(bytes(result.data), content_type=result.content_type)
-    response["Content-Disposition"] = f'inline; filename="{job.id}.webp"'
-    return response
+    filename = f"{job.id}.webp"
+    url = files.file_url(key=result.key, filename=filename, content_type=result.content_type)
+    if url is not None:
+        response: HttpResponse = HttpResponseRedirect(url)
+        # The URL stops working after JOBS_RESULT_URL_EXPIRY_SECONDS: nobody may keep it.
+        response["Cache-Control"] = "no-store"
+        return response
+    try:
+        stored = files.file_open(key=result.key)
+    except FileNotFoundError:
+        return error_response(404, "not_found", f"the result of job {job.id} is missing from the storage")
+    return FileResponse(stored, content_type=result.content_type, filename=filename)
 
 
 @csrf_exempt

@@ -31,7 +31,7 @@ def test_the_web_pod_holds_uploads_whatever_the_pixel_limit() -> None:
     # workers memory, never the web pods.
     refused = problems(jobs={"maxPixels": 100_000_000})
     assert list(refused) == ["worker.memoryMib"]
-    assert "needs 1098 MiB" in refused["worker.memoryMib"]  # 96 + 96 + ceil(1e8 x 9.5 / 2^20 = 905.99)
+    assert "needs 1146 MiB" in refused["worker.memoryMib"]  # 128 + 112 + ceil(1e8 x 9.5 / 2^20 = 905.99)
     config = dev(jobs={"maxPixels": 100_000_000}, worker={"memoryMib": 1152})
     assert memory.web_memory_needed_mib(config) == memory.web_memory_needed_mib(dev())
 

@@ -165,7 +165,17 @@ def test_the_reconciler_only_deletes_expired_files(dev: OfflineRun) -> None:
     assert not may(dev, "reconciler", "s3:DeleteBucket", None)
 
 
-@pytest.mark.parametrize("kind", ["web", "worker", "reconciler"])
+def test_the_migration_only_puts_the_files_it_moves_out_of_the_database(dev: OfflineRun) -> None:
+    for key in ("uploads/0b9e", "results/0b9e.webp"):
+        assert may(dev, "migrate", "s3:PutObject", key)
+        assert may(dev, "migrate", "s3:AbortMultipartUpload", key)
+        for action in ("s3:GetObject", "s3:DeleteObject"):
+            assert not may(dev, "migrate", action, key)
+    assert not may(dev, "migrate", "s3:PutObject", "0b9e")
+    assert not may(dev, "migrate", "s3:ListBucket", None)
+
+
+@pytest.mark.parametrize("kind", ["web", "worker", "reconciler", "migrate"])
 def test_no_pod_touches_another_bucket(dev: OfflineRun, kind: str) -> None:
     own = bucket_of(dev)
     for other in ("someone-elses-bucket", f"{own}-evil", own[:-1]):
@@ -176,7 +186,7 @@ def test_no_pod_touches_another_bucket(dev: OfflineRun, kind: str) -> None:
 
 def test_each_pod_kind_is_associated_with_its_own_role_through_pod_identity(dev: OfflineRun) -> None:
     associations = {a.inputs["serviceAccount"]: a for a in dev.of_type(ASSOCIATION) if a.name.startswith("files-")}
-    assert set(associations) == {"web", "worker", "reconciler"}
+    assert set(associations) == {"web", "worker", "reconciler", "migrate"}
     for account, association in associations.items():
         assert association.inputs["namespace"] == "app"
         assert association.inputs["roleArn"].endswith(f"role/files-{account}-placeholder")
@@ -192,6 +202,24 @@ def test_web_and_worker_pods_use_their_accounts_and_start_after_their_associatio
         deployment = dev.named("kubernetes:apps/v1:Deployment", f"app-{kind}")
         assert deployment.inputs["spec"]["template"]["spec"]["serviceAccountName"] == kind
         assert associations <= set(deployment.dependencies), kind
+
+
+def test_the_reconciler_and_the_migration_use_their_accounts_the_bucket_and_start_after_their_associations(
+    dev: OfflineRun,
+) -> None:
+    config_map = next(r for r in dev.of_type("kubernetes:core/v1:ConfigMap") if r.name == "app-config")
+    assert config_map.inputs["data"]["AWS_STORAGE_BUCKET_NAME"] == bucket_of(dev)
+    cron_job = dev.named("kubernetes:batch/v1:CronJob", "app-reconciler")
+    migration = dev.named("kubernetes:batch/v1:Job", "app-migrate")
+    pods = {
+        "reconciler": (cron_job, cron_job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
+        "migrate": (migration, migration.inputs["spec"]["template"]["spec"]),
+    }
+    for kind, (job, pod) in pods.items():
+        assert pod["serviceAccountName"] == kind
+        assert {"configMapRef": {"name": config_map.outputs["metadata"]["name"]}} in pod["containers"][0]["envFrom"]
+        association = next(a for a in dev.of_type(ASSOCIATION) if a.name == f"files-{kind}")
+        assert association.urn in job.dependencies, kind
 
 
 def test_pods_get_the_bucket_and_region_in_their_environment(dev: OfflineRun) -> None:

@@ -9,6 +9,8 @@ other test runs on the same servers.
 
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +32,12 @@ else:
     os.environ["DATABASE_URL"] = _servers.database_url
     os.environ["REDIS_URL"] = TEST_REDIS_URL
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+    # Uploads and results in a local directory by default, shared by the test process and the
+    # service processes it starts; the tests of the S3 path name a bucket instead (s3_server.py).
+    for name in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.pop(name, None)
+    MEDIA_ROOT = tempfile.mkdtemp(prefix="django-eks-files-")
+    os.environ["DJANGO_MEDIA_ROOT"] = MEDIA_ROOT
 
     import django
 
@@ -41,6 +49,39 @@ def pytest_configure(config: pytest.Config) -> None:
     # line saying what to install, before the session starts.
     if _missing is not None:
         raise pytest.UsageError(str(_missing))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _missing is None:
+        shutil.rmtree(MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 on a free loopback port for the whole session; each test makes its own bucket."""
+    from s3_server import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    return s3_server.create_bucket()
+
+
+def s3_storage_settings(server, bucket: str, kind: str) -> dict[str, object]:
+    """STORAGES for this process as a pod of `kind` sees the bucket (in-process tests)."""
+    from s3_server import REGION, credentials
+
+    from config.settings.base import files_storage
+
+    storage = files_storage(bucket=bucket, region=REGION, endpoint_url=server.url, media_root="",
+                            url_expiry_seconds=300)
+    keys = credentials(kind)
+    storage["OPTIONS"].update(access_key=keys["AWS_ACCESS_KEY_ID"], secret_key=keys["AWS_SECRET_ACCESS_KEY"])
+    return {"default": storage, "jobs": storage}
 
 
 def photo_like(width: int, height: int, *, seed: int = 0) -> Image.Image:
@@ -91,6 +132,7 @@ def processes(transactional_db, test_redis, tmp_path, request):
             "REDIS_URL": TEST_REDIS_URL,
             "DJANGO_LOG_LEVEL": "INFO",
             "PYTHONPATH": str(SERVICE_DIR),
+            "DJANGO_MEDIA_ROOT": MEDIA_ROOT,
         },
     )
     yield procs
@@ -104,3 +146,15 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def job_stored(data: bytes, width: int, height: int, content_type: str = "image/png"):
+    """A committed job and its upload, with no message published: as if the web process had
+    died between its commit and its publish."""
+    from jobs import files
+    from jobs.models import Job
+
+    job = Job(input_content_type=content_type, input_bytes=len(data), input_width=width, input_height=height)
+    job.input_key = files.file_store(key=files.upload_key(job.id), file=io.BytesIO(data), content_type=content_type)
+    job.save(force_insert=True)
+    return job

@@ -9,7 +9,7 @@ from conftest import encode, photo_like
 from django.test import Client, override_settings
 from PIL import Image
 
-from jobs import services
+from jobs import files, services
 from jobs.models import Job, JobResult
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,8 @@ def test_upload_creates_queued_job_and_enqueues_on_commit(client, png_bytes, dja
     assert body["status"] == "queued"
     assert response["Location"] == f"/api/jobs/{body['id']}"
     job = Job.objects.get(pk=body["id"])
-    assert bytes(job.input_data) == png_bytes
+    assert job.input_key == f"uploads/{job.id}"
+    assert files.file_read(key=job.input_key) == png_bytes
     assert (job.input_width, job.input_height, job.input_content_type) == (640, 480, "image/png")
     # Nothing is sent to the broker until the transaction commits.
     assert len(callbacks) == 1
@@ -59,7 +60,8 @@ def test_status_reports_timings_and_sizes_once_done(client, png_bytes):
     result = client.get(f"/api/jobs/{job_id}/result")
     assert result.status_code == 200
     assert result["Content-Type"] == "image/webp"
-    image = Image.open(io.BytesIO(result.content))
+    assert result["Content-Disposition"] == f'inline; filename="{job_id}.webp"'
+    image = Image.open(io.BytesIO(b"".join(result.streaming_content)))
     assert image.format == "WEBP" and image.size == (640, 480)
 
 
@@ -183,7 +185,7 @@ def test_probes_answer_before_host_validation_and_ssl_redirect(client):
     assert client.get("/healthz", HTTP_HOST="10.1.2.3").json() == {"status": "ok"}
     ready = client.get("/readyz", HTTP_HOST="10.1.2.3")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "files": "ok"}
     # Everything else still gets both protections.
     assert client.get("/api/io?ms=0", HTTP_HOST="10.1.2.3").status_code == 400
     assert client.get("/api/io?ms=0", HTTP_HOST="api.example.com").status_code == 301

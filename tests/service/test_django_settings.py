@@ -22,11 +22,14 @@ PRODUCTION_ENV = {
     "REDIS_URL": "rediss://:an-auth-token-0123456789@redis.internal:6379/0?ssl_cert_reqs=required",
     "DJANGO_ALLOWED_HOSTS": "api.example.com",
     "DJANGO_CSRF_TRUSTED_ORIGINS": "https://api.example.com",
+    "AWS_STORAGE_BUCKET_NAME": "django-eks-prod-0123abcd",
+    "AWS_S3_REGION_NAME": "eu-west-1",
+    "JOBS_RETENTION_DAYS": "7",
 }
 
 
 def clean_env(**overrides: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "JOBS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "JOBS_", "AWS_"))}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     env["PYTHONPATH"] = str(SERVICE_DIR)
@@ -57,13 +60,56 @@ def test_production_passes_deploy_checks():
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS"])
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS",
+                                     "AWS_STORAGE_BUCKET_NAME"])
 def test_production_refuses_to_start_without_required_variable(missing):
     env = clean_env(**{**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), missing: None})
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+def test_production_refuses_local_files_saying_why():
+    env = clean_env(**{**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                       "AWS_STORAGE_BUCKET_NAME": None})
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert ("production settings need AWS_STORAGE_BUCKET_NAME: uploads and results are shared by every web and "
+            "worker pod through the bucket, not the local filesystem") in result.stderr
+
+
+def test_files_go_to_the_named_bucket_with_overwrite_no_acl_and_short_presigned_urls():
+    env = clean_env(**PRODUCTION_ENV, DJANGO_SECRET_KEY=secrets.token_urlsafe(50), JOBS_RESULT_URL_EXPIRY_SECONDS="120")
+    expr = ("s.STORAGES['jobs']['BACKEND'], {k: v for k, v in s.STORAGES['jobs']['OPTIONS'].items() "
+            "if k != 'client_config'}, s.JOBS_RETENTION_DAYS")
+    result = settings_of(env, expr)
+    assert result.returncode == 0, result.stderr
+    backend, options, retention = eval(result.stdout)  # the repr of str, dict of plain values, int
+    assert backend == "jobs.files.BucketStorage"
+    assert options == {"bucket_name": "django-eks-prod-0123abcd", "region_name": "eu-west-1", "endpoint_url": None,
+                       "file_overwrite": True, "default_acl": None, "querystring_auth": True,
+                       "querystring_expire": 120}
+    assert retention == 7
+
+
+def test_without_a_bucket_files_go_to_a_local_directory(tmp_path):
+    env = clean_env(DJANGO_SETTINGS_MODULE="config.settings.local", DJANGO_MEDIA_ROOT=str(tmp_path))
+    result = settings_of(env, "s.STORAGES['jobs'], s.JOBS_RETENTION_DAYS, s.JOBS_RESULT_URL_EXPIRY_SECONDS")
+    assert result.returncode == 0, result.stderr
+    assert eval(result.stdout) == ({"BACKEND": "django.core.files.storage.FileSystemStorage",
+                                       "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True}}, 7, 300)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("JOBS_RETENTION_DAYS", "0", "JOBS_RETENTION_DAYS must be at least 1, got 0"),
+    ("JOBS_RESULT_URL_EXPIRY_SECONDS", "604801", "JOBS_RESULT_URL_EXPIRY_SECONDS must be between 1 and 604800"),
+])
+def test_bad_file_settings_are_refused(name, value, message):
+    env = clean_env(DJANGO_SETTINGS_MODULE="config.settings.local", **{name: value})
+    result = settings_of(env, "s.JOBS_RETENTION_DAYS")
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_production_verifies_the_database_certificate_against_the_bundle():

@@ -61,6 +61,17 @@ def test_builder_installs_only_the_locked_service_dependencies(parsed):
     assert "uv sync --frozen --no-dev --package django-eks-service" in runs
 
 
+def test_the_locked_service_dependencies_carry_the_s3_storage_and_no_test_server():
+    # What the builder's `uv sync --package django-eks-service --no-dev` installs, from the lock.
+    exported = subprocess.run(
+        ["uv", "export", "--package", "django-eks-service", "--no-dev", "--frozen", "--no-hashes"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    names = {line.split("==")[0] for line in exported.splitlines() if "==" in line}
+    assert {"django-storages", "boto3", "botocore", "s3transfer"} <= names
+    assert "moto" not in names
+
+
 def test_runtime_is_non_root_with_the_contract_layout(parsed):
     runtime = [(k, v) for s, k, v in parsed if s == "runtime"]
     assert ("USER", "10001:10001") in runtime

@@ -10,10 +10,11 @@ import time
 
 import pytest
 import requests
-from conftest import encode, photo_like
+from conftest import encode, job_stored, photo_like
 from memory_limit import CgroupMemoryLimit, RssMemoryLimit, children, rss_mib
 from PIL import Image
 from private_servers import PrivatePostgres
+from s3_server import refused_by_role
 from service_processes import SERVICE_DIR, free_port, wait_for
 
 from config.web_server import SERVERS
@@ -61,10 +62,12 @@ def reconciler(processes, env: dict[str, str], every: float = 1.0):
 
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("fault", ["killed", "frozen"])
-def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(processes, fault, server):
+def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(processes, fault, server, s3_server,
+                                                                         s3_bucket):
     port = free_port()
     redis_proc = processes.redis_server(port)
-    _, url = processes.web(server, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    _, url = processes.web(server, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                                        **s3_server.env(s3_bucket, "web")})
     before = Job.objects.count()
     if fault == "killed":
         redis_proc.popen.kill()
@@ -84,13 +87,16 @@ def test_post_while_redis_is_unreachable_is_a_fast_503_and_stores_nothing(proces
     assert response.json()["error"] == "queue_unavailable"
     assert elapsed < 5  # about 2 s; before: 500 after 3 s (killed), after 32 s (frozen)
     assert Job.objects.count() == before  # no job that nothing would ever run
+    # and no upload: the web stored it, then deleted it when it withdrew the job
+    assert s3_server.keys(s3_bucket) == []
+    assert [call.operation for call in s3_server.calls_on(s3_bucket)] == ["PutObject", "DeleteObject"]
+    assert list(refused_by_role(s3_server.calls_on(s3_bucket))) == []
 
 
 def test_job_committed_but_never_published_is_run_by_the_reconciler(processes):
     # The web process died between the commit and the publish: a row, and no message.
     data = encode(photo_like(320, 240))
-    job = Job.objects.create(input_data=data, input_content_type="image/png", input_bytes=len(data),
-                             input_width=320, input_height=240)
+    job = job_stored(data, 320, 240)
     _, url = processes.gunicorn(env=FAST)
     processes.worker(env=FAST)
     reconciler(processes, FAST)

@@ -4,7 +4,7 @@ import io
 import threading
 
 import pytest
-from conftest import encode, photo_like
+from conftest import encode, job_stored, photo_like
 from django.db import connection
 
 from jobs import imaging, services
@@ -18,9 +18,7 @@ def new_job(size=(640, 480)) -> Job:
 
 def stored_job(size=(640, 480)) -> Job:
     """A committed job whose message was never published: only the deliveries a test makes run it."""
-    data = encode(photo_like(*size))
-    return Job.objects.create(input_data=data, input_content_type="image/png", input_bytes=len(data),
-                              input_width=size[0], input_height=size[1])
+    return job_stored(encode(photo_like(*size)), *size)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -183,8 +183,10 @@ def test_readyz_follows_redis_while_healthz_stays_up(processes, server):
 
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
-def test_probes_accept_pod_ip_host_under_production_settings(processes, path, server, tls_server):
+def test_probes_accept_pod_ip_host_under_production_settings(processes, path, server, tls_server, s3_server,
+                                                             s3_bucket):
     env = {
+        **s3_server.env(s3_bucket, "web"),
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         # Production verifies PostgreSQL's certificate (verify-full): a database with TLS.
         "DATABASE_URL": tls_server.url,

@@ -113,7 +113,7 @@ def measure(url: str, job_id: str, count: int, kind: str) -> dict[str, float | N
 
 @pytest.fixture
 def job_id(processes) -> str:
-    job = Job.objects.create(input_data=b"x", input_content_type="image/png", input_bytes=1,
+    job = Job.objects.create(input_key="uploads/none", input_content_type="image/png", input_bytes=1,
                              input_width=1, input_height=1)
     return str(job.id)
 

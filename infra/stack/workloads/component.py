@@ -52,8 +52,9 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "controller": ("pod-identity",),
     # The controller's webhook mutates pods in the labelled namespace; pods created while it
     # is not running would miss their readiness gate (or be rejected).
-    "migration": ("service-accounts", "config", "secret", "controller", "network-policies"),
-    # Pod Identity injects credentials at pod creation (see "controller").
+    # Its pod writes files into the bucket (jobs/migrations/0003) with the migrate role, which
+    # Pod Identity injects at pod creation (see "controller").
+    "migration": ("service-accounts", "config", "secret", "controller", "network-policies", "app-pod-identity"),
     "app-pod-identity": (),
     # After the controller: its Helm release is awaited until the controller Deployment is
     # ready, and its readiness check includes the webhook server having started, so the

@@ -9,7 +9,8 @@
                         routes to S3's public ranges), and the EKS Pod Identity agent on
                         the node (169.254.170.23, TCP 80), where the pods' AWS SDKs get
                         their credentials
-    out of migrations   DNS and PostgreSQL
+    out of migrations   DNS, PostgreSQL, and S3 with its credentials (as web and workers): a
+                        migration moved the files of existing jobs into the bucket
     out of the reconciler
     and the benchmark   the same as web and workers: the reconciler re-enqueues jobs (Redis),
     Job (if any)        updates them (PostgreSQL) and expires their files (S3); the benchmark
@@ -80,12 +81,11 @@ def dns_rule() -> dict[str, Any]:
 def network_policies(config: StackConfig) -> list[Manifest]:
     layout = subnet_layout(config.network.cidr, config.network.az_count)
     data_stores = _cidrs(layout.private)
-    app_egress = [
-        dns_rule(),
-        {"to": data_stores, "ports": _tcp(REDIS_PORT, POSTGRES_PORT)},
+    aws_apis = [
         {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(HTTPS_PORT)},
         {"to": _cidrs([POD_IDENTITY_AGENT]), "ports": _tcp(POD_IDENTITY_AGENT_PORT)},
     ]
+    app_egress = [dns_rule(), {"to": data_stores, "ports": _tcp(REDIS_PORT, POSTGRES_PORT)}, *aws_apis]
     return [
         # Selects every pod of the namespace, allows nothing: whatever is not allowed below
         # (including anything into the workers) is dropped.
@@ -105,6 +105,9 @@ def network_policies(config: StackConfig) -> list[Manifest]:
         _policy(
             f"{MIGRATE}-egress",
             _pods(MIGRATE),
-            {"policyTypes": ["Egress"], "egress": [dns_rule(), {"to": data_stores, "ports": _tcp(POSTGRES_PORT)}]},
+            {
+                "policyTypes": ["Egress"],
+                "egress": [dns_rule(), {"to": data_stores, "ports": _tcp(POSTGRES_PORT)}, *aws_apis],
+            },
         ),
     ]

@@ -9,6 +9,7 @@ that ``config.settings.production`` can refuse to start without them.
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
@@ -90,6 +91,19 @@ CELERY_BROKER_SOCKET_TIMEOUT = _env_int("CELERY_BROKER_SOCKET_TIMEOUT", 30)
 API_IO_ENABLED = _env_bool("API_IO_ENABLED", False)
 # host:port of the probe server (config/probe_server.py); empty: probes only on the app port.
 PROBE_BIND = _env("PROBE_BIND", "")
+# Uploads and results: in this S3 bucket when it is named (the cluster), else in a local directory.
+AWS_STORAGE_BUCKET_NAME = _env("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_REGION_NAME = _env("AWS_S3_REGION_NAME", "") or None
+# An S3-compatible server instead of AWS's endpoint (tests, other object stores).
+AWS_S3_ENDPOINT_URL = _env("AWS_S3_ENDPOINT_URL", "") or None
+MEDIA_ROOT = _env("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media"))
+# How long the presigned URL a result redirects to stays valid.
+JOBS_RESULT_URL_EXPIRY_SECONDS = _env_int("JOBS_RESULT_URL_EXPIRY_SECONDS", 300)
+# Days a job and its files are kept, counted from its creation (as the bucket's lifecycle counts
+# an object's age); then the reconciler deletes them, and the API answers 410 for the id for
+# JOBS_TOMBSTONE_DAYS more (then 404, as for an id that never existed).
+JOBS_RETENTION_DAYS = _env_int("JOBS_RETENTION_DAYS", 7)
+JOBS_TOMBSTONE_DAYS = _env_int("JOBS_TOMBSTONE_DAYS", 30)
 # ---------------------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -125,6 +139,63 @@ USE_I18N = False
 
 # Uploads larger than this are spooled to a temporary file (under /tmp, an emptyDir in the cluster).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+if JOBS_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(f"JOBS_RETENTION_DAYS must be at least 1, got {JOBS_RETENTION_DAYS}")
+if not 1 <= JOBS_RESULT_URL_EXPIRY_SECONDS <= 604_800:
+    # SigV4 presigned URLs are valid for at most seven days.
+    raise ImproperlyConfigured(
+        f"JOBS_RESULT_URL_EXPIRY_SECONDS must be between 1 and 604800, got {JOBS_RESULT_URL_EXPIRY_SECONDS}"
+    )
+
+
+def files_storage(
+    *, bucket: str, region: str | None, endpoint_url: str | None, media_root: str, url_expiry_seconds: int
+) -> dict[str, Any]:
+    """The storage of uploads (``uploads/<job id>``) and results (``results/<job id>.webp``):
+    the bucket when one is named, else the local directory."""
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            # A retried write of the same key replaces the file, as it does on S3.
+            "OPTIONS": {"location": media_root, "allow_overwrite": True},
+        }
+    from botocore.config import Config
+
+    return {
+        # django-storages' S3Storage (boto3), with a delete that does not ignore a missing bucket.
+        "BACKEND": "jobs.files.BucketStorage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "region_name": region,
+            "endpoint_url": endpoint_url,
+            # Overwrite, never probe for a free name: that would be a HeadObject on uploads/,
+            # which the web role may not do, and every key is the job's own anyway.
+            "file_overwrite": True,
+            # No ACL: the bucket enforces the owner (BucketOwnerEnforced) and refuses ACLs.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": url_expiry_seconds,
+            # Short connect timeouts, so that an unreachable S3 costs a request thread seconds,
+            # not a minute; the standard retry mode retries throttling and 5xx answers.
+            "client_config": Config(
+                signature_version="s3v4",
+                connect_timeout=3,
+                read_timeout=20,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        },
+    }
+
+
+JOBS_FILES_STORAGE = files_storage(
+    bucket=AWS_STORAGE_BUCKET_NAME,
+    region=AWS_S3_REGION_NAME,
+    endpoint_url=AWS_S3_ENDPOINT_URL,
+    media_root=MEDIA_ROOT,
+    url_expiry_seconds=JOBS_RESULT_URL_EXPIRY_SECONDS,
+)
+STORAGES = {"default": JOBS_FILES_STORAGE, "jobs": JOBS_FILES_STORAGE}
 
 
 def _redis_ssl_options(url: str) -> dict[str, object] | None:

@@ -13,6 +13,13 @@ if _missing:
     raise ImproperlyConfigured(f"production settings need these environment variables: {', '.join(_missing)}")
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be false in production")
+if "AWS_STORAGE_BUCKET_NAME" in ENV_DEFAULTED:
+    # Local files would be seen only by the pod that wrote them: a worker could not read the
+    # upload a web pod stored, nor a web pod serve the worker's result.
+    raise ImproperlyConfigured(
+        "production settings need AWS_STORAGE_BUCKET_NAME: uploads and results are shared by every "
+        "web and worker pod through the bucket, not the local filesystem"
+    )
 
 # PostgreSQL: TLS that verifies the server's certificate and host name, against the RDS CA
 # bundle the image carries (service/Dockerfile), whatever sslmode the URL names.

@@ -38,7 +38,7 @@ RESULTS = ResultsSet((load_results(FIXTURE),))
 PRICES = bundled_price_book()
 SMALL_CATALOG = [instance_type(n) for n in ("m5.large", "c5.large", "m5.xlarge")]
 MEMORY = MemoryRule(max_pixels=30_000_000)
-"""dev's pixel limit, one upload slot per web process: a -c 1 worker needs 464 MiB, -c 2 832
+"""dev's pixel limit, one upload slot per web process: a -c 1 worker needs 512 MiB, -c 2 896
 MiB; a uWSGI 1x8 web pod 440 MiB (stack.memory)."""
 
 
@@ -136,7 +136,7 @@ def test_a_small_load_fits_three_shared_nodes() -> None:
     # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large. Web pods carry their buffering
     # proxy (100m, 64 MiB) besides the app container. The smallest splits: web 256m (a node's
     # 1780m over 5, less the proxy: 356m - 100m; over 6 leaves 196m, under the 250m floor) and
-    # workers 296m (over 6: 7 x 464 MiB would not fit 3114 MiB) serve 0.256 x 1000 / 5 x 0.9 =
+    # workers 296m (over 6: 7 x 512 MiB would not fit 3114 MiB) serve 0.256 x 1000 / 5 x 0.9 =
     # 46.1 req/s a web pod and 0.296 x 3.2 = 0.95 jobs/s a worker: two pods of each whatever
     # the split. The system pods request 800m (CoreDNS 2 x 100m, metrics-server 100m, load
     # balancer controller 2 x 0m, KEDA operator 2 x 100m + metrics server 100m + webhooks
@@ -252,10 +252,10 @@ def test_recommend_needs_a_load(tmp_path: Path) -> None:
 
 
 def test_pods_get_the_memory_the_memory_model_requires() -> None:
-    # prod takes 40 M pixels: a -c 1 worker needs 96 + 96 + ceil(40e6 x 9.5 / 2^20) = 555 MiB,
-    # a -c 2 worker 96 + 2 x 459 = 1014 MiB; dev's 30 M pixels 464 and 832 MiB. Web pods hold
+    # prod takes 40 M pixels: a -c 1 worker needs 128 + 112 + ceil(40e6 x 9.5 / 2^20) = 603 MiB,
+    # a -c 2 worker 128 + 2 x 475 = 1078 MiB; dev's 30 M pixels 512 and 896 MiB. Web pods hold
     # their server, processes and an upload per thread whatever the pixel limit.
-    for stack, one, two in (("prod", 555, 1014), ("dev", 464, 832)):
+    for stack, one, two in (("prod", 603, 1078), ("dev", 512, 896)):
         rule = memory_rule(base_document(stack, REPO_ROOT))
         by_concurrency = {
             c.concurrency: c.memory_mib

@@ -85,7 +85,7 @@ def test_a_full_core_per_child_is_bound_by_concurrency_and_packs_by_cpu() -> Non
             "replicas": 2,
             "concurrency": 2,
             "cpuMillicores": 2500,
-            "memoryMib": 832,  # two children on 30 M pixel images (stack.memory)
+            "memoryMib": 896,  # two children on 30 M pixel images (stack.memory)
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "queueLengthPerReplica": 2},
         },
         nodePools={"default": {"instanceType": "m5.xlarge", "minSize": 1, "desiredSize": 2, "maxSize": 3}},
@@ -252,7 +252,7 @@ def test_an_unmeasured_concurrency_is_not_estimated_and_says_so() -> None:
             "replicas": 1,
             "concurrency": 3,
             "cpuMillicores": 500,
-            "memoryMib": 1200,  # three children on 30 M pixel images
+            "memoryMib": 1280,  # three children on 30 M pixel images
             "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "queueLengthPerReplica": 3},
         }
     )

@@ -158,6 +158,9 @@ ALLOWED = [
     ("worker", "pod-identity-agent", 80, "TCP"),
     ("migrate", "coredns", 53, "UDP"),
     ("migrate", "postgres", 5432, "TCP"),
+    # The migration that moved existing jobs' files into the bucket.
+    ("migrate", "aws-api", 443, "TCP"),
+    ("migrate", "pod-identity-agent", 80, "TCP"),
     # The reconciler re-enqueues (Redis), updates jobs (PostgreSQL), expires files (S3).
     ("reconciler", "coredns", 53, "UDP"),
     ("reconciler", "redis", 6379, "TCP"),
@@ -181,9 +184,8 @@ DENIED = [
     ("web", "aws-api", 80, "TCP"),
     ("worker", "internet", 25, "TCP"),
     ("migrate", "redis", 6379, "TCP"),
-    ("migrate", "aws-api", 443, "TCP"),
     ("web", "pod-identity-agent", 22, "TCP"),
-    ("migrate", "pod-identity-agent", 80, "TCP"),
+    ("migrate", "pod-identity-agent", 22, "TCP"),
     ("alb", "benchmark", 8000, "TCP"),
     ("alb", "reconciler", 8000, "TCP"),
 ]

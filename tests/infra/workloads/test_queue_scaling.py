@@ -81,7 +81,7 @@ def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
     raw["worker"] = {
         **raw.get("worker", {}),
         "concurrency": 2,
-        "memoryMib": 832,  # two children on dev's 30 M pixel images (stack.memory)
+        "memoryMib": 896,  # two children on dev's 30 M pixel images (stack.memory)
         "autoscaling": {"minReplicas": 0, "maxReplicas": 4, "queueLengthPerReplica": 4, "activationQueueLength": 3},
     }
     config = parse_stack_config(raw)

@@ -2,13 +2,14 @@
 
 One pass by default (what the Kubernetes CronJob runs); ``--every`` repeats passes,
 for a laptop or a test. Thresholds come from settings (see config/settings/base.py).
+A pass also expires the jobs past JOBS_RETENTION_DAYS: their files and rows are deleted.
 """
 
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import Error as DatabaseError
 from django.db import connection
 
@@ -16,7 +17,8 @@ from jobs import services
 
 
 class Command(BaseCommand):
-    help = "Re-enqueue jobs stuck queued or running, and fail those past their attempt limit."
+    help = ("Expire jobs past their retention, re-enqueue jobs stuck queued or running, "
+            "and fail those past their attempt limit.")
 
     def add_arguments(self, parser):
         parser.add_argument("--every", type=float, default=None,
@@ -31,6 +33,8 @@ class Command(BaseCommand):
                         seconds=settings.CELERY_TASK_TIME_LIMIT + settings.JOBS_REQUEUE_RUNNING_GRACE
                     ),
                     max_attempts=settings.JOBS_MAX_ATTEMPTS,
+                    retention=timedelta(days=settings.JOBS_RETENTION_DAYS),
+                    tombstones_kept=timedelta(days=settings.JOBS_TOMBSTONE_DAYS),
                 )
             except DatabaseError as exc:
                 if every is None:
@@ -40,8 +44,13 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(
                     f"reconcile: requeued {len(report.requeued)}, failed {len(report.failed)}, "
-                    f"unpublished {len(report.unpublished)}"
+                    f"unpublished {len(report.unpublished)}, expired {len(report.expired)}"
                 )
+                if report.expiry_error is not None:
+                    if every is None:
+                        # The CronJob's run fails, visibly; the next run expires the rest.
+                        raise CommandError(f"reconcile: expiry stopped: {report.expiry_error}")
+                    self.stderr.write(f"reconcile: expiry stopped: {report.expiry_error}")
             if every is None:
                 return
             time.sleep(every)
