@@ -19,11 +19,19 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 _names = itertools.count()
 
 
-def rss_mib(pid: int) -> float:
+def status_mib(pid: int, field: str) -> float:
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM, ...) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return 0.0
+    raise KeyError(field)
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        return status_mib(pid, "VmRSS")
+    except KeyError:  # a zombie has no resident memory
+        return 0.0
 
 
 def children(pid: int) -> list[int]:

@@ -12,10 +12,10 @@ import os
 import struct
 import threading
 import zlib
-from pathlib import Path
 
 import pytest
 import requests
+from memory_limit import children, status_mib
 from PIL import Image
 from service_processes import wait_for
 
@@ -47,17 +47,6 @@ def largest_accepted(max_pixels: int) -> tuple[int, int, bytes]:
     width = 8000
     height = max_pixels // width
     return width, height, png_16bit_rgba(width, height)
-
-
-def status_mib(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
-
-
-def children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def pod_peak_mib(main_pid: int) -> float:
@@ -130,7 +119,6 @@ def test_largest_accepted_image_fits_the_worker_pod(processes, stack_config, s3_
     job = Job.objects.get(pk=job_id)
     assert job.status == "done", job.error
     peak = pod_peak_mib(worker.pid)
-    print("PER PROCESS", [(pid, status_mib(pid, "VmHWM"), status_mib(pid, "VmRSS")) for pid in [worker.pid, *children(worker.pid)]])
     print(f"worker pod (-c {config.worker.concurrency}, {width}x{height}): peak {peak:.0f} MiB of "
           f"{config.worker.memory_mib} MiB (model {memory.worker_memory_needed_mib(config)} MiB)")
     assert peak <= memory.worker_memory_needed_mib(config) <= config.worker.memory_mib
