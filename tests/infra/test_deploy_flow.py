@@ -259,3 +259,56 @@ def test_a_deploy_that_adds_a_provider_dependency_passes_the_engines_rule(tmp_pa
     flow = deploy("dev", existing - new_principal, tmp_path)
     assert flow.errors == [], "\n".join(flow.errors[:5])
     assert flow.deleted == []
+
+
+# --- builds for architectures the runner does not have -----------------------------------
+
+NATIVE = {"X64": "amd64", "ARM64": "arm64"}
+
+
+def qemu_step_runs(outputs: dict[str, str]) -> bool:
+    """Whether the workflow's QEMU step runs, given the `Stack facts` step's outputs."""
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["deploy"]
+    (qemu,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("docker/setup-qemu-action@")]
+    (facts,) = [s for s in job["steps"] if "python -m stack.release image" in str(s.get("run", ""))]
+    flow = Deploy("unused", set(), Path("."))
+    flow.outputs[facts["id"]] = outputs
+    return "if" not in qemu or flow.condition(str(qemu["if"]))
+
+
+def image_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
+    """The `Stack facts` step's outputs, as the workflow's command prints them on the runner."""
+    from stack.release.cli import main
+
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["image", "--stack", stack], root=root) == 0
+    return dict(row.split("=", 1) for row in stdout.getvalue().splitlines())
+
+
+@pytest.mark.parametrize("runner_arch", sorted(NATIVE))
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_platform_the_runner_cannot_run_is_emulated(stack: str, runner_arch: str, monkeypatch: Any) -> None:
+    """buildx builds a foreign platform's stages by running its binaries; without QEMU
+    registered in binfmt_misc every RUN fails with "exec format error". GitHub sets
+    RUNNER_ARCH (X64, ARM64) on every runner, hosted or self-hosted."""
+    monkeypatch.setenv("RUNNER_ARCH", runner_arch)
+    outputs = image_outputs(stack)
+    foreign = {p.removeprefix("linux/") for p in outputs["platforms"].split(",")} - {NATIVE[runner_arch]}
+    assert qemu_step_runs(outputs) == bool(foreign), (outputs, runner_arch)
+    if foreign:
+        assert set(outputs["emulated"].split(",")) == foreign
+
+
+def test_a_graviton_only_stack_on_an_x64_runner_builds_under_emulation(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("RUNNER_ARCH", "X64")
+    document = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    for pool in document["config"]["django-eks:nodePools"].values():
+        pool["instanceType"] = "m6g.large"
+    (tmp_path / "Pulumi.graviton.yaml").write_text(yaml.safe_dump(document))
+    outputs = image_outputs("graviton", root=tmp_path)
+    assert outputs["platforms"] == "linux/arm64"
+    assert qemu_step_runs(outputs)
+    assert outputs["emulated"] == "arm64"
+    monkeypatch.setenv("RUNNER_ARCH", "ARM64")  # a native arm runner needs none
+    assert not qemu_step_runs(image_outputs("graviton", root=tmp_path))
