@@ -8,13 +8,14 @@
 - a resource neither targeted nor in the state becomes a "skipped create"
   (`NewSkippedCreateStep`, lines 1778-1782);
 - a resource in the state but not targeted gets a SameStep made from its *old* state
-  (lines 1545-1740), so its new dependencies are not checked;
+  (lines 1550-1740), so its new dependencies are not checked;
 - every other step (creates, updates and sames of targeted and implicitly targeted
   resources) is checked in `validateSteps` (lines 479-535): if its provider, parent,
   dependencies, property dependencies, deleted-with or replace-with resource
   (`State.GetAllDependencies`, `pkg/resource/state.go` lines 366-392) is a skipped create, the
-  update stops: "resource ... will be created but was not specified in --target"
-  (`BailErrorf("untargeted create")`, line 533; a preview reports every such pair);
+  update stops with error 2013, "Resource '<urn>' depends on '<urn>' which was was not
+  specified in --target list." (`sdk/go/common/diag/errors.go` lines 75-76;
+  `BailErrorf("untargeted create")`, line 533; a preview reports every such pair);
 - `--target-dependents` adds a resource to the targets when its provider or one of its
   dependencies is targeted (`isTargetedForUpdate`, lines 156-185, in registration order, line
   1531): it adds dependents, never dependencies, so it cannot make the Kubernetes provider's
@@ -73,7 +74,7 @@ def targeted_update_errors(
             actual.add(urn)
         if targeted or implicit:
             errors += [
-                f"{urn} depends on {d}, which will be created but was not specified in --target"
+                f"Resource '{urn}' depends on '{d}' which was not specified in --target list."
                 for d in dependencies
                 if d in skipped
             ]
@@ -220,7 +221,7 @@ def test_a_registry_only_targeted_update_of_a_new_stack_breaks_the_engines_rule(
     for dependents in (False, True):
         errors = targeted_update_errors(run.resources, registry_urns(run), set(), target_dependents=dependents)
         assert any(
-            "pulumi:providers:kubernetes::eks-k8s depends on" in e and "aws:eks/cluster:Cluster::eks," in e
+            "pulumi:providers:kubernetes::eks-k8s' depends on" in e and "aws:eks/cluster:Cluster::eks'" in e
             for e in errors
         ), errors
     # With everything else already in the state the same update proceeds.

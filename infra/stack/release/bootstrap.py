@@ -4,10 +4,12 @@
 repository is part of the stack. A targeted `pulumi up --target <registry>` cannot create it on
 a new stack: the engine includes providers in every targeted update, and the Kubernetes
 provider depends on the cluster, its access policies, node groups and add-ons, none of them
-targeted ("will be created but was not specified in --target"). So a stack whose state has no
-registry gets an untargeted `pulumi up` without `image.tag` first: the program then registers
-the platform only, which on such a stack deletes nothing (no app exists before its first
-image). A stack whose state has the registry skips that step: it builds, pushes and deploys.
+targeted (error 2013, "Resource ... depends on ... which was was not specified in --target
+list": pulumi/pulumi pkg/resource/deploy/step_generator.go, validateSteps). So a stack whose
+state has no registry gets an untargeted `pulumi up` without `image.tag` first: the program
+then registers the platform only, which on such a stack deletes nothing (no app exists before
+its first image). A stack whose state has the registry skips that step: it builds, pushes and
+deploys.
 """
 
 from __future__ import annotations
