@@ -630,6 +630,37 @@ class StorageConfig(Model):
     )
 
 
+GITHUB_HOSTED_RUNNER = re.compile(r"(ubuntu|windows|macos)-(latest|[0-9][0-9.]*)(-arm)?")
+"""GitHub's standard hosted runner labels: their egress addresses are GitHub's whole, shared,
+changing ranges (docs.github.com "About GitHub-hosted runners", IP addresses)."""
+
+
+class DeployConfig(Model):
+    """Where the deploy workflow (.github/workflows/deploy-stack.yml) runs for this stack."""
+
+    runner: list[str] = Field(
+        default_factory=lambda: ["ubuntu-24.04"],
+        min_length=1,
+        description="The deploy job's `runs-on` labels. GitHub-hosted runners (the default) "
+        "have no stable egress address: a stack whose API endpoint allowlists CIDRs or is "
+        "private-only names a runner that reaches it (a self-hosted runner, or a larger runner "
+        "with static IPs listed in cluster.publicAccessCidrs).",
+    )
+
+    @field_validator("runner")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not label.strip() or label != label.strip():
+                raise ValueError(f"{label!r} is not a runner label (no blanks around it)")
+        return value
+
+    @property
+    def github_hosted(self) -> bool:
+        """Whether the labels name one of GitHub's standard hosted runners."""
+        return len(self.runner) == 1 and GITHUB_HOSTED_RUNNER.fullmatch(self.runner[0]) is not None
+
+
 class StackConfig(Model):
     """Everything a stack file configures."""
 
@@ -652,6 +683,7 @@ class StackConfig(Model):
     cluster_autoscaler: ClusterAutoscalerConfig = Field(default_factory=ClusterAutoscalerConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
 
 
 # --- rules that tie sections together -----------------------------------------------------

@@ -74,6 +74,8 @@ class RecordedResource:
     """What the mock engine answered: the inputs plus placeholders for cloud-known values."""
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    provider: str = ""
+    """The URN of the explicit provider a custom resource names ("" for the default provider)."""
 
     @property
     def redacted_inputs(self) -> dict[str, Any]:
@@ -291,6 +293,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     outputs=rpc.deserialize_properties(response.object),
                     replace_on_changes=list(request.replaceOnChanges),
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    # A provider reference is "<urn>::<id>".
+                    provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
                 )
             )
         return response

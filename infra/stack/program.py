@@ -145,8 +145,8 @@ def build(config: StackConfig) -> dict[str, Any]:
     app: dict[str, Any] = {"appUrl": load_balancer.url}
     if config.image.tag is None:
         # A stack without an image yet: the platform and the registry, so the deploy can push
-        # the first image before the app exists (and a registry-only targeted update of an
-        # existing stack registers, so touches, nothing of the app).
+        # the first image before the app exists (a new stack's first, untargeted `pulumi up`:
+        # stack.release.bootstrap).
         pulumi.log.warn("image.tag is not set: the platform is deployed without the app")
     else:
         image = pinned_image(config, registry, config.image.tag)

@@ -154,17 +154,47 @@ def test_the_preview_matrix_is_every_stack_file(tmp_path: Any, capsys: Any) -> N
     assert json.loads(capsys.readouterr().out) == ["dev", "exp-new-idea", "prod"]
 
 
-def test_image_facts_name_the_platforms_region_and_registry_urns(capsys: Any) -> None:
+def test_image_facts_name_the_platforms_region_and_emulated_architectures(capsys: Any) -> None:
     from stack.release.cli import main
 
-    assert main(["image", "--stack", "prod"]) == 0
+    assert main(["image", "--stack", "prod", "--runner-arch", "X64"]) == 0
     facts = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
-    assert facts["platforms"] == "linux/amd64"
-    assert facts["region"] == "us-east-1"
-    assert facts["targets"].split() == [
-        "urn:pulumi:prod::django-eks::django-eks:platform:Registry::service",
-        "urn:pulumi:prod::django-eks::django-eks:platform:Registry$aws:ecr/lifecyclePolicy:LifecyclePolicy::service-lifecycle",
-        "urn:pulumi:prod::django-eks::django-eks:platform:Registry$aws:ecr/repository:Repository::service",
-    ]
+    assert facts == {"platforms": "linux/amd64", "region": "us-east-1", "emulated": ""}
     assert main(["image", "--stack", "no-such-stack"]) == 2
     assert "no stack file Pulumi.no-such-stack.yaml" in capsys.readouterr().err
+
+
+# --- a deploy's first step -------------------------------------------------------------------
+
+
+def test_only_a_stack_without_its_registry_gets_the_platform_first(capsys: Any, tmp_path: Any) -> None:
+    from stack.release.bootstrap import needs_platform_first, platform_run, real_urn
+    from stack.release.cli import main
+
+    platform = platform_run("dev")
+    state = tmp_path / "state.json"
+    # `pulumi stack export` of a stack just created by `pulumi stack select --create`.
+    state.write_text(json.dumps({"version": 3, "deployment": {"manifest": {}}}))
+    assert main(["bootstrap", "--stack", "dev", "--state", str(state)]) == 0
+    assert capsys.readouterr().out == "platform_first=true\n"
+    # A stack whose state has the registry (whatever else) skips it.
+    existing = [real_urn(r.urn) for r in stack_run("dev").resources]
+    state.write_text(json.dumps({"deployment": {"resources": [{"urn": u} for u in existing]}}))
+    assert main(["bootstrap", "--stack", "dev", "--state", str(state)]) == 0
+    assert capsys.readouterr().out == "platform_first=false\n"
+    # A half-created platform (a first deploy that failed before the registry) retries it.
+    half = [real_urn(r.urn) for r in platform.resources if r.type.startswith("aws:ec2/")]
+    assert half and needs_platform_first(platform, half)
+
+
+def test_the_platform_step_refuses_a_state_it_would_delete_from(capsys: Any, tmp_path: Any) -> None:
+    from stack.release.bootstrap import real_urn
+    from stack.release.cli import main
+
+    # The app in the state without the registry: an update without image.tag would delete it.
+    app = [real_urn(r.urn) for r in stack_run("dev").resources if "Workloads" in r.urn or "app-" in r.name]
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"deployment": {"resources": [{"urn": u} for u in app]}}))
+    assert main(["bootstrap", "--stack", "dev", "--state", str(state)]) == 1
+    error = capsys.readouterr().err
+    assert "a deploy without image.tag would delete" in error and "Workloads" in error

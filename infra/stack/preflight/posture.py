@@ -39,7 +39,32 @@ def posture_warnings(config: StackConfig) -> list[ConfigProblem]:
             )
         )
     warnings += list(_examples_left(config))
+    warnings += list(_deploy_runner_reach(config))
     return warnings
+
+
+def _deploy_runner_reach(config: StackConfig) -> Iterator[ConfigProblem]:
+    """A GitHub-hosted deploy runner against an API endpoint it cannot reach: such a runner is
+    outside the VPC, and its egress address is any of GitHub's shared, changing ranges."""
+    cluster, deploy = config.cluster, config.deploy
+    if not deploy.github_hosted:
+        return
+    runner = deploy.runner[0]
+    if not cluster.endpoint_public_access:
+        yield ConfigProblem(
+            "deploy.runner",
+            f"{runner} is a GitHub-hosted runner, outside the VPC, and cluster.endpointPublicAccess "
+            "is false: the deploy cannot reach the Kubernetes API; name a self-hosted runner "
+            "that reaches the cluster's private endpoint (README, Deploy for real)",
+        )
+    elif not any(ipaddress.IPv4Network(c).prefixlen == 0 for c in cluster.public_access_cidrs):
+        yield ConfigProblem(
+            "deploy.runner",
+            f"{runner} is a GitHub-hosted runner with no stable egress address, and "
+            f"cluster.publicAccessCidrs allowlists {', '.join(cluster.public_access_cidrs)}: the "
+            "deploy cannot reach the Kubernetes API; name a runner with fixed egress addresses "
+            "listed there (README, Deploy for real)",
+        )
 
 
 EXAMPLE_ACCOUNT = "111122223333"

@@ -77,3 +77,17 @@ def pinned_reference(repository_url: str, digest: str) -> str:
     if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
         raise ValueError(f"{digest!r} is not an image digest (sha256:<64 hex digits>)")
     return f"{repository_url}@{digest}"
+
+
+# What GitHub's runners report as RUNNER_ARCH, as `docker buildx --platform` architectures.
+RUNNER_ARCHITECTURE = {"X64": "amd64", "ARM64": "arm64", "X86": "386", "ARM": "arm"}
+
+
+def emulated_architectures(platforms: Iterable[str], runner_arch: str) -> list[str]:
+    """The architectures of `platforms` the runner cannot run natively: buildx runs a build
+    for them under QEMU, which must be registered first (binfmt_misc), or every `RUN` of the
+    Dockerfile fails with "exec format error"."""
+    if runner_arch not in RUNNER_ARCHITECTURE:
+        raise ValueError(f"unknown runner architecture {runner_arch!r} (RUNNER_ARCH: {', '.join(RUNNER_ARCHITECTURE)})")
+    native = RUNNER_ARCHITECTURE[runner_arch]
+    return sorted({p.removeprefix("linux/") for p in platforms} - {native})
