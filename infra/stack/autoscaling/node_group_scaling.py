@@ -158,7 +158,10 @@ class _NodeGroupScalingProvider(dynamic.ResourceProvider):
         return aws_session(settings, props["region"]).client("eks")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = bounds_changed(olds, news)
+        # A provider stored by other code (older, or stored by reference before it was stored by
+        # value) is an update too, as in the SDK's own diff: it brings the state's copy up to date
+        # and changes nothing in AWS while the bounds are the same.
+        changed = bounds_changed(olds, news) or olds.get("__provider") != news.get("__provider")
         return dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:

@@ -63,6 +63,14 @@ def test_every_node_group_has_its_bounds_from_config(stack: str) -> None:
         assert inputs["region"] == run.config.region
 
 
+def test_a_provider_stored_by_other_code_is_brought_up_to_date() -> None:
+    """Delete and refresh use the provider stored in the state; an update rewrites it."""
+    old = {"region": "us-east-1", "cluster_name": "c", "node_group_name": "g", "min_size": 1, "max_size": 3}
+    provider = ngs._NodeGroupScalingProvider()
+    assert provider.diff("c/g", {**old, "__provider": "by reference"}, {**old, "__provider": "by value"}).changes
+    assert not provider.diff("c/g", {**old, "__provider": "by value"}, {**old, "__provider": "by value"}).changes
+
+
 STACK_ACCOUNT = "111111111111"
 STACK_REGION = "eu-central-1"
 STACK_ROLE = f"arn:aws:iam::{STACK_ACCOUNT}:role/deployer"
