@@ -210,7 +210,9 @@ def test_the_plugin_loads_the_provider_the_program_stored(
 ) -> None:
     """The provider host, started from `main` with the engine's environment, deserializes the
     stored provider (dill) and runs its diff: what every preview and up asks of it."""
-    provider_host.Configure(provider_pb2.ConfigureRequest(args=struct({"aws:region": "us-east-1"})))
+    # The engine configures a dynamic provider with the whole stack config, keys with their
+    # namespace (pkg/resource/deploy/target.go GetPackageConfig).
+    provider_host.Configure(provider_pb2.ConfigureRequest(args=struct(pulumi_config_of("dev"))))
     olds = {"__provider": stored_provider, "region": "us-east-1", "cluster_name": "c",
             "node_group_name": "g", "min_size": 1, "max_size": 3}
     same = provider_host.Diff(provider_pb2.DiffRequest(id="c/g", olds=struct(olds), news=struct(olds)))
