@@ -20,7 +20,7 @@ $(PYTHON_STAMP): uv.lock pyproject.toml service/pyproject.toml
 	@touch $@
 
 install-python: $(PYTHON_STAMP)
-	@$(CACHED) $(UV) run --frozen --no-sync python -m compileall -q infra
+	@$(CACHED) $(UV) run --frozen --no-sync python -m compileall -q infra/__main__.py infra/stack
 
 install: install-python
 	npm ci --no-audit --no-fund --silent

@@ -344,6 +344,7 @@ def run_program(
     deployer: str = f"{PLACEHOLDER}-deployer",
     registry_tags: Sequence[str] | None = None,
     preview: bool = False,
+    mocks_type: type[OfflineMocks] = OfflineMocks,
 ) -> OfflineRun:
     """Run `<root>/infra` with the given config under the mock engine and record everything.
 
@@ -351,11 +352,12 @@ def run_program(
     what was registered when the program fails. `zones` replaces the mock account's
     (zone name, zone ID) pairs. `deployer` is the role name the caller identity reports;
     `registry_tags` the image tags the registry holds (by default the one the config names, as
-    after the deploy workflow pushed it); `preview` runs it as `pulumi preview` does.
+    after the deploy workflow pushed it); `preview` runs it as `pulumi preview` does;
+    `mocks_type` answers the registrations and calls in place of `OfflineMocks`.
     """
     region = pulumi_config.get("aws:region", "us-east-1")
     tags = configured_image_tags(pulumi_config) if registry_tags is None else registry_tags
-    mocks = OfflineMocks(region, zones, deployer, tags)
+    mocks = mocks_type(region, zones, deployer, tags)
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(pulumi_config))
