@@ -273,6 +273,18 @@ def entry_resource_name(name: str, principal_arn: str) -> str:
     return f"{name}-{AccessGrant(principal_arn, 'preview').resource_suffix}"
 
 
+def former_view_entry_name(cluster_name: str, principal_arn: str) -> str:
+    """The name `stack.cluster.Cluster` gives the entry of the same principal as a viewer.
+
+    EKS allows one access entry per principal, and Pulumi creates a new resource before it
+    deletes an old one: moving a principal from viewPrincipalArns to previewPrincipalArns as
+    two resources would fail with ResourceInUseException. The preview entry therefore carries
+    the viewer entry's name as an alias (the engine then updates the entry in place: its
+    Kubernetes groups change, UpdateAccessEntry) and the View association is deleted.
+    """
+    return f"{cluster_name}-{AccessGrant(principal_arn, 'view').resource_suffix}"
+
+
 @dataclass(frozen=True)
 class PreviewAccessArgs:
     access: ClusterAccessConfig
@@ -283,6 +295,10 @@ class PreviewAccessArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     """The Helm releases (their namespaces must exist before the bindings in them)."""
     tags: Mapping[str, str] | None = None
+    cluster: pulumi.Resource | None = None
+    """The `Cluster` component (resource name `cluster_resource_name`), parent of the entries the
+    principals had as viewers: aliases make a move from viewer to previewer an update."""
+    cluster_resource_name: str = "eks"
 
 
 class PreviewAccess(pulumi.ComponentResource):
@@ -367,7 +383,20 @@ class PreviewAccess(pulumi.ComponentResource):
                 type="STANDARD",
                 kubernetes_groups=[PREVIEWERS_GROUP],
                 tags=dict(args.tags or {}),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, guard, *grants]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[policy, guard, *grants],
+                    aliases=(
+                        [
+                            pulumi.Alias(
+                                name=former_view_entry_name(args.cluster_resource_name, arn),
+                                parent=args.cluster,
+                            )
+                        ]
+                        if args.cluster is not None
+                        else None
+                    ),
+                ),
             )
             for arn in args.access.preview_principal_arns
         ]

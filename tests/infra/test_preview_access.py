@@ -439,3 +439,56 @@ def test_helm_release_storage_is_readable_where_releases_live() -> None:
     assert releases <= set(HELM_NAMESPACES)
     for namespace in releases:
         assert allowed(grants, "list", "", "secrets", namespace=namespace, name=None)
+
+
+# --- moving a principal from viewer to previewer -------------------------------------------
+
+
+def _alias_urn(alias_name: str, parent_urn: str, typ: str) -> str:
+    """pulumi/pulumi pkg/resource/deploy/step_generator.go `collapseAliasToUrn` (L545-585): an
+    alias with a name and a parent is the URN CreateURN(name, the resource's type, parent)."""
+    prefix, _, parent_name = parent_urn.rpartition("::")
+    stack_project, _, parent_type = prefix.rpartition("::")
+    # The engine leaves the root stack out of its children's URNs; the mock monitor keeps it
+    # in a component's own URN.
+    parent_type = parent_type.removeprefix("pulumi:pulumi:Stack$")
+    return f"{stack_project}::{parent_type}${typ}::{alias_name}"
+
+
+def test_moving_the_preview_role_from_viewer_to_previewer_updates_its_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EKS allows one access entry per principal and the engine creates a new resource before
+    it deletes an old one, so the previewer entry must be the viewer entry under an alias
+    (the engine matches old state by alias URN: step_generator.go `generateAliases`)."""
+    import pulumi
+    import pulumi_aws as aws
+
+    options: dict[str, pulumi.ResourceOptions | None] = {}
+    original = aws.eks.AccessEntry
+
+    class Recording(original):  # type: ignore[misc, valid-type]
+        def __init__(self, resource_name: str, *args: Any, **kwargs: Any) -> None:
+            options[resource_name] = kwargs.get("opts")
+            super().__init__(resource_name, *args, **kwargs)
+
+    def as_viewer(raw: dict[str, Any]) -> None:
+        access = raw["django-eks:cluster"]["access"]
+        access["viewPrincipalArns"], access["previewPrincipalArns"] = [PREVIEW], []
+
+    before = run_edited(as_viewer)
+    old = next(e for e in before.of_type(ENTRY) if e.inputs["principalArn"] == PREVIEW)
+
+    monkeypatch.setattr(aws.eks, "AccessEntry", Recording)
+    after = run_edited(lambda raw: None)
+    new = next(e for e in after.of_type(ENTRY) if e.inputs["principalArn"] == PREVIEW)
+    cluster = next(r for r in after.resources if r.type == "django-eks:platform:Cluster")
+    opts = options[new.name]
+    assert opts is not None and opts.aliases
+    alias_urns = [
+        _alias_urn(a.name, cluster.urn, ENTRY)  # type: ignore[union-attr, arg-type]
+        for a in opts.aliases
+        if isinstance(a, pulumi.Alias) and a.parent is not None
+    ]
+    assert old.urn in alias_urns
+    assert new.urn != old.urn
