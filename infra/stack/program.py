@@ -184,6 +184,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             app_namespace=app.get("namespace"),
             depends_on=autoscalers.ready,
             tags=tags,
+            cluster=cluster,
         ),
     )
 

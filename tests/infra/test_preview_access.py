@@ -3,11 +3,11 @@
 What a `pulumi preview` sends to the API server (pulumi-kubernetes, provider/pkg, read at
 pulumi/pulumi-kubernetes 94977969, the provider of the pinned SDK's major version):
 
-- a create: `await.Creation` -> `client.Create(..., DryRun: [All])` (await/await.go:236-251),
+- a create: `await.Creation` -> `client.Create(..., DryRun: [All])` (await/await.go:243-252),
   verb `create`;
-- an update: `await.Update` -> `client.Get` (await/await.go:461) then `ssaUpdate` ->
-  `client.Patch(ApplyPatchType, DryRun: [All])` (await/await.go:652-668), verbs `get`, `patch`;
-- a Job with `pulumi.com/replaceUnready`: `Diff` reads the live Job (provider/provider.go,
+- an update: `await.Update` -> `client.Get` (await/await.go:462) then `ssaUpdate` ->
+  `client.Patch(ApplyPatchType, DryRun: [All])` (await/await.go:643-671), verbs `get`, `patch`;
+- a Job with `pulumi.com/replaceUnready`: `Diff` reads the live Job (provider/provider.go:1622,
   Diff, `readLiveObject`), verb `get`;
 - a refresh (`pulumi preview --refresh`): `Read` gets every object, and a Helm v3 Release is read
   through Helm's storage (`helm_release.go` `getRelease` -> Helm `action.Get` -> storage
@@ -464,12 +464,14 @@ def test_moving_the_preview_role_from_viewer_to_previewer_updates_its_entry(
     import pulumi
     import pulumi_aws as aws
 
-    options: dict[str, pulumi.ResourceOptions | None] = {}
+    aliases: dict[str, list[Any]] = {}
     original = aws.eks.AccessEntry
 
     class Recording(original):  # type: ignore[misc, valid-type]
         def __init__(self, resource_name: str, *args: Any, **kwargs: Any) -> None:
-            options[resource_name] = kwargs.get("opts")
+            # Copied now: the SDK rewrites the options' aliases while it registers.
+            opts = kwargs.get("opts")
+            aliases[resource_name] = list((opts.aliases if opts else None) or [])
             super().__init__(resource_name, *args, **kwargs)
 
     def as_viewer(raw: dict[str, Any]) -> None:
@@ -483,11 +485,9 @@ def test_moving_the_preview_role_from_viewer_to_previewer_updates_its_entry(
     after = run_edited(lambda raw: None)
     new = next(e for e in after.of_type(ENTRY) if e.inputs["principalArn"] == PREVIEW)
     cluster = next(r for r in after.resources if r.type == "django-eks:platform:Cluster")
-    opts = options[new.name]
-    assert opts is not None and opts.aliases
     alias_urns = [
-        _alias_urn(a.name, cluster.urn, ENTRY)  # type: ignore[union-attr, arg-type]
-        for a in opts.aliases
+        _alias_urn(str(a.name), cluster.urn, ENTRY)
+        for a in aliases[new.name]
         if isinstance(a, pulumi.Alias) and a.parent is not None
     ]
     assert old.urn in alias_urns
