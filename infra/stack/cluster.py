@@ -110,7 +110,8 @@ class AccessGrant:
 
     principal_arn: str
     level: str
-    """Either "admin" or "view" (a key of ACCESS_POLICIES)."""
+    """Either "admin" or "view" (a key of ACCESS_POLICIES), or "preview" (no access policy:
+    a Kubernetes group, see `stack.preview_access`)."""
 
     @property
     def policy_arn(self) -> str:

@@ -151,10 +151,18 @@ class ClusterAccessConfig(Model):
     )
     view_principal_arns: list[PrincipalArn] = Field(
         default_factory=list,
-        description="IAM roles/users with read-only access (the pull-request preview role).",
+        description="IAM roles/users with read-only access (AmazonEKSViewPolicy: operators who "
+        "look; not enough for a preview that shows server-side errors, see "
+        "previewPrincipalArns).",
+    )
+    preview_principal_arns: list[PrincipalArn] = Field(
+        default_factory=list,
+        description="IAM roles/users that preview (the pull-request preview role): Kubernetes "
+        "group django-eks:previewers, whose writes the API server admits only as dry runs "
+        "(docs/previews.md). They can read the stack's Secrets.",
     )
 
-    @field_validator("admin_principal_arns", "view_principal_arns")
+    @field_validator("admin_principal_arns", "view_principal_arns", "preview_principal_arns")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         repeated = sorted({arn for arn in value if value.count(arn) > 1})
@@ -162,16 +170,18 @@ class ClusterAccessConfig(Model):
             raise ValueError(f"{', '.join(repeated)} listed more than once")
         return value
 
-    @field_validator("view_principal_arns")
+    @field_validator("view_principal_arns", "preview_principal_arns")
     @classmethod
     def _not_both(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        admins = set(info.data.get("admin_principal_arns") or ())
-        both = sorted(admins & set(value))
-        if both:
-            raise ValueError(
-                f"{', '.join(both)} is also an admin; EKS allows one access entry per "
-                "principal, so list it once"
-            )
+        for other, role in (("admin_principal_arns", "an admin"), ("view_principal_arns", "a viewer")):
+            if other == info.field_name:
+                continue
+            both = sorted(set(info.data.get(other) or ()) & set(value))
+            if both:
+                raise ValueError(
+                    f"{', '.join(both)} is also {role}; EKS allows one access entry per "
+                    "principal, so list it once"
+                )
         return value
 
 

@@ -14,6 +14,7 @@ from stack.cost import stack_estimates
 from stack.database import Database, DatabaseArgs
 from stack.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.network import Network, NetworkArgs
+from stack.preview_access import PreviewAccessArgs, preview_access
 from stack.redis import Redis, RedisArgs
 from stack.registry import Registry
 from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
@@ -173,6 +174,19 @@ def build(config: StackConfig) -> dict[str, Any]:
             ),
         )
         app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
+    # After the app: the preview principals' grants in its namespace come after the namespace.
+    preview_access(
+        "preview",
+        PreviewAccessArgs(
+            access=config.cluster.access,
+            cluster_name=cluster.name,
+            provider=cluster.provider,
+            app_namespace=app.get("namespace"),
+            depends_on=autoscalers.ready,
+            tags=tags,
+            cluster=cluster,
+        ),
+    )
 
     return {
         "clusterName": cluster.name,

@@ -74,8 +74,9 @@ def test_without_a_tag_only_the_platform_and_the_registry_are_registered() -> No
     config["django-eks:image"] = json.dumps(image)
     run = run_program(config, stack="dev", registry_tags=[])
     kubernetes = [r for r in run.resources if r.type.startswith("kubernetes:") and "providers" not in r.type]
-    # The platform's own charts (the autoscalers) are there; nothing of the app is.
-    assert kubernetes and all("Autoscalers" in r.parent for r in kubernetes)
+    # The platform's own charts (the autoscalers) and the preview principal's guard and grants
+    # are there; nothing of the app is.
+    assert kubernetes and all("Autoscalers" in r.parent or "PreviewAccess" in r.parent for r in kubernetes)
     assert not run.of_type("django-eks:app:Workloads")
     assert run.of_type("aws:ecr/repository:Repository")
     assert run.of_type("aws:eks/cluster:Cluster")
