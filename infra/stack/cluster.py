@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from stack.addon_versions import pinned_addon_version
 from stack.config import ClusterConfig, ConfigProblem, NodePoolConfig, StackConfigError
 from stack.node_pools import NodePool, NodePoolArgs
 
@@ -29,6 +30,16 @@ VPC_CNI_CONFIGURATION = {
     # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy.html
     "enableNetworkPolicy": "true",
 }
+
+
+def addon_version(addon: str, kubernetes_version: str) -> pulumi.Input[str]:
+    """The pinned build, or EKS's default build for that Kubernetes version (never the newest)."""
+    pinned = pinned_addon_version(addon, kubernetes_version)
+    if pinned is not None:
+        return pinned
+    return aws.eks.get_addon_version_output(
+        addon_name=addon, kubernetes_version=kubernetes_version, most_recent=False
+    ).version
 
 
 def addon_configuration(addon: str) -> str | None:
@@ -211,7 +222,9 @@ class Cluster(pulumi.ComponentResource):
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=30,
             tags=args.tags,
-            opts=child,
+            # An explicit name: a replacement cannot create the new group while the old one
+            # holds the name (CreateLogGroup: ResourceAlreadyExistsException).
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         cluster = aws.eks.Cluster(
             f"{name}",
@@ -234,7 +247,13 @@ class Cluster(pulumi.ComponentResource):
             # The core add-ons are managed below as EKS add-ons instead.
             bootstrap_self_managed_addons=False,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]),
+            # An explicit name, unique per account and region (CreateCluster answers
+            # ResourceInUseException while a cluster holds it): a replacement (a change of
+            # bootstrapSelfManagedAddons, encryption, ...) must delete the old cluster before it
+            # creates the new one, not Pulumi's default create-before-delete.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[policy, log_group], delete_before_replace=True
+            ),
         )
 
         access_policies = []
@@ -338,12 +357,9 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{addon}",
             cluster_name=cluster.name,
             addon_name=addon,
-            # The newest build for the configured Kubernetes version, resolved at deploy time:
-            # a change of cluster.version upgrades every add-on with it, and a new build shows
-            # in the preview as a change of addon_version rather than as silent drift.
-            addon_version=aws.eks.get_addon_version_output(
-                addon_name=addon, kubernetes_version=version, most_recent=True
-            ).version,
+            # The build pinned for the configured Kubernetes version (stack.addon_versions): a
+            # change of cluster.version moves every add-on with it, and nothing else does.
+            addon_version=addon_version(addon, version),
             configuration_values=addon_configuration(addon),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",
