@@ -56,6 +56,29 @@ NODE_POLICIES = [
 ]
 
 
+def pull_through_policy(region: str, account_id: str, cache_prefix: str) -> dict[str, object]:
+    """What a node's first pull of a public image through the cache needs beyond pulling.
+
+    ECR imports the upstream image with the puller's permissions: ecr:BatchImportUpstreamImage,
+    and ecr:CreateRepository when the image's repository does not exist yet
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
+    AmazonEC2ContainerRegistryReadOnly has neither. Only under the cache's prefix: a node
+    cannot create or import into any other repository.
+    """
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PullThroughCache",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+                "Resource": f"arn:{partition}:ecr:{region}:{account_id}:repository/{cache_prefix}/*",
+            }
+        ],
+    }
+
+
 def assume_role_policy(service: str) -> str:
     return json.dumps(
         {
@@ -174,6 +197,8 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
     tags: dict[str, str]
+    image_cache_prefix: str
+    """The registry's pull-through cache prefix (stack.registry): nodes may fill it."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -287,7 +312,7 @@ class Cluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        node_policies = [
+        node_policies: list[pulumi.Resource] = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy_name}",
                 role=node_role.name,
@@ -296,6 +321,19 @@ class Cluster(pulumi.ComponentResource):
             )
             for policy_name in NODE_POLICIES
         ]
+        account = aws.get_caller_identity_output().account_id
+        node_policies.append(
+            aws.iam.RolePolicy(
+                f"{name}-node-pull-through",
+                role=node_role.id,
+                policy=account.apply(
+                    lambda account_id: json.dumps(
+                        pull_through_policy(args.region, account_id, args.image_cache_prefix)
+                    )
+                ),
+                opts=child,
+            )
+        )
         self.node_pools = {
             pool_name: NodePool(
                 f"{name}-{pool_name}",

@@ -15,7 +15,8 @@ from stack.database import Database, DatabaseArgs
 from stack.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.network import Network, NetworkArgs
 from stack.redis import Redis, RedisArgs
-from stack.registry import Registry
+from stack.registry import Registry, pull_through_prefix
+from stack.workloads.proxy import proxy_image
 from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
 from stack.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
@@ -76,10 +77,12 @@ def build(config: StackConfig) -> dict[str, Any]:
 
     network = Network("net", NetworkArgs(config.network, zones, tags))
     cluster_name = f"{PROJECT}-{stack}"
+    image_cache_prefix = pull_through_prefix(stack)
     cluster = Cluster(
         "eks",
         ClusterArgs(
             cluster_name=cluster_name,
+            image_cache_prefix=image_cache_prefix,
             config=config.cluster,
             node_pools=config.node_pools,
             region=config.region,
@@ -119,7 +122,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             tags=tags,
         ),
     )
-    registry = Registry("service", tags)
+    registry = Registry("service", tags, image_cache_prefix)
     autoscalers = Autoscalers(
         "autoscaling",
         AutoscalersArgs(
@@ -164,6 +167,7 @@ def build(config: StackConfig) -> dict[str, Any]:
                 redis_auth_token=redis.auth_token,
                 database_url=database.url,
                 image=image,
+                proxy_image=registry.host.apply(lambda host: proxy_image(host, registry.cache_prefix)),
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
                 depends_on=[*cluster.ready, *autoscalers.ready],
                 extra_settings=storage.bucket_name.apply(

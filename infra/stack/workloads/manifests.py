@@ -404,6 +404,7 @@ def web_deployment(
     config: StackConfig,
     image: str,
     *,
+    proxy_image: str,
     config_map_name: str = CONFIG_MAP,
     secret_name: str = SECRET,
 ) -> Manifest:
@@ -423,7 +424,7 @@ def web_deployment(
         termination_grace_seconds=web_termination_grace_seconds(web),
     )
     # The buffering proxy in front of the app: slow clients wait in nginx, not in app threads.
-    spec["containers"].append(proxy.proxy_container(web, container_security_context()))
+    spec["containers"].append(proxy.proxy_container(web, container_security_context(), proxy_image))
     spec["volumes"] += proxy.proxy_volumes()
     template = _pod_template(WEB, spec)
     template["metadata"]["annotations"] = {"django-eks/proxy-config": proxy.config_checksum(web)}
@@ -730,6 +731,7 @@ def app_manifests(
     config: StackConfig,
     *,
     image: str,
+    proxy_image: str,
     alb_dns_name: str,
     app_url: str,
     target_group_arn: str,
@@ -747,7 +749,7 @@ def app_manifests(
         web_service(),
         target_group_binding(target_group_arn),
         proxy.proxy_config_map(config.web, namespace=NAMESPACE, labels=labels(proxy.PROXY)),
-        web_deployment(config, image),
+        web_deployment(config, image, proxy_image=proxy_image),
         web_hpa(config),
         pod_disruption_budget(WEB),
         worker_deployment(config, image),
