@@ -14,8 +14,11 @@ Kubernetes' Job pod failure policy decides whether a failed pod counts against b
 controller's matching is kubernetes pkg/controller/job/pod_failure_policy.go): the rules are
 tried in order and the first that matches applies; `onExitCodes` matches a terminated container
 (init containers included) whose exit code is `In` the values, restricted to `containerName`
-when set; `Ignore` replaces the pod without incrementing the counter; a pod no rule matches
-counts. `podFailurePolicy` needs `restartPolicy: Never`, and `containerName` must name one of
+when set, exit code 0 never matching (API reference, PodFailurePolicyOnExitCodesRequirement:
+"it lookups the .state.terminated.exitCode for each app container and init container status
+... Containers completed with success (exit code 0) are excluded from the requirement check",
+https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/job-v1/); `Ignore`
+replaces the pod without incrementing the counter; a pod no rule matches counts. `podFailurePolicy` needs `restartPolicy: Never`, and `containerName` must name one of
 the pod's containers or init containers (API validation, pkg/apis/batch/validation).
 """
 
