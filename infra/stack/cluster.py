@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from stack.addon_versions import pinned_addon_version
 from stack.config import ClusterConfig, ConfigProblem, NodePoolConfig, StackConfigError
 from stack.node_pools import NodePool, NodePoolArgs
 
@@ -31,6 +32,16 @@ VPC_CNI_CONFIGURATION = {
 }
 
 
+def addon_version(addon: str, kubernetes_version: str) -> pulumi.Input[str]:
+    """The pinned build, or EKS's default build for that Kubernetes version (never the newest)."""
+    pinned = pinned_addon_version(addon, kubernetes_version)
+    if pinned is not None:
+        return pinned
+    return aws.eks.get_addon_version_output(
+        addon_name=addon, kubernetes_version=kubernetes_version, most_recent=False
+    ).version
+
+
 def addon_configuration(addon: str) -> str | None:
     """The add-on's configuration values (JSON), or None for its defaults."""
     if addon == "vpc-cni":
@@ -43,6 +54,29 @@ NODE_POLICIES = [
     "AmazonEKS_CNI_Policy",
     "AmazonEC2ContainerRegistryReadOnly",
 ]
+
+
+def pull_through_policy(region: str, account_id: str, cache_prefix: str) -> dict[str, object]:
+    """What a node's first pull of a public image through the cache needs beyond pulling.
+
+    ECR imports the upstream image with the puller's permissions: ecr:BatchImportUpstreamImage,
+    and ecr:CreateRepository when the image's repository does not exist yet
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
+    AmazonEC2ContainerRegistryReadOnly has neither. Only under the cache's prefix: a node
+    cannot create or import into any other repository.
+    """
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PullThroughCache",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+                "Resource": f"arn:{partition}:ecr:{region}:{account_id}:repository/{cache_prefix}/*",
+            }
+        ],
+    }
 
 
 def assume_role_policy(service: str) -> str:
@@ -164,6 +198,8 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
     tags: dict[str, str]
+    image_cache_prefix: str
+    """The registry's pull-through cache prefix (stack.registry): nodes may fill it."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -212,7 +248,9 @@ class Cluster(pulumi.ComponentResource):
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=30,
             tags=args.tags,
-            opts=child,
+            # An explicit name: a replacement cannot create the new group while the old one
+            # holds the name (CreateLogGroup: ResourceAlreadyExistsException).
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         cluster = aws.eks.Cluster(
             f"{name}",
@@ -235,7 +273,13 @@ class Cluster(pulumi.ComponentResource):
             # The core add-ons are managed below as EKS add-ons instead.
             bootstrap_self_managed_addons=False,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]),
+            # An explicit name, unique per account and region (CreateCluster answers
+            # ResourceInUseException while a cluster holds it): a replacement (a change of
+            # bootstrapSelfManagedAddons, encryption, ...) must delete the old cluster before it
+            # creates the new one, not Pulumi's default create-before-delete.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[policy, log_group], delete_before_replace=True
+            ),
         )
 
         access_policies = []
@@ -269,7 +313,7 @@ class Cluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        node_policies = [
+        node_policies: list[pulumi.Resource] = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy_name}",
                 role=node_role.name,
@@ -278,6 +322,19 @@ class Cluster(pulumi.ComponentResource):
             )
             for policy_name in NODE_POLICIES
         ]
+        account = aws.get_caller_identity_output().account_id
+        node_policies.append(
+            aws.iam.RolePolicy(
+                f"{name}-node-pull-through",
+                role=node_role.id,
+                policy=account.apply(
+                    lambda account_id: json.dumps(
+                        pull_through_policy(args.region, account_id, args.image_cache_prefix)
+                    )
+                ),
+                opts=child,
+            )
+        )
         self.node_pools = {
             pool_name: NodePool(
                 f"{name}-{pool_name}",
@@ -339,12 +396,9 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{addon}",
             cluster_name=cluster.name,
             addon_name=addon,
-            # The newest build for the configured Kubernetes version, resolved at deploy time:
-            # a change of cluster.version upgrades every add-on with it, and a new build shows
-            # in the preview as a change of addon_version rather than as silent drift.
-            addon_version=aws.eks.get_addon_version_output(
-                addon_name=addon, kubernetes_version=version, most_recent=True
-            ).version,
+            # The build pinned for the configured Kubernetes version (stack.addon_versions): a
+            # change of cluster.version moves every add-on with it, and nothing else does.
+            addon_version=addon_version(addon, version),
             configuration_values=addon_configuration(addon),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",

@@ -191,7 +191,8 @@ class ClusterConfig(Model):
     version: KubernetesVersion = Field(
         "1.35",
         description="Kubernetes minor version of the control plane, the node groups and the "
-        "add-ons (each add-on at its newest version for it).",
+        "add-ons (each add-on at the build pinned for it in data/eks-addon-versions.csv, or EKS's "
+        "default build for it).",
     )
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
         "STANDARD",

@@ -16,7 +16,8 @@ from stack.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.network import Network, NetworkArgs
 from stack.preview_access import PreviewAccessArgs, preview_access
 from stack.redis import Redis, RedisArgs
-from stack.registry import Registry
+from stack.registry import Registry, pull_through_prefix
+from stack.workloads.proxy import proxy_image
 from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
 from stack.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
@@ -77,10 +78,12 @@ def build(config: StackConfig) -> dict[str, Any]:
 
     network = Network("net", NetworkArgs(config.network, zones, tags))
     cluster_name = f"{PROJECT}-{stack}"
+    image_cache_prefix = pull_through_prefix(stack)
     cluster = Cluster(
         "eks",
         ClusterArgs(
             cluster_name=cluster_name,
+            image_cache_prefix=image_cache_prefix,
             config=config.cluster,
             node_pools=config.node_pools,
             region=config.region,
@@ -120,7 +123,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             tags=tags,
         ),
     )
-    registry = Registry("service", tags)
+    registry = Registry("service", tags, image_cache_prefix)
     autoscalers = Autoscalers(
         "autoscaling",
         AutoscalersArgs(
@@ -165,6 +168,7 @@ def build(config: StackConfig) -> dict[str, Any]:
                 redis_auth_token=redis.auth_token,
                 database_url=database.url,
                 image=image,
+                proxy_image=registry.host.apply(lambda host: proxy_image(host, registry.cache_prefix)),
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
                 depends_on=[*cluster.ready, *autoscalers.ready],
                 extra_settings=storage.bucket_name.apply(

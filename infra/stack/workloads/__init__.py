@@ -18,6 +18,7 @@ def rendered_manifests(
     config: StackConfig,
     *,
     image: str,
+    proxy_image: str,
     alb_dns_name: str,
     app_url: str,
     target_group_arn: str,
@@ -32,6 +33,7 @@ def rendered_manifests(
     namespace, *rest = app_manifests(
         config,
         image=image,
+        proxy_image=proxy_image,
         alb_dns_name=alb_dns_name,
         app_url=app_url,
         target_group_arn=target_group_arn,

@@ -115,6 +115,8 @@ class WorkloadsArgs:
     """Secret: postgres://app:PASS@host:5432/app?sslmode=require."""
     image: pulumi.Input[str]
     """Full image reference, repo:tag."""
+    proxy_image: pulumi.Input[str]
+    """The web pod's nginx, by digest through the stack's pull-through cache (proxy.proxy_image)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
     (and is destroyed before them)."""
@@ -350,11 +352,16 @@ class Workloads(pulumi.ComponentResource):
         )
         record("target-group-binding", binding)
 
-        web_manifest = m.web_deployment(config, "")
+        web_manifest = m.web_deployment(config, "", proxy_image="")
+        web_spec = pulumi.Output.all(names, args.proxy_image).apply(
+            lambda v: m.web_deployment(
+                config, str(v[0][0]), proxy_image=str(v[1]), config_map_name=str(v[0][1]), secret_name=str(v[0][2])
+            )["spec"]
+        )
         web = k8s.apps.v1.Deployment(
             f"{name}-web",
             metadata=web_manifest["metadata"],
-            spec=render(m.web_deployment).apply(lambda d: d["spec"]),
+            spec=web_spec,
             opts=after("web"),
         )
         record("web", web)

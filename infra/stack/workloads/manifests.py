@@ -63,6 +63,14 @@ MIGRATION_BACKOFF_LIMIT = 1
 """One retry covers a transient failure (a database failover); a real migration error fails
 twice quickly instead of hammering the database."""
 
+WAIT_FOR_CREDENTIALS = "wait-for-credentials"
+"""The migration pod's init container: `migrate` starts only once the pod has its Pod Identity
+credentials (service/config/pod_credentials.py)."""
+CREDENTIALS_TIMEOUT_SECONDS = 120
+"""How long one pod waits for the Pod Identity agent to hand out its credentials."""
+CREDENTIALS_NOT_INJECTED_EXIT_CODE = 75
+"""config.pod_credentials.NOT_INJECTED: no credentials yet; the Job replaces the pod uncounted."""
+
 PART_OF = "django-eks"
 
 
@@ -283,6 +291,7 @@ def _pod_spec(
     termination_grace_seconds: int,
     restart_policy: str = "Always",
     spread: bool = True,
+    init_containers: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceAccountName": component,
@@ -290,6 +299,7 @@ def _pod_spec(
         "securityContext": pod_security_context(),
         "terminationGracePeriodSeconds": termination_grace_seconds,
         "restartPolicy": restart_policy,
+        **({"initContainers": init_containers} if init_containers else {}),
         "containers": [container],
         "volumes": [dict(_TMP_VOLUME)],
         **node_placement(pool_name, pool),
@@ -394,6 +404,7 @@ def web_deployment(
     config: StackConfig,
     image: str,
     *,
+    proxy_image: str,
     config_map_name: str = CONFIG_MAP,
     secret_name: str = SECRET,
 ) -> Manifest:
@@ -413,7 +424,7 @@ def web_deployment(
         termination_grace_seconds=web_termination_grace_seconds(web),
     )
     # The buffering proxy in front of the app: slow clients wait in nginx, not in app threads.
-    spec["containers"].append(proxy.proxy_container(web, container_security_context()))
+    spec["containers"].append(proxy.proxy_container(web, container_security_context(), proxy_image))
     spec["volumes"] += proxy.proxy_volumes()
     template = _pod_template(WEB, spec)
     template["metadata"]["annotations"] = {"django-eks/proxy-config": proxy.config_checksum(web)}
@@ -628,6 +639,7 @@ def migration_job(
         termination_grace_seconds=30,
         restart_policy="Never",
         spread=False,
+        init_containers=[credentials_wait_container(image)],
     )
     return {
         "apiVersion": "batch/v1",
@@ -643,8 +655,43 @@ def migration_job(
         "spec": {
             "backoffLimit": MIGRATION_BACKOFF_LIMIT,
             "activeDeadlineSeconds": MIGRATION_DEADLINE_SECONDS,
+            # A pod that never got its credentials (created while the Pod Identity association
+            # was not yet in effect) is replaced without spending the one retry, which stays
+            # for a failure of the migration itself; activeDeadlineSeconds bounds the attempts.
+            # https://kubernetes.io/docs/concepts/workloads/controllers/job/#pod-failure-policy
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "Ignore",
+                        "onExitCodes": {
+                            "containerName": WAIT_FOR_CREDENTIALS,
+                            "operator": "In",
+                            "values": [CREDENTIALS_NOT_INJECTED_EXIT_CODE],
+                        },
+                    }
+                ]
+            },
             "template": _pod_template(MIGRATE, spec),
         },
+    }
+
+
+def credentials_wait_container(image: str) -> dict[str, Any]:
+    """Waits, before `migrate`, until the Pod Identity agent hands this pod its credentials.
+
+    EKS Pod Identity associations take seconds to be effective after they are created (the
+    Job is created right after its association): migrations that write to S3 would otherwise
+    fail on a missing credential and spend the Job's retry on it.
+    """
+    return {
+        "name": WAIT_FOR_CREDENTIALS,
+        "image": image,
+        "command": [
+            "python", "-m", "config.pod_credentials",
+            "--timeout", str(CREDENTIALS_TIMEOUT_SECONDS),
+        ],  # fmt: skip
+        "resources": resources(100, 128),
+        "securityContext": container_security_context(),
     }
 
 
@@ -684,6 +731,7 @@ def app_manifests(
     config: StackConfig,
     *,
     image: str,
+    proxy_image: str,
     alb_dns_name: str,
     app_url: str,
     target_group_arn: str,
@@ -701,7 +749,7 @@ def app_manifests(
         web_service(),
         target_group_binding(target_group_arn),
         proxy.proxy_config_map(config.web, namespace=NAMESPACE, labels=labels(proxy.PROXY)),
-        web_deployment(config, image),
+        web_deployment(config, image, proxy_image=proxy_image),
         web_hpa(config),
         pod_disruption_budget(WEB),
         worker_deployment(config, image),

@@ -33,9 +33,19 @@ from stack.config import WebConfig
 
 PROXY = "proxy"
 CONFIG_MAP = "web-proxy"
-# The official image, pinned; it runs here as its `nginx` user (uid/gid 101), with our command
-# (the image's entrypoint scripts, which rewrite /etc/nginx, never run).
-PROXY_IMAGE = "nginx:1.28.0-alpine"
+# The official image (Docker's, as ECR Public mirrors it), through the stack's pull-through
+# cache (stack.registry), pinned by the digest of its multi-arch index: amd64 and arm64
+# (Graviton pools) nodes each pull their own platform's image of that one index. It runs as its
+# `nginx` user (uid/gid 101), with our command (the image's entrypoint scripts, which rewrite
+# /etc/nginx, never run). Digest: SOURCES.md "nginx".
+PROXY_UPSTREAM_REPOSITORY = "docker/library/nginx"
+PROXY_TAG = "1.28.0-alpine"
+PROXY_DIGEST = "sha256:30f1c0d78e0ad60901648be663a710bdadf19e4c10ac6782c235200619158284"
+
+
+def proxy_image(registry_host: str, cache_prefix: str) -> str:
+    """`<registry>/<cache prefix>/docker/library/nginx:<tag>@<digest>`: the digest decides."""
+    return f"{registry_host}/{cache_prefix}/{PROXY_UPSTREAM_REPOSITORY}:{PROXY_TAG}@{PROXY_DIGEST}"
 PROXY_UID = 101
 # The app behind the proxy listens on loopback only: nothing outside the pod reaches it.
 APP_PORT = 8080
@@ -219,12 +229,15 @@ def proxy_volumes() -> list[dict[str, Any]]:
     ]
 
 
-def proxy_container(web: WebConfig, security_context: dict[str, Any]) -> dict[str, Any]:
-    """The nginx sidecar: port 8000 (named `http`, which the Service and the target group use)."""
+def proxy_container(web: WebConfig, security_context: dict[str, Any], image: str) -> dict[str, Any]:
+    """The nginx sidecar: port 8000 (named `http`, which the Service and the target group use).
+
+    `image` is `proxy_image(...)` of the stack's registry.
+    """
     tcp = {"tcpSocket": {"port": "http"}, "timeoutSeconds": 2}
     return {
         "name": PROXY,
-        "image": PROXY_IMAGE,
+        "image": image,
         "command": proxy_command(),
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "resources": {

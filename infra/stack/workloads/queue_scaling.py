@@ -37,11 +37,27 @@ PLACEHOLDER_TOKEN = "placeholder-redis-token"
 """The token in offline renderings of the auth Secret; never a real credential."""
 
 POLLING_INTERVAL_SECONDS = 15
-"""How often KEDA reads the list length (its default is 30 s); one LLEN per poll."""
+"""How often KEDA reads the list length to wake a Deployment scaled to zero (its default is
+30 s); one LLEN per poll."""
 
 COOLDOWN_SECONDS = 300
 """After the last non-empty poll, how long KEDA waits before scaling an idle Deployment to
-zero (only when minReplicas is 0)."""
+zero."""
+
+
+def scale_to_zero_timing(min_replicas: int) -> dict[str, int]:
+    """`pollingInterval` and `cooldownPeriod`, only where KEDA uses them: with minReplicaCount 0.
+
+    Above zero the HPA does all the scaling (it reads the metric through KEDA's metrics server
+    on its own sync period) and KEDA's own loop only decides activation to and from zero, so
+    both fields are ignored, and KEDA's admission webhook answers every create and update of
+    the ScaledObject with a warning for each ("... is configured but is not relevant",
+    kedacore/keda apis/keda/v1alpha1/scaledobject_webhook.go, `verifyScaledObjects`, v2.20.2
+    lines 336-358), which `pulumi up` prints on every run.
+    """
+    if min_replicas > 0:
+        return {}
+    return {"pollingInterval": POLLING_INTERVAL_SECONDS, "cooldownPeriod": COOLDOWN_SECONDS}
 
 FALLBACK_FAILURES = 3
 """Failed polls (Redis unreachable, bad auth) before KEDA holds the fallback replica count."""
@@ -125,8 +141,7 @@ def scaled_object(config: StackConfig, location: BrokerLocation) -> m.Manifest:
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.WORKER},
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
-            "pollingInterval": POLLING_INTERVAL_SECONDS,
-            "cooldownPeriod": COOLDOWN_SECONDS,
+            **scale_to_zero_timing(scaling.min_replicas),
             # Broker unreachable: keep at least the steady-state count, never scale in blind.
             "fallback": {
                 "failureThreshold": FALLBACK_FAILURES,

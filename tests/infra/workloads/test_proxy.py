@@ -129,8 +129,12 @@ def test_proxy_runs_under_pod_security_restricted(stack_config: StackConfig) -> 
     assert sidecar["securityContext"]["runAsUser"] == proxy.PROXY_UID
     # An unprivileged port: no capability needed to bind it.
     assert sidecar["ports"][0]["containerPort"] >= 1024
-    # The official image, pinned to a version (never a floating tag).
-    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", sidecar["image"]), sidecar["image"]
+    # The official image through the stack's pull-through cache, pinned to a version and digest.
+    assert re.fullmatch(
+        r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9-]+/docker/library/nginx:\d+\.\d+\.\d+-alpine"
+        r"@sha256:[0-9a-f]{64}",
+        sidecar["image"],
+    ), sidecar["image"]
     # Everything nginx writes goes to its own emptyDir; the config is mounted read-only.
     mounts = {v["mountPath"]: v for v in sidecar["volumeMounts"]}
     assert mounts[proxy.CONFIG_DIR]["readOnly"] is True

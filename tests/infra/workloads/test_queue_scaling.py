@@ -168,3 +168,50 @@ def test_no_token_in_plain_state(stack: str) -> None:
     # Outside secret-marked values the token appears nowhere in what is stored.
     for r in run.resources:
         assert token not in json.dumps(r.redacted_inputs), (r.type, r.name)
+
+
+def keda_admission_warnings(scaled: dict[str, Any]) -> list[str]:
+    """What KEDA's webhook warns about pollingInterval and cooldownPeriod, as KEDA 2.20.2 decides it.
+
+    kedacore/keda apis/keda/v1alpha1/scaledobject_webhook.go @v2.20.2 (the chart version in
+    infra/stack/data/keda), `verifyScaledObjects` lines 336-358: a field that is set warns when
+    minReplicaCount (default 0) > 0 and idleReplicaCount is unset or not 0; pollingInterval
+    only if no trigger uses cached metrics either.
+    """
+    spec = scaled["spec"]
+    idle = spec.get("idleReplicaCount")
+    idle_not_zero = idle is None or idle != 0
+    cached = any(t.get("useCachedMetrics") for t in spec["triggers"])
+    above_zero = spec.get("minReplicaCount", 0) > 0
+    warnings = []
+    if "pollingInterval" in spec and above_zero and idle_not_zero and not cached:
+        warnings.append("PollingInterval is configured but is not relevant")
+    if "cooldownPeriod" in spec and above_zero and idle_not_zero:
+        warnings.append("CooldownPeriod is configured but is not relevant")
+    return warnings
+
+
+def worker_scaled_object(min_replicas: int) -> dict[str, Any]:
+    raw = project_config("dev")
+    raw["worker"] = {**raw.get("worker", {}), "replicas": max(min_replicas, 1), "autoscaling": {"minReplicas": min_replicas, "maxReplicas": 4}}
+    return find(render(parse_stack_config(raw)), "ScaledObject", m.WORKER)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_scaled_objects_of_every_stack_draw_no_keda_admission_warning(stack: str) -> None:
+    run = stack_run(stack)
+    (scaled,) = [r for r in run.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")]
+    assert keda_admission_warnings(scaled.inputs) == []
+
+
+@pytest.mark.parametrize("min_replicas", [1, 2])
+def test_above_zero_the_scaled_object_sets_no_scale_to_zero_timing(min_replicas: int) -> None:
+    spec = worker_scaled_object(min_replicas)["spec"]
+    assert "cooldownPeriod" not in spec and "pollingInterval" not in spec
+    assert keda_admission_warnings({"spec": spec}) == []
+
+
+def test_scaled_to_zero_the_worker_gets_its_polling_interval_and_cooldown() -> None:
+    spec = worker_scaled_object(0)["spec"]
+    assert (spec["pollingInterval"], spec["cooldownPeriod"]) == (qs.POLLING_INTERVAL_SECONDS, qs.COOLDOWN_SECONDS)
+    assert keda_admission_warnings({"spec": spec}) == []

@@ -19,6 +19,7 @@ from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads import component as c
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
 from stack.workloads.network_policies import network_policies
 
@@ -30,6 +31,7 @@ REDIS_TOKEN = "redis-token-value"
 REDIS_URL = f"rediss://:{REDIS_TOKEN}@redis.internal:6379/0?ssl_cert_reqs=required"
 GENERATED_KEY = "generatedsecretkeyvalue"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/django-eks:0.1.0"
+PROXY_IMAGE = proxy.proxy_image("123456789012.dkr.ecr.us-east-1.amazonaws.com", "dev-ecr-public")
 
 
 @dataclass
@@ -125,6 +127,7 @@ def workloads(config: StackConfig, **opts: Any) -> Workloads:
             redis_auth_token=pulumi.Output.secret(REDIS_TOKEN),
             database_url=pulumi.Output.secret(DATABASE_URL),
             image=pulumi.Output.from_input(IMAGE),
+            proxy_image=PROXY_IMAGE,
         ),
         pulumi.ResourceOptions(**opts),
     )
@@ -230,6 +233,7 @@ def _with_platform_dependency(config: StackConfig) -> None:
             redis_auth_token=pulumi.Output.secret(REDIS_TOKEN),
             database_url=pulumi.Output.secret(DATABASE_URL),
             image=IMAGE,
+            proxy_image=PROXY_IMAGE,
             depends_on=[platform],
         ),
     )
@@ -366,7 +370,7 @@ def test_registered_objects_are_exactly_the_rendered_manifests(
     run(lambda: workloads(stack_config) and None)
     names = {"config_map_name": "app-config-generated", "secret_name": "app-secrets-generated"}
     expected = {
-        ("kubernetes:apps/v1:Deployment", "app-web"): m.web_deployment(stack_config, IMAGE, **names),
+        ("kubernetes:apps/v1:Deployment", "app-web"): m.web_deployment(stack_config, IMAGE, proxy_image=PROXY_IMAGE, **names),
         ("kubernetes:apps/v1:Deployment", "app-worker"): m.worker_deployment(stack_config, IMAGE, **names),
         ("kubernetes:batch/v1:Job", "app-migrate"): m.migration_job(stack_config, IMAGE, **names),
         ("kubernetes:core/v1:Service", "app-web"): m.web_service(),

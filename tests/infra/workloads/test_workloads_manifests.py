@@ -18,10 +18,12 @@ from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, parse_sta
 from stack.pod_identity import trust_policy
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.workloads import proxy
 from stack.workloads import rendered_manifests
 from tests.infra.stack_files import project_config
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/django-eks:0.1.0"
+PROXY_IMAGE = proxy.proxy_image("123456789012.dkr.ecr.us-east-1.amazonaws.com", "dev-ecr-public")
 ALB_DNS = "django-eks-alb-1234567890.us-east-1.elb.amazonaws.com"
 TARGET_GROUP_ARN = (
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/django-eks-web/0123456789abcdef"
@@ -32,6 +34,7 @@ def render(config: StackConfig, app_url: str | None = None) -> list[dict[str, An
     return rendered_manifests(
         config,
         image=IMAGE,
+        proxy_image=PROXY_IMAGE,
         alb_dns_name=ALB_DNS,
         app_url=app_url or f"http://{ALB_DNS}",
         target_group_arn=TARGET_GROUP_ARN,
