@@ -9,7 +9,9 @@ reproduced here, from the provider's schema:
 
 * aws_db_instance (internal/service/rds/instance.go, schema): `engine`, `db_name`, `username`,
   `storage_encrypted`, `identifier`, `kms_key_id`, `availability_zone` ... are ForceNew;
-  `engine_version`, `parameter_group_name` and `allow_major_version_upgrade` are not.
+  `engine_version`, `parameter_group_name` and `allow_major_version_upgrade` are not. Its update
+  (resourceInstanceUpdate) sends EngineVersion with AllowMajorVersionUpgrade and, when it changed,
+  DBParameterGroupName in one ModifyDBInstance call.
 * aws_elasticache_replication_group (internal/service/elasticache/replication_group.go, schema
   and CustomizeDiff): `port`, `subnet_group_name`, `at_rest_encryption_enabled`, `kms_key_id`,
   `replication_group_id` ... are ForceNew; `engine` is replaced unless it goes from redis to
