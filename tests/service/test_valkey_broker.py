@@ -10,7 +10,9 @@ A few tests, not the whole suite twice.
 
 from pathlib import Path
 
+import pytest
 from test_throwaway_servers import env_without_server_urls, run_pytest, scratch_tmpdir  # noqa: F401 (fixture)
+from throwaway_servers import MissingServerBinaries, pg_binary, valkey_server_binary
 
 SERVICE = Path(__file__).resolve().parent
 BROKER_TESTS = [
@@ -21,6 +23,11 @@ BROKER_TESTS = [
 
 
 def test_the_broker_path_works_on_valkey(scratch_tmpdir):
+    valkey_server_binary()  # fails here, saying what to install, without a Valkey server
+    try:
+        pg_binary("pg_ctl")
+    except MissingServerBinaries as missing:  # the suite runs on given servers only
+        pytest.skip(f"the nested run needs a throwaway PostgreSQL: {missing}")
     result, _ = run_pytest(*BROKER_TESTS,
                            env=env_without_server_urls(TMPDIR=str(scratch_tmpdir), SERVICE_TEST_BROKER="valkey"),
                            timeout=300)
