@@ -497,8 +497,18 @@ def _node_type(prefix: str) -> Any:
     return AfterValidator(check)
 
 
+CacheEngine = Literal["valkey", "redis"]
+
+CACHE_ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {
+    "valkey": ("7.2", "8.0", "8.1", "8.2"),
+    "redis": ("7.0", "7.1"),
+}
+"""ElastiCache versions offered per engine, oldest first; the last is the default. Redis OSS
+on ElastiCache ends at 7.1 (AWS, "Supported engines and versions")."""
+
+
 class RedisConfig(Model):
-    """ElastiCache for Redis OSS, cluster mode disabled (Celery cannot use cluster mode)."""
+    """ElastiCache (Valkey or Redis OSS), cluster mode disabled (Celery cannot use cluster mode)."""
 
     node_type: Annotated[str, _node_type("cache")] = Field(
         "cache.t4g.micro", description="ElastiCache node type."
@@ -506,7 +516,33 @@ class RedisConfig(Model):
     replicas: int = Field(
         0, ge=0, le=5, description="Read replicas; with 1+ failover and multi-AZ are on."
     )
-    engine_version: Literal["7.0", "7.1"] = Field("7.1", description="Redis OSS version.")
+    engine: CacheEngine = Field(
+        "valkey",
+        description="'valkey' (AWS's recommended engine, about 20% cheaper per node-hour) or "
+        "'redis' (Redis OSS, ends at 7.1). Changing an existing group from redis to valkey "
+        "upgrades it in place (same endpoint, no data lost); valkey back to redis replaces it "
+        "(a new, empty group: queued jobs are lost).",
+    )
+    engine_version: str | None = Field(
+        None,
+        description="Engine version: valkey 7.2, 8.0, 8.1 or 8.2; redis 7.0 or 7.1. Default: the "
+        "newest of the engine. Only upgrades happen in place: a lower version replaces the group.",
+    )
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine_version(cls, value: str | None, info: ValidationInfo) -> str | None:
+        engine = info.data.get("engine")
+        if value is not None and engine in CACHE_ENGINE_VERSIONS:
+            offered = CACHE_ENGINE_VERSIONS[engine]
+            if value not in offered:
+                raise ValueError(f"{engine} versions on ElastiCache here: {', '.join(offered)}")
+        return value
+
+    @property
+    def version(self) -> str:
+        """The engine version to run: the configured one, else the engine's newest."""
+        return self.engine_version or CACHE_ENGINE_VERSIONS[self.engine][-1]
 
 
 class DatabaseConfig(Model):
@@ -515,7 +551,13 @@ class DatabaseConfig(Model):
     instance_class: Annotated[str, _node_type("db")] = Field(
         "db.t4g.micro", description="RDS instance class."
     )
-    engine_version: Literal["16", "17"] = Field("17", description="PostgreSQL major version.")
+    engine_version: Literal["16", "17"] = Field(
+        "17",
+        description="PostgreSQL major version. Raising it upgrades the instance in place (RDS major "
+        "version upgrade, with the default parameter group of the new version), applied at once "
+        "without deletionProtection and in the next maintenance window with it. RDS never "
+        "downgrades: lowering it is refused by RDS (restore a snapshot into a new stack instead).",
+    )
     storage_gib: int = Field(20, ge=20, le=65536, description="gp3 storage.")
     multi_az: bool = Field(False, description="A standby in another AZ (billed too).")
     deletion_protection: bool = Field(

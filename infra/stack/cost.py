@@ -248,13 +248,15 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
     )
 
     redis_nodes = 1 + config.redis.replicas
+    engine = "Valkey" if config.redis.engine == "valkey" else "Redis OSS"
     items.append(
         _hourly(
             "redis",
-            f"ElastiCache {config.redis.node_type} x {redis_nodes} (primary + {config.redis.replicas} replicas)",
+            f"ElastiCache {engine} {config.redis.version} {config.redis.node_type} x {redis_nodes} "
+            f"(primary + {config.redis.replicas} replicas)",
             redis_nodes,
             "node-hour",
-            prices.elasticache_hourly(config.redis.node_type),
+            prices.elasticache_hourly(config.redis.node_type, config.redis.engine),
         )
     )
 

@@ -20,6 +20,21 @@ DATABASE_USER = "app"
 ENGINE = "postgres"
 
 
+def parameter_group_family(engine_version: str) -> str:
+    """The DB parameter group family of a PostgreSQL major version: 17 -> postgres17."""
+    return f"{ENGINE}{engine_version.split('.')[0]}"
+
+
+def parameter_group_name(engine_version: str) -> str:
+    """RDS's default parameter group of the version's family (default.postgres17).
+
+    Named explicitly so that a major upgrade sends the new family's group with the new version
+    in one ModifyDBInstance call: RDS refuses a group of the old family on the new major. The
+    default group belongs to RDS, so no group of ours is left in use or has to be deleted.
+    """
+    return f"default.{parameter_group_family(engine_version)}"
+
+
 def snapshot_suffix_keepers() -> dict[str, str]:
     """The instance inputs that replace it when they change (ForceNew in the AWS provider's
     aws_db_instance) and that this program sets, keyed by their Pulumi input names.
@@ -114,8 +129,14 @@ class Database(pulumi.ComponentResource):
             )
             if config.deletion_protection
             else None,
+            parameter_group_name=parameter_group_name(config.engine_version),
+            # RDS refuses a new major version (database.engineVersion 16 -> 17) unless the
+            # modification allows it; it never downgrades, so lowering the version fails there.
+            allow_major_version_upgrade=True,
             auto_minor_version_upgrade=True,
             copy_tags_to_snapshot=True,
+            # A protected (production) database takes its upgrades and other disruptive changes
+            # in the maintenance window; the others at once.
             apply_immediately=not config.deletion_protection,
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["password"]),

@@ -78,8 +78,9 @@ class PriceBook:
         except KeyError:
             raise MissingPriceError(f"ec2 {instance_type}", self.instances) from None
 
-    def elasticache_hourly(self, node_type: str) -> float:
-        return self._one_of(f"elasticache_redis_{node_type}", "elasticache_redis_")
+    def elasticache_hourly(self, node_type: str, engine: str = "redis") -> float:
+        """Node-hours of an ElastiCache node of `engine` (valkey or redis): priced per engine."""
+        return self._one_of(f"elasticache_{engine}_{node_type}", f"elasticache_{engine}_")
 
     def rds_hourly(self, instance_class: str, multi_az: bool) -> float:
         """Instance-hours of a PostgreSQL instance; Multi-AZ bills the standby too."""
@@ -182,6 +183,9 @@ class LiveQuery:
     match: Callable[[dict[str, Any]], bool] = lambda _: True
 
 
+CACHE_ENGINE_PRICE_LIST_NAMES = {"redis": "Redis", "valkey": "Valkey"}
+
+
 def _usage_type_endswith(suffix: str) -> Callable[[dict[str, Any]], bool]:
     return lambda product: str(product.get("attributes", {}).get("usagetype", "")).endswith(suffix)
 
@@ -190,7 +194,7 @@ def live_queries(
     *,
     region: str,
     instance_types: Iterable[str],
-    cache_node_types: Iterable[str],
+    cache_node_types: Iterable[str | tuple[str, str]],
     database: Iterable[tuple[str, bool]],
 ) -> list[LiveQuery]:
     """The GetProducts queries for a stack's EC2, ElastiCache, RDS and EKS prices."""
@@ -210,15 +214,18 @@ def live_queries(
                 ],
             )
         )
-    for node_type in sorted(set(cache_node_types)):
+    # (node type, engine) pairs; a bare node type is a Redis OSS node.
+    cache_nodes = {(n, "redis") if isinstance(n, str) else n for n in cache_node_types}
+    for node_type, engine in sorted(cache_nodes):
         queries.append(
             LiveQuery(
-                f"elasticache_redis_{node_type}",
+                f"elasticache_{engine}_{node_type}",
                 "AmazonElastiCache",
                 [
                     _term("regionCode", region),
                     _term("instanceType", node_type),
-                    _term("cacheEngine", "Redis"),
+                    # The price list's cacheEngine values: "Redis", "Valkey", "Memcached".
+                    _term("cacheEngine", CACHE_ENGINE_PRICE_LIST_NAMES[engine]),
                 ],
             )
         )

@@ -1,4 +1,8 @@
-"""ElastiCache for Redis OSS: the Celery broker and result backend, and Django's cache."""
+"""ElastiCache (Valkey or Redis OSS): the Celery broker and result backend, and Django's cache.
+
+Both engines speak the same protocol on the same port with the same AUTH token and TLS: the
+service's clients, the rediss:// URL and KEDA's redis list scaler do not change with the engine.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ from stack.network import private_security_group
 REDIS_PORT = 6379
 
 
-def parameter_group_family(engine_version: str) -> str:
-    return f"redis{engine_version.split('.')[0]}"
+def parameter_group_family(engine: str, engine_version: str) -> str:
+    """The cache parameter group family of an engine version: valkey 8.2 -> valkey8,
+    redis 7.1 -> redis7 (ElastiCache, "Engine specific parameters")."""
+    return f"{engine}{engine_version.split('.')[0]}"
 
 
 def redis_url(host: str, token: str, port: int = REDIS_PORT, db: int = 0) -> str:
@@ -65,9 +71,12 @@ class Redis(pulumi.ComponentResource):
             tags=args.tags,
             parent=self,
         )
+        # Auto-named: a new engine or major version changes the family, which replaces the group,
+        # and Pulumi creates the new group, moves the replication group to it in the same
+        # modification as the engine, and deletes the old one (no longer in use) last.
         parameters = aws.elasticache.ParameterGroup(
             f"{name}-params",
-            family=parameter_group_family(config.engine_version),
+            family=parameter_group_family(config.engine, config.version),
             description="Celery broker: never evict queued messages",
             parameters=[{"name": "maxmemory-policy", "value": "noeviction"}],
             tags=args.tags,
@@ -77,8 +86,10 @@ class Redis(pulumi.ComponentResource):
         group = aws.elasticache.ReplicationGroup(
             f"{name}",
             description="Celery broker and Django cache",
-            engine="redis",
-            engine_version=config.engine_version,
+            # redis -> valkey is an in-place ModifyReplicationGroup (Engine, EngineVersion and the
+            # new family's parameter group in one call); valkey -> redis replaces the group.
+            engine=config.engine,
+            engine_version=config.version,
             node_type=config.node_type,
             # Cluster mode disabled: one shard, a primary plus replicas. Celery (kombu) cannot
             # use cluster mode (multi-key commands across slots fail with CROSSSLOT).

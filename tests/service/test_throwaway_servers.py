@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import redis
 from django.db import connection
-from throwaway_servers import suite_servers
+from throwaway_servers import suite_broker, suite_servers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,6 +59,18 @@ def test_the_test_database_and_redis_are_on_the_sessions_servers(test_redis, db)
         assert str(Path(data_directory).parent) in throwaway_dirs
     if not os.environ.get("SERVICE_TEST_REDIS_URL"):
         assert redis_dir in throwaway_dirs
+
+
+def test_the_throwaway_broker_is_the_engine_asked_for(test_redis):
+    """SERVICE_TEST_BROKER=valkey starts a Valkey server, else Redis OSS: INFO tells them apart
+    (Valkey reports valkey_version and server_name:valkey; Redis OSS neither)."""
+    if os.environ.get("SERVICE_TEST_REDIS_URL"):
+        pytest.skip("the broker is the server SERVICE_TEST_REDIS_URL names")
+    info = test_redis.info("server")
+    if suite_broker() == "valkey":
+        assert info.get("server_name") == "valkey" and "valkey_version" in info, info
+    else:
+        assert "valkey_version" not in info and "redis_version" in info, info
 
 
 @pytest.fixture

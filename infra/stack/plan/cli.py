@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _live_prices(stacks: list[str], root: Path) -> tuple[PriceBook, list[str]]:
     types: set[str] = set()
-    caches: set[str] = set()
+    caches: set[tuple[str, str]] = set()
     databases: set[tuple[str, bool]] = set()
     regions: set[str] = set()
     for stack in stacks:
@@ -53,7 +53,7 @@ def _live_prices(stacks: list[str], root: Path) -> tuple[PriceBook, list[str]]:
             continue
         regions.add(config.region)
         types |= {p.instance_type for p in config.node_pools.values()}
-        caches.add(config.redis.node_type)
+        caches.add((config.redis.node_type, config.redis.engine))
         databases.add((config.database.instance_class, config.database.multi_az))
     warnings = []
     if len(regions) > 1:

@@ -124,7 +124,9 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("storageGiB", "allocatedStorage"),
         ("storageType", "storageType"),
         ("multiAz", "multiAz"),
+        ("parameterGroup", "parameterGroupName"),
     ),
+    "aws:elasticache/parameterGroup:ParameterGroup": (("family", "family"),),
     "aws:elasticache/replicationGroup:ReplicationGroup": (
         ("nodeType", "nodeType"),
         ("nodes", "numCacheClusters"),

@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from stack.config import StackConfig
 from stack.cost import in_extended_support, monthly_cost, stack_estimates
 from stack.prices import MissingPriceError, bundled_price_book
 from tests.infra.plan.configs import small_config
@@ -22,14 +23,14 @@ def test_small_config_monthly_cost_by_hand() -> None:
     #   ALB                                    0.0225 x 730            =  16.425
     #   1 LCU (assumption)                     0.008  x 730            =   5.84
     #   ALB public IPv4, one per AZ (2)        0.005  x 730 x 2        =   7.30
-    #   cache.t4g.micro x 1                    0.016  x 730            =  11.68
+    #   cache.t4g.micro x 1, Valkey            0.0128 x 730            =   9.344
     #   db.t4g.micro Single-AZ                 0.016  x 730            =  11.68
     #   RDS gp3 storage 20 GB                  0.115  x 20             =   2.30
     #   S3 storage: 1000 jobs/day x 3 MiB x 7 days / 1024 = 20.5078 GB
     #                                          0.023  x 20.5078        =   0.472
     #   S3 PUTs: 1000 x 2 x 730/24 = 60,833    0.005  x 60.833         =   0.304
     #   S3 GETs: the same count                0.0004 x 60.833         =   0.024
-    #                                                           total  = 240.125
+    #                                                           total  = 237.789
     assert by_item == {
         "EKS control plane (Kubernetes 1.35, standard support)": 73.0,
         "node pool default: m4.large x 1 (max 2)": 73.0,
@@ -39,16 +40,16 @@ def test_small_config_monthly_cost_by_hand() -> None:
         "Application Load Balancer": 16.425,
         "ALB capacity units (assumed)": 5.84,
         "public IPv4 addresses of the ALB (one per AZ)": 7.3,
-        "ElastiCache cache.t4g.micro x 1 (primary + 0 replicas)": 11.68,
+        "ElastiCache Valkey 8.2 cache.t4g.micro x 1 (primary + 0 replicas)": 9.344,
         "RDS PostgreSQL db.t4g.micro Single-AZ": 11.68,
         "RDS gp3 storage 20 GiB (Single-AZ)": 2.3,
         "S3 files bucket: Standard storage": 0.472,
         "S3 files bucket: PUT requests": 0.304,
         "S3 files bucket: GET requests": 0.024,
     }
-    assert estimate.monthly_usd == pytest.approx(240.125, abs=0.006)
+    assert estimate.monthly_usd == pytest.approx(237.789, abs=0.006)
     # At max size the pool has 2 nodes: one more m4.large (73.00) and volume (1.60).
-    assert estimate.monthly_usd_at_max == pytest.approx(240.125 + 74.6, abs=0.006)
+    assert estimate.monthly_usd_at_max == pytest.approx(237.789 + 74.6, abs=0.006)
     assert estimate.as_of == date(2026, 8, 20)
 
 
@@ -83,7 +84,7 @@ def test_multi_az_database_bills_the_standby_and_per_az_nat() -> None:
     assert by_item["RDS gp3 storage 50 GiB (Multi-AZ)"] == 11.5  # 0.23 x 50
     assert by_item["NAT gateways (perAz)"] == 98.55  # 3 x 0.045 x 730
     assert by_item["public IPv4 addresses of the NAT gateways"] == 10.95
-    assert by_item["ElastiCache cache.t3.medium x 2 (primary + 1 replicas)"] == 99.28  # 2 x 0.068 x 730
+    assert by_item["ElastiCache Valkey 8.2 cache.t3.medium x 2 (primary + 1 replicas)"] == 79.42  # 2 x 0.0544 x 730
 
 
 def test_extended_support_after_the_standard_support_end() -> None:
@@ -140,9 +141,9 @@ def test_stack_estimates_are_plain_json_values() -> None:
         "nodesNeeded": {"default": 1},
         "nodesNeededAtMax": {"default": 2},
         "nodesAtMin": {"default": 1},
-        "monthlyCostUsd": pytest.approx(240.13, abs=0.01),
-        "monthlyCostAtMaxUsd": pytest.approx(314.73, abs=0.01),
-        "monthlyCostAtMinUsd": pytest.approx(240.13, abs=0.01),
+        "monthlyCostUsd": pytest.approx(237.79, abs=0.01),
+        "monthlyCostAtMaxUsd": pytest.approx(312.39, abs=0.01),
+        "monthlyCostAtMinUsd": pytest.approx(237.79, abs=0.01),
         "priceDate": "2026-08-20",
     }
 
@@ -184,3 +185,25 @@ def test_stack_estimates_report_a_missing_price_instead_of_failing() -> None:
     estimates = stack_estimates(small_config(database={"instanceClass": "db.m6g.large", "storageGib": 20}))
     assert estimates["monthlyCostUsd"] is None
     assert "db.m6g.large" in str(estimates["costError"])
+
+
+def test_the_cache_is_priced_for_its_engine() -> None:
+    """Valkey nodes have their own rows (node-based Valkey is priced 20% below Redis OSS,
+    data/SOURCES.md); the engine the stack deploys is the one priced."""
+    valkey = small_config()  # the default engine
+    redis = small_config(redis={"nodeType": "cache.t4g.micro", "replicas": 0, "engine": "redis", "engineVersion": "7.1"})
+
+    def cache_item(config: StackConfig) -> tuple[str, float]:
+        (item,) = [i for i in monthly_cost(config).items if i.category == "redis"]
+        return item.item, item.monthly_usd
+
+    assert cache_item(valkey) == ("ElastiCache Valkey 8.2 cache.t4g.micro x 1 (primary + 0 replicas)",
+                                  pytest.approx(0.0128 * 730))
+    assert cache_item(redis) == ("ElastiCache Redis OSS 7.1 cache.t4g.micro x 1 (primary + 0 replicas)",
+                                 pytest.approx(0.016 * 730))
+    book = bundled_price_book()
+    for node_type in ("cache.t3.micro", "cache.t4g.micro", "cache.t3.medium", "cache.m5.large"):
+        assert book.elasticache_hourly(node_type, "valkey") == pytest.approx(
+            0.8 * book.elasticache_hourly(node_type, "redis"), abs=1e-6)
+    with pytest.raises(MissingPriceError, match="elasticache_valkey_cache.m4.large"):
+        book.elasticache_hourly("cache.m4.large", "valkey")

@@ -185,3 +185,18 @@ def test_on_demand_usd_skips_zero_prices_and_unmatched_products() -> None:
     ]
     assert on_demand_usd(entries, lambda p: p["attributes"]["usagetype"] == "wanted") == 0.25
     assert on_demand_usd([]) is None
+
+
+def test_valkey_nodes_are_asked_for_with_the_valkey_engine() -> None:
+    """The price list files Valkey nodes under cacheEngine "Valkey" (usagetype NodeUsage:<type>,
+    operation CreateCacheCluster:Valkey), apart from Redis OSS: each engine's item is asked for
+    with its own engine, so a live Valkey price never comes from a Redis OSS product."""
+    queries = live_queries(region="us-east-1", instance_types=[],
+                           cache_node_types=[("cache.t4g.micro", "valkey"), ("cache.t4g.micro", "redis")], database=[])
+    cache = {q.item: q.filters for q in queries if q.service_code == "AmazonElastiCache"}
+    assert cache == {
+        "elasticache_redis_cache.t4g.micro": [term("regionCode", "us-east-1"), term("instanceType", "cache.t4g.micro"),
+                                              term("cacheEngine", "Redis")],
+        "elasticache_valkey_cache.t4g.micro": [term("regionCode", "us-east-1"), term("instanceType", "cache.t4g.micro"),
+                                               term("cacheEngine", "Valkey")],
+    }
