@@ -253,9 +253,9 @@ def test_a_deploy_of_an_existing_stack_skips_the_platform_step(tmp_path: Path) -
 
 def test_a_deploy_that_adds_a_provider_dependency_passes_the_engines_rule(tmp_path: Path) -> None:
     """An existing stack whose change adds a dependency of the Kubernetes provider (here a new
-    principal's access policy association): a registry-only targeted step would stop on it."""
+    admin principal's access policy association): a registry-only targeted step would stop on it."""
     existing = {real(r.urn) for r in program_run("dev", "0.1.0").resources}
-    new_principal = {u for u in existing if "accessPolicyAssociation" in u and "view-" in u}
+    new_principal = {u for u in existing if "accessPolicyAssociation" in u and "admin-" in u}
     assert new_principal
     flow = deploy("dev", existing - new_principal, tmp_path)
     assert flow.errors == [], "\n".join(flow.errors[:5])
