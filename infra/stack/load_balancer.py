@@ -43,6 +43,27 @@ def listener_specs(config: LoadBalancerConfig) -> list[dict[str, Any]]:
     ]
 
 
+IP_ADDRESS_TYPE = "ipv4"
+"""The ALB's address family (the API's default, said explicitly): its alias records follow it."""
+
+
+def alias_record_types(ip_address_type: str) -> list[str]:
+    """The Route 53 alias records a domain needs to reach every address of the ALB.
+
+    An alias A record answers with the ALB's IPv4 addresses, an alias AAAA record with its
+    IPv6 addresses, which only a dualstack ALB has:
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/routing-to-elb-load-balancer.html
+    """
+    return ["A", "AAAA"] if ip_address_type.startswith("dualstack") else ["A"]
+
+
+def app_url(config: LoadBalancerConfig, alb_dns_name: str) -> str:
+    """Where clients reach the app: the configured domain (the name the certificate covers),
+    else the ALB's own name; https when the ALB has a certificate."""
+    scheme = "http" if config.certificate_arn is None else "https"
+    return f"{scheme}://{config.domain_name or alb_dns_name}"
+
+
 def public_ports(config: LoadBalancerConfig) -> list[int]:
     return sorted(spec["port"] for spec in listener_specs(config))
 
@@ -117,6 +138,7 @@ class LoadBalancer(pulumi.ComponentResource):
             internal=False,
             security_groups=[security_group.id],
             subnets=args.public_subnet_ids,
+            ip_address_type=IP_ADDRESS_TYPE,
             idle_timeout=config.idle_timeout_seconds,
             drop_invalid_header_fields=True,
             tags=args.tags,
@@ -168,10 +190,24 @@ class LoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
 
-        scheme = "http" if config.certificate_arn is None else "https"
+        if config.hosted_zone_id is not None and config.domain_name is not None:
+            for record_type in alias_record_types(IP_ADDRESS_TYPE):
+                aws.route53.Record(
+                    f"{name}-domain-{record_type.lower()}",
+                    zone_id=config.hosted_zone_id,
+                    name=config.domain_name,
+                    type=record_type,
+                    aliases=[
+                        aws.route53.RecordAliasArgs(
+                            name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True
+                        )
+                    ],
+                    opts=child,
+                )
+
         self.arn = alb.arn
         self.dns_name = alb.dns_name
-        self.url = alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
+        self.url = alb.dns_name.apply(lambda dns: app_url(config, dns))
         self.target_group_arn = target_group.arn
         self.security_group_id = security_group.id
         self.register_outputs(

@@ -181,6 +181,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
             state["dnsName"] = f"{ph}-{_digest(name)}.{self.region}.elb.amazonaws.com"
             state["arn"] = self._arn("elasticloadbalancing", f"loadbalancer/app/{ph}/{_digest(name, 16)}")
+            # The Route 53 zone of the region's ALB names, which alias records point into.
+            state["zoneId"] = f"Z{PLACEHOLDER.upper()}ELB"
         elif typ == "aws:lb/targetGroup:TargetGroup":
             state["arn"] = self._arn("elasticloadbalancing", f"targetgroup/{ph}/{_digest(name, 16)}")
         elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":

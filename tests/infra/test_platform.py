@@ -197,6 +197,7 @@ def test_without_a_certificate_the_alb_serves_plain_http() -> None:
 def test_with_a_certificate_https_serves_and_http_redirects() -> None:
     def with_cert(raw: dict[str, Any]) -> None:
         raw["django-eks:loadBalancer"]["certificateArn"] = CERT
+        raw["django-eks:loadBalancer"]["domainName"] = "app.example.com"
 
     run = run_edited(with_cert)
     listeners = {r.inputs["port"]: r.inputs for r in run.of_type(LISTENER)}
@@ -204,7 +205,7 @@ def test_with_a_certificate_https_serves_and_http_redirects() -> None:
     assert listeners[443]["certificateArn"] == CERT
     assert listeners[443]["defaultActions"][0]["type"] == "forward"
     assert listeners[80]["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
-    assert run.outputs["appUrl"].startswith("https://")
+    assert run.outputs["appUrl"] == "https://app.example.com"
     ports = sorted(r.inputs["fromPort"] for r in run.of_type(INGRESS) if r.inputs.get("cidrIpv4"))
     assert ports == [80, 443]
 

@@ -20,6 +20,7 @@ RECOMMENDED_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 
 def with_certificate(raw: dict[str, Any]) -> None:
     raw["django-eks:loadBalancer"]["certificateArn"] = CERT
+    raw["django-eks:loadBalancer"]["domainName"] = "app.example.com"
 
 
 def test_with_a_certificate_http_redirects_permanently_and_https_uses_the_recommended_policy() -> None:
@@ -72,9 +73,10 @@ def test_prod_stack_file_says_what_to_replace_and_the_plan_reminds_until_it_is()
     config = yaml.safe_load(text)["config"]
     assert config[f"{PROJECT}:loadBalancer"]["certificateArn"].startswith("arn:aws:acm:us-east-1:")
     lines = text.splitlines()
-    for key in ("certificateArn:", "publicAccessCidrs:"):
+    for key in ("certificateArn:", "domainName:", "publicAccessCidrs:"):
         at = next(i for i, line in enumerate(lines) if line.strip().startswith(key))
         comment = " ".join(line for line in lines[at - 4 : at] if line.strip().startswith("#"))
         assert "REPLACE" in comment, key
     assert any("example ARN" in w for w in warnings_about("prod", "loadBalancer.certificateArn"))
     assert any("documentation range" in w for w in warnings_about("prod", "cluster.publicAccessCidrs"))
+    assert any("reserved for documentation" in w for w in warnings_about("prod", "loadBalancer.domainName"))

@@ -106,7 +106,7 @@ class WorkloadsArgs:
     """IP-target target group (HTTP 8000) the ALB forwards to; health check on /healthz."""
     alb_dns_name: pulumi.Input[str]
     app_url: pulumi.Input[str]
-    """http://<dns> or https://<dns>."""
+    """Where clients reach the app: http(s)://<loadBalancer.domainName>, else the ALB's name."""
     redis_url: pulumi.Input[str]
     """Secret: rediss://:TOKEN@host:6379/0?ssl_cert_reqs=required."""
     redis_auth_token: pulumi.Input[str]

@@ -126,7 +126,7 @@ def service_account(component: str) -> Manifest:
 
 
 def allowed_hosts(alb_dns_name: str, app_url: str) -> list[str]:
-    """The ALB's own name, and the app URL's host when that is another name (a DNS alias)."""
+    """The app URL's host (loadBalancer.domainName when set) and the ALB's own name."""
     # Probes and ALB health checks use the pod IP as Host; the service answers them before
     # the ALLOWED_HOSTS check, so no pod IP or wildcard is needed here.
     hosts = [alb_dns_name]

@@ -254,13 +254,14 @@ def test_ssl_redirect_only_with_a_certificate() -> None:
         {
             "loadBalancer": {
                 "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
-                "0123abcd-0123-4567-89ab-0123456789ab"
+                "0123abcd-0123-4567-89ab-0123456789ab",
+                "domainName": "app.example.com",
             }
         }
     )
-    data = find(render(config, app_url=f"https://{ALB_DNS}/"), "ConfigMap", m.CONFIG_MAP)["data"]
+    data = find(render(config, app_url="https://app.example.com"), "ConfigMap", m.CONFIG_MAP)["data"]
     assert data["DJANGO_SECURE_SSL_REDIRECT"] == "true"
-    assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{ALB_DNS}"
+    assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == "https://app.example.com"
 
 
 # --- invariants -------------------------------------------------------------------------------
