@@ -20,6 +20,7 @@ from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_ur
 from stack.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads.manifests import NAMESPACE
+from stack.workloads.network_policies import s3_prefix_list_name
 from stack.zones import eks_zone_ids
 
 
@@ -164,6 +165,9 @@ def build(config: StackConfig) -> dict[str, Any]:
                 redis_auth_token=redis.auth_token,
                 database_url=database.url,
                 image=image,
+                s3_cidrs=aws.ec2.get_prefix_list_output(
+                    name=s3_prefix_list_name(config.region), region=config.region
+                ).cidr_blocks,
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
                 depends_on=[*cluster.ready, *autoscalers.ready],
                 extra_settings=storage.bucket_name.apply(

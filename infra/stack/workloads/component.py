@@ -32,7 +32,7 @@ from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
 from stack.workloads import reconciler
-from stack.workloads.network_policies import network_policies
+from stack.workloads.network_policies import network_policies, policy_metadata, policy_names
 
 TYPE = "django-eks:app:Workloads"
 
@@ -115,6 +115,8 @@ class WorkloadsArgs:
     """Secret: postgres://app:PASS@host:5432/app?sslmode=require."""
     image: pulumi.Input[str]
     """Full image reference, repo:tag."""
+    s3_cidrs: pulumi.Input[Sequence[str]]
+    """The CIDRs of the region's S3 prefix list: the only addresses the pods reach on 443."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
     (and is destroyed before them)."""
@@ -180,16 +182,25 @@ class Workloads(pulumi.ComponentResource):
         )
         record("namespace", ns)
 
+        specs: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input(args.s3_cidrs).apply(
+            lambda cidrs: {
+                p["metadata"]["name"]: p["spec"] for p in network_policies(config, s3_cidrs=list(cidrs))
+            }
+        )
+
+        def spec_of(policy: str) -> Any:
+            return specs.apply(lambda by_name: by_name[policy])
+
         record(
             "network-policies",
             *(
                 k8s.networking.v1.NetworkPolicy(
-                    f"{name}-{policy['metadata']['name']}",
-                    metadata=policy["metadata"],
-                    spec=policy["spec"],
+                    f"{name}-{policy}",
+                    metadata=cast(Any, policy_metadata(policy)),
+                    spec=spec_of(policy),
                     opts=after("network-policies"),
                 )
-                for policy in network_policies(config)
+                for policy in policy_names()
             ),
         )
 

@@ -18,6 +18,7 @@ from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, parse_sta
 from stack.pod_identity import trust_policy
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
+from stack.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads import rendered_manifests
 from tests.infra.stack_files import project_config
 
@@ -35,6 +36,7 @@ def render(config: StackConfig, app_url: str | None = None) -> list[dict[str, An
         alb_dns_name=ALB_DNS,
         app_url=app_url or f"http://{ALB_DNS}",
         target_group_arn=TARGET_GROUP_ARN,
+        s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
     )
 
 
