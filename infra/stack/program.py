@@ -165,6 +165,7 @@ def build(config: StackConfig) -> dict[str, Any]:
                 redis_auth_token=redis.auth_token,
                 database_url=database.url,
                 image=image,
+                target_group_binding_name=load_balancer.binding_name,
                 s3_cidrs=aws.ec2.get_prefix_list_output(
                     name=s3_prefix_list_name(config.region), region=config.region
                 ).cidr_blocks,
@@ -177,6 +178,9 @@ def build(config: StackConfig) -> dict[str, Any]:
             ),
         )
         app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
+    # The public listeners forward to the target group only after the web rollout (with the
+    # pods healthy in it); without the app there are no targets to wait for.
+    load_balancer.serve(after=[] if config.image.tag is None else [workloads.web])
 
     return {
         "clusterName": cluster.name,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stack.config import NODE_POOL_LABEL
+from stack.load_balancer import STANDBY_PORT
 from stack.network import subnet_layout
 from stack.offline import OfflineRun, RecordedResource, is_secret
 from tests.infra.stack_files import STACKS, run_edited, stack_run
@@ -188,7 +189,7 @@ def test_alb_is_public_with_the_configured_idle_timeout(stack: str) -> None:
 
 
 def test_without_a_certificate_the_alb_serves_plain_http() -> None:
-    (listener,) = stack_run("dev").of_type(LISTENER)
+    (listener,) = [r for r in stack_run("dev").of_type(LISTENER) if r.inputs["port"] != STANDBY_PORT]
     assert (listener.inputs["port"], listener.inputs["protocol"]) == (80, "HTTP")
     assert listener.inputs["defaultActions"][0]["type"] == "forward"
     assert stack_run("dev").outputs["appUrl"].startswith("http://")

