@@ -585,6 +585,62 @@ class LoadBalancerConfig(Model):
             raise ValueError(f"{value!r} is not an ACM certificate ARN")
         return value
 
+    domain_name: str | None = Field(
+        None,
+        description="The app's domain name (e.g. app.example.com), the name clients use and the "
+        "certificate covers: Django's allowed host and trusted CSRF origin, and the appUrl "
+        "output. Required with certificateArn; without it the app answers on the ALB's own name.",
+    )
+    hosted_zone_id: str | None = Field(
+        None,
+        description="Route 53 public hosted zone of domainName: the stack creates the alias "
+        "record domainName -> ALB in it. Without it, point the domain at albDnsName yourself.",
+    )
+
+    @field_validator("domain_name")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and (problem := domain_name_problem(value)):
+            raise ValueError(f"{value!r} {problem}")
+        return value
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        # Route 53 resource IDs: up to 32 characters, upper-case letters and digits
+        # (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html).
+        if value is not None and not re.fullmatch(r"[A-Z0-9]{1,32}", value):
+            raise ValueError(
+                f"{value!r} is not a Route 53 hosted zone ID (up to 32 upper-case letters and "
+                "digits, e.g. Z0123456789ABCDEFGHIJ, without /hostedzone/)"
+            )
+        return value
+
+
+_DOMAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def domain_name_problem(value: str) -> str | None:
+    """Why `value` cannot be the app's host name, or None.
+
+    A lower-case fully qualified name without a trailing dot or wildcard: what a browser sends
+    as Host and what Route 53 and ACM take (labels of 1-63 letters, digits and inner hyphens,
+    253 characters in all: RFC 1035 section 2.3.1, RFC 1123 section 2.1).
+    """
+    labels = value.split(".")
+    if value != value.lower():
+        return "must be lower case (browsers send the host in lower case)"
+    if len(value) > 253:
+        return "is longer than 253 characters"
+    if len(labels) < 2:
+        return "is not a fully qualified domain name (e.g. app.example.com)"
+    if not all(_DOMAIN_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        return (
+            "is not a domain name: labels of 1-63 letters, digits and inner hyphens, separated "
+            "by single dots, without a trailing dot, scheme, port, path or wildcard"
+        )
+    return None
+
 
 Expander = Literal["least-waste", "most-pods", "least-nodes", "random"]
 
@@ -790,6 +846,30 @@ def web_server_problems(config: StackConfig) -> list[ConfigProblem]:
     return problems
 
 
+def load_balancer_problems(config: LoadBalancerConfig) -> list[ConfigProblem]:
+    """The keys of loadBalancer that only make sense together."""
+    problems: list[ConfigProblem] = []
+    if config.certificate_arn is not None and config.domain_name is None:
+        # Not derived from the certificate: one certificate may name several domains and
+        # wildcards, and only the stack knows which one clients use.
+        problems.append(
+            ConfigProblem(
+                "loadBalancer.domainName",
+                "is required with loadBalancer.certificateArn: the certificate names the app's "
+                "domain, not the ALB's own name, so clients must come through the domain, and "
+                "Django must allow it as host and CSRF origin",
+            )
+        )
+    if config.hosted_zone_id is not None and config.domain_name is None:
+        problems.append(
+            ConfigProblem(
+                "loadBalancer.hostedZoneId",
+                "needs loadBalancer.domainName: the alias record it creates is the domain's",
+            )
+        )
+    return problems
+
+
 def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
     """The rules no single section can check alone."""
     problems: list[ConfigProblem] = []
@@ -833,6 +913,7 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
                 "a load balancer can only use ACM certificates of its own region",
             )
         )
+    problems.extend(load_balancer_problems(config.load_balancer))
     from stack.memory import memory_problems  # the model builds on this module's classes
 
     problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))

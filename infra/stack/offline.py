@@ -39,6 +39,9 @@ from stack.config import PROJECT, StackConfig, load_stack_config
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
 PLACEHOLDER = "placeholder"
+S3_PREFIX_LIST_CIDRS = ("3.5.0.0/19", "52.216.0.0/15", "54.231.0.0/16")
+"""The mock account's answer for the region's S3 prefix list (DescribePrefixLists): public ranges
+of the kind AWS lists for S3 (ip-ranges.json, service "S3"), not a copy of any region's list."""
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 """Pulumi's marker of a secret value in serialized properties."""
 
@@ -183,6 +186,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
             state["dnsName"] = f"{ph}-{_digest(name)}.{self.region}.elb.amazonaws.com"
             state["arn"] = self._arn("elasticloadbalancing", f"loadbalancer/app/{ph}/{_digest(name, 16)}")
+            # The Route 53 zone of the region's ALB names, which alias records point into.
+            state["zoneId"] = f"Z{PLACEHOLDER.upper()}ELB"
         elif typ == "aws:lb/targetGroup:TargetGroup":
             state["arn"] = self._arn("elasticloadbalancing", f"targetgroup/{ph}/{_digest(name, 16)}")
         elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
@@ -254,6 +259,14 @@ class OfflineMocks(pulumi.runtime.Mocks):
             tagged = [{"imageTag": tag, "imageDigest": image_digest(repository, tag)} for tag in self.registry_tags]
             untagged = {"imageDigest": image_digest(repository, "")}
             return {"imageIds": [*tagged, untagged], "repositoryName": repository, "id": repository}
+        if token == "aws:ec2/getPrefixList:getPrefixList" and args.args.get("name") == f"com.amazonaws.{self.region}.s3":
+            # Only the region's S3 list: a program asking for another name gets no CIDRs.
+            return {
+                "cidrBlocks": list(S3_PREFIX_LIST_CIDRS),
+                "name": args.args["name"],
+                "prefixListId": f"pl-{PLACEHOLDER}",
+                "id": f"pl-{PLACEHOLDER}",
+            }
         if token == "aws:eks/getAddonVersion:getAddonVersion":
             # The real answer is the newest build for that Kubernetes version, e.g.
             # v1.20.1-eksbuild.1; the placeholder names the version it was resolved for.

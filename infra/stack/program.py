@@ -22,6 +22,7 @@ from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_ur
 from stack.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads.manifests import NAMESPACE
+from stack.workloads.network_policies import s3_prefix_list_name
 from stack.zones import eks_zone_ids
 
 
@@ -169,6 +170,10 @@ def build(config: StackConfig) -> dict[str, Any]:
                 database_url=database.url,
                 image=image,
                 proxy_image=registry.host.apply(lambda host: proxy_image(host, registry.cache_prefix)),
+                target_group_binding_name=load_balancer.binding_name,
+                s3_cidrs=aws.ec2.get_prefix_list_output(
+                    name=s3_prefix_list_name(config.region), region=config.region
+                ).cidr_blocks,
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
                 depends_on=[*cluster.ready, *autoscalers.ready],
                 extra_settings=storage.bucket_name.apply(
@@ -178,6 +183,9 @@ def build(config: StackConfig) -> dict[str, Any]:
             ),
         )
         app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
+    # The public listeners forward to the target group only after the web rollout (with the
+    # pods healthy in it); without the app there are no targets to wait for.
+    load_balancer.serve(after=[] if config.image.tag is None else [workloads.web])
     # After the app: the preview principals' grants in its namespace come after the namespace.
     preview_access(
         "preview",

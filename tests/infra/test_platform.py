@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stack.config import NODE_POOL_LABEL
+from stack.load_balancer import STANDBY_PORT
 from stack.network import subnet_layout
 from stack.offline import OfflineRun, RecordedResource, is_secret
 from tests.infra.stack_files import STACKS, run_edited, stack_run
@@ -188,7 +189,7 @@ def test_alb_is_public_with_the_configured_idle_timeout(stack: str) -> None:
 
 
 def test_without_a_certificate_the_alb_serves_plain_http() -> None:
-    (listener,) = stack_run("dev").of_type(LISTENER)
+    (listener,) = [r for r in stack_run("dev").of_type(LISTENER) if r.inputs["port"] != STANDBY_PORT]
     assert (listener.inputs["port"], listener.inputs["protocol"]) == (80, "HTTP")
     assert listener.inputs["defaultActions"][0]["type"] == "forward"
     assert stack_run("dev").outputs["appUrl"].startswith("http://")
@@ -197,6 +198,7 @@ def test_without_a_certificate_the_alb_serves_plain_http() -> None:
 def test_with_a_certificate_https_serves_and_http_redirects() -> None:
     def with_cert(raw: dict[str, Any]) -> None:
         raw["django-eks:loadBalancer"]["certificateArn"] = CERT
+        raw["django-eks:loadBalancer"]["domainName"] = "app.example.com"
 
     run = run_edited(with_cert)
     listeners = {r.inputs["port"]: r.inputs for r in run.of_type(LISTENER)}
@@ -204,7 +206,7 @@ def test_with_a_certificate_https_serves_and_http_redirects() -> None:
     assert listeners[443]["certificateArn"] == CERT
     assert listeners[443]["defaultActions"][0]["type"] == "forward"
     assert listeners[80]["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
-    assert run.outputs["appUrl"].startswith("https://")
+    assert run.outputs["appUrl"] == "https://app.example.com"
     ports = sorted(r.inputs["fromPort"] for r in run.of_type(INGRESS) if r.inputs.get("cidrIpv4"))
     assert ports == [80, 443]
 

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from stack.config import PROJECT
+from stack.load_balancer import STANDBY_PORT
 from stack.offline import stack_file
 from stack.plan.report import plan_stack
 from tests.infra.stack_files import STACKS, run_edited, stack_run
@@ -20,11 +21,12 @@ RECOMMENDED_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 
 def with_certificate(raw: dict[str, Any]) -> None:
     raw["django-eks:loadBalancer"]["certificateArn"] = CERT
+    raw["django-eks:loadBalancer"]["domainName"] = "app.example.com"
 
 
 def test_with_a_certificate_http_redirects_permanently_and_https_uses_the_recommended_policy() -> None:
     listeners = {r.inputs["port"]: r.inputs for r in run_edited(with_certificate).of_type(LISTENER)}
-    assert set(listeners) == {80, 443}
+    assert set(listeners) == {80, 443, STANDBY_PORT}
     https = listeners[443]
     assert (https["protocol"], https["certificateArn"], https["sslPolicy"]) == ("HTTPS", CERT, RECOMMENDED_TLS_POLICY)
     (redirect,) = listeners[80]["defaultActions"]
@@ -60,7 +62,8 @@ def test_the_load_test_endpoint_gets_a_plan_warning_where_it_is_on() -> None:
 def test_prod_as_shipped_serves_no_plain_http_and_keeps_the_api_endpoint_closed() -> None:
     run = stack_run("prod")
     for listener in run.of_type(LISTENER):
-        if listener.inputs["protocol"] == "HTTP":
+        # The standby listener's port is not open in the ALB's security group.
+        if listener.inputs["protocol"] == "HTTP" and listener.inputs["port"] != STANDBY_PORT:
             assert [a["type"] for a in listener.inputs["defaultActions"]] == ["redirect"]
     assert run.outputs["appUrl"].startswith("https://")
     cluster = run.named("aws:eks/cluster:Cluster", "eks").inputs["vpcConfig"]
@@ -72,9 +75,10 @@ def test_prod_stack_file_says_what_to_replace_and_the_plan_reminds_until_it_is()
     config = yaml.safe_load(text)["config"]
     assert config[f"{PROJECT}:loadBalancer"]["certificateArn"].startswith("arn:aws:acm:us-east-1:")
     lines = text.splitlines()
-    for key in ("certificateArn:", "publicAccessCidrs:"):
+    for key in ("certificateArn:", "domainName:", "publicAccessCidrs:"):
         at = next(i for i, line in enumerate(lines) if line.strip().startswith(key))
         comment = " ".join(line for line in lines[at - 4 : at] if line.strip().startswith("#"))
         assert "REPLACE" in comment, key
     assert any("example ARN" in w for w in warnings_about("prod", "loadBalancer.certificateArn"))
     assert any("documentation range" in w for w in warnings_about("prod", "cluster.publicAccessCidrs"))
+    assert any("reserved for documentation" in w for w in warnings_about("prod", "loadBalancer.domainName"))

@@ -82,6 +82,13 @@ def _examples_left(config: StackConfig) -> Iterator[ConfigProblem]:
             f"is the example ARN (account {EXAMPLE_ACCOUNT}); replace it with your certificate's, "
             "or `pulumi up` fails on the HTTPS listener",
         )
+    domain = config.load_balancer.domain_name
+    if domain is not None and _is_example_domain(domain):
+        yield ConfigProblem(
+            "loadBalancer.domainName",
+            f"{domain} is a name reserved for documentation (RFC 2606); replace it with the "
+            "app's domain, the one the certificate covers, or clients cannot reach the app",
+        )
     if config.cluster.endpoint_public_access:
         examples = [
             c for c in config.cluster.public_access_cidrs
@@ -93,3 +100,11 @@ def _examples_left(config: StackConfig) -> Iterator[ConfigProblem]:
                 f"{', '.join(examples)} is a documentation range (RFC 5737) that nobody deploys from; "
                 "replace it with the CIDRs of your deployers and CI runners",
             )
+
+
+def _is_example_domain(domain: str) -> bool:
+    """Under example.com/.net/.org or the .example, .test, .invalid, .localhost TLDs (RFC 2606)."""
+    labels = domain.split(".")
+    return labels[-1] in {"example", "test", "invalid", "localhost"} or (
+        labels[-2:] in (["example", "com"], ["example", "net"], ["example", "org"])
+    )

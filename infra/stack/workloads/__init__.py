@@ -22,6 +22,7 @@ def rendered_manifests(
     alb_dns_name: str,
     app_url: str,
     target_group_arn: str,
+    s3_cidrs: list[str],
 ) -> list[dict[str, Any]]:
     """Every Kubernetes object `Workloads` creates in the app namespace, as plain dicts.
 
@@ -40,7 +41,7 @@ def rendered_manifests(
     )
     return [
         namespace,
-        *network_policies(config),
+        *network_policies(config, s3_cidrs=s3_cidrs),
         *rest,
         queue_scaling.auth_secret(queue_scaling.PLACEHOLDER_TOKEN),
         queue_scaling.trigger_authentication(),

@@ -32,7 +32,7 @@ from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
 from stack.workloads import reconciler
-from stack.workloads.network_policies import network_policies
+from stack.workloads.network_policies import network_policies, policy_metadata, policy_names
 
 TYPE = "django-eks:app:Workloads"
 
@@ -106,7 +106,7 @@ class WorkloadsArgs:
     """IP-target target group (HTTP 8000) the ALB forwards to; health check on /healthz."""
     alb_dns_name: pulumi.Input[str]
     app_url: pulumi.Input[str]
-    """http://<dns> or https://<dns>."""
+    """Where clients reach the app: http(s)://<loadBalancer.domainName>, else the ALB's name."""
     redis_url: pulumi.Input[str]
     """Secret: rediss://:TOKEN@host:6379/0?ssl_cert_reqs=required."""
     redis_auth_token: pulumi.Input[str]
@@ -117,6 +117,10 @@ class WorkloadsArgs:
     """Full image reference, repo:tag."""
     proxy_image: pulumi.Input[str]
     """The web pod's nginx, by digest through the stack's pull-through cache (proxy.proxy_image)."""
+    s3_cidrs: pulumi.Input[Sequence[str]]
+    """The CIDRs of the region's S3 prefix list: the only addresses the pods reach on 443."""
+    target_group_binding_name: str = m.WEB
+    """The binding's name: a new one for each new target group (`LoadBalancer.binding_name`)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
     (and is destroyed before them)."""
@@ -158,6 +162,8 @@ class Workloads(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     app_url: pulumi.Output[str]
+    web: k8s.apps.v1.Deployment
+    """The web Deployment: done when its rollout is, every new pod a healthy ALB target."""
 
     def __init__(
         self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None
@@ -182,16 +188,25 @@ class Workloads(pulumi.ComponentResource):
         )
         record("namespace", ns)
 
+        specs: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input(args.s3_cidrs).apply(
+            lambda cidrs: {
+                p["metadata"]["name"]: p["spec"] for p in network_policies(config, s3_cidrs=list(cidrs or []))
+            }
+        )
+
+        def spec_of(policy: str) -> Any:
+            return specs.apply(lambda by_name: by_name[policy])
+
         record(
             "network-policies",
             *(
                 k8s.networking.v1.NetworkPolicy(
-                    f"{name}-{policy['metadata']['name']}",
-                    metadata=policy["metadata"],
-                    spec=policy["spec"],
+                    f"{name}-{policy}",
+                    metadata=cast(Any, policy_metadata(policy)),
+                    spec=spec_of(policy),
                     opts=after("network-policies"),
                 )
-                for policy in network_policies(config)
+                for policy in policy_names()
             ),
         )
 
@@ -330,10 +345,11 @@ class Workloads(pulumi.ComponentResource):
         )
         record("service", service)
 
+        binding_name = args.target_group_binding_name
         binding_spec: pulumi.Output[Any] = pulumi.Output.from_input(args.target_group_arn).apply(
-            lambda arn: m.target_group_binding(arn)["spec"]
+            lambda arn: m.target_group_binding(arn, binding_name)["spec"]
         )
-        binding_manifest = m.target_group_binding("")
+        binding_manifest = m.target_group_binding("", binding_name)
         binding = k8s.apiextensions.CustomResource(
             f"{name}-web-target-group-binding",
             api_version=binding_manifest["apiVersion"],
@@ -341,13 +357,13 @@ class Workloads(pulumi.ComponentResource):
             metadata=binding_manifest["metadata"],
             spec=binding_spec,
             # spec.targetGroupARN is immutable (the controller's validating webhook refuses a
-            # change): a replaced target group replaces the binding, the old one deleted first
-            # so the controller deregisters its targets before the new binding registers them.
+            # change): a replaced target group replaces the binding. The new one has another
+            # name (stack.load_balancer.target_group_binding_name) and is created first; the old
+            # one keeps the old group's targets until Pulumi deletes it, after the listeners
+            # have switched (create-before-delete).
             opts=pulumi.ResourceOptions.merge(
                 after("target-group-binding"),
-                pulumi.ResourceOptions(
-                    replace_on_changes=["spec.targetGroupARN"], delete_before_replace=True
-                ),
+                pulumi.ResourceOptions(replace_on_changes=["spec.targetGroupARN"]),
             ),
         )
         record("target-group-binding", binding)
@@ -355,7 +371,8 @@ class Workloads(pulumi.ComponentResource):
         web_manifest = m.web_deployment(config, "", proxy_image="")
         web_spec = pulumi.Output.all(names, args.proxy_image).apply(
             lambda v: m.web_deployment(
-                config, str(v[0][0]), proxy_image=str(v[1]), config_map_name=str(v[0][1]), secret_name=str(v[0][2])
+                config, str(v[0][0]), proxy_image=str(v[1]), config_map_name=str(v[0][1]),
+                secret_name=str(v[0][2]), target_group_binding=binding_name,
             )["spec"]
         )
         web = k8s.apps.v1.Deployment(
@@ -365,6 +382,7 @@ class Workloads(pulumi.ComponentResource):
             opts=after("web"),
         )
         record("web", web)
+        self.web = web
         self._register_scaling(name, "web", m.web_hpa(config), after)
 
         # --- worker -------------------------------------------------------------------------

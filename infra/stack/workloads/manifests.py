@@ -134,7 +134,7 @@ def service_account(component: str) -> Manifest:
 
 
 def allowed_hosts(alb_dns_name: str, app_url: str) -> list[str]:
-    """The ALB's own name, and the app URL's host when that is another name (a DNS alias)."""
+    """The app URL's host (loadBalancer.domainName when set) and the ALB's own name."""
     # Probes and ALB health checks use the pod IP as Host; the service answers them before
     # the ALLOWED_HOSTS check, so no pod IP or wildcard is needed here.
     hosts = [alb_dns_name]
@@ -407,6 +407,7 @@ def web_deployment(
     proxy_image: str,
     config_map_name: str = CONFIG_MAP,
     secret_name: str = SECRET,
+    target_group_binding: str = WEB,
 ) -> Manifest:
     """The gunicorn Deployment.
 
@@ -428,6 +429,10 @@ def web_deployment(
     spec["volumes"] += proxy.proxy_volumes()
     template = _pod_template(WEB, spec)
     template["metadata"]["annotations"] = {"django-eks/proxy-config": proxy.config_checksum(web)}
+    if target_group_binding != WEB:
+        # A new binding (a replaced target group) rolls the pods: only pods created after it
+        # carry its readiness gate, so the rollout ends once they are healthy in the new group.
+        template["metadata"]["annotations"]["django-eks/target-group-binding"] = target_group_binding
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -698,7 +703,7 @@ def credentials_wait_container(image: str) -> dict[str, Any]:
 # --- the ALB ----------------------------------------------------------------------------
 
 
-def target_group_binding(target_group_arn: str) -> Manifest:
+def target_group_binding(target_group_arn: str, name: str = WEB) -> Manifest:
     """Registers the web Service's pod IPs in the target group the platform created.
 
     No `networking` section: the platform's security groups already let the ALB reach the
@@ -707,7 +712,7 @@ def target_group_binding(target_group_arn: str) -> Manifest:
     return {
         "apiVersion": "elbv2.k8s.aws/v1beta1",
         "kind": "TargetGroupBinding",
-        "metadata": _metadata(WEB, WEB),
+        "metadata": _metadata(name, WEB),
         "spec": {
             "serviceRef": {"name": WEB, "port": SERVICE_PORT},
             "targetGroupARN": target_group_arn,

@@ -4,11 +4,12 @@
                         target traffic and health checks alike)
     into workers        nothing
     out of web/worker   DNS (CoreDNS, UDP+TCP 53), Redis (TCP 6379) and PostgreSQL (TCP 5432)
-                        in the private subnets, AWS APIs (TCP 443, through the NAT gateways:
-                        S3 and the rest have no fixed addresses; the S3 gateway endpoint
-                        routes to S3's public ranges), and the EKS Pod Identity agent on
-                        the node (169.254.170.23, TCP 80), where the pods' AWS SDKs get
-                        their credentials
+                        in the private subnets, S3 (TCP 443 to the CIDRs of the region's S3
+                        prefix list, which the VPC's S3 gateway endpoint routes), and the EKS
+                        Pod Identity agent on the node (169.254.170.23, TCP 80), where the pods'
+                        AWS SDKs get their credentials. Nothing else: the app's only AWS API is
+                        S3 (credentials come from the agent, not STS; images are pulled by the
+                        kubelet, not the pods), so no pod reaches the internet.
     out of migrations   DNS, PostgreSQL, and S3 with its credentials (as web and workers): a
                         migration moved the files of existing jobs into the bucket
     out of the reconciler
@@ -24,6 +25,7 @@ PR #65, fixing issue #56; VPC CNI v1.15.1+). The worker's probe runs inside the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from stack.config import StackConfig
@@ -44,11 +46,25 @@ POD_IDENTITY_AGENT_PORT = 80
 DEFAULT_DENY = "default-deny"
 
 
+def policy_metadata(name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": NAMESPACE, "labels": labels("network-policy")}
+
+
+def policy_names() -> list[str]:
+    """The names of `network_policies`, in the same order (they do not depend on the config)."""
+    return [
+        DEFAULT_DENY,
+        f"{WEB}-from-alb",
+        *(f"{component}-egress" for component in (WEB, WORKER, RECONCILER, BENCHMARK)),
+        f"{MIGRATE}-egress",
+    ]
+
+
 def _policy(name: str, pod_selector: dict[str, Any], spec: dict[str, Any]) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels("network-policy")},
+        "metadata": policy_metadata(name),
         "spec": {"podSelector": pod_selector, **spec},
     }
 
@@ -78,11 +94,23 @@ def dns_rule() -> dict[str, Any]:
     }
 
 
-def network_policies(config: StackConfig) -> list[Manifest]:
+def s3_prefix_list_name(region: str) -> str:
+    """The AWS-managed prefix list of S3's addresses in `region`: the destination of the routes
+    an S3 gateway endpoint adds (https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html)."""
+    return f"com.amazonaws.{region}.s3"
+
+
+def network_policies(config: StackConfig, *, s3_cidrs: Sequence[str]) -> list[Manifest]:
+    """The namespace's policies; `s3_cidrs` are the CIDRs of the region's S3 prefix list, read
+    when the program runs (AWS adds ranges to it: the next `pulumi up` picks them up)."""
+    if not s3_cidrs:
+        # An egress rule with an empty `to` list matches every destination (NetworkPolicy v1:
+        # "If this field is empty or missing, this rule matches all destinations").
+        raise ValueError("the S3 prefix list has no CIDRs: refusing an egress rule open to all")
     layout = subnet_layout(config.network.cidr, config.network.az_count)
     data_stores = _cidrs(layout.private)
     aws_apis = [
-        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(HTTPS_PORT)},
+        {"to": _cidrs(sorted(s3_cidrs)), "ports": _tcp(HTTPS_PORT)},
         {"to": _cidrs([POD_IDENTITY_AGENT]), "ports": _tcp(POD_IDENTITY_AGENT_PORT)},
     ]
     app_egress = [dns_rule(), {"to": data_stores, "ports": _tcp(REDIS_PORT, POSTGRES_PORT)}, *aws_apis]

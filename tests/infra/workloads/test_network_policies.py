@@ -1,5 +1,13 @@
 """The app namespace's NetworkPolicies: valid objects, and exactly the flows the app needs.
 
+The pods' only AWS API is S3 (uploads and results), reached through the VPC's S3 gateway
+endpoint: its route's destination is the region's S3 prefix list, so S3's addresses are that
+list's CIDRs (https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html). Their
+credentials come from the node's Pod Identity agent (169.254.170.23), not STS
+(https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html), and images are
+pulled by the kubelet on the node, which no NetworkPolicy selects. So 443 is open to the S3
+prefix list's CIDRs only.
+
 `allowed` evaluates NetworkPolicy v1 semantics (a pod selected by no policy of a direction is
 open in that direction; a selected pod admits only what some rule of a selecting policy
 allows; a connection needs the sender's egress and the receiver's ingress) over the rendered
@@ -17,10 +25,11 @@ import pytest
 
 from stack.config import StackConfig
 from stack.network import subnet_layout
+from stack.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads import manifests as m
 from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.reconciler import RECONCILER
-from stack.workloads.network_policies import network_policies
+from stack.workloads.network_policies import network_policies, s3_prefix_list_name
 from tests.infra.stack_files import stack_run
 
 
@@ -126,18 +135,22 @@ def world(prod_config: StackConfig) -> dict[str, Endpoint]:
         "other-kube-system": Endpoint("metrics", _host(private[1], 98), "kube-system", {"k8s-app": "metrics-server"}),
         "redis": Endpoint("redis", _host(private[1], 200)),
         "postgres": Endpoint("postgres", _host(private[2], 201)),
-        "aws-api": Endpoint("sts", "52.94.133.131"),
+        # An address of the region's S3 prefix list (as read when the program runs).
+        "s3": Endpoint("s3", _host(S3_PREFIX_LIST_CIDRS[1], 77)),
+        # Anything else on 443: an AWS API the app does not use (STS), a host on the internet.
+        "sts": Endpoint("sts", "52.94.133.131"),
+        "internet-https": Endpoint("example.net", "93.184.215.14"),
         "pod-identity-agent": Endpoint("eks-pod-identity-agent", "169.254.170.23"),
     }
 
 
 def test_every_policy_validates_against_the_cluster_schema(stack_config: StackConfig) -> None:
-    for policy in network_policies(stack_config):
+    for policy in network_policies(stack_config, s3_cidrs=S3_PREFIX_LIST_CIDRS):
         kubernetes_validate.validate(policy, f"{stack_config.cluster.version}.0", strict=True)
 
 
 def test_the_namespace_denies_by_default(prod_config: StackConfig) -> None:
-    (deny,) = [p for p in network_policies(prod_config) if p["metadata"]["name"] == "default-deny"]
+    (deny,) = [p for p in network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS) if p["metadata"]["name"] == "default-deny"]
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
@@ -151,21 +164,21 @@ ALLOWED = [
     ("worker", "redis", 6379, "TCP"),
     ("web", "postgres", 5432, "TCP"),
     ("worker", "postgres", 5432, "TCP"),
-    ("web", "aws-api", 443, "TCP"),
-    ("worker", "aws-api", 443, "TCP"),
+    ("web", "s3", 443, "TCP"),
+    ("worker", "s3", 443, "TCP"),
     # The pods' AWS credentials (the files bucket) come from the node's Pod Identity agent.
     ("web", "pod-identity-agent", 80, "TCP"),
     ("worker", "pod-identity-agent", 80, "TCP"),
     ("migrate", "coredns", 53, "UDP"),
     ("migrate", "postgres", 5432, "TCP"),
     # The migration that moved existing jobs' files into the bucket.
-    ("migrate", "aws-api", 443, "TCP"),
+    ("migrate", "s3", 443, "TCP"),
     ("migrate", "pod-identity-agent", 80, "TCP"),
     # The reconciler re-enqueues (Redis), updates jobs (PostgreSQL), expires files (S3).
     ("reconciler", "coredns", 53, "UDP"),
     ("reconciler", "redis", 6379, "TCP"),
     ("reconciler", "postgres", 5432, "TCP"),
-    ("reconciler", "aws-api", 443, "TCP"),
+    ("reconciler", "s3", 443, "TCP"),
     ("reconciler", "pod-identity-agent", 80, "TCP"),
     # The benchmark Job runs the app against the stack's own data stores.
     ("benchmark", "coredns", 53, "UDP"),
@@ -181,7 +194,16 @@ DENIED = [
     ("worker", "web", 8000, "TCP"),
     ("migrate", "web", 8000, "TCP"),
     ("web", "other-kube-system", 53, "UDP"),  # DNS means CoreDNS only
-    ("web", "aws-api", 80, "TCP"),
+    ("web", "s3", 80, "TCP"),
+    # Egress on 443 ends at S3: no other AWS API, no host on the internet (a compromised pod
+    # cannot fetch a payload or talk to a command server).
+    ("web", "sts", 443, "TCP"),
+    ("worker", "sts", 443, "TCP"),
+    ("web", "internet-https", 443, "TCP"),
+    ("worker", "internet-https", 443, "TCP"),
+    ("migrate", "internet-https", 443, "TCP"),
+    ("reconciler", "internet-https", 443, "TCP"),
+    ("benchmark", "internet-https", 443, "TCP"),
     ("worker", "internet", 25, "TCP"),
     ("migrate", "redis", 6379, "TCP"),
     ("web", "pod-identity-agent", 22, "TCP"),
@@ -195,14 +217,14 @@ DENIED = [
 def test_the_flows_the_app_needs_are_allowed(
     world: dict[str, Endpoint], prod_config: StackConfig, source: str, target: str, port: int, protocol: str
 ) -> None:
-    assert allowed(network_policies(prod_config), world[source], world[target], port, protocol)
+    assert allowed(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS), world[source], world[target], port, protocol)
 
 
 @pytest.mark.parametrize(("source", "target", "port", "protocol"), DENIED)
 def test_every_other_flow_is_denied(
     world: dict[str, Endpoint], prod_config: StackConfig, source: str, target: str, port: int, protocol: str
 ) -> None:
-    assert not allowed(network_policies(prod_config), world[source], world[target], port, protocol)
+    assert not allowed(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS), world[source], world[target], port, protocol)
 
 
 def test_without_the_policies_everything_flows(world: dict[str, Endpoint]) -> None:
@@ -215,9 +237,29 @@ def test_policies_are_registered_before_any_pod() -> None:
     run = stack_run("prod")
     policies = run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
     assert {p.inputs["metadata"]["name"] for p in policies} == {
-        p["metadata"]["name"] for p in network_policies(run.config)
+        p["metadata"]["name"] for p in network_policies(run.config, s3_cidrs=S3_PREFIX_LIST_CIDRS)
     }
     urns = {p.urn for p in policies}
     for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"):
         for workload in run.of_type(kind):
             assert urns <= set(workload.dependencies), workload.name
+
+
+def test_an_empty_prefix_list_is_refused_not_read_as_open_to_all(prod_config: StackConfig) -> None:
+    """NetworkPolicy v1: an egress rule whose `to` is empty or missing "matches all destinations"
+    (k8s.io/api networking/v1 types.go, NetworkPolicyEgressRule.To)."""
+    with pytest.raises(ValueError, match="S3 prefix list has no CIDRs"):
+        network_policies(prod_config, s3_cidrs=[])
+
+
+def test_the_registered_policies_carry_the_region_s_s3_prefix_list() -> None:
+    # The offline account answers only the name com.amazonaws.<region>.s3, so these CIDRs
+    # reaching the policy also show that the program asked for the region's S3 list.
+    run = stack_run("prod")
+    assert s3_prefix_list_name(run.region) == f"com.amazonaws.{run.region}.s3"
+    (egress,) = [
+        p for p in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p.inputs["metadata"]["name"] == f"{m.WEB}-egress"
+    ]
+    on_443 = [rule for rule in egress.inputs["spec"]["egress"] if {"protocol": "TCP", "port": 443} in rule.get("ports", [])]
+    assert [sorted(peer["ipBlock"]["cidr"] for peer in rule["to"]) for rule in on_443] == [sorted(S3_PREFIX_LIST_CIDRS)]

@@ -21,6 +21,7 @@ from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
+from stack.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads.network_policies import network_policies
 
 SECRET_SIG = rpc._special_sig_key
@@ -128,6 +129,7 @@ def workloads(config: StackConfig, **opts: Any) -> Workloads:
             database_url=pulumi.Output.secret(DATABASE_URL),
             image=pulumi.Output.from_input(IMAGE),
             proxy_image=PROXY_IMAGE,
+            s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
         ),
         pulumi.ResourceOptions(**opts),
     )
@@ -211,7 +213,7 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
     objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
     # The reconciler CronJob and its service account, and the proxy's ConfigMap, included.
-    assert len(objects) == 21 + len(network_policies(prod_config))
+    assert len(objects) == 21 + len(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS))
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 
@@ -234,6 +236,7 @@ def _with_platform_dependency(config: StackConfig) -> None:
             database_url=pulumi.Output.secret(DATABASE_URL),
             image=IMAGE,
             proxy_image=PROXY_IMAGE,
+            s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
             depends_on=[platform],
         ),
     )

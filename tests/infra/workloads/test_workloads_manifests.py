@@ -19,6 +19,7 @@ from stack.pod_identity import trust_policy
 from stack.workloads import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import proxy
+from stack.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads import rendered_manifests
 from tests.infra.stack_files import project_config
 
@@ -38,6 +39,7 @@ def render(config: StackConfig, app_url: str | None = None) -> list[dict[str, An
         alb_dns_name=ALB_DNS,
         app_url=app_url or f"http://{ALB_DNS}",
         target_group_arn=TARGET_GROUP_ARN,
+        s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
     )
 
 
@@ -257,13 +259,14 @@ def test_ssl_redirect_only_with_a_certificate() -> None:
         {
             "loadBalancer": {
                 "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
-                "0123abcd-0123-4567-89ab-0123456789ab"
+                "0123abcd-0123-4567-89ab-0123456789ab",
+                "domainName": "app.example.com",
             }
         }
     )
-    data = find(render(config, app_url=f"https://{ALB_DNS}/"), "ConfigMap", m.CONFIG_MAP)["data"]
+    data = find(render(config, app_url="https://app.example.com"), "ConfigMap", m.CONFIG_MAP)["data"]
     assert data["DJANGO_SECURE_SSL_REDIRECT"] == "true"
-    assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{ALB_DNS}"
+    assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == "https://app.example.com"
 
 
 # --- invariants -------------------------------------------------------------------------------

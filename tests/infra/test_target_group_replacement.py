@@ -1,0 +1,134 @@
+"""A replaced target group gets traffic only once it has healthy targets.
+
+The rules this reproduces:
+- What replaces the group: the API modifies only a group's health checks and attributes
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_ModifyTargetGroup.html),
+  so its port, protocol, target type, VPC and name can only change with a new group; the program
+  sets the first three from `TARGET_GROUP`.
+- How Pulumi replaces it: create-before-delete by default. "first creates a new instance of the
+  resource, then updates all dependent resources to point to the new one, and finally after all
+  of that, deletes the old resource" (pulumi/pulumi pkg/resource/deploy/step_generator.go:2030-2035);
+  the old one's delete step "is generated later on, after all creates/updates finish" (:2164-2169).
+- When a dependent moves: the Python SDK registers a resource only after awaiting the URNs of
+  its dependencies (sdk/python/lib/pulumi/runtime/resource.py:215 and :301, `depends_on` and the
+  resources behind its input Outputs), and a URN resolves when the engine answers the
+  registration (:918), i.e. after that resource's step (the Deployment's rollout await included).
+- When a target is healthy: a TargetGroupBinding's readiness gate
+  `target-health.elbv2.k8s.aws/<binding>` turns True only for a target in state "healthy"
+  (aws-load-balancer-controller pkg/targetgroupbinding/resource_manager.go:515-527,
+  calculateReadinessGateTransition), the webhook injects it only into pods created while the
+  binding exists, and a pod is Ready only when all its gates are
+  (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-readiness-gate).
+- A group no load balancer uses is not health-checked (its targets stay "unused",
+  Target.NotInUse), so the new group must be attached before the public listeners use it.
+- One binding per group: the controller's webhook refuses a second binding of the same target
+  group (webhooks/elbv2/targetgroupbinding_validator.go:204-226, checkExistingTargetGroups).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from stack import load_balancer as lb
+from stack.offline import OfflineRun, RecordedResource
+from stack.workloads import manifests as m
+from tests.infra.stack_files import run_edited, stack_run
+
+LISTENER = "aws:lb/listener:Listener"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def comes_after(run: OfflineRun, later: RecordedResource, earlier: RecordedResource) -> bool:
+    """Whether `later` registers only after `earlier`'s step: a path of recorded dependencies."""
+    seen: set[str] = set()
+    pending = list(later.dependencies)
+    while pending:
+        urn = pending.pop()
+        if urn == earlier.urn:
+            return True
+        if urn not in seen:
+            seen.add(urn)
+            pending.extend(run.by_urn(urn).dependencies)
+    return False
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_public_listeners_switch_after_the_new_group_has_healthy_targets(stack: str) -> None:
+    run = stack_run(stack)
+    (group,) = run.of_type(TARGET_GROUP)
+    (binding,) = run.of_type(BINDING)
+    web = run.named(DEPLOYMENT, "app-web")
+    forwarding = [
+        r for r in run.of_type(LISTENER)
+        if r.inputs["port"] != lb.STANDBY_PORT and r.inputs["defaultActions"][0]["type"] == "forward"
+    ]
+    assert forwarding, "no public listener forwards to the target group"
+    # The binding registers the pods in the (new) group; the web rollout, whose new pods carry
+    # that binding's readiness gate, comes after it; the public listeners after the rollout.
+    assert binding.inputs["spec"]["targetGroupARN"] == group.outputs["arn"]
+    assert comes_after(run, binding, group)
+    assert comes_after(run, web, binding)
+    for listener in forwarding:
+        assert listener.inputs["defaultActions"][0]["targetGroupArn"] == group.outputs["arn"]
+        assert comes_after(run, listener, web), listener.inputs["port"]
+
+
+def test_the_new_group_is_health_checked_before_the_switch() -> None:
+    """The standby listener attaches the group as soon as it exists, without waiting for the
+    app, so its targets can become healthy while the public listeners still use the old one.
+    Its port is not open to anyone."""
+    run = stack_run("prod")
+    (group,) = run.of_type(TARGET_GROUP)
+    (standby,) = [r for r in run.of_type(LISTENER) if r.inputs["port"] == lb.STANDBY_PORT]
+    assert standby.inputs["defaultActions"] == [{"type": "forward", "targetGroupArn": group.outputs["arn"]}]
+    assert comes_after(run, standby, group)
+    assert not comes_after(run, standby, run.named(DEPLOYMENT, "app-web"))
+    public = sorted(
+        r.inputs["fromPort"] for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs.get("cidrIpv4") == "0.0.0.0/0"
+    )
+    assert lb.STANDBY_PORT not in public
+
+
+def test_the_old_group_keeps_its_targets_until_the_switch() -> None:
+    """The binding is replaced create-before-delete (so the old one, with the old group's
+    targets, is deleted only after the listeners moved), which the webhook allows only because
+    the new binding has another name."""
+    run = stack_run("prod")
+    (binding,) = run.of_type(BINDING)
+    assert binding.delete_before_replace is False
+    assert "spec.targetGroupARN" in binding.replace_on_changes
+    assert binding.inputs["metadata"]["name"] == lb.target_group_binding_name(lb.TARGET_GROUP)
+
+
+def test_a_replaced_group_gets_a_binding_of_another_name_and_rolls_the_web_pods(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Today's group keeps the name its binding has in existing stacks.
+    assert lb.target_group_binding_name(lb.TARGET_GROUP) == m.WEB
+    monkeypatch.setitem(lb.TARGET_GROUP, "port", 8001)  # a replacing input changes
+    new_name = lb.target_group_binding_name(lb.TARGET_GROUP)
+    assert new_name != m.WEB
+    assert new_name == lb.target_group_binding_name(dict(lb.TARGET_GROUP))  # stable across runs
+
+    run = run_edited(lambda raw: None, base="dev")
+    (group,) = run.of_type(TARGET_GROUP)
+    assert group.inputs["port"] == 8001
+    (binding,) = run.of_type(BINDING)
+    assert binding.inputs["metadata"]["name"] == new_name
+    annotations = run.named(DEPLOYMENT, "app-web").inputs["spec"]["template"]["metadata"]["annotations"]
+    # A changed pod template: the pods are recreated, after the new binding exists, so they
+    # carry its readiness gate and the rollout waits for them to be healthy in the new group.
+    assert annotations["django-eks/target-group-binding"] == new_name
+
+
+def test_today_s_group_does_not_roll_the_web_pods() -> None:
+    annotations = stack_run("dev").named(DEPLOYMENT, "app-web").inputs["spec"]["template"]["metadata"]["annotations"]
+    assert "django-eks/target-group-binding" not in annotations
+
+
+def test_the_namespace_injects_the_readiness_gates() -> None:
+    (namespace,) = stack_run("prod").of_type("kubernetes:core/v1:Namespace")
+    assert namespace.inputs["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
