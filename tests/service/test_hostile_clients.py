@@ -109,7 +109,9 @@ def test_probes_answer_while_every_request_thread_is_busy(processes, server):
     probe_port = free_port()
     _, url = processes.web(server, env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"}, threads=8)
     probe_url = f"http://127.0.0.1:{probe_port}"
+    started = time.monotonic()
     assert requests.get(f"{probe_url}/healthz", timeout=5).json() == {"status": "ok"}
+    idle = time.monotonic() - started  # the baseline: the same probe with nothing in flight
 
     busy = [threading.Thread(target=lambda: requests.get(f"{url}/api/io", params={"ms": 5000}, timeout=30))
             for _ in range(16)]
@@ -125,8 +127,10 @@ def test_probes_answer_while_every_request_thread_is_busy(processes, server):
     for thread in busy:
         thread.join(timeout=30)
     print(f"{server}: probe latency with 16 x /api/io?ms=5000 in flight on 8 threads: "
-          + ", ".join(f"{path} {seconds * 1000:.0f} ms" for path, seconds in latencies.items()))
-    assert max(latencies.values()) < 1.0, latencies
+          + ", ".join(f"{path} {seconds * 1000:.0f} ms" for path, seconds in latencies.items())
+          + f" (idle: {idle * 1000:.0f} ms)")
+    # A probe queued behind the request threads would wait for a 5 s request to end.
+    assert max(latencies.values()) < idle + 2.5, (latencies, idle)
 
 
 @pytest.mark.parametrize("server", SERVERS)

@@ -27,10 +27,12 @@ from stack.workloads.proxy import ProxyArgs, nginx_conf, proxy_command
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 THREADS = 8
-# How long another client waits for an answer before it counts as starved.
+# How long another client waits for an answer before it counts as starved: the slow clients send
+# for far longer, so a request queued behind them gets no answer at all.
 ANSWER_TIMEOUT = 5.0
-# What "answers" means on the protected path, with 64 connections trickling on two shared cores.
-ANSWER_BOUND = 1.0
+# What "answers" means: within this much of the time the same request takes with no slow client
+# (measured in the same test, on the same servers, so a busy machine moves both).
+ANSWER_SLACK = ANSWER_TIMEOUT / 2
 UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
@@ -101,6 +103,17 @@ def answer_time(url: str) -> float | None:
     return time.monotonic() - started
 
 
+def answer_bound(urls: list[str]) -> float:
+    """The slowest of `urls` with no slow client (the baseline), plus ANSWER_SLACK."""
+    baseline = [answer_time(url) for url in urls]
+    assert None not in baseline, f"no answer without slow clients: {dict(zip(urls, baseline))}"
+    return max(t for t in baseline if t is not None) + ANSWER_SLACK
+
+
+def answered_within(times: dict[str, float | None], bound: float) -> bool:
+    return all(t is not None and t < bound for t in times.values())
+
+
 def measure(url: str, job_id: str, count: int, kind: str) -> dict[str, float | None]:
     with trickling(url, count, kind):
         time.sleep(2.0)  # every slow connection has reached the server and started its request
@@ -149,12 +162,13 @@ def test_slow_clients_starve_the_app_server_alone(processes, job_id, server, kin
     """Without the proxy: gunicorn starves on slow headers and bodies; uWSGI's HTTP router reads
     headers in its event loop but streams the body to a worker thread, which waits for it."""
     _, url = processes.web(server, threads=THREADS)
+    bound = answer_bound([f"{url}/healthz", f"{url}/api/jobs/{job_id}"])
     times = measure(url, job_id, THREADS, kind)
     print(f"  ({server} alone on its port, {THREADS} threads)")
     if (server, kind) in STARVES:
         assert times == {"/healthz": None, "/api/jobs/<id>": None}, times
     else:
-        assert all(t is not None and t < ANSWER_BOUND for t in times.values()), times
+        assert answered_within(times, bound), (times, bound)
 
 
 @pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
@@ -164,6 +178,7 @@ def test_proxy_serves_other_clients_and_probes_while_slow_clients_trickle(proces
     probe_port = free_port()
     _, app_url = processes.web(server, threads=THREADS, env={"PROBE_BIND": f"127.0.0.1:{probe_port}"})
     url = start_proxy(processes, app_url, tmp_path)
+    bound = answer_bound([f"{url}/healthz", f"{url}/api/jobs/{job_id}", f"http://127.0.0.1:{probe_port}/readyz"])
     for count in (THREADS, 64):
         with trickling(url, count, kind) as slow:
             time.sleep(2.0)
@@ -175,7 +190,7 @@ def test_proxy_serves_other_clients_and_probes_while_slow_clients_trickle(proces
         assert held == count, f"nginx dropped {count - held} of {count} slow clients"
         print(f"\n{count} slow clients trickling {kind} through nginx to {server}: "
               + ", ".join(f"{p} {'no answer' if t is None else '%.0f ms' % (t * 1000)}" for p, t in times.items()))
-        assert all(t is not None and t < ANSWER_BOUND for t in times.values()), times
+        assert answered_within(times, bound), (times, bound)
 
 
 def test_the_clusters_proxy_config_passes_nginx_own_check(tmp_path):
