@@ -95,6 +95,8 @@ WEB_SERVER = Setting("WEB_SERVER", "uwsgi", "the application server", choices=SE
 WEB_BIND = Setting("WEB_BIND", "0.0.0.0:8000", "host:port the server listens on")
 WEB_PROCESSES = Setting("WEB_PROCESSES", "1", "worker processes", minimum=1)
 WEB_THREADS = Setting("WEB_THREADS", "8", "request threads per process", minimum=1)
+# Longer than the ALB's 60 s idle timeout: if the server closed idle connections first, the
+# ALB could send a request on a closing connection and answer 502.
 WEB_KEEP_ALIVE_SECONDS = Setting(
     "WEB_KEEP_ALIVE_SECONDS", "75", "idle keep-alive connections are kept this long (above the ALB's idle timeout)",
     minimum=1)
