@@ -125,3 +125,16 @@ def test_the_server_takes_the_launchers_place(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_the_bench_job_log_ends_with_the_marker_and_the_results_only(tmp_path):
+    # In the cluster Job the run's progress goes to stderr, then the marker and the results JSON.
+    results = tmp_path / "results.json"
+    run = f"open({str(results)!r}, 'w').write('{{\"runs\": 1}}'); print('measuring...')"
+    code = ("import sys; from config import launch; "
+            f"launch.BENCH_RESULTS_FILE = {str(results)!r}; "
+            f"sys.exit(launch._bench_with_marker([sys.executable, '-c', {run!r}], 'MARK'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=SERVICE_DIR, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == 'MARK\n{"runs": 1}'
+    assert "measuring..." in done.stderr
