@@ -1,5 +1,9 @@
 """Run the service on a laptop: gunicorn on :8000 and one Celery worker.
 
+Each process starts as in the image, through ``python -m config.launch`` (config/launch.py);
+set its variables (``WEB_SERVER``, ``WEB_BIND``, ``WEB_THREADS``, ``WORKER_CONCURRENCY``...) to
+run it differently.
+
     make dev        (or: uv run --package django-eks-service python service/dev.py)
 
 Uses the local PostgreSQL and Redis from config.settings.local (override with
@@ -16,7 +20,7 @@ import time
 from pathlib import Path
 
 SERVICE_DIR = Path(__file__).resolve().parent
-BIN_DIR = Path(sys.executable).parent
+LAUNCH = [sys.executable, "-m", "config.launch"]
 STOP_TIMEOUT_SECONDS = 35
 
 
@@ -38,7 +42,9 @@ def database_ensure() -> None:
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("GUNICORN_BIND", "127.0.0.1:8000")
+    # gunicorn: pure Python, no compiler needed on a laptop (uWSGI is the cluster's default).
+    os.environ.setdefault("WEB_SERVER", "gunicorn")
+    os.environ.setdefault("WEB_BIND", "127.0.0.1:8000")
     if not Path("/dev/shm").is_dir():  # macOS has no /dev/shm
         os.environ.setdefault("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir())
     os.environ.setdefault("CELERY_HEARTBEAT_FILE", str(Path(tempfile.gettempdir()) / "django-eks-dev-heartbeat"))
@@ -47,21 +53,16 @@ def main() -> int:
 
     import django
 
-    from config.worker_command import worker_argv
-
     django.setup()
     database_ensure()
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=SERVICE_DIR, check=True)
+    subprocess.run([*LAUNCH, "migrate"], cwd=SERVICE_DIR, check=True)
 
-    commands = {
-        "web": [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py", "config.wsgi"],
-        "worker": worker_argv(program=str(BIN_DIR / "celery")),
-    }
+    commands = {"web": [*LAUNCH, "web"], "worker": [*LAUNCH, "worker"]}
     # Own sessions: the terminal's Ctrl-C reaches only this script, which then
     # stops each child with SIGTERM (graceful for both gunicorn and Celery).
     children = {name: subprocess.Popen(argv, cwd=SERVICE_DIR, start_new_session=True)
                 for name, argv in commands.items()}
-    print(f"dev: web on http://{os.environ['GUNICORN_BIND']} and a Celery worker; Ctrl-C stops both", flush=True)
+    print(f"dev: web on http://{os.environ['WEB_BIND']} and a Celery worker; Ctrl-C stops both", flush=True)
 
     stopping = False
 

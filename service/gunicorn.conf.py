@@ -1,23 +1,15 @@
-"""Gunicorn settings, each from an environment variable; command-line flags override them.
+"""Gunicorn settings the launcher does not pass as flags, each from an environment variable.
 
-Defaults follow the deployment model: one worker process per pod (scale with
-replicas), request concurrency from threads (web requests are I/O bound).
-Worker and thread counts are never derived from cpu_count(): in a container it
-reports the host's CPUs, not the pod's CPU limit.
+The sizing (bind, workers, threads, keep-alive, timeouts) comes from the launcher's WEB_*
+variables as flags (config/launch.py): one worker process per pod by default (scale with
+replicas), request concurrency from threads (web requests are I/O bound), never derived from
+cpu_count() (in a container it reports the host's CPUs, not the pod's CPU limit).
 """
 
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
 # gthread: the sync worker cannot keep connections alive, which an ALB needs.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# Longer than the ALB's 60 s idle timeout: if gunicorn closed idle connections
-# first, the ALB could send a request on a closing connection and answer 502.
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # The worker heartbeat file must live on tmpfs: the root filesystem is read-only
 # in the cluster, and a disk-backed file can stall the heartbeat under I/O load.
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", "/dev/shm")

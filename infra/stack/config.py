@@ -337,7 +337,7 @@ class WebAutoscaling(ReplicaBounds):
 
 
 WebServer = Literal["gunicorn", "uwsgi"]
-"""The application servers the web pods can run (service/config/web_server.py has their commands)."""
+"""The application servers the web pods can run (service/config/launch.py builds their commands)."""
 
 
 class WebConfig(Model):

@@ -17,6 +17,8 @@ from psycopg import sql
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
+LAUNCH = [sys.executable, "-m", "config.launch"]
+"""How the benchmark starts its web and worker pods: the image's launcher (config/launch.py)."""
 # Local defaults: a database of the benchmark's own and a Redis database number nobody else uses.
 LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/django_eks_bench"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -73,7 +75,7 @@ def database_ensure(backends: Backends) -> None:
 
 def service_env(backends: Backends, *, application_name: str = "bench", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GUNICORN_", "CELERY_")) and k not in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL")}
+           if not k.startswith(("GUNICORN_", "CELERY_", "WEB_", "WORKER_")) and k not in ("AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL")}
     env.update({
         # The pods are the benchmark's own, on loopback: plain HTTP to 127.0.0.1, also in a
         # cluster Job whose environment carries the production settings and the ALB's hosts.

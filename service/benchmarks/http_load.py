@@ -13,9 +13,8 @@ from urllib.parse import urlsplit
 import requests
 
 from benchmarks.corpus import corpus
-from benchmarks.environment import BIN_DIR, SERVICE_DIR, Backends, service_env
+from benchmarks.environment import BIN_DIR, LAUNCH, SERVICE_DIR, Backends, service_env
 from benchmarks.pods import Pod
-from config.web_server import Server, WebServerArgs, web_server_command
 
 Workload = Literal["io", "db"]
 IO_MS = 50
@@ -25,7 +24,7 @@ PATHS = {"io": f"/api/io?ms={IO_MS}", "db": "/api/jobs/{job_id}"}
 
 @dataclass(frozen=True)
 class WebShape:
-    server: Server
+    server: Literal["uwsgi", "gunicorn"]
     worker_class: str
     processes: int
     threads: int
@@ -95,12 +94,12 @@ class WebPod:
         self.cpu_wait_ms_per_request: dict[str, float] = {}
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        argv = web_server_command(WebServerArgs(
-            server=shape.server, processes=shape.processes, threads=shape.threads, bind=f"127.0.0.1:{port}",
-            worker_class="sync" if shape.worker_class == "sync" else "gthread"))
         slug = shape.name.replace(" ", "-")
-        self.pod = Pod(slug, [str(BIN_DIR / argv[0]), *argv[1:]], cpu_ids, shape.cpus,
-                       service_env(backends, application_name=f"bench-web-{slug}"),
+        self.pod = Pod(slug, [*LAUNCH, "web"], cpu_ids, shape.cpus,
+                       service_env(backends, application_name=f"bench-web-{slug}",
+                                   WEB_SERVER=shape.server, WEB_PROCESSES=str(shape.processes),
+                                   WEB_THREADS=str(shape.threads), WEB_BIND=f"127.0.0.1:{port}",
+                                   WEB_WORKER_CLASS="sync" if shape.worker_class == "sync" else "gthread"),
                        SERVICE_DIR,
                        workdir / f"{slug}.log")
 

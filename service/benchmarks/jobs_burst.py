@@ -12,10 +12,8 @@ from typing import Any
 import requests
 
 from benchmarks.corpus import corpus
-from benchmarks.environment import BIN_DIR, SERVICE_DIR, Backends, backend_pids, database_connect, service_env
+from benchmarks.environment import LAUNCH, SERVICE_DIR, Backends, backend_pids, database_connect, service_env
 from benchmarks.pods import Pod, process_cpu_seconds
-from config.web_server import WebServerArgs, web_server_command
-from config.worker_command import worker_argv
 
 SUBMITTERS = 4
 JOB_TIMEOUT_SECONDS = 600
@@ -68,10 +66,10 @@ class JobBench:
         self.cpu_ids = cpu_ids
         self.workdir = workdir
         self.url = f"http://127.0.0.1:{web_port}"
-        argv = web_server_command(WebServerArgs(bind=f"127.0.0.1:{web_port}"))
         # The web pod is not what this workload measures: it may use every core, as the bench does.
-        self.web = Pod("jobs-web", [str(BIN_DIR / argv[0]), *argv[1:]], cpu_ids, float(len(cpu_ids)),
-                       service_env(backends, application_name="bench-jobs-web"), SERVICE_DIR,
+        self.web = Pod("jobs-web", [*LAUNCH, "web"], cpu_ids, float(len(cpu_ids)),
+                       service_env(backends, application_name="bench-jobs-web",
+                                   WEB_SERVER="gunicorn", WEB_BIND=f"127.0.0.1:{web_port}"), SERVICE_DIR,
                        workdir / "jobs-web.log")
         self.job_ids: list[str] = []
 
@@ -97,10 +95,9 @@ class JobBench:
             first = index * cores_each
             cpu_ids = [self.cpu_ids[(first + k) % len(self.cpu_ids)] for k in range(cores_each)]
             heartbeat = Path(tempfile.gettempdir()) / f"bench-{id(self)}-worker-{index}.heartbeat"
-            argv = [*worker_argv(concurrency=shape.concurrency, program=str(BIN_DIR / "celery")),
-                    "--hostname", f"bench-{id(self)}-{index}@%h"]
+            argv = [*LAUNCH, "worker", "--hostname", f"bench-{id(self)}-{index}@%h"]
             env = service_env(self.backends, application_name=f"bench-jobs-worker-{index}",
-                              CELERY_HEARTBEAT_FILE=str(heartbeat))
+                              CELERY_HEARTBEAT_FILE=str(heartbeat), WORKER_CONCURRENCY=str(shape.concurrency))
             pods.append(Pod(f"worker-{index}", argv, cpu_ids, shape.cpus_per_pod, env, SERVICE_DIR,
                             self.workdir / f"{shape.name.replace(' ', '')}-worker-{index}.log"))
         return pods

@@ -98,8 +98,7 @@ class Rig:
         self.env = {**ENV, "DATABASE_URL": pg.url, "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0"}
         _, self.url = processes.gunicorn(env=self.env)
         self.workers = [processes.worker(f"worker-{i}", env=self.env) for i in (1, 2)]
-        processes.start("reconciler", [sys.executable, "manage.py", "jobs_reconcile", "--every", "1"],
-                        env=self.env)
+        processes.launch("reconciler", "reconcile", "--every", "1", env=self.env)
         self.restarts = 0
         self.stopping = threading.Event()
         self.kubelet = threading.Thread(target=self.keep_workers_live, daemon=True)
@@ -265,8 +264,8 @@ def main() -> int:
         pg = PrivatePostgres(base)
         try:
             pg.start()
-            migrate = base.start("migrate", [sys.executable, "manage.py", "migrate", "--noinput"],
-                                 env={"DATABASE_URL": pg.url, "DJANGO_SETTINGS_MODULE": "config.settings.local"})
+            migrate = base.launch("migrate", "migrate",
+                                  env={"DATABASE_URL": pg.url, "DJANGO_SETTINGS_MODULE": "config.settings.local"})
             if migrate.wait(timeout=120) != 0:
                 print(migrate.log(), file=sys.stderr)
                 return 1

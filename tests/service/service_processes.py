@@ -12,10 +12,9 @@ from pathlib import Path
 
 import requests
 
-from config.worker_command import worker_argv
+from config import launch
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
-BIN_DIR = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -71,44 +70,38 @@ class Processes:
         self.procs.append(proc)
         return proc
 
+    def launch(self, name: str, process: str, *extra: str, env: dict[str, str] | None = None) -> Proc:
+        """`python -m config.launch <process>`, the image's own start of each process."""
+        return self.start(name, [sys.executable, "-m", "config.launch", process, *extra], env=env)
+
     def gunicorn(self, name: str = "web", *, env: dict[str, str] | None = None, threads: int = 8,
                  graceful_timeout: int = 30) -> tuple[Proc, str]:
-        port = free_port()
-        # The web command from the container contract, bound to a free loopback port.
-        argv = [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py", "--workers", "1",
-                "--threads", str(threads), "--keep-alive", "75", "--graceful-timeout", str(graceful_timeout),
-                "--timeout", "60", "--bind", f"127.0.0.1:{port}", "config.wsgi"]
-        proc = self.start(name, argv, env=env)
-        url = f"http://127.0.0.1:{port}"
-        self.wait_http(proc, f"{url}/healthz")
-        return proc, url
+        return self.web("gunicorn", name, env=env, threads=threads, graceful_timeout=graceful_timeout)
 
     def web(self, server: str, name: str = "web", *, env: dict[str, str] | None = None, threads: int = 8,
             graceful_timeout: int = 30, processes: int = 1) -> tuple[Proc, str]:
-        """The web command the cluster runs for ``web.server``, bound to a free loopback port."""
-        from config.web_server import WebServerArgs, web_server_command
-
+        """The web process the cluster runs for ``web.server``, bound to a free loopback port."""
         port = free_port()
-        argv = web_server_command(WebServerArgs(
-            server=server, processes=processes, threads=threads, graceful_timeout_seconds=graceful_timeout,
-            bind=f"127.0.0.1:{port}"))
-        proc = self.start(name, [str(BIN_DIR / argv[0]), *argv[1:]], env=env)
+        settings = {"WEB_SERVER": server, "WEB_PROCESSES": str(processes), "WEB_THREADS": str(threads),
+                    "WEB_GRACEFUL_TIMEOUT_SECONDS": str(graceful_timeout), "WEB_BIND": f"127.0.0.1:{port}"}
+        proc = self.launch(name, "web", env={**settings, **(env or {})})
         url = f"http://127.0.0.1:{port}"
         self.wait_http(proc, f"{url}/healthz")
         return proc, url
 
     def worker(self, name: str = "worker", *, env: dict[str, str] | None = None,
                slow_job_seconds: float | None = None) -> Proc:
-        # The worker command from the container contract (plus a unique node name).
-        args = [*worker_argv()[1:], "--hostname", f"{name}-{os.getpid()}@%h"]
+        # The worker process the cluster runs (plus a unique node name).
+        hostname = ["--hostname", f"{name}-{os.getpid()}@%h"]
         heartbeat = str(self.tmp_path / f"{name}.heartbeat")
         env = {"CELERY_HEARTBEAT_FILE": heartbeat, **(env or {})}
         if slow_job_seconds is None:
-            argv = [str(BIN_DIR / "celery"), *args]
+            proc = self.launch(name, "worker", *hostname, env=env)
         else:
+            # Celery in-process with a slowed compression, on the launcher's own arguments.
             env["SLOW_JOB_SECONDS"] = str(slow_job_seconds)
-            argv = [sys.executable, str(Path(__file__).with_name("slow_worker.py")), *args]
-        proc = self.start(name, argv, env=env)
+            args = [*launch.command("worker", {**os.environ, **self.base_env, **env})[1:], *hostname]
+            proc = self.start(name, [sys.executable, str(Path(__file__).with_name("slow_worker.py")), *args], env=env)
         wait_for(lambda: self._alive(proc) and "ready." in proc.log(), timeout=30, what=f"{name} ready")
         return proc
 

@@ -14,7 +14,7 @@ from conftest import TEST_REDIS_URL
 from pydantic import BaseModel, ConfigDict, Field
 from service_processes import SERVICE_DIR
 
-from config.web_server import SERVERS
+from config.launch import SERVERS
 
 
 class Strict(BaseModel):

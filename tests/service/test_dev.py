@@ -27,10 +27,10 @@ def scratch_database():
 def test_dev_runs_web_and_worker_and_stops_on_ctrl_c(scratch_database, tmp_path):
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "GUNICORN_"))},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "GUNICORN_", "WEB_", "WORKER_"))},
         "DATABASE_URL": f"{SERVER_URL}/{scratch_database}",
         "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/13",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_BIND": f"127.0.0.1:{port}",
         "CELERY_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
     }
     log = tmp_path / "dev.log"

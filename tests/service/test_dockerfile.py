@@ -94,15 +94,13 @@ def test_no_secrets_in_layers(parsed):
         assert name not in text
 
 
-def test_each_role_has_an_exec_form_command(parsed):
-    from config.web_server import WebServerArgs, web_server_command
-    from config.worker_command import worker_argv
+def test_each_target_starts_its_process_through_the_launcher(parsed):
+    from config.launch import COMMANDS
 
-    # The default web.server with the config defaults, exactly as the Deployment renders it.
-    assert stage_cmd(parsed, "web") == web_server_command(WebServerArgs(server="uwsgi"))
-    assert stage_cmd(parsed, "bench") == ["python", "-m", "benchmarks", "run", "--out", "-"]
-    assert stage_cmd(parsed, "worker") == worker_argv()
-    assert stage_cmd(parsed, "migrate") == ["python", "manage.py", "migrate", "--noinput"]
+    # Exec form, no shell: the launcher execs the server, so SIGTERM reaches its main process.
+    for stage, process in (("web", "web"), ("worker", "worker"), ("migrate", "migrate"), ("bench", "bench")):
+        assert stage_cmd(parsed, stage) == ["python", "-m", "config.launch", process]
+        assert process in COMMANDS
     # The last stage is what a plain `docker build` produces.
     assert [v for _, k, v in parsed if k == "FROM"][-1] == "runtime AS web"
 

@@ -18,7 +18,7 @@ from PIL import Image
 from s3_server import REGION, kind_of, refused_by_role
 from service_processes import free_port, wait_for
 
-from config.web_server import SERVERS
+from config.launch import SERVERS
 from jobs.models import ExpiredJob, Job
 
 POD_KINDS = ("web", "worker", "reconciler")
@@ -39,7 +39,7 @@ def finished(url: str, job_id: str) -> dict:
 
 
 def run_reconciler(processes, env: dict[str, str]) -> str:
-    proc = processes.start("reconciler", [sys.executable, "manage.py", "jobs_reconcile"], env=env)
+    proc = processes.launch("reconciler", "reconcile", env=env)
     assert proc.wait(timeout=60) == 0, proc.log()
     return proc.log()
 
@@ -152,9 +152,8 @@ def test_a_worker_that_cannot_reach_its_bucket_exits_naming_it(processes, s3_ser
     endpoint, refusing = s3_with_auth
     for name, env in (("worker-missing", s3_server.env(bucket, "worker")),
                       ("worker-refused", {**s3_server.env(refusing, "worker"), "AWS_S3_ENDPOINT_URL": endpoint})):
-        proc = processes.start(name, [sys.executable, "-m", "celery", "--app", "config", "worker", "--concurrency",
-                                      "1", "--loglevel", "INFO", "--hostname", f"{name}@%h"],
-                               env={**env, "CELERY_HEARTBEAT_FILE": str(processes.tmp_path / f"{name}.hb")})
+        proc = processes.launch(name, "worker", "--hostname", f"{name}@%h",
+                                env={**env, "CELERY_HEARTBEAT_FILE": str(processes.tmp_path / f"{name}.hb")})
         assert proc.wait(timeout=60) == 1, proc.log()
         log = proc.log()
         assert "worker cannot start: uploads and results are unreachable" in log, log

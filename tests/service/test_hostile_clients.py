@@ -13,7 +13,7 @@ import requests
 from conftest import encode, photo_like
 from service_processes import free_port, wait_for
 
-from config.web_server import SERVERS
+from config.launch import SERVERS
 from jobs.models import Job
 
 IO_ON = {"API_IO_ENABLED": "true"}

@@ -17,7 +17,7 @@ from private_servers import PrivatePostgres
 from s3_server import refused_by_role
 from service_processes import SERVICE_DIR, free_port, wait_for
 
-from config.web_server import SERVERS
+from config.launch import SERVERS
 from jobs.models import Job
 
 # Short limits for a test, keeping the settings' rule (time limit below visibility timeout).
@@ -56,8 +56,7 @@ def wait_finished(url: str, job_ids: list[str], timeout: float) -> dict[str, dic
 
 
 def reconciler(processes, env: dict[str, str], every: float = 1.0):
-    return processes.start("reconciler", [sys.executable, "manage.py", "jobs_reconcile", "--every", str(every)],
-                           env=env)
+    return processes.launch("reconciler", "reconcile", "--every", str(every), env=env)
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -163,7 +162,7 @@ def private_postgres(processes):
 def test_postgres_restart_leaves_no_job_stuck_queued(processes, private_postgres, tmp_path):
     pg = private_postgres
     env = {**FAST, "DATABASE_URL": pg.url}
-    migrate = processes.start("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], env=env)
+    migrate = processes.launch("migrate", "migrate", env=env)
     assert migrate.wait(timeout=120) == 0, migrate.log()
     _, url = processes.gunicorn(env=env)
     job_ids = [submit(url, encode(photo_like(160, 120, seed=i))) for i in range(8)]

@@ -19,7 +19,7 @@ from memory_limit import children, status_mib
 from PIL import Image
 from service_processes import wait_for
 
-from config.web_server import SERVERS
+from config.launch import SERVERS
 from jobs.models import Job
 from stack import memory
 from stack.config import PROJECT, StackConfig, decode_config_value, parse_stack_config

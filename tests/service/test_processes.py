@@ -16,7 +16,7 @@ from PIL import Image
 from service_processes import SERVICE_DIR, free_port, wait_for
 from tls_postgres import tls_server  # noqa: F401  (fixture)
 
-from config.web_server import SERVERS
+from config.launch import SERVERS
 from jobs.models import Job, JobResult
 
 # Short enough for a test, with the time limit below it as the settings require.

@@ -57,15 +57,12 @@ def _get(inputs: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _flag(command: list[Any], *names: str) -> str | None:
-    for i, arg in enumerate(command):
-        text = str(arg)
-        for name in names:
-            if text == name and i + 1 < len(command):
-                return str(command[i + 1])
-            if text.startswith(name + "="):
-                return text.split("=", 1)[1]
-    return None
+_LAUNCH_SETTINGS = (
+    ("workers", "WEB_PROCESSES"),
+    ("threads", "WEB_THREADS"),
+    ("concurrency", "WORKER_CONCURRENCY"),
+)
+"""What the plan shows of a container's launcher settings (service/config/launch.py)."""
 
 
 def _workload_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,17 +79,10 @@ def _workload_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
             settings[f"{prefix}cpu"] = requests["cpu"]
         if requests.get("memory") or limits.get("memory"):
             settings[f"{prefix}memory"] = requests.get("memory") or limits.get("memory")
-        command = [*(container.get("command") or []), *(container.get("args") or [])]
-        if command[:1] == ["nginx"]:
-            continue  # the web pod's proxy: its `-c` is a config file, not a concurrency
-        for label, names in (
-            ("workers", ("--workers", "-w", "--processes")),
-            ("threads", ("--threads",)),
-            ("concurrency", ("--concurrency", "-c")),
-        ):
-            found = _flag(command, *names)
-            if found is not None:
-                settings[f"{prefix}{label}"] = found
+        env = {item.get("name"): item.get("value") for item in container.get("env") or []}
+        for label, name in _LAUNCH_SETTINGS:
+            if env.get(name) is not None:
+                settings[f"{prefix}{label}"] = str(env[name])
     node_selector = _get(inputs, "spec.template.spec.nodeSelector")
     if node_selector:
         settings["nodeSelector"] = ",".join(f"{k}={v}" for k, v in node_selector.items())

@@ -36,7 +36,7 @@ class WebShape:
 
 WORKER_CLASS: dict[str, str] = {"gunicorn": "gthread", "uwsgi": "http-router"}
 """The benchmark's name for how each `web.server` runs threads: gunicorn's gthread workers,
-uWSGI's processes and threads behind its HTTP router (service/config/web_server.py)."""
+uWSGI's processes and threads behind its HTTP router (service/config/launch.py)."""
 
 
 def web_shape(config: StackConfig) -> WebShape:

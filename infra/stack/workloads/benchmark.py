@@ -26,19 +26,22 @@ DEADLINE_SECONDS = 3600
 """The full run takes minutes; an hour bounds a run that hangs on an unreachable database."""
 
 
-RESULTS_FILE = "/tmp/bench-results.json"
 RESULTS_MARKER = "--- django-eks-bench results ---"
 """The line after which the Job's log holds the results JSON, and nothing else."""
 
 
-def benchmark_command(fast: bool) -> list[str]:
-    """The benchmark, then its results after a marker line.
+def benchmark_settings(config: StackConfig, instance_type: str) -> dict[str, str]:
+    """The bench launcher's settings (service/config/launch.py).
 
-    A container's log interleaves stdout and stderr, so the run's own output goes to stderr
-    and the results file is printed once, last, after `RESULTS_MARKER`.
+    A container's log interleaves stdout and stderr: with `BENCH_RESULTS_MARKER` the launcher
+    sends the run's own output to stderr and prints the results once, last, after the marker.
     """
-    run = f"python -m benchmarks run{' --fast' if fast else ''} --out {RESULTS_FILE}"
-    return ["sh", "-c", f'{run} 1>&2 && echo "{RESULTS_MARKER}" && cat {RESULTS_FILE}']
+    return {
+        "BENCH_FAST": "true" if config.benchmark.fast else "false",
+        "BENCH_RESULTS_MARKER": RESULTS_MARKER,
+        # Not a secret: the instance type the results are recorded under.
+        "BENCH_INSTANCE_TYPE": instance_type,
+    }
 
 
 def benchmark_job_name(config: StackConfig, image: str) -> str:
@@ -64,10 +67,9 @@ def benchmark_job(
     container = {
         "name": BENCHMARK,
         "image": image,
-        "command": benchmark_command(config.benchmark.fast),
+        "command": m.launch_command("bench"),
         "envFrom": [{"configMapRef": {"name": config_map_name}}, {"secretRef": {"name": secret_name}}],
-        # Not a secret: the instance type the results are recorded under.
-        "env": [{"name": "BENCH_INSTANCE_TYPE", "value": pool.instance_type}],
+        "env": m.env_list(benchmark_settings(config, pool.instance_type)),
         "resources": m.resources(room.cpu_millicores, room.memory_mib),
         "securityContext": m.container_security_context(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],

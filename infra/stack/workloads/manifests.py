@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, WebConfig, WorkerConfig
 from stack.workloads import proxy
-from stack.workloads.web_server import uwsgi_command
 
 Manifest = dict[str, Any]
 
@@ -278,6 +277,16 @@ def _env_from(config_map_name: str, secret_name: str) -> list[dict[str, Any]]:
     return [{"configMapRef": {"name": config_map_name}}, {"secretRef": {"name": secret_name}}]
 
 
+def launch_command(process: str) -> list[str]:
+    """The image's launcher for `process` (service/config/launch.py), exec form: it reads its
+    settings from the container's env and execs the server, so SIGTERM reaches the server."""
+    return ["python", "-m", "config.launch", process]
+
+
+def env_list(settings: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in settings.items()]
+
+
 _TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
 _TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 
@@ -320,34 +329,19 @@ def _pool(config: StackConfig, name: str) -> NodePoolConfig:
 # --- web --------------------------------------------------------------------------------
 
 
-def gunicorn_command(web: WebConfig) -> list[str]:
-    # gthread: the sync worker ignores keep-alive, and the ALB reuses connections.
-    return [
-        "gunicorn",
-        "--config",
-        "gunicorn.conf.py",
-        "--workers",
-        str(web.gunicorn_workers),
-        "--threads",
-        str(web.threads),
-        "--keep-alive",
-        str(web.keep_alive_seconds),
-        "--graceful-timeout",
-        str(web.graceful_timeout_seconds),
-        "--timeout",
-        str(web.timeout_seconds),
-        # Loopback only: port 8000 is the proxy's (stack/workloads/proxy.py).
-        "--bind",
-        proxy.app_bind(),
-        "config.wsgi",
-    ]
-
-
-def web_command(web: WebConfig) -> list[str]:
-    """The application server's command for `web.server`, exec form: SIGTERM reaches its master."""
-    if web.server == "uwsgi":
-        return uwsgi_command(web, bind=proxy.app_bind())
-    return gunicorn_command(web)
+def web_settings(web: WebConfig) -> dict[str, str]:
+    """The web launcher's settings (service/config/launch.py reads them and builds the server's
+    flags): keep-alive above the ALB's idle timeout, the graceful timeout inside the pod's grace
+    period, and the app on loopback behind the proxy (port 8000 is the proxy's, proxy.py)."""
+    return {
+        "WEB_SERVER": web.server,
+        "WEB_BIND": proxy.app_bind(),
+        "WEB_PROCESSES": str(web.gunicorn_workers),
+        "WEB_THREADS": str(web.threads),
+        "WEB_KEEP_ALIVE_SECONDS": str(web.keep_alive_seconds),
+        "WEB_GRACEFUL_TIMEOUT_SECONDS": str(web.graceful_timeout_seconds),
+        "WEB_TIMEOUT_SECONDS": str(web.timeout_seconds),
+    }
 
 
 def web_app_pre_stop_seconds(web: WebConfig) -> int:
@@ -384,7 +378,8 @@ def web_container(config: StackConfig, image: str, *, config_map_name: str, secr
     container: dict[str, Any] = {
         "name": WEB,
         "image": image,
-        "command": web_command(web),
+        "command": launch_command(WEB),
+        "env": env_list(web_settings(web)),
         # Port 8000 (`http`) is the proxy's; the app listens on loopback behind it.
         "ports": [{"name": "probes", "containerPort": PROBE_PORT, "protocol": "TCP"}],
         "envFrom": _env_from(config_map_name, secret_name),
@@ -525,16 +520,9 @@ def pod_disruption_budget(component: str) -> Manifest:
 # --- worker -----------------------------------------------------------------------------
 
 
-def celery_command(worker: WorkerConfig) -> list[str]:
-    # The image's worker command (service/config/worker_command.py says why each flag): prefetch 1
-    # and -O fair, so a long CPU-bound task never holds a second one hostage; no event heartbeat,
-    # gossip or mingle, which nothing reads and which hold the event loop while Redis hangs.
-    return [
-        "celery", "--app", "config", "worker",
-        "--concurrency", str(worker.concurrency), "--prefetch-multiplier", "1", "-O", "fair",
-        "--without-heartbeat", "--without-gossip", "--without-mingle",
-        "--loglevel", LOG_LEVEL,
-    ]  # fmt: skip
+def worker_settings(worker: WorkerConfig) -> dict[str, str]:
+    """The worker launcher's settings (service/config/launch.py says why each of its flags)."""
+    return {"WORKER_CONCURRENCY": str(worker.concurrency)}
 
 
 def heartbeat_command() -> list[str]:
@@ -564,7 +552,8 @@ def worker_container(config: StackConfig, image: str, *, config_map_name: str, s
     return {
         "name": WORKER,
         "image": image,
-        "command": celery_command(worker),
+        "command": launch_command(WORKER),
+        "env": env_list(worker_settings(worker)),
         "envFrom": _env_from(config_map_name, secret_name),
         "resources": resources(worker.cpu_millicores, worker.memory_mib),
         "securityContext": container_security_context(),
@@ -630,7 +619,7 @@ def migration_job(
     container = {
         "name": MIGRATE,
         "image": image,
-        "command": ["python", "manage.py", "migrate", "--noinput"],
+        "command": launch_command(MIGRATE),
         "envFrom": _env_from(config_map_name, secret_name),
         "resources": resources(web.cpu_millicores, web.memory_mib),
         "securityContext": container_security_context(),
@@ -691,10 +680,8 @@ def credentials_wait_container(image: str) -> dict[str, Any]:
     return {
         "name": WAIT_FOR_CREDENTIALS,
         "image": image,
-        "command": [
-            "python", "-m", "config.pod_credentials",
-            "--timeout", str(CREDENTIALS_TIMEOUT_SECONDS),
-        ],  # fmt: skip
+        "command": launch_command(WAIT_FOR_CREDENTIALS),
+        "env": env_list({"CREDENTIALS_TIMEOUT_SECONDS": str(CREDENTIALS_TIMEOUT_SECONDS)}),
         "resources": resources(100, 128),
         "securityContext": container_security_context(),
     }

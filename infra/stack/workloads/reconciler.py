@@ -1,4 +1,5 @@
-"""The job reconciler: a CronJob that runs `manage.py jobs_reconcile` once per period.
+"""The job reconciler: a CronJob that runs one `manage.py jobs_reconcile` pass per period
+(`python -m config.launch reconcile`).
 
 Why a CronJob rather than Celery beat or a periodic Celery task: the reconciler repairs what
 the broker lost (messages never published, or orphaned by a killed worker), so it must not
@@ -24,10 +25,6 @@ DEADLINE_SECONDS = 300
 """A pass is a few queries and publishes; one that hangs (a frozen database) is killed."""
 CPU_MILLICORES = RECONCILER_POD.cpu_millicores
 MEMORY_MIB = RECONCILER_POD.memory_mib
-
-
-def reconciler_command() -> list[str]:
-    return ["python", "manage.py", "jobs_reconcile"]
 
 
 def reconciler_settings(config: StackConfig) -> dict[str, str]:
@@ -57,7 +54,7 @@ def reconciler_cronjob(
     container: dict[str, Any] = {
         "name": RECONCILER,
         "image": image,
-        "command": reconciler_command(),
+        "command": m.launch_command("reconcile"),
         "envFrom": [{"configMapRef": {"name": config_map_name}}, {"secretRef": {"name": secret_name}}],
         "resources": m.resources(CPU_MILLICORES, MEMORY_MIB),
         "securityContext": m.container_security_context(),

@@ -78,7 +78,9 @@ def test_settings_pick_what_a_reviewer_looks_at() -> None:
                     "containers": [
                         {
                             "name": "web",
-                            "command": ["gunicorn", "--workers", "1", "--threads", "8", "config.wsgi"],
+                            # The image's launcher and its settings (service/config/launch.py).
+                            "command": ["python", "-m", "config.launch", "web"],
+                            "env": [{"name": "WEB_PROCESSES", "value": "1"}, {"name": "WEB_THREADS", "value": "8"}],
                             "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}},
                         }
                     ]

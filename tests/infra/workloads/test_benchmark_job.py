@@ -12,6 +12,7 @@ from stack.config import NODE_POOL_LABEL, StackConfig, StackConfigError, parse_s
 from stack.workloads import benchmark as b
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config, run_edited
+from tests.infra.workloads.test_workloads_manifests import launched
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/service:0.1.0"
 
@@ -33,10 +34,9 @@ def test_job_measures_the_chosen_pool_with_the_stack_database_and_redis() -> Non
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == IMAGE
-    script = container["command"][-1]
-    assert container["command"][:2] == ["sh", "-c"]
-    assert script.startswith("python -m benchmarks run --out /tmp/bench-results.json 1>&2 && ")
-    assert script.endswith(f'echo "{b.RESULTS_MARKER}" && cat /tmp/bench-results.json')
+    # The run's output to stderr, then the marker line and the results JSON end the Job's log.
+    assert launched(container)[1:] == ["-m", "benchmarks", "run", "--out", "/tmp/bench-results.json"]
+    assert {"name": "BENCH_RESULTS_MARKER", "value": b.RESULTS_MARKER} in container["env"]
     assert {"name": "BENCH_INSTANCE_TYPE", "value": "c5.large"} in container["env"]
     # DATABASE_URL and REDIS_URL reach it as they reach the workers: from the app Secret.
     assert container["envFrom"] == m.worker_deployment(config, IMAGE)["spec"]["template"]["spec"]["containers"][0]["envFrom"]
@@ -58,7 +58,7 @@ def test_job_claims_a_whole_node_of_its_pool() -> None:
 def test_fast_mode_and_a_new_image_make_a_new_job() -> None:
     full = b.benchmark_job(config_with({"nodePool": "workers"}), IMAGE)
     fast = b.benchmark_job(config_with({"nodePool": "workers", "fast": True}), IMAGE)
-    assert "benchmarks run --fast --out" in fast["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert "--fast" in launched(fast["spec"]["template"]["spec"]["containers"][0])
     other_image = b.benchmark_job(config_with({"nodePool": "workers"}), IMAGE.replace("0.1.0", "0.2.0"))
     names = {j["metadata"]["name"] for j in (full, fast, other_image)}
     assert len(names) == 3

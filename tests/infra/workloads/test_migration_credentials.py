@@ -29,7 +29,7 @@ from typing import Any
 from config import pod_credentials
 from stack.config import StackConfig
 from stack.workloads import manifests as m
-from tests.infra.workloads.test_workloads_manifests import IMAGE, find, render
+from tests.infra.workloads.test_workloads_manifests import IMAGE, find, launched, render
 
 
 def counts_against_backoff_limit(job_spec: dict[str, Any], terminated: dict[str, int]) -> bool:
@@ -61,7 +61,7 @@ def test_migrate_runs_only_after_the_credentials_wait(stack_config: StackConfig)
     (wait,) = pod["initContainers"]
     assert wait["name"] == m.WAIT_FOR_CREDENTIALS
     assert wait["image"] == IMAGE == pod["containers"][0]["image"]
-    assert wait["command"][:3] == ["python", "-m", "config.pod_credentials"]
+    assert launched(wait)[1:] == ["-m", "config.pod_credentials", "--timeout", str(m.CREDENTIALS_TIMEOUT_SECONDS)]
     # Same identity as migrate: the service account whose association it waits for.
     assert pod["serviceAccountName"] == m.MIGRATE
     assert wait["securityContext"] == pod["containers"][0]["securityContext"]

@@ -17,7 +17,7 @@ from stack.config import StackConfig, StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
 from stack.workloads import proxy
 from tests.infra.stack_files import project_config
-from tests.infra.workloads.test_workloads_manifests import find, option, render
+from tests.infra.workloads.test_workloads_manifests import find, launched, option, render
 
 
 def web_pod(config: StackConfig) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def test_port_8000_is_the_proxys_and_the_service_still_targets_it(stack_config: 
 @pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
 def test_the_proxy_forwards_to_the_address_the_app_binds_on_loopback(server: str) -> None:
     config = parse_stack_config({"web": {"server": server}})
-    command = containers(config)[m.WEB]["command"]
+    command = launched(containers(config)[m.WEB])
     bind = option(command, "--bind" if server == "gunicorn" else "--http")
     assert bind.startswith("127.0.0.1:")
     conf = nginx_conf(config)

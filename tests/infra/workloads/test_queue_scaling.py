@@ -89,7 +89,7 @@ def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
     assert spec["minReplicaCount"] == 0
     assert spec["triggers"][0]["metadata"]["listLength"] == "4"
     assert spec["triggers"][0]["metadata"]["activationListLength"] == "3"
-    assert m.celery_command(config.worker)[m.celery_command(config.worker).index("--concurrency") + 1] == "2"
+    assert m.worker_settings(config.worker)["WORKER_CONCURRENCY"] == "2"
 
 
 def test_the_watched_list_is_the_queue_the_containers_use(stack_config: StackConfig) -> None:

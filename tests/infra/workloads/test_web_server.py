@@ -1,5 +1,5 @@
-"""`web.server`: each application server's command and probes in the web Deployment, the same
-command the service's tests and benchmark start, and valid for the cluster."""
+"""`web.server`: the web Deployment's settings reach the image's launcher (service/config/launch.py),
+which starts either application server with them; probes, and validity for the cluster."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from config.web_server import SERVERS, WebServerArgs, web_server_command
+from config.launch import SERVERS
 from stack.config import StackConfig, parse_stack_config
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config
-from tests.infra.workloads.test_workloads_manifests import cluster_version, find, option, render
+from tests.infra.workloads.test_workloads_manifests import cluster_version, find, launched, option, render
 
 
 def with_server(config: StackConfig, server: str, *, jobs: dict[str, Any] | None = None, **web: Any) -> StackConfig:
@@ -27,21 +27,29 @@ def web_container(config: StackConfig) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("server", SERVERS)
-def test_web_command_is_the_services_own(server: str, stack_config: StackConfig) -> None:
+def test_the_pods_settings_reach_the_server_the_launcher_starts(server: str, stack_config: StackConfig) -> None:
     # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.memory).
     config = with_server(stack_config, server, jobs={"uploadsPerWebPod": 2}, memoryMib=1152,
                          gunicornWorkers=2, threads=16, keepAliveSeconds=90,
                          gracefulTimeoutSeconds=25, timeoutSeconds=70)
-    expected = web_server_command(WebServerArgs(
-        server=server, processes=2, threads=16, keep_alive_seconds=90, graceful_timeout_seconds=25,
-        timeout_seconds=70, bind="127.0.0.1:8080"))  # fmt: skip
-    assert web_container(config)["command"] == expected
+    command = launched(web_container(config))
+    assert command[0].endswith(server)
+    keep_alive = "--http-keepalive" if server == "uwsgi" else "--keep-alive"
+    graceful = "--worker-reload-mercy" if server == "uwsgi" else "--graceful-timeout"
+    workers = "--processes" if server == "uwsgi" else "--workers"
+    bind = "--http" if server == "uwsgi" else "--bind"
+    assert option(command, workers) == "2" and option(command, "--threads") == "16"
+    # Idle connections outlive the ALB's, so the ALB never reuses one the server just closed.
+    assert option(command, keep_alive) == "90"
+    assert 90 > config.load_balancer.idle_timeout_seconds
+    assert option(command, graceful) == "25"
+    assert option(command, bind) == "127.0.0.1:8080"  # on loopback behind the pod's proxy
 
 
-def test_uwsgi_command_keeps_connections_in_its_router_and_stops_gracefully(stack_config: StackConfig) -> None:
+def test_uwsgi_keeps_connections_in_its_router_and_stops_gracefully(stack_config: StackConfig) -> None:
     config = with_server(stack_config, "uwsgi", keepAliveSeconds=90, gracefulTimeoutSeconds=25, timeoutSeconds=70)
-    command = web_container(config)["command"]
-    assert command[0] == "uwsgi"
+    command = launched(web_container(config))
+    assert command[0].endswith("uwsgi")
     # The router (not --http11-socket), on loopback behind the pod's proxy.
     assert option(command, "--http") == "127.0.0.1:8080"
     assert "--http-keepalive=90" in command

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from config.worker_command import worker_argv
+from config import launch
 from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, parse_stack_config
 from stack.pod_identity import trust_policy
 from stack.workloads import load_balancer_controller as lbc
@@ -58,7 +58,21 @@ def pod_specs(manifests: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
 
 
 def option(command: list[str], flag: str) -> str:
-    return command[command.index(flag) + 1]
+    """A flag's value, given as `--flag value` or `--flag=value`."""
+    for i, arg in enumerate(command):
+        if arg == flag:
+            return command[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    raise ValueError(f"{flag} not in {command}")
+
+
+def launched(container: dict[str, Any]) -> list[str]:
+    """The command line the image's launcher builds from a rendered container's command and env."""
+    assert container["command"][:3] == ["python", "-m", "config.launch"]
+    process, *extra = container["command"][3:]
+    env = {item["name"]: item["value"] for item in container.get("env", [])}
+    return launch.command(process, env, extra)
 
 
 # --- placement ----------------------------------------------------------------------------
@@ -160,13 +174,14 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
     stack_config = stack_config.model_copy(update={"web": stack_config.web.model_copy(update={"server": "gunicorn"})})
     web = stack_config.web
     container = find(render(stack_config), "Deployment", m.WEB)["spec"]["template"]["spec"]["containers"][0]
-    command = container["command"]
-    assert command[:3] == ["gunicorn", "--config", "gunicorn.conf.py"]
+    command = launched(container)
+    assert command[0].endswith("gunicorn") and command[1:3] == ["--config", "gunicorn.conf.py"]
     assert command[-1] == "config.wsgi"
     assert option(command, "--bind") == "127.0.0.1:8080"  # behind the pod's proxy
     assert option(command, "--workers") == str(web.gunicorn_workers)
     assert option(command, "--threads") == str(web.threads)
     assert option(command, "--keep-alive") == str(web.keep_alive_seconds)
+    assert int(option(command, "--keep-alive")) > stack_config.load_balancer.idle_timeout_seconds
     assert option(command, "--graceful-timeout") == str(web.graceful_timeout_seconds)
     assert option(command, "--timeout") == str(web.timeout_seconds)
     assert container["image"] == IMAGE
@@ -175,8 +190,10 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
 
 def test_celery_command_follows_config(stack_config: StackConfig) -> None:
     container = find(render(stack_config), "Deployment", m.WORKER)["spec"]["template"]["spec"]["containers"][0]
-    # The command the image, make dev, the benchmark and the service tests run.
-    assert container["command"] == worker_argv(concurrency=stack_config.worker.concurrency)
+    command = launched(container)
+    assert command[0].endswith("celery") and command[1:4] == ["--app", "config", "worker"]
+    assert option(command, "--concurrency") == str(stack_config.worker.concurrency)
+    assert option(command, "--prefetch-multiplier") == "1"
     assert "ports" not in container
 
 
@@ -274,18 +291,17 @@ def test_ssl_redirect_only_with_a_certificate() -> None:
 
 def keep_alive_seconds(command: list[str]) -> int:
     """The idle keep-alive of either server's command (gunicorn --keep-alive, uWSGI --http-keepalive=)."""
-    if command[0] == "uwsgi":
-        return int(next(arg for arg in command if arg.startswith("--http-keepalive=")).split("=", 1)[1])
-    return int(option(command, "--keep-alive"))
+    return int(option(command, "--http-keepalive" if command[0].endswith("uwsgi") else "--keep-alive"))
 
 
 def graceful_seconds(command: list[str]) -> int:
-    return int(option(command, "--worker-reload-mercy" if command[0] == "uwsgi" else "--graceful-timeout"))
+    return int(option(command, "--worker-reload-mercy" if command[0].endswith("uwsgi") else "--graceful-timeout"))
 
 
 def test_keep_alive_outlasts_the_alb_idle_timeout(stack_config: StackConfig) -> None:
-    command = find(render(stack_config), "Deployment", m.WEB)["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert keep_alive_seconds(command) > stack_config.load_balancer.idle_timeout_seconds
+    # What the server the pod's launcher starts keeps, from the env the stack renders.
+    container = find(render(stack_config), "Deployment", m.WEB)["spec"]["template"]["spec"]["containers"][0]
+    assert keep_alive_seconds(launched(container)) > stack_config.load_balancer.idle_timeout_seconds
 
 
 def test_web_grace_period_covers_pre_stop_and_graceful_timeout(stack_config: StackConfig) -> None:
@@ -294,7 +310,7 @@ def test_web_grace_period_covers_pre_stop_and_graceful_timeout(stack_config: Sta
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     # The app pauses while the target deregisters and then while the proxy drains through it.
     assert pre_stop == stack_config.web.pre_stop_seconds + stack_config.web.graceful_timeout_seconds
-    graceful = graceful_seconds(container["command"])
+    graceful = graceful_seconds(launched(container))
     assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
 
 
@@ -421,7 +437,7 @@ def test_migration_job_runs_once_per_image(stack_config: StackConfig) -> None:
     assert spec["activeDeadlineSeconds"] > 0
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
-    assert pod["containers"][0]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert launched(pod["containers"][0])[1:] == ["manage.py", "migrate", "--noinput"]
     assert pod["containers"][0]["image"] == IMAGE
 
 
@@ -501,12 +517,13 @@ def test_nothing_secret_outside_the_secret(stack_config: StackConfig) -> None:
     assert not config_keys & set(m.SECRET_KEYS)
 
 
-def test_no_literal_environment_variables(stack_config: StackConfig) -> None:
-    # Everything reaches the containers through envFrom: a literal `env` value would be stored
-    # in the Deployment (and the Pulumi state) in plain text.
+def test_literal_environment_variables_are_only_launcher_settings(stack_config: StackConfig) -> None:
+    # A literal `env` value is stored in the Deployment (and the Pulumi state) in plain text:
+    # only the launcher's settings are; the app's configuration and secrets come through envFrom.
+    settings = {setting.name for setting in launch.SETTINGS}
     for _, spec in pod_specs(render(stack_config)):
-        for container in spec["containers"]:
-            assert "env" not in container
+        for container in [*spec["containers"], *spec.get("initContainers", [])]:
+            assert {item["name"] for item in container.get("env", [])} <= settings
 
 
 def test_secret_needs_every_value() -> None:
