@@ -7,23 +7,23 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from stack.autoscaling.component import Autoscalers, AutoscalersArgs
-from stack.cluster import Cluster, ClusterArgs
-from stack.config import PROJECT, StackConfig
-from stack.cost import stack_estimates
-from stack.database import Database, DatabaseArgs
-from stack.load_balancer import LoadBalancer, LoadBalancerArgs
-from stack.network import Network, NetworkArgs
-from stack.preview_access import PreviewAccessArgs, preview_access
-from stack.redis import Redis, RedisArgs
-from stack.registry import Registry, pull_through_prefix
+from stack.addons.component import Autoscalers, AutoscalersArgs
+from stack.platform.cluster import Cluster, ClusterArgs
+from stack.config.model import PROJECT, StackConfig
+from stack.model.cost import stack_estimates
+from stack.platform.database import Database, DatabaseArgs
+from stack.platform.load_balancer import LoadBalancer, LoadBalancerArgs
+from stack.platform.network import Network, NetworkArgs
+from stack.addons.preview_access import PreviewAccessArgs, preview_access
+from stack.platform.cache import Redis, RedisArgs
+from stack.platform.registry import Registry, pull_through_prefix
 from stack.workloads.proxy import proxy_image
-from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
-from stack.storage import Storage, StorageArgs, pod_settings
+from stack.tools.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
+from stack.platform.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads.manifests import NAMESPACE
 from stack.workloads.network_policies import s3_prefix_list_name
-from stack.zones import eks_zone_ids
+from stack.model.zones import eks_zone_ids
 
 
 def _tag_and_digest(image: Any) -> tuple[str | None, str]:
@@ -151,7 +151,7 @@ def build(config: StackConfig) -> dict[str, Any]:
     if config.image.tag is None:
         # A stack without an image yet: the platform and the registry, so the deploy can push
         # the first image before the app exists (a new stack's first, untargeted `pulumi up`:
-        # stack.release.bootstrap).
+        # stack.tools.release.bootstrap).
         pulumi.log.warn("image.tag is not set: the platform is deployed without the app")
     else:
         image = pinned_image(config, registry, config.image.tag)

@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from stack.config import PROJECT, decode_config_value
-from stack.offline import OfflineRun, RecordedResource, pulumi_config_of, run_program, run_stack, stack_names
+from stack.config.model import PROJECT, decode_config_value
+from stack.tools.offline import OfflineRun, RecordedResource, pulumi_config_of, run_program, run_stack, stack_names
 
 STACKS = stack_names()
 

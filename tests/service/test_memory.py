@@ -1,6 +1,6 @@
 """The largest accepted upload and image fit the pods' memory limits, measured on real processes.
 
-The stack config derives the memory limits from one model (infra/stack/memory.py): here real
+The stack config derives the memory limits from one model (infra/stack/model/memory.py): here real
 uWSGI and gunicorn processes take the largest accepted upload on every request thread at
 once, with the upload slots the config sets, and a real Celery worker compresses the largest
 image it lets through; their peak RSS is read from /proc. A peak above the configured limit
@@ -22,8 +22,8 @@ from service_processes import wait_for
 from config.web_server import SERVERS
 from jobs.models import Job
 from stack import memory
-from stack.config import PROJECT, StackConfig, decode_config_value, parse_stack_config
-from stack.offline import pulumi_config_of
+from stack.config.model import PROJECT, StackConfig, decode_config_value, parse_stack_config
+from stack.tools.offline import pulumi_config_of
 
 IMAGE_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
 """As service/Dockerfile sets it (test_dockerfile checks the two agree)."""

@@ -16,8 +16,8 @@ from conftest import TEST_REDIS_URL, encode, photo_like
 from service_processes import SERVICE_DIR, wait_for
 
 from jobs.models import Job, JobResult
-from stack.config import PROJECT, decode_config_value, parse_stack_config
-from stack.offline import pulumi_config_of
+from stack.config.model import PROJECT, decode_config_value, parse_stack_config
+from stack.tools.offline import pulumi_config_of
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling
 

@@ -18,7 +18,7 @@ service tests start); a workload test holds the two equal. Keep-alive and shutdo
 
 from __future__ import annotations
 
-from stack.config import WebConfig
+from stack.config.model import WebConfig
 
 HTTP_PORT = 8000
 

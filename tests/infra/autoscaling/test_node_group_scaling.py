@@ -17,7 +17,7 @@ from moto import mock_aws
 from pulumi import dynamic
 from pulumi.dynamic.dynamic import _serialize, serialize_provider
 
-from stack.autoscaling import node_group_scaling as ngs
+from stack.addons import node_group_scaling as ngs
 from tests.infra.stack_files import STACKS, stack_run
 
 

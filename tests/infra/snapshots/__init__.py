@@ -41,7 +41,7 @@ def snapshot_path(stack: str) -> Path:
 
 
 def _resources(stack: str) -> list[dict[str, Any]]:
-    from stack.offline import run_stack
+    from stack.tools.offline import run_stack
 
     return [
         {
@@ -63,7 +63,7 @@ def _resources(stack: str) -> list[dict[str, Any]]:
 
 
 def _plan_and_manifests(stack: str) -> tuple[Any, dict[str, list[Any]]]:
-    from stack.plan.cli import main
+    from stack.tools.plan.cli import main
 
     with tempfile.TemporaryDirectory() as directory:
         out = io.StringIO()

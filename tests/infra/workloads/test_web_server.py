@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 
 from config.web_server import SERVERS, WebServerArgs, web_server_command
-from stack.config import StackConfig, parse_stack_config
+from stack.config.model import StackConfig, parse_stack_config
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import cluster_version, find, option, render
@@ -28,7 +28,7 @@ def web_container(config: StackConfig) -> dict[str, Any]:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_web_command_is_the_services_own(server: str, stack_config: StackConfig) -> None:
-    # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.memory).
+    # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.model.memory).
     config = with_server(stack_config, server, jobs={"uploadsPerWebPod": 2}, memoryMib=1152,
                          gunicornWorkers=2, threads=16, keepAliveSeconds=90,
                          gracefulTimeoutSeconds=25, timeoutSeconds=70)
