@@ -38,7 +38,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("stack.model.throughput.text", "stack.tools.plan.text"),
     ("stack.platform.storage", "stack.workloads"),
     ("stack.platform.storage", "stack.workloads.manifests"),
-    ("stack.program", "stack.tools.release.image"),
 }
 
 

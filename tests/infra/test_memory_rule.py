@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stack import memory
+from stack.model import memory
 from stack.config.model import StackConfig, StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config

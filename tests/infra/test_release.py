@@ -10,7 +10,8 @@ import pytest
 from stack.config.model import StackConfigError, parse_stack_config
 from stack.tools.offline import image_digest, pulumi_config_of, run_program
 from stack.platform.registry import lifecycle_policy
-from stack.tools.release.image import ImageNotFoundError, digest_for_tag, image_platforms, parse_ecr_url
+from stack.platform.registry import ImageNotFoundError, digest_for_tag, parse_ecr_url
+from stack.tools.release.image import image_platforms
 from tests.infra.plan.configs import small_config, split_pools_config
 from tests.infra.stack_files import STACKS, stack_run
 

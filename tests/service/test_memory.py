@@ -21,7 +21,7 @@ from service_processes import wait_for
 
 from config.web_server import SERVERS
 from jobs.models import Job
-from stack import memory
+from stack.model import memory
 from stack.config.model import PROJECT, StackConfig, decode_config_value, parse_stack_config
 from stack.tools.offline import pulumi_config_of
 

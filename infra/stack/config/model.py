@@ -687,7 +687,7 @@ class ImageConfig(Model):
     @field_validator("repository")
     @classmethod
     def _ecr(cls, value: str | None) -> str | None:
-        # Mirrors stack.tools.release.image.parse_ecr_url: the digest is resolved from ECR.
+        # Mirrors stack.platform.registry.parse_ecr_url: the digest is resolved from ECR.
         if value is not None and not re.fullmatch(
             r"\d{12}\.dkr\.ecr\.[a-z]{2}(-gov)?-[a-z]+-\d\.amazonaws\.com(\.cn)?"
             r"/[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",

@@ -5,9 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from stack.config.model import StackConfig
 
 
 def lifecycle_policy(untagged_days: int = 7) -> str:
@@ -124,3 +129,100 @@ class Registry(pulumi.ComponentResource):
         self.host = repository.repository_url.apply(lambda url: registry_host(url or ""))
         self.cache_prefix = cache_prefix
         self.register_outputs({"repositoryUrl": self.repository_url})
+
+
+# The image its pods run: pinned by digest (`repo@sha256:...`), resolved from the registry at
+# deploy time from the configured tag, so that whatever later happens to a tag, a running pod's
+# image cannot change under it, and a restarted pod runs the very image its Deployment was
+# rolled out with.
+
+_ECR_URL = re.compile(
+    r"(?P<registry>\d{12})\.dkr\.ecr\.(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)\.amazonaws\.com(\.cn)?"
+    r"/(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+)
+
+
+class ImageNotFoundError(LookupError):
+    """The configured tag is not in the registry."""
+
+
+@dataclass(frozen=True)
+class EcrRepository:
+    registry_id: str
+    region: str
+    name: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.registry_id}.dkr.ecr.{self.region}.amazonaws.com/{self.name}"
+
+
+def parse_ecr_url(url: str) -> EcrRepository:
+    """The parts of an ECR repository URL; ValueError for anything else."""
+    match = _ECR_URL.fullmatch(url)
+    if not match:
+        raise ValueError(
+            f"{url!r} is not an ECR repository URL "
+            "(<12-digit account>.dkr.ecr.<region>.amazonaws.com/<name>); the stack resolves "
+            "its image's digest from ECR"
+        )
+    return EcrRepository(match["registry"], match["region"], match["name"])
+
+
+def digest_for_tag(images: Iterable[tuple[str | None, str]], tag: str, repository: str) -> str:
+    """The digest `tag` names among a repository's images, given as (tag, digest) pairs (ECR
+    ListImages lists a tagged image once per tag, an untagged one with no tag)."""
+    for image_tag, digest in images:
+        if image_tag == tag:
+            return digest
+    raise ImageNotFoundError(
+        f"image tag {tag!r} is not in the ECR repository {repository}: build and push it "
+        "first (README, Deploy for real), or set image.tag to a tag the repository has"
+    )
+
+
+def pinned_reference(repository_url: str, digest: str) -> str:
+    """`repo@sha256:...`: what the pods run, immune to any later change of a tag."""
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise ValueError(f"{digest!r} is not an image digest (sha256:<64 hex digits>)")
+    return f"{repository_url}@{digest}"
+
+
+def _tag_and_digest(image: Any) -> tuple[str | None, str]:
+    # The invoke's typed result, or a plain dict where the SDK leaves nested values untyped.
+    if isinstance(image, dict):
+        tag = image.get("image_tag", image.get("imageTag"))
+        return tag, str(image.get("image_digest", image.get("imageDigest")))
+    return image.image_tag, str(image.image_digest)
+
+
+def pinned_image(config: StackConfig, registry: Registry, tag: str) -> pulumi.Output[str]:
+    """`repo@sha256:...` of the configured tag, resolved from ECR now (ListImages).
+
+    Listing rather than `aws.ecr.get_image`: a missing tag then fails with an error that names
+    the tag, the repository and the fix, not the provider's ImageNotFoundException. A preview
+    (which may run before the deploy workflow has pushed the tag) warns and shows the tag.
+    """
+    if config.image.repository:
+        external = parse_ecr_url(config.image.repository)
+        url: pulumi.Input[str] = external.url
+        name: pulumi.Input[str] = external.name
+        registry_id: pulumi.Input[str] = external.registry_id
+        region = external.region
+    else:
+        url, name, registry_id = registry.repository_url, registry.repository_name, registry.registry_id
+        region = config.region
+    listed = aws.ecr.get_images_output(repository_name=name, registry_id=registry_id, region=region)
+
+    def pin(values: list[Any]) -> str:
+        repository, image_ids = str(values[0]), values[1] or []
+        pairs = [_tag_and_digest(i) for i in image_ids]
+        try:
+            return pinned_reference(repository, digest_for_tag(pairs, tag, repository))
+        except ImageNotFoundError as e:
+            if not pulumi.runtime.is_dry_run():
+                raise
+            pulumi.log.warn(f"{e}; this preview shows the tag, `pulumi up` needs the image")
+            return f"{repository}:{tag}"
+
+    return pulumi.Output.all(url, listed.image_ids).apply(pin)
