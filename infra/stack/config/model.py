@@ -13,7 +13,6 @@ program generates them and keeps them as `pulumi.Output`s.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -958,35 +957,3 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     if problems:
         raise StackConfigError(problems)
     return config
-
-
-def decode_config_value(name: str, value: Any) -> Any:
-    """A config value as the CLI hands it over: objects and lists as JSON text, scalars as text."""
-    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as e:
-            raise StackConfigError([ConfigProblem(name, f"is not valid JSON ({e})")]) from None
-    return value
-
-
-def raw_config_from_pulumi(project: str = PROJECT) -> dict[str, Any]:
-    """This project's config keys (namespace stripped, objects decoded) plus aws:region."""
-    from pulumi.runtime import config as runtime_config
-
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    raw: dict[str, Any] = {}
-    for key in sorted(keys):
-        namespace, _, name = key.partition(":")
-        if namespace != project:
-            continue
-        raw[name] = decode_config_value(name, runtime_config.get_config(key))
-    region = runtime_config.get_config("aws:region")
-    if region is not None:
-        raw["region"] = region
-    return raw
-
-
-def load_stack_config() -> StackConfig:
-    """The validated config of the running stack. Raises StackConfigError before any resource."""
-    return parse_stack_config(raw_config_from_pulumi())

@@ -28,13 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stack.config.model import PROJECT, StackConfig, load_stack_config
+from stack.config.loader import load_stack_config, pulumi_config_of, stack_file, stack_names
+from stack.config.model import PROJECT, StackConfig
+
+__all__ = ["pulumi_config_of", "stack_file", "stack_names"]  # read through stack.config.loader
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT_ID = "123456789012"
@@ -326,25 +328,6 @@ def _cancel_leftover_tasks() -> None:
     # each run: drop the failed run's, or the next run re-raises them.
     with pulumi_settings.SETTINGS.lock:
         pulumi_settings.SETTINGS.outputs.clear()
-
-
-def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
-
-
-def stack_names(root: Path = REPO_ROOT) -> list[str]:
-    """Every stack with a Pulumi.<stack>.yaml in the repository."""
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-
-
-def pulumi_config_of(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
-    """The stack file's config as the CLI hands it to a program: objects as JSON strings."""
-    document = yaml.safe_load(stack_file(stack, root).read_text()) or {}
-    values = document.get("config") or {}
-    return {
-        key: value if isinstance(value, str) else json.dumps(value)
-        for key, value in values.items()
-    }
 
 
 def run_program(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from stack.model.capacity import CapacityReport, capacity_report, workload_vcpus
-from stack.config.model import PROJECT, StackConfig, StackConfigError, parse_stack_config
+from stack.config.loader import config_from_stack_file, stack_names
+from stack.config.model import StackConfig, StackConfigError
+
+__all__ = ["config_from_stack_file", "stack_names"]  # read through stack.config.loader
 from stack.model.cost import CostEstimate, monthly_cost
 from stack.tools.plan.resources import SECRET, ResourceLine, plain, resource_lines
 from stack.tools.preflight.posture import posture_warnings
@@ -18,24 +18,6 @@ from stack.model.prices import HOURS_PER_MONTH, MissingPriceError, PriceBook
 from stack.model.throughput.estimate import StackThroughput
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
-
-
-def stack_names(root: Path = REPO_ROOT) -> list[str]:
-    """Every stack with a Pulumi.<stack>.yaml, in name order."""
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-
-
-def config_from_stack_file(stack: str, root: Path = REPO_ROOT) -> StackConfig:
-    """The validated config of a stack file, without running the program."""
-    document = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
-    raw: dict[str, Any] = {}
-    for key, value in (document.get("config") or {}).items():
-        namespace, _, name = str(key).partition(":")
-        if namespace == PROJECT:
-            raw[name] = json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
-        elif key == "aws:region":
-            raw["region"] = value
-    return parse_stack_config(raw)
 
 
 @dataclass

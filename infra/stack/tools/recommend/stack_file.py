@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from stack.config.loader import decoded_stack_file, project_config
 from stack.model.capacity import capacity_report
 from stack.config.model import (
     PROJECT,
@@ -19,7 +20,6 @@ from stack.config.model import (
     WebConfig,
     WorkerAutoscaling,
     WorkerConfig,
-    decode_config_value,
     parse_stack_config,
 )
 from stack.model.cost import monthly_cost
@@ -37,8 +37,7 @@ WORKER_TAINT = {"key": "workload", "value": "worker", "effect": "NoSchedule"}
 
 def base_document(stack: str, root: Path) -> dict[str, Any]:
     """A stack file's config, values decoded, keys as written (namespaced)."""
-    document = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
-    return {str(k): decode_config_value(str(k), v) for k, v in (document.get("config") or {}).items()}
+    return decoded_stack_file(stack, root)
 
 
 def _key(name: str) -> str:
@@ -158,17 +157,6 @@ def queue_length_per_replica(base_scaling: dict[str, Any], *, base_concurrency: 
     base_target = int(base_scaling.get("queueLengthPerReplica", default))
     per_process = max(1, base_target // max(1, base_concurrency))
     return per_process * concurrency
-
-
-def project_config(document: dict[str, Any]) -> dict[str, Any]:
-    raw: dict[str, Any] = {}
-    for key, value in document.items():
-        namespace, _, name = key.partition(":")
-        if namespace == PROJECT:
-            raw[name] = value
-        elif key == "aws:region":
-            raw["region"] = value
-    return raw
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stack.config.model import StackConfigError
-from stack.tools.offline import REPO_ROOT, stack_names
-from stack.tools.plan.report import config_from_stack_file
+from stack.config.loader import config_from_stack_file, stack_names
+from stack.tools.offline import REPO_ROOT
 from stack.tools.release.bootstrap import BootstrapRefused, needs_platform_first, platform_run, state_urns
 from stack.tools.release.image import emulated_architectures, image_platforms
 
