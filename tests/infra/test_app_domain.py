@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from stack.config.model import StackConfigError, parse_stack_config
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.platform.load_balancer import alias_record_types
 from stack.tools.offline import OfflineRun
 from tests.infra.stack_files import project_config, run_edited

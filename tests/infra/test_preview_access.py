@@ -123,7 +123,7 @@ def test_no_previewers_no_objects() -> None:
 
 
 def test_a_principal_is_previewer_or_viewer_not_both() -> None:
-    from stack.config.model import StackConfigError, parse_stack_config
+    from stack.config.rules import StackConfigError, parse_stack_config
 
     with pytest.raises(StackConfigError) as error:
         parse_stack_config(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stack.config.model import StackConfigError, parse_stack_config
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.tools.offline import image_digest, pulumi_config_of, run_program
 from stack.platform.registry import lifecycle_policy
 from stack.platform.registry import ImageNotFoundError, digest_for_tag, parse_ecr_url

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stack.config.model import StackConfigError, parse_stack_config
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.tools.offline import RecordedResource
 from tests.infra.stack_files import STACKS, project_config, run_edited
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stack.config.model import StackConfigError, parse_stack_config
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.tools.offline import OfflineRun, RecordedResource
 from stack.tools.plan.resources import resource_lines
 from tests.infra.iam_evaluator import Request, UnsupportedPolicy, evaluate, wildcard_match

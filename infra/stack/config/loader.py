@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from stack.config.model import PROJECT, ConfigProblem, StackConfig, StackConfigError, parse_stack_config
+from stack.config.model import PROJECT, StackConfig
+from stack.config.rules import ConfigProblem, StackConfigError, parse_stack_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

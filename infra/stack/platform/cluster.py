@@ -11,7 +11,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from stack.platform.addon_versions import pinned_addon_version
-from stack.config.model import ClusterConfig, ConfigProblem, NodePoolConfig, StackConfigError
+from stack.config.model import ClusterConfig, NodePoolConfig
+from stack.config.rules import ConfigProblem, StackConfigError
 from stack.platform.node_pools import NodePool, NodePoolArgs
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"

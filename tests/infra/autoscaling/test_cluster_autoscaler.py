@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from stack.addons import cluster_autoscaler as ca
-from stack.config.model import NODE_POOL_LABEL, StackConfig, parse_stack_config
+from stack.config.model import NODE_POOL_LABEL, StackConfig
+from stack.config.rules import parse_stack_config
 from tests.infra.stack_files import project_config
 
 CLUSTER = "django-eks-prod"

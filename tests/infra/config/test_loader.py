@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stack.config.loader import REPO_ROOT, config_from_stack_file, decoded_stack_file
-from stack.config.model import StackConfigError
+from stack.config.rules import StackConfigError
 from stack.tools.plan.cli import main as plan_main
 from stack.tools.release.cli import main as release_main
 

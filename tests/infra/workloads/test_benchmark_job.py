@@ -8,7 +8,8 @@ import kubernetes_validate
 import pytest
 
 from stack.model.capacity import node_allocatable, room_after_daemonsets
-from stack.config.model import NODE_POOL_LABEL, StackConfig, StackConfigError, parse_stack_config
+from stack.config.model import NODE_POOL_LABEL, StackConfig
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import benchmark as b
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config, run_edited

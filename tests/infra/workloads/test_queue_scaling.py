@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from stack.addons import keda
-from stack.config.model import StackConfig, parse_stack_config
+from stack.config.model import StackConfig
+from stack.config.rules import parse_stack_config
 from stack.tools.offline import is_secret
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs

@@ -9,7 +9,8 @@ import kubernetes_validate
 import pytest
 
 from config.web_server import SERVERS, WebServerArgs, web_server_command
-from stack.config.model import StackConfig, parse_stack_config
+from stack.config.model import StackConfig
+from stack.config.rules import parse_stack_config
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import cluster_version, find, option, render

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from config.worker_command import worker_argv
-from stack.config.model import NODE_POOL_LABEL, NodePoolConfig, StackConfig, parse_stack_config
+from stack.config.model import NODE_POOL_LABEL, NodePoolConfig, StackConfig
+from stack.config.rules import parse_stack_config
 from stack.platform.iam import trust_policy
 from stack.addons import load_balancer_controller as lbc
 from stack.workloads import manifests as m

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stack.config.model import StackConfigError
+from stack.config.rules import StackConfigError
 from stack.tools.plan.report import REPO_ROOT, StackPlan, config_from_stack_file, plan_stack, stack_names
 from stack.tools.plan.resources import write_manifests
 from stack.tools.plan.text import render_side_by_side, render_stack

@@ -8,7 +8,8 @@ from typing import Any
 
 from stack.model.capacity import CapacityReport, capacity_report, workload_vcpus
 from stack.config.loader import config_from_stack_file, stack_names
-from stack.config.model import StackConfig, StackConfigError
+from stack.config.model import StackConfig
+from stack.config.rules import StackConfigError
 
 __all__ = ["config_from_stack_file", "stack_names"]  # read through stack.config.loader
 from stack.model.cost import CostEstimate, monthly_cost

@@ -6,7 +6,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from stack.config.model import ConfigProblem, StackConfig
+from stack.config.model import StackConfig
+from stack.config.rules import ConfigProblem
 
 
 def posture_warnings(config: StackConfig) -> list[ConfigProblem]:

@@ -12,16 +12,8 @@ import yaml
 
 from stack.config.loader import decoded_stack_file, project_config
 from stack.model.capacity import capacity_report
-from stack.config.model import (
-    PROJECT,
-    JobsConfig,
-    StackConfig,
-    StackConfigError,
-    WebConfig,
-    WorkerAutoscaling,
-    WorkerConfig,
-    parse_stack_config,
-)
+from stack.config.model import PROJECT, JobsConfig, StackConfig, WebConfig, WorkerAutoscaling, WorkerConfig
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.model.cost import monthly_cost
 from stack.model.prices import PriceBook
 from stack.tools.recommend.search import MemoryRule, PoolChoice

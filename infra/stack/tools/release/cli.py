@@ -27,7 +27,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stack.config.model import StackConfigError
+from stack.config.rules import StackConfigError
 from stack.config.loader import config_from_stack_file, stack_names
 from stack.tools.offline import REPO_ROOT
 from stack.tools.release.bootstrap import BootstrapRefused, needs_platform_first, platform_run, state_urns
