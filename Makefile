@@ -30,7 +30,7 @@ test: install
 	$(UV) run pytest
 
 plan: install-python
-	$(CACHED) $(UV) run --frozen --no-sync python -m stack.plan --stack $(STACK) $(ARGS)
+	$(CACHED) $(UV) run --frozen --no-sync python -m stack.tools.plan --stack $(STACK) $(ARGS)
 
 dev: install-python
 	$(UV) run --package django-eks-service python service/dev.py

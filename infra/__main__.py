@@ -2,7 +2,7 @@
 
 import pulumi
 
-from stack.config import load_stack_config
+from stack.config.loader import load_stack_config
 from stack.program import build
 
 config = load_stack_config()

@@ -7,63 +7,22 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from stack.autoscaling.component import Autoscalers, AutoscalersArgs
-from stack.cluster import Cluster, ClusterArgs
-from stack.config import PROJECT, StackConfig
-from stack.cost import stack_estimates
-from stack.database import Database, DatabaseArgs
-from stack.load_balancer import LoadBalancer, LoadBalancerArgs
-from stack.network import Network, NetworkArgs
-from stack.preview_access import PreviewAccessArgs, preview_access
-from stack.redis import Redis, RedisArgs
-from stack.registry import Registry, pull_through_prefix
+from stack.addons.component import Autoscalers, AutoscalersArgs
+from stack.platform.cluster import Cluster, ClusterArgs
+from stack.config.model import PROJECT, StackConfig
+from stack.model.cost import stack_estimates
+from stack.platform.database import Database, DatabaseArgs
+from stack.platform.load_balancer import LoadBalancer, LoadBalancerArgs
+from stack.platform.network import Network, NetworkArgs
+from stack.addons.preview_access import PreviewAccessArgs, preview_access
+from stack.platform.cache import Redis, RedisArgs
+from stack.platform.registry import Registry, pinned_image, pull_through_prefix
 from stack.workloads.proxy import proxy_image
-from stack.release.image import ImageNotFoundError, digest_for_tag, parse_ecr_url, pinned_reference
-from stack.storage import Storage, StorageArgs, pod_settings
+from stack.platform.storage import Storage, StorageArgs, pod_settings
 from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads.manifests import NAMESPACE
 from stack.workloads.network_policies import s3_prefix_list_name
-from stack.zones import eks_zone_ids
-
-
-def _tag_and_digest(image: Any) -> tuple[str | None, str]:
-    # The invoke's typed result, or a plain dict where the SDK leaves nested values untyped.
-    if isinstance(image, dict):
-        tag = image.get("image_tag", image.get("imageTag"))
-        return tag, str(image.get("image_digest", image.get("imageDigest")))
-    return image.image_tag, str(image.image_digest)
-
-
-def pinned_image(config: StackConfig, registry: Registry, tag: str) -> pulumi.Output[str]:
-    """`repo@sha256:...` of the configured tag, resolved from ECR now (ListImages).
-
-    Listing rather than `aws.ecr.get_image`: a missing tag then fails with an error that names
-    the tag, the repository and the fix, not the provider's ImageNotFoundException. A preview
-    (which may run before the deploy workflow has pushed the tag) warns and shows the tag.
-    """
-    if config.image.repository:
-        external = parse_ecr_url(config.image.repository)
-        url: pulumi.Input[str] = external.url
-        name: pulumi.Input[str] = external.name
-        registry_id: pulumi.Input[str] = external.registry_id
-        region = external.region
-    else:
-        url, name, registry_id = registry.repository_url, registry.repository_name, registry.registry_id
-        region = config.region
-    listed = aws.ecr.get_images_output(repository_name=name, registry_id=registry_id, region=region)
-
-    def pin(values: list[Any]) -> str:
-        repository, image_ids = str(values[0]), values[1] or []
-        pairs = [_tag_and_digest(i) for i in image_ids]
-        try:
-            return pinned_reference(repository, digest_for_tag(pairs, tag, repository))
-        except ImageNotFoundError as e:
-            if not pulumi.runtime.is_dry_run():
-                raise
-            pulumi.log.warn(f"{e}; this preview shows the tag, `pulumi up` needs the image")
-            return f"{repository}:{tag}"
-
-    return pulumi.Output.all(url, listed.image_ids).apply(pin)
+from stack.model.zones import eks_zone_ids
 
 
 def build(config: StackConfig) -> dict[str, Any]:
@@ -151,7 +110,7 @@ def build(config: StackConfig) -> dict[str, Any]:
     if config.image.tag is None:
         # A stack without an image yet: the platform and the registry, so the deploy can push
         # the first image before the app exists (a new stack's first, untargeted `pulumi up`:
-        # stack.release.bootstrap).
+        # stack.tools.release.bootstrap).
         pulumi.log.warn("image.tag is not set: the platform is deployed without the app")
     else:
         image = pinned_image(config, registry, config.image.tag)

@@ -2,7 +2,7 @@
 
 In the cluster the storage is the S3 bucket named by AWS_STORAGE_BUCKET_NAME (django-storages),
 elsewhere a local directory (DJANGO_MEDIA_ROOT). Keys live under the two prefixes the pods'
-IAM roles are written for (infra/stack/storage.py): the web pods put ``uploads/`` and presign
+IAM roles are written for (infra/stack/platform/storage.py): the web pods put ``uploads/`` and presign
 ``results/``, the workers read ``uploads/`` and put ``results/``, the reconciler deletes both.
 So nothing here may call anything else on S3: no HeadObject before a put (the storage
 overwrites), no listing, no copy.

@@ -7,18 +7,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from stack.config import PROJECT, decode_config_value
-from stack.offline import OfflineRun, RecordedResource, pulumi_config_of, run_program, run_stack, stack_names
+from stack.config import loader
+from stack.config.loader import decoded_stack_file, stack_names
+from stack.tools.offline import OfflineRun, RecordedResource, run_program, run_stack
 
 STACKS = stack_names()
 
 
 def stack_raw_config(stack: str) -> dict[str, Any]:
     """A stack file's config decoded into plain values, keyed as in the YAML file."""
-    return {
-        key: decode_config_value(key, value)
-        for key, value in pulumi_config_of(stack).items()
-    }
+    return decoded_stack_file(stack)
 
 
 def encode(raw: dict[str, Any]) -> dict[str, str]:
@@ -27,14 +25,7 @@ def encode(raw: dict[str, Any]) -> dict[str, str]:
 
 def project_config(stack: str) -> dict[str, Any]:
     """The stack's config as `parse_stack_config` takes it: namespace stripped, and region."""
-    raw: dict[str, Any] = {}
-    for key, value in stack_raw_config(stack).items():
-        namespace, _, name = key.partition(":")
-        if namespace == PROJECT:
-            raw[name] = value
-        elif key == "aws:region":
-            raw["region"] = value
-    return raw
+    return loader.project_config(loader.pulumi_config_of(stack))
 
 
 _runs: dict[str, OfflineRun] = {}

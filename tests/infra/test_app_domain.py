@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from stack.config import StackConfigError, parse_stack_config
-from stack.load_balancer import alias_record_types
-from stack.offline import OfflineRun
+from stack.config.rules import StackConfigError, parse_stack_config
+from stack.platform.load_balancer import alias_record_types
+from stack.tools.offline import OfflineRun
 from tests.infra.stack_files import project_config, run_edited
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"

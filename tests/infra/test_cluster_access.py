@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from stack.config import StackConfigError, parse_stack_config
-from stack.offline import RecordedResource
+from stack.config.rules import StackConfigError, parse_stack_config
+from stack.tools.offline import RecordedResource
 from tests.infra.stack_files import STACKS, run_edited, stack_run
 
 ENTRY = "aws:eks/accessEntry:AccessEntry"
@@ -65,7 +65,7 @@ def _comparable(resources: list[RecordedResource]) -> list[tuple[str, str, Any, 
 
 
 def test_a_change_of_deployer_changes_nothing() -> None:
-    from stack.offline import pulumi_config_of, run_program
+    from stack.tools.offline import pulumi_config_of, run_program
 
     config = pulumi_config_of("dev")
     first = run_program(config, stack="dev", deployer="alice-laptop")

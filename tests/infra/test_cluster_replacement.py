@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import pytest
 
-from stack.config import PROJECT
-from stack.offline import OfflineRun, RecordedResource
+from stack.config.model import PROJECT
+from stack.tools.offline import OfflineRun, RecordedResource
 from tests.infra.stack_files import STACKS, stack_run
 
 

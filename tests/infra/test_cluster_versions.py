@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stack.addon_versions import pinned_addon_version
+from stack.platform.addon_versions import pinned_addon_version
 from tests.infra.stack_files import STACKS, run_edited, stack_run
 
 

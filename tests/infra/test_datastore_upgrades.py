@@ -43,7 +43,7 @@ from typing import Any
 
 import pytest
 
-from stack.offline import OfflineRun, RecordedResource
+from stack.tools.offline import OfflineRun, RecordedResource
 from tests.infra.stack_files import run_edited
 
 RDS = "aws:rds/instance:Instance"

@@ -18,7 +18,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from stack.offline import REPO_ROOT
+from stack.tools.offline import REPO_ROOT
 
 IMPORT_ALL = """
 import importlib, importlib.abc, json, pkgutil, sys

@@ -22,7 +22,7 @@
   cluster part of a registry-only update.
 
 The workflow is run as a script: its steps in order, their `if:` conditions, the lines that
-call `python -m stack.release` (run for real, their key=value lines as step outputs), `pulumi
+call `python -m stack.tools.release` (run for real, their key=value lines as step outputs), `pulumi
 stack export`, `pulumi config rm/set` of image.tag and `pulumi up` (with or without
 `--target`), against a state that starts empty (a new stack) or full (an existing stack).
 """
@@ -42,7 +42,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.offline import REPO_ROOT, OfflineRun, RecordedResource, pulumi_config_of, run_program
+from stack.tools.offline import REPO_ROOT, OfflineRun, RecordedResource, pulumi_config_of, run_program
 from tests.infra.stack_files import STACKS
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "deploy-stack.yml"
@@ -151,9 +151,9 @@ class Deploy:
         raise AssertionError(f"the simulation cannot evaluate `if: {text}`")
 
     def release(self, line: str) -> dict[str, str]:
-        from stack.release.cli import main
+        from stack.tools.release.cli import main
 
-        args = shlex.split(line.split("python -m stack.release", 1)[1].split(">>")[0])
+        args = shlex.split(line.split("python -m stack.tools.release", 1)[1].split(">>")[0])
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
             assert main(args) == 0, line
@@ -187,7 +187,7 @@ class Deploy:
             script = re.sub(r"\$\{?(\w+)\}?", lambda m: env_values.get(m.group(1), m.group(0)), script)
             outputs: dict[str, str] = {}
             for line in script.splitlines():
-                if "python -m stack.release" in line:
+                if "python -m stack.tools.release" in line:
                     outputs |= self.release(line)
                 elif "pulumi stack export" in line and "--file" in line:
                     path = Path(shlex.split(line.split("--file", 1)[1])[0])
@@ -271,7 +271,7 @@ def qemu_step_runs(outputs: dict[str, str]) -> bool:
     """Whether the workflow's QEMU step runs, given the `Stack facts` step's outputs."""
     job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["deploy"]
     (qemu,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("docker/setup-qemu-action@")]
-    (facts,) = [s for s in job["steps"] if "python -m stack.release image" in str(s.get("run", ""))]
+    (facts,) = [s for s in job["steps"] if "python -m stack.tools.release image" in str(s.get("run", ""))]
     flow = Deploy("unused", set(), Path("."))
     flow.outputs[facts["id"]] = outputs
     return "if" not in qemu or flow.condition(str(qemu["if"]))
@@ -279,7 +279,7 @@ def qemu_step_runs(outputs: dict[str, str]) -> bool:
 
 def image_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, str]:
     """The `Stack facts` step's outputs, as the workflow's command prints them on the runner."""
-    from stack.release.cli import main
+    from stack.tools.release.cli import main
 
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):

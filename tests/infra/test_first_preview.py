@@ -23,7 +23,7 @@ import pytest
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from stack.offline import OfflineMocks, OfflineRun, pulumi_config_of, run_program
+from stack.tools.offline import OfflineMocks, OfflineRun, pulumi_config_of, run_program
 from tests.infra.stack_files import STACKS, stack_run
 
 

@@ -24,8 +24,8 @@ import re
 
 import pytest
 
-from stack.offline import ACCOUNT_ID, OfflineRun
-from stack.registry import pull_through_prefix
+from stack.tools.offline import ACCOUNT_ID, OfflineRun
+from stack.platform.registry import pull_through_prefix
 from stack.workloads import proxy
 from tests.infra.iam_evaluator import Request, evaluate
 from tests.infra.stack_files import STACKS, stack_run

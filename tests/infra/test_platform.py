@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from stack.config import NODE_POOL_LABEL
-from stack.load_balancer import STANDBY_PORT
-from stack.network import subnet_layout
-from stack.offline import OfflineRun, RecordedResource, is_secret
+from stack.config.model import NODE_POOL_LABEL
+from stack.platform.load_balancer import STANDBY_PORT
+from stack.platform.network import subnet_layout
+from stack.tools.offline import OfflineRun, RecordedResource, is_secret
 from tests.infra.stack_files import STACKS, run_edited, stack_run
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

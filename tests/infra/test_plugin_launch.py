@@ -24,7 +24,7 @@ import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from stack.offline import REPO_ROOT, is_secret, pulumi_config_of
+from stack.tools.offline import REPO_ROOT, is_secret, pulumi_config_of
 from tests.infra.stack_files import stack_run
 
 DYNAMIC_PACKAGE = "pulumi-python"
@@ -196,12 +196,12 @@ def test_the_plugins_interpreter_imports_the_providers_module() -> None:
     cwd = plugin_working_directory(REPO_ROOT, program.get("main"))
     launch = launcher(plugin_environment({**os.environ, "PWD": str(REPO_ROOT)}, "dev"), cwd)
     assert not launch.error, launch.error
-    code = "import boto3, dill, pulumi.dynamic, stack.autoscaling.node_group_scaling as m; print(m.__file__)"
+    code = "import boto3, dill, pulumi.dynamic, stack.platform.node_group_scaling as m; print(m.__file__)"
     result = subprocess.run([launch.command[0], "-u", "-c", code], cwd=cwd, env=launch.env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()).resolve() == (
-        REPO_ROOT / "infra/stack/autoscaling/node_group_scaling.py"
+        REPO_ROOT / "infra/stack/platform/node_group_scaling.py"
     ).resolve()
 
 

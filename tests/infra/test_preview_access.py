@@ -45,9 +45,9 @@ import celpy
 import kubernetes_validate
 import pytest
 
-from stack.config import KubernetesVersion
-from stack.offline import RecordedResource
-from stack.preview_access import (
+from stack.config.model import KubernetesVersion
+from stack.tools.offline import RecordedResource
+from stack.addons.preview_access import (
     APP_NAMESPACE,
     HELM_NAMESPACES,
     PREVIEWERS_GROUP,
@@ -123,7 +123,7 @@ def test_no_previewers_no_objects() -> None:
 
 
 def test_a_principal_is_previewer_or_viewer_not_both() -> None:
-    from stack.config import StackConfigError, parse_stack_config
+    from stack.config.rules import StackConfigError, parse_stack_config
 
     with pytest.raises(StackConfigError) as error:
         parse_stack_config(

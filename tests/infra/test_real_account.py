@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from stack.offline import OfflineRun, RecordedResource
-from stack.zones import EKS_DISALLOWED_ZONE_IDS, ZoneSelectionError, eks_zone_ids
+from stack.tools.offline import OfflineRun, RecordedResource
+from stack.model.zones import EKS_DISALLOWED_ZONE_IDS, ZoneSelectionError, eks_zone_ids
 from tests.infra.stack_files import STACKS, run_edited, stack_run
 
 SUBNET = "aws:ec2/subnet:Subnet"

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from stack.config import StackConfigError, parse_stack_config
-from stack.offline import image_digest, pulumi_config_of, run_program
-from stack.registry import lifecycle_policy
-from stack.release.image import ImageNotFoundError, digest_for_tag, image_platforms, parse_ecr_url
+from stack.config.rules import StackConfigError, parse_stack_config
+from stack.tools.offline import image_digest, pulumi_config_of, run_program
+from stack.platform.registry import lifecycle_policy
+from stack.platform.registry import ImageNotFoundError, digest_for_tag, parse_ecr_url
+from stack.tools.release.image import image_platforms
 from tests.infra.plan.configs import small_config, split_pools_config
 from tests.infra.stack_files import STACKS, stack_run
 
@@ -142,11 +143,11 @@ def test_image_platforms_follow_the_pools_that_run_it() -> None:
     assert image_platforms(parse_stack_config(raw)) == ["linux/amd64", "linux/arm64"]
 
 
-# --- python -m stack.release ---------------------------------------------------------------
+# --- python -m stack.tools.release ---------------------------------------------------------------
 
 
 def test_the_preview_matrix_is_every_stack_file(tmp_path: Any, capsys: Any) -> None:
-    from stack.release.cli import main
+    from stack.tools.release.cli import main
 
     for name in ("dev", "prod", "exp-new-idea"):
         (tmp_path / f"Pulumi.{name}.yaml").write_text("config: {}\n")
@@ -156,7 +157,7 @@ def test_the_preview_matrix_is_every_stack_file(tmp_path: Any, capsys: Any) -> N
 
 
 def test_image_facts_name_the_platforms_region_and_emulated_architectures(capsys: Any) -> None:
-    from stack.release.cli import main
+    from stack.tools.release.cli import main
 
     assert main(["image", "--stack", "prod", "--runner-arch", "X64"]) == 0
     facts = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
@@ -169,8 +170,8 @@ def test_image_facts_name_the_platforms_region_and_emulated_architectures(capsys
 
 
 def test_only_a_stack_without_its_registry_gets_the_platform_first(capsys: Any, tmp_path: Any) -> None:
-    from stack.release.bootstrap import needs_platform_first, platform_run, real_urn
-    from stack.release.cli import main
+    from stack.tools.release.bootstrap import needs_platform_first, platform_run, real_urn
+    from stack.tools.release.cli import main
 
     platform = platform_run("dev")
     state = tmp_path / "state.json"
@@ -189,8 +190,8 @@ def test_only_a_stack_without_its_registry_gets_the_platform_first(capsys: Any, 
 
 
 def test_the_platform_step_refuses_a_state_it_would_delete_from(capsys: Any, tmp_path: Any) -> None:
-    from stack.release.bootstrap import real_urn
-    from stack.release.cli import main
+    from stack.tools.release.bootstrap import real_urn
+    from stack.tools.release.cli import main
 
     # The app in the state without the registry: an update without image.tag would delete it.
     app = [real_urn(r.urn) for r in stack_run("dev").resources if "Workloads" in r.urn or "app-" in r.name]

@@ -8,21 +8,21 @@ import jsonschema
 import pytest
 import yaml
 
-from stack.offline import stack_file
-from stack.schema import README, SCHEMA_FILE, readme_with_reference, stack_file_schema
+from stack.tools.offline import stack_file
+from stack.config.schema import README, SCHEMA_FILE, readme_with_reference, stack_file_schema
 from tests.infra.stack_files import STACKS
 
 
 def test_schema_file_is_generated_from_the_model() -> None:
     assert json.loads(SCHEMA_FILE.read_text()) == stack_file_schema(), (
-        "schema/stack-config.schema.json is stale: run `uv run python -m stack.schema`"
+        "schema/stack-config.schema.json is stale: run `uv run python -m stack.config.schema`"
     )
 
 
 def test_readme_config_reference_is_generated_from_the_model() -> None:
     readme = README.read_text()
     assert readme == readme_with_reference(readme), (
-        "the README's config reference is stale: run `uv run python -m stack.schema`"
+        "the README's config reference is stale: run `uv run python -m stack.config.schema`"
     )
     for key in ("django-eks:nodePools.<name>.instanceType", "django-eks:web.threads", "django-eks:worker.concurrency"):
         assert f"`{key}`" in readme

@@ -6,10 +6,10 @@ from typing import Any
 
 import yaml
 
-from stack.config import PROJECT
-from stack.load_balancer import STANDBY_PORT
-from stack.offline import stack_file
-from stack.plan.report import plan_stack
+from stack.config.model import PROJECT
+from stack.platform.load_balancer import STANDBY_PORT
+from stack.tools.offline import stack_file
+from stack.tools.plan.report import plan_stack
 from tests.infra.stack_files import STACKS, run_edited, stack_run
 
 LISTENER = "aws:lb/listener:Listener"

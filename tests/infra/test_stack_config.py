@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from stack.config import StackConfigError, parse_stack_config
-from stack.offline import RecordedResource
+from stack.config.rules import StackConfigError, parse_stack_config
+from stack.tools.offline import RecordedResource
 from tests.infra.stack_files import STACKS, project_config, run_edited
 
 Edit = Callable[[dict[str, Any]], None]

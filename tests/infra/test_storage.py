@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from stack.config import StackConfigError, parse_stack_config
-from stack.offline import OfflineRun, RecordedResource
-from stack.plan.resources import resource_lines
+from stack.config.rules import StackConfigError, parse_stack_config
+from stack.tools.offline import OfflineRun, RecordedResource
+from stack.tools.plan.resources import resource_lines
 from tests.infra.iam_evaluator import Request, UnsupportedPolicy, evaluate, wildcard_match
 from tests.infra.stack_files import STACKS, project_config, run_edited, stack_run
 

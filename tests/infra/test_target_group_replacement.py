@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import pytest
 
-from stack import load_balancer as lb
-from stack.offline import OfflineRun, RecordedResource
+from stack.platform import load_balancer as lb
+from stack.tools.offline import OfflineRun, RecordedResource
 from stack.workloads import manifests as m
 from tests.infra.stack_files import run_edited, stack_run
 

@@ -5,7 +5,7 @@ The service reaches it through boto3 and django-storages exactly as it reaches S
 signed it, in the Authorization header or, for a presigned URL, in the query string. Each pod
 kind gets access keys of its own (`credentials(kind)`), so a recorded call says which pod kind
 made it, and `refused_by_role` evaluates it against that kind's rendered IAM role policy
-(infra/stack/storage.py): a call the role would refuse on AWS fails the test, although moto
+(infra/stack/platform/storage.py): a call the role would refuse on AWS fails the test, although moto
 itself enforces nothing.
 """
 
@@ -177,7 +177,7 @@ def kind_of(call: S3Call, kinds: Iterable[str]) -> str | None:
 
 def refused_by_role(calls: Iterable[S3Call], region: str = REGION) -> Iterator[str]:
     """Each call the signer's pod role (as the program renders it) would not allow on AWS."""
-    from stack.storage import POD_ACCESS, bucket_arn, bucket_policy, partition, pod_policy
+    from stack.platform.storage import POD_ACCESS, bucket_arn, bucket_policy, partition, pod_policy
     from tests.infra.iam_evaluator import Request, evaluate
 
     for call in calls:

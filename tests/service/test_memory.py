@@ -1,6 +1,6 @@
 """The largest accepted upload and image fit the pods' memory limits, measured on real processes.
 
-The stack config derives the memory limits from one model (infra/stack/memory.py): here real
+The stack config derives the memory limits from one model (infra/stack/model/memory.py): here real
 uWSGI and gunicorn processes take the largest accepted upload on every request thread at
 once, with the upload slots the config sets, and a real Celery worker compresses the largest
 image it lets through; their peak RSS is read from /proc. A peak above the configured limit
@@ -21,9 +21,9 @@ from service_processes import wait_for
 
 from config.launch import SERVERS
 from jobs.models import Job
-from stack import memory
-from stack.config import PROJECT, StackConfig, decode_config_value, parse_stack_config
-from stack.offline import pulumi_config_of
+from stack.model import memory
+from stack.config.loader import config_from_stack_file
+from stack.config.model import StackConfig
 
 IMAGE_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
 """As service/Dockerfile sets it (test_dockerfile checks the two agree)."""
@@ -57,12 +57,7 @@ def pod_peak_mib(main_pid: int) -> float:
 @pytest.fixture(params=["prod", "dev"])
 def stack_config(request) -> StackConfig:
     """A repository stack file's config, as the program validates it."""
-    raw = {}
-    for key, value in pulumi_config_of(request.param).items():
-        namespace, _, name = key.partition(":")
-        if namespace == PROJECT:
-            raw[name] = decode_config_value(key, value)
-    return parse_stack_config(raw)
+    return config_from_stack_file(request.param)
 
 
 def largest_upload(max_bytes: int) -> bytes:

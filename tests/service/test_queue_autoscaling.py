@@ -16,8 +16,7 @@ from conftest import TEST_REDIS_URL, encode, photo_like
 from service_processes import SERVICE_DIR, wait_for
 
 from jobs.models import Job, JobResult
-from stack.config import PROJECT, decode_config_value, parse_stack_config
-from stack.offline import pulumi_config_of
+from stack.config.loader import config_from_stack_file
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling
 
@@ -25,13 +24,7 @@ JOBS = 4
 
 
 def prod_config():
-    prefix = f"{PROJECT}:"
-    raw = {
-        key.removeprefix(prefix): decode_config_value(key, value)
-        for key, value in pulumi_config_of("prod").items()
-        if key.startswith(prefix)
-    }
-    return parse_stack_config(raw)
+    return config_from_stack_file("prod")
 
 
 def scaler_trigger() -> dict[str, str]:

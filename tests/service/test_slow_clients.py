@@ -198,7 +198,7 @@ def test_the_clusters_proxy_config_passes_nginx_own_check(tmp_path):
     import dataclasses
     import subprocess
 
-    from stack.config import parse_stack_config
+    from stack.config.rules import parse_stack_config
     from stack.workloads.proxy import proxy_args
     from tests.infra.stack_files import project_config
 

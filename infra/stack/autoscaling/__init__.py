@@ -1,2 +1,2 @@
-"""The autoscalers the cluster runs: KEDA (pods follow the Celery queue) and the Cluster
-Autoscaler (nodes follow Pending pods)."""
+"""Only the old home of `stack.platform.node_group_scaling`, kept for stored providers (see
+`node_group_scaling` here)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.config import StackConfig
+from stack.config.model import StackConfig
 from stack.workloads.component import Workloads, WorkloadsArgs
 from stack.workloads import queue_scaling
 from stack.workloads.manifests import PLACEHOLDER_SECRETS, app_manifests

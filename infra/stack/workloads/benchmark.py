@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from stack.capacity import node_allocatable, room_after_daemonsets
-from stack.config import StackConfig
+from stack.model.capacity import node_allocatable, room_after_daemonsets
+from stack.config.model import StackConfig
 from stack.workloads import manifests as m
 
 BENCHMARK = "benchmark"

@@ -8,7 +8,7 @@ safe both ways:
               queue auth Secret -> TriggerAuthentication -> worker ScaledObject
     destroy:  the reverse, so the TargetGroupBinding (whose finalizer the controller removes
               after deregistering the targets) is deleted while the controller still runs.
-              KEDA and the Cluster Autoscaler are outside (`stack.autoscaling`): every object
+              KEDA and the Cluster Autoscaler are outside (`stack.addons`): every object
               here comes after them, through `depends_on`, and is destroyed before them.
 
 `DEPENDENCIES` spells the order out; `Workloads` builds every child's `depends_on` from it.
@@ -24,10 +24,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from stack.config import StackConfig
-from stack.pod_identity import managed_policy_identity
+from stack.config.model import StackConfig
+from stack.platform.iam import managed_policy_identity
 from stack.workloads import benchmark as bench
-from stack.workloads import load_balancer_controller as lbc
+from stack.addons import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
@@ -358,7 +358,7 @@ class Workloads(pulumi.ComponentResource):
             spec=binding_spec,
             # spec.targetGroupARN is immutable (the controller's validating webhook refuses a
             # change): a replaced target group replaces the binding. The new one has another
-            # name (stack.load_balancer.target_group_binding_name) and is created first; the old
+            # name (stack.platform.load_balancer.target_group_binding_name) and is created first; the old
             # one keeps the old group's targets until Pulumi deletes it, after the listeners
             # have switched (create-before-delete).
             opts=pulumi.ResourceOptions.merge(

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, WebConfig, WorkerConfig
+from stack.config.model import NODE_POOL_LABEL, NodePoolConfig, StackConfig, WebConfig, WorkerConfig
 from stack.workloads import proxy
 
 Manifest = dict[str, Any]
@@ -149,7 +149,7 @@ def csrf_trusted_origins(app_url: str) -> list[str]:
 
 def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dict[str, str]:
     """The non-secret environment of every app container (the ConfigMap's data)."""
-    from stack.memory import memory_settings
+    from stack.model.memory import memory_settings
     from stack.workloads.reconciler import reconciler_settings  # it builds on this module
 
     https = config.load_balancer.certificate_arn is not None

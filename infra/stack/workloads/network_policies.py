@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from stack.config import StackConfig
-from stack.network import subnet_layout
+from stack.config.model import StackConfig
+from stack.platform.network import subnet_layout
 from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.reconciler import RECONCILER
 from stack.workloads.manifests import HTTP_PORT, MIGRATE, NAMESPACE, WEB, WORKER, Manifest, labels, selector_labels

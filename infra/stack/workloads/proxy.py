@@ -29,12 +29,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from stack.config import WebConfig
+from stack.config.model import WebConfig
 
 PROXY = "proxy"
 CONFIG_MAP = "web-proxy"
 # The official image (Docker's, as ECR Public mirrors it), through the stack's pull-through
-# cache (stack.registry), pinned by the digest of its multi-arch index: amd64 and arm64
+# cache (stack.platform.registry), pinned by the digest of its multi-arch index: amd64 and arm64
 # (Graviton pools) nodes each pull their own platform's image of that one index. It runs as its
 # `nginx` user (uid/gid 101), with our command (the image's entrypoint scripts, which rewrite
 # /etc/nginx, never run). Digest: SOURCES.md "nginx".

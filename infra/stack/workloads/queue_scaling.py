@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from stack.config import StackConfig
+from stack.config.model import StackConfig
 from stack.workloads import manifests as m
 
 AUTH_SECRET = "keda-redis-auth"

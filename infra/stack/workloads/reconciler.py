@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.capacity import RECONCILER_POD, system_pool
-from stack.config import StackConfig
+from stack.model.capacity import RECONCILER_POD, system_pool
+from stack.config.model import StackConfig
 from stack.workloads import manifests as m
 
 RECONCILER = "reconciler"

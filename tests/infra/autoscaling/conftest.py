@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stack.config import StackConfig, parse_stack_config
+from stack.config.model import StackConfig
+from stack.config.rules import parse_stack_config
 from tests.infra.stack_files import project_config
 
 

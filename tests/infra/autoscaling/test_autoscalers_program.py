@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from stack.autoscaling import cluster_autoscaler as ca
-from stack.autoscaling import keda
-from stack.capacity import system_pool
-from stack.config import NODE_POOL_LABEL, StackConfig
-from stack.offline import OfflineRun, RecordedResource
+from stack.addons import cluster_autoscaler as ca
+from stack.addons import keda
+from stack.model.capacity import system_pool
+from stack.config.model import NODE_POOL_LABEL, StackConfig
+from stack.tools.offline import OfflineRun, RecordedResource
 from tests.infra.stack_files import STACKS, stack_run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -104,7 +104,7 @@ def test_destroy_order(stack: str) -> None:
 
 
 def test_tainted_system_pool_is_tolerated() -> None:
-    from stack.config import parse_stack_config
+    from stack.config.rules import parse_stack_config
     from tests.infra.stack_files import project_config
 
     raw = project_config("prod")
@@ -119,7 +119,7 @@ def test_tainted_system_pool_is_tolerated() -> None:
 def test_keda_values_use_only_keys_the_chart_defines() -> None:
     import yaml
 
-    from stack.config import parse_stack_config
+    from stack.config.rules import parse_stack_config
     from tests.infra.stack_files import project_config
 
     chart = yaml.safe_load((keda.DATA_DIR / f"values-{keda.CHART_VERSION}.yaml").read_text())

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from stack.autoscaling import cluster_autoscaler as ca
-from stack.config import NODE_POOL_LABEL, StackConfig, parse_stack_config
+from stack.addons import cluster_autoscaler as ca
+from stack.config.model import NODE_POOL_LABEL, StackConfig
+from stack.config.rules import parse_stack_config
 from tests.infra.stack_files import project_config
 
 CLUSTER = "django-eks-prod"
@@ -164,7 +165,7 @@ def test_image_minor_matches_the_cluster(version: str) -> None:
 def test_every_allowed_cluster_version_has_an_image() -> None:
     from typing import get_args
 
-    from stack.config import KubernetesVersion
+    from stack.config.model import KubernetesVersion
 
     assert set(get_args(KubernetesVersion)) == set(ca.IMAGE_TAGS)
 

@@ -17,7 +17,7 @@ from moto import mock_aws
 from pulumi import dynamic
 from pulumi.dynamic.dynamic import _serialize, serialize_provider
 
-from stack.autoscaling import node_group_scaling as ngs
+from stack.platform import node_group_scaling as ngs
 from tests.infra.stack_files import STACKS, stack_run
 
 
@@ -223,3 +223,12 @@ def test_a_stored_provider_loads_after_its_module_is_renamed(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr[-3000:]
     outs = json.loads(result.stdout.strip().splitlines()[-1])
     assert (outs["min_size"], outs["max_size"]) == (4, 5)
+
+
+def test_a_provider_stored_by_reference_still_loads_from_the_old_module_path() -> None:
+    import dill  # type: ignore[import-untyped]
+
+    # What stacks deployed before providers were stored by value hold: the provider class named
+    # by module path and name (a pickle GLOBAL), as dill wrote it then.
+    stored = b"cstack.autoscaling.node_group_scaling\n_NodeGroupScalingProvider\n."
+    assert dill.loads(stored) is ngs._NodeGroupScalingProvider

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.config import StackConfig, parse_stack_config
+from stack.config.model import StackConfig
+from stack.config.rules import parse_stack_config
 
 
 def small_config(**overrides: Any) -> StackConfig:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stack.capacity import (
+from stack.model.capacity import (
     DAEMONSET_PODS,
     SYSTEM_PODS,
     PodRequests,

@@ -5,9 +5,9 @@ from datetime import date
 
 import pytest
 
-from stack.config import StackConfig
-from stack.cost import in_extended_support, monthly_cost, stack_estimates
-from stack.prices import MissingPriceError, bundled_price_book
+from stack.config.model import StackConfig
+from stack.model.cost import in_extended_support, monthly_cost, stack_estimates
+from stack.model.prices import MissingPriceError, bundled_price_book
 from tests.infra.plan.configs import small_config
 
 

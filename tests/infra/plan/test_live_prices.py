@@ -9,7 +9,7 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from stack.prices import LivePricesError, live_price_book, live_queries, on_demand_usd
+from stack.model.prices import LivePricesError, live_price_book, live_queries, on_demand_usd
 
 
 def price_list_entry(attributes: dict[str, str], usd: str, unit: str = "Hrs") -> str:

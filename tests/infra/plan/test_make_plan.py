@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from stack.plan.report import REPO_ROOT
+from stack.tools.plan.report import REPO_ROOT
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
@@ -24,13 +24,13 @@ def test_plan_does_not_install_npm_tools() -> None:
     commands = dry_run("plan")
     assert "npm" not in commands
     assert "uv sync --frozen --compile-bytecode" in commands
-    assert "python -m stack.plan --stack dev" in commands
+    assert "python -m stack.tools.plan --stack dev" in commands
 
 
 @needs_make
 def test_plan_reads_the_compiled_caches_in_any_environment() -> None:
     commands = dry_run("plan")
-    plan_line = next(line for line in commands.splitlines() if "python -m stack.plan" in line)
+    plan_line = next(line for line in commands.splitlines() if "python -m stack.tools.plan" in line)
     assert plan_line.startswith("env -u PYTHONPYCACHEPREFIX ")
 
 

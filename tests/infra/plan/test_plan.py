@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.plan.diff import MARKER, cost_diff_markdown
-from stack.plan.report import REPO_ROOT, plan_stack, stack_names
-from stack.plan.resources import SECRET, manifest_of, plain, settings_of
-from stack.plan.text import render_side_by_side, render_stack
+from stack.tools.plan.diff import MARKER, cost_diff_markdown
+from stack.tools.plan.report import REPO_ROOT, plan_stack, stack_names
+from stack.tools.plan.resources import SECRET, manifest_of, plain, settings_of
+from stack.tools.plan.text import render_side_by_side, render_stack
 
 STACKS = stack_names()
-OFFLINE = importlib.util.find_spec("stack.offline") is not None
-needs_offline = pytest.mark.skipif(not OFFLINE, reason="stack.offline (the offline runner) is not in this tree yet")
+OFFLINE = importlib.util.find_spec("stack.tools.offline") is not None
+needs_offline = pytest.mark.skipif(not OFFLINE, reason="stack.tools.offline (the offline runner) is not in this tree yet")
 
 
 def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stack.plan", *args],
+        [sys.executable, "-m", "stack.tools.plan", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from stack.offline import REPO_ROOT
-from stack.plan.report import plan_stack
+from stack.tools.offline import REPO_ROOT
+from stack.tools.plan.report import plan_stack
 
 
 def _stack_file(root: Path, version: str, support: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.plan.report import REPO_ROOT, config_from_stack_file, plan_stack, stack_names
+from stack.tools.plan.report import REPO_ROOT, config_from_stack_file, plan_stack, stack_names
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 
@@ -89,7 +89,7 @@ def test_pull_requests_preview_every_existing_stack_and_post_the_cost_diff() -> 
     # The matrix is the stack files present, computed by a job, not a hand-kept list.
     assert jobs["preview"]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
     assert "stacks" in jobs["preview"]["needs"]
-    assert "python -m stack.release stacks" in " ".join(str(s.get("run", "")) for s in jobs["stacks"]["steps"])
+    assert "python -m stack.tools.release stacks" in " ".join(str(s.get("run", "")) for s in jobs["stacks"]["steps"])
     steps = jobs["preview"]["steps"]
     pulumi = [s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@")][-1]
     assert pulumi["with"]["command"] == "preview"
@@ -103,8 +103,8 @@ def test_pull_requests_preview_every_existing_stack_and_post_the_cost_diff() -> 
     assert "::notice" in select["run"] and 'echo "exists=false" >> "$GITHUB_OUTPUT"' in select["run"]
     assert pulumi["if"] == f"steps.{select['id']}.outputs.exists == 'true'"
     cost_runs = " ".join(str(s.get("run", "")) for s in jobs["cost"]["steps"])
-    assert "python -m stack.plan --stack all --json" in cost_runs
-    assert "python -m stack.plan.diff" in cost_runs
+    assert "python -m stack.tools.plan --stack all --json" in cost_runs
+    assert "python -m stack.tools.plan.diff" in cost_runs
     assert "permissions" in jobs["cost"] and "id-token" not in jobs["cost"]["permissions"]
 
 
@@ -148,8 +148,8 @@ def test_a_deploy_pushes_the_commit_image_before_deploying_it() -> None:
     order = [
         next(i for i, run in enumerate(runs) if marker in run)
         for marker in (
-            "python -m stack.release image",
-            "python -m stack.release bootstrap",
+            "python -m stack.tools.release image",
+            "python -m stack.tools.release bootstrap",
             "config rm --stack \"$PULUMI_STACK\" --path django-eks:image.tag",  # platform only
             "docker buildx build --platform \"$PLATFORMS\"",
             "--path django-eks:image.tag \"$IMAGE_TAG\"",
@@ -173,7 +173,7 @@ def test_the_deploy_runs_on_the_runner_its_stack_file_names(capsys: Any) -> None
     """`runs-on` is evaluated before the job's environment is loaded, so an environment-level
     variable cannot choose the runner (github/docs#33389, actions/runner#2472: "Unexpected
     value ''"); the stack file's deploy.runner does, through a first job's output."""
-    from stack.release.cli import main
+    from stack.tools.release.cli import main
 
     workflow = load(REPO_ROOT / ".github" / "workflows" / "deploy-stack.yml")
     jobs = workflow["jobs"]
@@ -181,7 +181,7 @@ def test_the_deploy_runs_on_the_runner_its_stack_file_names(capsys: Any) -> None
     assert jobs["deploy"]["runs-on"] == "${{ fromJSON(needs.runner.outputs.runner) }}"
     assert jobs["runner"]["outputs"]["runner"] == "${{ steps.runner.outputs.runner }}"
     (step,) = [s for s in jobs["runner"]["steps"] if s.get("id") == "runner"]
-    assert 'python -m stack.release runner --stack "$STACK" >> "$GITHUB_OUTPUT"' in step["run"]
+    assert 'python -m stack.tools.release runner --stack "$STACK" >> "$GITHUB_OUTPUT"' in step["run"]
     assert step["env"]["STACK"] == "${{ inputs.stack }}"
     for stack in stack_names():
         assert main(["runner", "--stack", stack]) == 0
@@ -202,7 +202,7 @@ def test_a_deploy_runner_that_cannot_reach_the_api_endpoint_gets_a_plan_warning(
     VPC (docs.github.com, "About GitHub-hosted runners", IP addresses); EKS admits the public
     endpoint only from publicAccessCidrs and the private one only from inside the VPC (EKS
     User Guide, "Cluster API server endpoint")."""
-    from stack.preflight.posture import posture_warnings
+    from stack.tools.preflight.posture import posture_warnings
     from tests.infra.plan.configs import small_config
 
     def runner_warnings(cluster: dict[str, Any], deploy: dict[str, Any] | None = None) -> list[str]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from stack.offline import REPO_ROOT, OfflineRun, RecordedResource
-from stack.preflight import RULES, preflight
+from stack.tools.offline import REPO_ROOT, OfflineRun, RecordedResource
+from stack.tools.preflight import RULES, preflight
 from tests.infra.stack_files import STACKS, stack_run
 
 Edit = Callable[[OfflineRun], OfflineRun]
@@ -236,7 +236,7 @@ def test_a_stack_file_breaking_a_rule_makes_the_plan_exit_1_naming_resource_rule
     shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
     shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", tmp_path / f"Pulumi.{stack}.yaml")
     result = subprocess.run(
-        [sys.executable, "-m", "stack.plan", "--stack", "all", "--root", str(tmp_path)],
+        [sys.executable, "-m", "stack.tools.plan", "--stack", "all", "--root", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]

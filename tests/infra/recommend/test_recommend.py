@@ -22,16 +22,16 @@ import jsonschema
 import pytest
 import yaml
 
-from stack.capacity import SYSTEM_PODS, PodRequests, node_allocatable, nodes_needed, room_after_daemonsets
-from stack.catalog import instance_type, instance_types
-from stack.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
-from stack.prices import bundled_price_book
-from stack.recommend.cli import recommend
-from stack.recommend.search import MemoryRule, web_choices, web_pod, worker_choices
-from stack.memory import web_memory_needed_mib, worker_memory_needed_mib
-from stack.recommend.stack_file import assemble, base_document, memory_rule
-from stack.throughput.estimate import ResultsSet
-from stack.throughput.results import load_results
+from stack.model.capacity import SYSTEM_PODS, PodRequests, node_allocatable, nodes_needed, room_after_daemonsets
+from stack.model.catalog import instance_type, instance_types
+from stack.tools.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
+from stack.model.prices import bundled_price_book
+from stack.tools.recommend.cli import recommend
+from stack.tools.recommend.search import MemoryRule, web_choices, web_pod, worker_choices
+from stack.model.memory import web_memory_needed_mib, worker_memory_needed_mib
+from stack.tools.recommend.stack_file import assemble, base_document, memory_rule
+from stack.model.throughput.estimate import ResultsSet
+from stack.model.throughput.results import load_results
 
 FIXTURE = REPO_ROOT / "tests" / "infra" / "throughput" / "fixtures" / "bench-small.json"
 RESULTS = ResultsSet((load_results(FIXTURE),))
@@ -39,7 +39,7 @@ PRICES = bundled_price_book()
 SMALL_CATALOG = [instance_type(n) for n in ("m5.large", "c5.large", "m5.xlarge")]
 MEMORY = MemoryRule(max_pixels=30_000_000)
 """dev's pixel limit, one upload slot per web process: a -c 1 worker needs 512 MiB, -c 2 896
-MiB; a uWSGI 1x8 web pod 440 MiB (stack.memory)."""
+MiB; a uWSGI 1x8 web pod 440 MiB (stack.model.memory)."""
 
 
 def node_month(price: float) -> float:
@@ -205,7 +205,7 @@ def test_written_stack_file_validates_and_plans_clean(tmp_path: Path) -> None:
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     done = subprocess.run(
         [
-            sys.executable, "-m", "stack.plan", "--root", str(tmp_path), "--recommend",
+            sys.executable, "-m", "stack.tools.plan", "--root", str(tmp_path), "--recommend",
             "--jobs-per-hour", "20000", "--rps", "300", "--results", str(FIXTURE), "--name", "sized",
         ],
         cwd=REPO_ROOT,
@@ -241,7 +241,7 @@ def test_written_stack_file_validates_and_plans_clean(tmp_path: Path) -> None:
 
 def test_recommend_needs_a_load(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "stack.plan", "--recommend", "--rps", "10", "--results", str(FIXTURE)],
+        [sys.executable, "-m", "stack.tools.plan", "--recommend", "--rps", "10", "--results", str(FIXTURE)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

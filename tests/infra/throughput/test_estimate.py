@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from stack.prices import bundled_price_book
-from stack.throughput.estimate import ResultsSet, stack_throughput
-from stack.throughput.results import ResultsError, default_results, load_results
+from stack.model.prices import bundled_price_book
+from stack.model.throughput.estimate import ResultsSet, stack_throughput
+from stack.model.throughput.results import ResultsError, default_results, load_results
 from tests.infra.plan.configs import small_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bench-small.json"
@@ -85,7 +85,7 @@ def test_a_full_core_per_child_is_bound_by_concurrency_and_packs_by_cpu() -> Non
             "replicas": 2,
             "concurrency": 2,
             "cpuMillicores": 2500,
-            "memoryMib": 896,  # two children on 30 M pixel images (stack.memory)
+            "memoryMib": 896,  # two children on 30 M pixel images (stack.model.memory)
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "queueLengthPerReplica": 2},
         },
         nodePools={"default": {"instanceType": "m5.xlarge", "minSize": 1, "desiredSize": 2, "maxSize": 3}},

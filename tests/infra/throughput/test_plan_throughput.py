@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.plan.report import REPO_ROOT
+from stack.tools.plan.report import REPO_ROOT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bench-small.json"
 M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730
@@ -19,7 +19,7 @@ M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730
 
 def plan(*args: str, root: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stack.plan", "--root", str(root), *args],
+        [sys.executable, "-m", "stack.tools.plan", "--root", str(root), *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

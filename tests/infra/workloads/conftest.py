@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pulumi
 import pytest
 
-from stack.config import StackConfig, parse_stack_config
+from stack.config.model import StackConfig
+from stack.config.rules import parse_stack_config
 from tests.infra.stack_files import STACKS, project_config
 
 

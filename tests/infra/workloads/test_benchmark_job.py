@@ -7,8 +7,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from stack.capacity import node_allocatable, room_after_daemonsets
-from stack.config import NODE_POOL_LABEL, StackConfig, StackConfigError, parse_stack_config
+from stack.model.capacity import node_allocatable, room_after_daemonsets
+from stack.config.model import NODE_POOL_LABEL, StackConfig
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import benchmark as b
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config, run_edited
@@ -97,7 +98,7 @@ def test_the_program_registers_the_job_only_when_configured() -> None:
 
 
 def test_plan_warns_that_the_job_takes_a_node_or_cannot_get_one() -> None:
-    from stack.capacity import capacity_report
+    from stack.model.capacity import capacity_report
 
     config = config_with({"nodePool": "workers"})
     needed = capacity_report(config).pool("workers").nodes_needed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stack.offline import OfflineRun, RecordedResource
+from stack.tools.offline import OfflineRun, RecordedResource
 from tests.infra.stack_files import stack_run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from config import pod_credentials
-from stack.config import StackConfig
+from stack.config.model import StackConfig
 from stack.workloads import manifests as m
 from tests.infra.workloads.test_workloads_manifests import IMAGE, find, launched, render
 

@@ -23,9 +23,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from stack.config import StackConfig
-from stack.network import subnet_layout
-from stack.offline import S3_PREFIX_LIST_CIDRS
+from stack.config.model import StackConfig
+from stack.platform.network import subnet_layout
+from stack.tools.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads import manifests as m
 from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.reconciler import RECONCILER

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from stack.capacity import workload_pod
-from stack.config import StackConfig, StackConfigError, parse_stack_config
+from stack.model.capacity import workload_pod
+from stack.config.model import StackConfig
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
 from stack.workloads import proxy
 from tests.infra.stack_files import project_config

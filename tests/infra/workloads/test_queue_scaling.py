@@ -14,9 +14,10 @@ import jsonschema
 import pytest
 import yaml
 
-from stack.autoscaling import keda
-from stack.config import StackConfig, parse_stack_config
-from stack.offline import is_secret
+from stack.addons import keda
+from stack.config.model import StackConfig
+from stack.config.rules import parse_stack_config
+from stack.tools.offline import is_secret
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs
 from tests.infra.stack_files import STACKS, project_config, stack_run
@@ -81,7 +82,7 @@ def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
     raw["worker"] = {
         **raw.get("worker", {}),
         "concurrency": 2,
-        "memoryMib": 896,  # two children on dev's 30 M pixel images (stack.memory)
+        "memoryMib": 896,  # two children on dev's 30 M pixel images (stack.model.memory)
         "autoscaling": {"minReplicas": 0, "maxReplicas": 4, "queueLengthPerReplica": 4, "activationQueueLength": 3},
     }
     config = parse_stack_config(raw)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from stack.capacity import RECONCILER_POD, SYSTEM_PODS, capacity_report, system_pool
-from stack.config import NODE_POOL_LABEL, StackConfig, StackConfigError, parse_stack_config
+from stack.model.capacity import RECONCILER_POD, SYSTEM_PODS, capacity_report, system_pool
+from stack.config.model import NODE_POOL_LABEL, StackConfig
+from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
 from stack.workloads import reconciler as r
 from tests.infra.stack_files import project_config

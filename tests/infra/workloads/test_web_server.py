@@ -9,7 +9,8 @@ import kubernetes_validate
 import pytest
 
 from config.launch import SERVERS
-from stack.config import StackConfig, parse_stack_config
+from stack.config.model import StackConfig
+from stack.config.rules import parse_stack_config
 from stack.workloads import manifests as m
 from tests.infra.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import cluster_version, find, launched, option, render
@@ -28,7 +29,7 @@ def web_container(config: StackConfig) -> dict[str, Any]:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_the_pods_settings_reach_the_server_the_launcher_starts(server: str, stack_config: StackConfig) -> None:
-    # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.memory).
+    # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.model.memory).
     config = with_server(stack_config, server, jobs={"uploadsPerWebPod": 2}, memoryMib=1152,
                          gunicornWorkers=2, threads=16, keepAliveSeconds=90,
                          gracefulTimeoutSeconds=25, timeoutSeconds=70)

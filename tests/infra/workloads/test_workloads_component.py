@@ -14,14 +14,14 @@ import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from stack.config import StackConfig
+from stack.config.model import StackConfig
 from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads import component as c
-from stack.workloads import load_balancer_controller as lbc
+from stack.addons import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
-from stack.offline import S3_PREFIX_LIST_CIDRS
+from stack.tools.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads.network_policies import network_policies
 
 SECRET_SIG = rpc._special_sig_key

@@ -14,12 +14,13 @@ import pytest
 import yaml
 
 from config import launch
-from stack.config import NODE_POOL_LABEL, NodePoolConfig, StackConfig, parse_stack_config
-from stack.pod_identity import trust_policy
-from stack.workloads import load_balancer_controller as lbc
+from stack.config.model import NODE_POOL_LABEL, NodePoolConfig, StackConfig
+from stack.config.rules import parse_stack_config
+from stack.platform.iam import trust_policy
+from stack.addons import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import proxy
-from stack.offline import S3_PREFIX_LIST_CIDRS
+from stack.tools.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads import rendered_manifests
 from tests.infra.stack_files import project_config
 

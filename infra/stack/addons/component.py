@@ -1,0 +1,149 @@
+"""The `Autoscalers` component: KEDA and the Cluster Autoscaler, and the node groups' tags.
+
+Order, both ways:
+
+    create:   node groups -> ASG tags, IAM, Pod Identity -> KEDA, Cluster Autoscaler -> the app
+    destroy:  the app (and its ScaledObject) -> KEDA, Cluster Autoscaler -> node groups
+
+The app's objects depend on `ready` (see `program.py`), so its ScaledObject is deleted while
+KEDA still runs (KEDA removes the HPA it made and the finalizer), and no autoscaler is left
+to add nodes for pods that are being deleted; the autoscalers depend on the node groups, so
+they go before them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from stack.addons import cluster_autoscaler as ca
+from stack.addons import keda
+from stack.platform.node_group_scaling import NodeGroupScaling
+from stack.model.capacity import system_pool
+from stack.config.model import StackConfig
+from stack.platform.iam import managed_policy_identity
+
+TYPE = "django-eks:platform:Autoscalers"
+
+
+@dataclass(frozen=True)
+class AutoscalersArgs:
+    config: StackConfig
+    cluster_name: str
+    """The EKS cluster's name, known before it exists: IAM scoping and tags are built from it."""
+    cluster: pulumi.Input[str]
+    """The cluster's name as an Output of the cluster, so nothing here starts before it."""
+    provider: k8s.Provider
+    node_groups: Mapping[str, aws.eks.NodeGroup]
+    """By pool name."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Node groups and add-ons: the autoscalers come after them and are destroyed before them."""
+
+
+def auto_scaling_group_name(node_group: aws.eks.NodeGroup) -> pulumi.Output[str]:
+    def first(resources: Any) -> str:
+        groups = [g for r in resources or [] for g in (r.autoscaling_groups or [])]
+        if not groups or not groups[0].name:
+            raise ValueError("the managed node group reports no Auto Scaling group")
+        return str(groups[0].name)
+
+    return node_group.resources.apply(first)
+
+
+def tag_resource_name(prefix: str, pool: str, key: str) -> str:
+    # Tag keys hold "/" and run long; a digest keeps the resource name short and stable.
+    return f"{prefix}-{pool}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+class Autoscalers(pulumi.ComponentResource):
+    ready: list[pulumi.Resource]
+    """What the app's objects must come after (and be destroyed before)."""
+
+    def __init__(self, name: str, args: AutoscalersArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        config = args.config
+        system = system_pool(config)
+        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+
+        # --- Auto Scaling group tags: discovery, and the node template for scale-from-zero ---
+        tags: list[pulumi.Resource] = []
+        for pool_name, node_group in args.node_groups.items():
+            group = auto_scaling_group_name(node_group)
+            pool = config.node_pools[pool_name]
+            for key, value in ca.auto_scaling_group_tags(args.cluster_name, pool_name, pool).items():
+                tags.append(
+                    aws.autoscaling.Tag(
+                        tag_resource_name(f"{name}-asg", pool_name, key),
+                        autoscaling_group_name=group,
+                        tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                        opts=pulumi.ResourceOptions(parent=self),
+                    )
+                )
+
+        # --- node group bounds after creation (see node_group_scaling) ---------------------
+        for pool_name, node_group in args.node_groups.items():
+            pool = config.node_pools[pool_name]
+            NodeGroupScaling(
+                f"{name}-bounds-{pool_name}",
+                region=config.region,
+                cluster_name=node_group.cluster_name,
+                node_group_name=node_group.node_group_name,
+                min_size=pool.min_size,
+                max_size=pool.max_size,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        # --- Cluster Autoscaler -----------------------------------------------------------
+        association = managed_policy_identity(
+            f"{name}-cluster-autoscaler",
+            cluster_name=args.cluster,
+            namespace=ca.NAMESPACE,
+            service_account=ca.SERVICE_ACCOUNT,
+            role_description="Cluster Autoscaler (EKS Pod Identity)",
+            policy=json.dumps(
+                ca.iam_policy_document(cluster_name=args.cluster_name, region=config.region),
+                separators=(",", ":"),
+            ),
+            policy_description="Cluster Autoscaler, scoped to this cluster's node groups",
+            parent=self,
+        )
+        cluster_autoscaler = k8s.helm.v3.Release(
+            f"{name}-cluster-autoscaler",
+            name=ca.CHART,
+            chart=ca.CHART,
+            version=ca.CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ca.CHART_REPOSITORY),
+            namespace=ca.NAMESPACE,
+            values=ca.chart_values(config, cluster_name=args.cluster_name, system_pool=system),
+            max_history=5,
+            # Credentials are injected when a pod starts: the association comes first. The
+            # tags come first too, or the first discovery sees groups it may not scale.
+            opts=pulumi.ResourceOptions.merge(
+                after_nodes,
+                pulumi.ResourceOptions(provider=args.provider, depends_on=[association, *tags]),
+            ),
+        )
+
+        # --- KEDA -------------------------------------------------------------------------
+        keda_release = k8s.helm.v3.Release(
+            f"{name}-keda",
+            name=keda.CHART,
+            chart=keda.CHART,
+            version=keda.CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=keda.CHART_REPOSITORY),
+            namespace=keda.NAMESPACE,
+            create_namespace=True,
+            values=keda.chart_values(config, system),
+            max_history=5,
+            opts=pulumi.ResourceOptions.merge(after_nodes, pulumi.ResourceOptions(provider=args.provider)),
+        )
+
+        self.ready = [keda_release, cluster_autoscaler]
+        self.register_outputs({})

@@ -1,0 +1,791 @@
+"""The typed model of a stack's configuration, and its only reader of Pulumi config.
+
+Every key of `Pulumi.<stack>.yaml` under the project's namespace is validated here before any
+resource is registered: unknown keys, wrong types, out-of-range numbers and the rules that tie
+sections together (a workload naming an unknown node pool, gunicorn's keep-alive not above
+the ALB idle timeout, ...). Each problem is reported with the key path as written in YAML,
+e.g. `nodePools.workers.maxSize`.
+
+Keys are camelCase in YAML and snake_case in Python. Secrets never live in this model: the
+program generates them and keeps them as `pulumi.Output`s.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from stack.model.catalog import instance_types
+
+PROJECT = "django-eks"
+"""The Pulumi project name: the namespace of this program's config keys."""
+
+NODE_POOL_LABEL = "django-eks/node-pool"
+"""Node label carrying the pool's config name; managed node group names are generated."""
+
+# EKS standard support ends 14 months after release; the cost model prices the extended
+# support surcharge after these dates (AWS EKS Kubernetes version calendar).
+KUBERNETES_STANDARD_SUPPORT_ENDS = {
+    "1.33": "2026-07-29",
+    "1.34": "2026-12-02",
+    "1.35": "2027-03-27",
+}
+KubernetesVersion = Literal["1.33", "1.34", "1.35"]
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=False,
+    )
+
+
+def _k8s_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z]([-a-z0-9]{0,22}[a-z0-9])?", value):
+        raise ValueError(
+            "must be 1-24 lowercase letters, digits or '-', starting with a letter "
+            "and not ending with '-'"
+        )
+    return value
+
+
+PoolName = Annotated[str, AfterValidator(_k8s_name)]
+
+_LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def _label_key(value: str) -> str:
+    if not _LABEL_KEY.fullmatch(value) or len(value) > 316:
+        raise ValueError(f"{value!r} is not a valid Kubernetes label key")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid Kubernetes label value")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+
+
+class NetworkConfig(Model):
+    """The VPC: its CIDR, how many AZs it spans, and how many NAT gateways it pays for."""
+
+    cidr: str = Field("10.0.0.0/16", description="IPv4 CIDR of the VPC, /16 to /20.")
+    az_count: int = Field(3, ge=2, le=6, description="Availability zones (EKS needs 2+).")
+    nat_gateways: Literal["single", "perAz"] = Field(
+        "single",
+        description="'single': one NAT gateway for all AZs (cheap; an AZ outage cuts egress). "
+        "'perAz': one per AZ (each private subnet egresses in its own AZ).",
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value)
+        except ValueError as e:
+            raise ValueError(f"{value!r} is not an IPv4 network CIDR ({e})") from None
+        if not 16 <= network.prefixlen <= 20:
+            raise ValueError(f"prefix /{network.prefixlen} must be between /16 and /20")
+        return value
+
+
+# An IAM role or user ARN, with or without a path. EKS access entries take role ARNs with
+# their path (unlike aws-auth ConfigMap entries), and no STS session ARN (assumed-role/...):
+# https://docs.aws.amazon.com/eks/latest/userguide/creating-access-entries.html
+_PRINCIPAL_ARN = re.compile(
+    r"arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
+)
+_SESSION_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sts::\d{12}:assumed-role/([^/]+)/.+")
+
+
+def _principal_arn(value: str) -> str:
+    if _PRINCIPAL_ARN.fullmatch(value):
+        return value
+    session = _SESSION_ARN.fullmatch(value)
+    if session:
+        raise ValueError(
+            f"{value!r} is an STS session, which EKS access entries do not accept; give the "
+            f"role's IAM ARN instead (arn:aws:iam::<account>:role/<path/>{session.group(2)}, "
+            "the path included, as `aws iam get-role` shows it)"
+        )
+    raise ValueError(
+        f"{value!r} is not an IAM role or user ARN "
+        "(arn:aws:iam::<12-digit account>:role/<path/>name or :user/<path/>name)"
+    )
+
+
+PrincipalArn = Annotated[str, AfterValidator(_principal_arn)]
+
+
+class ClusterAccessConfig(Model):
+    """Who may use the cluster's Kubernetes API: EKS access entries, not the deployer."""
+
+    admin_principal_arns: list[PrincipalArn] = Field(
+        default_factory=list,
+        description="IAM roles/users with cluster admin (the deploy role, operators). "
+        "At least one is needed to deploy.",
+    )
+    view_principal_arns: list[PrincipalArn] = Field(
+        default_factory=list,
+        description="IAM roles/users with read-only access (AmazonEKSViewPolicy: operators who "
+        "look; not enough for a preview that shows server-side errors, see "
+        "previewPrincipalArns).",
+    )
+    preview_principal_arns: list[PrincipalArn] = Field(
+        default_factory=list,
+        description="IAM roles/users that preview (the pull-request preview role): Kubernetes "
+        "group django-eks:previewers, whose writes the API server admits only as dry runs "
+        "(docs/previews.md). They can read the stack's Secrets.",
+    )
+
+    @field_validator("admin_principal_arns", "view_principal_arns", "preview_principal_arns")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({arn for arn in value if value.count(arn) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return value
+
+    @field_validator("view_principal_arns", "preview_principal_arns")
+    @classmethod
+    def _not_both(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for other, role in (("admin_principal_arns", "an admin"), ("view_principal_arns", "a viewer")):
+            if other == info.field_name:
+                continue
+            both = sorted(set(info.data.get(other) or ()) & set(value))
+            if both:
+                raise ValueError(
+                    f"{', '.join(both)} is also {role}; EKS allows one access entry per "
+                    "principal, so list it once"
+                )
+        return value
+
+
+class ClusterConfig(Model):
+    """The EKS control plane."""
+
+    version: KubernetesVersion = Field(
+        "1.35",
+        description="Kubernetes minor version of the control plane, the node groups and the "
+        "add-ons (each add-on at the build pinned for it in data/eks-addon-versions.csv, or EKS's "
+        "default build for it).",
+    )
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD",
+        description="EKS support policy: STANDARD upgrades the cluster automatically when "
+        "standard support ends; EXTENDED keeps the version and bills the extended-support rate.",
+    )
+    access: ClusterAccessConfig = Field(default_factory=ClusterAccessConfig)
+    endpoint_public_access: bool = Field(
+        True, description="Whether the API endpoint is reachable from the internet."
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="CIDRs allowed to reach the public API endpoint.",
+    )
+    log_types: list[LogType] = Field(
+        default_factory=lambda: list[LogType](["api", "audit", "authenticator"]),
+        description="Control-plane log types sent to CloudWatch Logs.",
+    )
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.IPv4Network(cidr)
+            except ValueError as e:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR ({e})") from None
+        if info.data.get("endpoint_public_access") and not value:
+            raise ValueError("must list at least one CIDR when endpointPublicAccess is true")
+        return value
+
+    @field_validator("log_types")
+    @classmethod
+    def _unique_logs(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("log types must not repeat")
+        return value
+
+
+class Taint(Model):
+    key: LabelKey
+    value: LabelValue | None = None
+    effect: Literal["NoSchedule", "NoExecute", "PreferNoSchedule"]
+
+
+class NodePoolConfig(Model):
+    """One EKS managed node group."""
+
+    instance_type: str = Field("m4.large", description="EC2 instance type from the catalog.")
+    min_size: int = Field(1, ge=0, le=100, description="Fewest nodes.")
+    desired_size: int = Field(
+        2, ge=0, le=100, description="Nodes at creation; later changes by autoscaling kept."
+    )
+    max_size: int = Field(3, ge=1, le=100, description="Most nodes.")
+    disk_size_gib: int = Field(20, ge=20, le=1000, description="gp3 root volume size.")
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
+        "ON_DEMAND", description="SPOT is cheaper but nodes can be reclaimed with 2 minutes' notice."
+    )
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Extra Kubernetes labels on the nodes."
+    )
+    taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints.")
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        known = instance_types()
+        if value not in known:
+            raise ValueError(
+                f"{value!r} is not in the instance catalog; known: {', '.join(known)}"
+            )
+        return value
+
+    @field_validator("desired_size")
+    @classmethod
+    def _desired(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_size")
+        if low is not None and value < low:
+            raise ValueError(f"desiredSize {value} is below minSize {low}")
+        return value
+
+    @field_validator("max_size")
+    @classmethod
+    def _max(cls, value: int, info: ValidationInfo) -> int:
+        for key, name in (("min_size", "minSize"), ("desired_size", "desiredSize")):
+            other = info.data.get(key)
+            if other is not None and value < other:
+                raise ValueError(
+                    f"maxSize {value} is below {name} {other} "
+                    "(need minSize <= desiredSize <= maxSize)"
+                )
+        return value
+
+    @property
+    def schedules_system_pods(self) -> bool:
+        """Whether pods without tolerations (CoreDNS, controllers) can run on this pool."""
+        return not any(t.effect in ("NoSchedule", "NoExecute") for t in self.taints)
+
+
+class ReplicaBounds(Model):
+    min_replicas: int = Field(1, ge=1, le=100, description="Fewest pods.")
+    max_replicas: int = Field(3, ge=1, le=200, description="Most pods (capacity is planned for it).")
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _bounds(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_replicas")
+        if low is not None and value < low:
+            raise ValueError(f"maxReplicas {value} is below minReplicas {low}")
+        return value
+
+
+class WorkerAutoscaling(ReplicaBounds):
+    """KEDA scales the workers on the length of their Celery queue's Redis list."""
+
+    min_replicas: int = Field(
+        1,
+        ge=0,
+        le=100,
+        description="Fewest pods. 0 scales to zero when the queue is empty: no idle worker is "
+        "paid for, but the first job after idle waits for a pod (and perhaps a node) to start.",
+    )
+    queue_length_per_replica: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Waiting jobs per worker pod KEDA aims for; a multiple of worker.concurrency "
+        "(equal to it: every waiting job gets a free process).",
+    )
+    activation_queue_length: int = Field(
+        0,
+        ge=0,
+        le=10000,
+        description="Waiting jobs above which a Deployment scaled to zero gets its first pod.",
+    )
+
+
+class WebAutoscaling(ReplicaBounds):
+    min_replicas: int = Field(2, ge=1, le=100, description="HPA lower bound.")
+    max_replicas: int = Field(6, ge=1, le=200, description="HPA upper bound (capacity is planned for it).")
+    target_cpu_percent: int = Field(70, ge=10, le=100, description="HPA target CPU utilisation of requests.")
+
+
+WebServer = Literal["gunicorn", "uwsgi"]
+"""The application servers the web pods can run (service/config/launch.py builds their commands)."""
+
+
+class WebConfig(Model):
+    """The Django web Deployment: one application server process per pod by default."""
+
+    server: WebServer = Field(
+        "uwsgi",
+        description="Application server: 'uwsgi' (its HTTP router holds the connections; the "
+        "cheapest per request in `make bench`) or 'gunicorn' (gthread).",
+    )
+
+    node_pool: PoolName = Field("default", description="Node pool the pods run on.")
+    replicas: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Steady-state pods the plan sizes nodes and cost for; the live count is the "
+        "HPA's, within autoscaling bounds.",
+    )
+    gunicorn_workers: int = Field(
+        1, ge=1, le=16, description="Worker processes per pod (gunicorn --workers, uWSGI --processes)."
+    )
+    threads: int = Field(
+        8, ge=2, le=64, description="Threads per worker process (gunicorn gthread: >= 2 for keep-alive)."
+    )
+    keep_alive_seconds: int = Field(
+        75,
+        ge=2,
+        le=4001,
+        description="Idle keep-alive (gunicorn --keep-alive, uWSGI --http-keepalive); must exceed "
+        "the ALB idle timeout.",
+    )
+    graceful_timeout_seconds: int = Field(
+        30,
+        ge=1,
+        le=600,
+        description="Time for requests in flight after SIGTERM (gunicorn --graceful-timeout, uWSGI "
+        "--worker-reload-mercy).",
+    )
+    timeout_seconds: int = Field(
+        60,
+        ge=5,
+        le=600,
+        description="A worker silent (gunicorn --timeout) or a request running (uWSGI --harakiri) "
+        "this long is killed.",
+    )
+    pre_stop_seconds: int = Field(
+        15, ge=0, le=120, description="Pause before SIGTERM so the ALB deregisters the pod first."
+    )
+    load_test_endpoint: bool = Field(
+        False,
+        description="Serve `GET /api/io?ms=N` (API_IO_ENABLED), the I/O-bound workload of `make load`: "
+        "for an experiment stack only, since any client can hold a request thread for up to 5 s per call.",
+    )
+    cpu_millicores: int = Field(500, ge=50, le=64000, description="CPU request per pod.")
+    memory_mib: int = Field(512, ge=64, le=262144, description="Memory request and limit per pod.")
+    autoscaling: WebAutoscaling = Field(default_factory=WebAutoscaling)
+
+
+class WorkerConfig(Model):
+    """The Celery worker Deployment: `-c 1` per pod by default, scaled by replicas."""
+
+    node_pool: PoolName = Field("default", description="Node pool the pods run on.")
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Steady-state pods the plan sizes nodes and cost for; the live count is "
+        "KEDA's, within autoscaling bounds, from the queue length.",
+    )
+    concurrency: int = Field(1, ge=1, le=32, description="celery worker --concurrency per pod.")
+    cpu_millicores: int = Field(1000, ge=50, le=64000, description="CPU request per pod.")
+    memory_mib: int = Field(768, ge=64, le=262144, description="Memory request and limit per pod.")
+    task_time_limit_seconds: int = Field(
+        300, ge=1, le=86400, description="Hard time limit of a task (task_time_limit)."
+    )
+    visibility_timeout_seconds: int = Field(
+        3600,
+        ge=2,
+        le=43200,
+        description="Redis broker visibility timeout; must exceed the task time limit.",
+    )
+    autoscaling: WorkerAutoscaling = Field(default_factory=WorkerAutoscaling)
+
+    @field_validator("autoscaling")
+    @classmethod
+    def _target_matches_concurrency(cls, value: WorkerAutoscaling, info: ValidationInfo) -> WorkerAutoscaling:
+        concurrency = info.data.get("concurrency")
+        if concurrency is not None and value.queue_length_per_replica % concurrency:
+            raise ValueError(
+                f"autoscaling.queueLengthPerReplica {value.queue_length_per_replica} must be a "
+                f"multiple of concurrency {concurrency}: with prefetch 1 a pod takes "
+                f"{concurrency} jobs at a time"
+            )
+        return value
+
+    @field_validator("visibility_timeout_seconds")
+    @classmethod
+    def _above_time_limit(cls, value: int, info: ValidationInfo) -> int:
+        limit = info.data.get("task_time_limit_seconds")
+        if limit is not None and value <= limit:
+            raise ValueError(
+                f"visibilityTimeoutSeconds {value} must exceed taskTimeLimitSeconds {limit}, "
+                "or an unacknowledged task is delivered twice"
+            )
+        return value
+
+
+class JobsConfig(Model):
+    """What the service accepts and stores at once, which sets the memory its pods need (stack/memory.py)."""
+
+    max_pixels: int = Field(
+        40_000_000,
+        ge=1_000_000,
+        le=500_000_000,
+        description="Largest accepted image, width x height (JOBS_MAX_PIXELS); sizes the pods' memory.",
+    )
+    uploads_per_web_pod: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Uploads a web pod inspects and stores at once (a multiple of web.gunicornWorkers, "
+        "the server's processes); more wait, then get 503.",
+    )
+
+
+class ReconcilerConfig(Model):
+    """The CronJob that re-enqueues stuck jobs and fails those past their attempt limit."""
+
+    every_minutes: int = Field(
+        1, ge=1, le=60, description="Minutes between reconciler runs (a CronJob; 1 is its finest period)."
+    )
+    queued_after_seconds: int = Field(
+        600,
+        ge=30,
+        le=86400,
+        description="A job queued this long since its last publish gets another message.",
+    )
+    running_grace_seconds: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="A job running longer than worker.taskTimeLimitSeconds plus this lost its worker "
+        "and is re-enqueued.",
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="Deliveries that died with their worker before a job is failed."
+    )
+
+
+def _node_type(prefix: str) -> Any:
+    def check(value: str) -> str:
+        if not re.fullmatch(rf"{prefix}\.[a-z0-9]+\.[a-z0-9]+", value):
+            raise ValueError(f"{value!r} is not an instance class of the form {prefix}.<family>.<size>")
+        return value
+
+    return AfterValidator(check)
+
+
+CacheEngine = Literal["valkey", "redis"]
+
+CACHE_ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {
+    "valkey": ("7.2", "8.0", "8.1", "8.2"),
+    "redis": ("7.0", "7.1"),
+}
+"""ElastiCache versions offered per engine, oldest first; the last is the default. Redis OSS
+on ElastiCache ends at 7.1 (AWS, "Supported engines and versions")."""
+
+
+class RedisConfig(Model):
+    """ElastiCache (Valkey or Redis OSS), cluster mode disabled (Celery cannot use cluster mode)."""
+
+    node_type: Annotated[str, _node_type("cache")] = Field(
+        "cache.t4g.micro", description="ElastiCache node type."
+    )
+    replicas: int = Field(
+        0, ge=0, le=5, description="Read replicas; with 1+ failover and multi-AZ are on."
+    )
+    engine: CacheEngine = Field(
+        "valkey",
+        description="'valkey' (AWS's recommended engine, about 20% cheaper per node-hour) or "
+        "'redis' (Redis OSS, ends at 7.1). Changing an existing group from redis to valkey "
+        "upgrades it in place (same endpoint, no data lost); valkey back to redis replaces it "
+        "(a new, empty group: queued jobs are lost).",
+    )
+    engine_version: str | None = Field(
+        None,
+        description="Engine version: valkey 7.2, 8.0, 8.1 or 8.2; redis 7.0 or 7.1. Default: the "
+        "newest of the engine. Only upgrades happen in place: a lower version replaces the group.",
+    )
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine_version(cls, value: str | None, info: ValidationInfo) -> str | None:
+        engine = info.data.get("engine")
+        if value is not None and engine in CACHE_ENGINE_VERSIONS:
+            offered = CACHE_ENGINE_VERSIONS[engine]
+            if value not in offered:
+                raise ValueError(f"{engine} versions on ElastiCache here: {', '.join(offered)}")
+        return value
+
+    @property
+    def version(self) -> str:
+        """The engine version to run: the configured one, else the engine's newest."""
+        return self.engine_version or CACHE_ENGINE_VERSIONS[self.engine][-1]
+
+
+class DatabaseConfig(Model):
+    """RDS for PostgreSQL."""
+
+    instance_class: Annotated[str, _node_type("db")] = Field(
+        "db.t4g.micro", description="RDS instance class."
+    )
+    engine_version: Literal["16", "17"] = Field(
+        "17",
+        description="PostgreSQL major version. Raising it upgrades the instance in place (RDS major "
+        "version upgrade, with the default parameter group of the new version), applied at once "
+        "without deletionProtection and in the next maintenance window with it. RDS never "
+        "downgrades: lowering it is refused by RDS (restore a snapshot into a new stack instead).",
+    )
+    storage_gib: int = Field(20, ge=20, le=65536, description="gp3 storage.")
+    multi_az: bool = Field(False, description="A standby in another AZ (billed too).")
+    deletion_protection: bool = Field(
+        False, description="Refuse deletion; a final snapshot is kept if it is ever deleted."
+    )
+    backup_retention_days: int = Field(7, ge=0, le=35, description="Automated backup retention.")
+
+
+class LoadBalancerConfig(Model):
+    """The Application Load Balancer in front of the web pods."""
+
+    idle_timeout_seconds: int = Field(60, ge=1, le=4000, description="ALB idle timeout.")
+    certificate_arn: str | None = Field(
+        None,
+        description="ACM certificate ARN, in the stack's region: HTTPS on 443 and HTTP redirected "
+        "to it; without it the ALB serves plain HTTP.",
+    )
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}", value
+        ):
+            raise ValueError(f"{value!r} is not an ACM certificate ARN")
+        return value
+
+    domain_name: str | None = Field(
+        None,
+        description="The app's domain name (e.g. app.example.com), the name clients use and the "
+        "certificate covers: Django's allowed host and trusted CSRF origin, and the appUrl "
+        "output. Required with certificateArn; without it the app answers on the ALB's own name.",
+    )
+    hosted_zone_id: str | None = Field(
+        None,
+        description="Route 53 public hosted zone of domainName: the stack creates the alias "
+        "record domainName -> ALB in it. Without it, point the domain at albDnsName yourself.",
+    )
+
+    @field_validator("domain_name")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and (problem := domain_name_problem(value)):
+            raise ValueError(f"{value!r} {problem}")
+        return value
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        # Route 53 resource IDs: up to 32 characters, upper-case letters and digits
+        # (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html).
+        if value is not None and not re.fullmatch(r"[A-Z0-9]{1,32}", value):
+            raise ValueError(
+                f"{value!r} is not a Route 53 hosted zone ID (up to 32 upper-case letters and "
+                "digits, e.g. Z0123456789ABCDEFGHIJ, without /hostedzone/)"
+            )
+        return value
+
+
+_DOMAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def domain_name_problem(value: str) -> str | None:
+    """Why `value` cannot be the app's host name, or None.
+
+    A lower-case fully qualified name without a trailing dot or wildcard: what a browser sends
+    as Host and what Route 53 and ACM take (labels of 1-63 letters, digits and inner hyphens,
+    253 characters in all: RFC 1035 section 2.3.1, RFC 1123 section 2.1).
+    """
+    labels = value.split(".")
+    if value != value.lower():
+        return "must be lower case (browsers send the host in lower case)"
+    if len(value) > 253:
+        return "is longer than 253 characters"
+    if len(labels) < 2:
+        return "is not a fully qualified domain name (e.g. app.example.com)"
+    if not all(_DOMAIN_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        return (
+            "is not a domain name: labels of 1-63 letters, digits and inner hyphens, separated "
+            "by single dots, without a trailing dot, scheme, port, path or wildcard"
+        )
+    return None
+
+
+Expander = Literal["least-waste", "most-pods", "least-nodes", "random"]
+
+
+class ClusterAutoscalerConfig(Model):
+    """The Cluster Autoscaler: node groups follow Pending pods within minSize..maxSize."""
+
+    expander: Expander = Field(
+        "least-waste",
+        description="Which pool grows when several could take the Pending pods: 'least-waste' "
+        "leaves the least idle CPU and memory after placing them.",
+    )
+    scale_down_unneeded_minutes: int = Field(
+        10, ge=1, le=1440, description="How long a node must be unneeded before it is removed."
+    )
+    scale_down_delay_after_add_minutes: int = Field(
+        10, ge=0, le=1440, description="No scale-down for this long after a scale-up."
+    )
+    scale_down_utilization_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A node whose pods request less than this share of its CPU and memory is a "
+        "scale-down candidate.",
+    )
+
+
+class ImageConfig(Model):
+    """The service image. Without a repository, the stack's own ECR repository is used."""
+
+    repository: str | None = Field(
+        None,
+        description="ECR repository URL (<account>.dkr.ecr.<region>.amazonaws.com/<name>); "
+        "default: the stack's own.",
+    )
+    tag: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="Image tag, resolved to its digest at deploy time (pods run the digest); "
+        "the migration Job runs once per image. The deploy workflow sets the commit's tag. "
+        "Without a tag only the platform is deployed, not the app (a new stack's first step).",
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _ecr(cls, value: str | None) -> str | None:
+        # Mirrors stack.platform.registry.parse_ecr_url: the digest is resolved from ECR.
+        if value is not None and not re.fullmatch(
+            r"\d{12}\.dkr\.ecr\.[a-z]{2}(-gov)?-[a-z]+-\d\.amazonaws\.com(\.cn)?"
+            r"/[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",
+            value,
+        ):
+            raise ValueError(
+                f"{value!r} is not an ECR repository URL "
+                "(<12-digit account>.dkr.ecr.<region>.amazonaws.com/<name>): pods run the "
+                "image by the digest ECR resolves the tag to"
+            )
+        return value
+
+
+class BenchmarkConfig(Model):
+    """The service's benchmark (`python -m benchmarks run`) as a Job on one node pool."""
+
+    node_pool: PoolName | None = Field(
+        None,
+        description="Node pool whose instance type the benchmark Job measures, claiming one whole "
+        "node of it; unset: no Job.",
+    )
+    fast: bool = Field(False, description="Run the benchmark's fast mode (under a minute) instead of the full run.")
+
+
+class StorageConfig(Model):
+    """The S3 bucket of uploads and results, and the assumptions its cost estimate rests on."""
+
+    retention_days: int = Field(
+        7,
+        ge=1,
+        le=365,
+        description="Days a job and its files are kept; the bucket's lifecycle rule expires "
+        "objects a day later, as a backstop to the app's own expiry.",
+    )
+    on_destroy: Literal["empty", "keep"] = Field(
+        "empty",
+        description="'empty': destroy deletes the bucket with its objects. 'keep': destroy "
+        "leaves the bucket (and its settings) in the account; its lifecycle rule still "
+        "empties it.",
+    )
+    jobs_per_day: int = Field(
+        1000, ge=0, le=10_000_000, description="Expected jobs per day (cost estimate only)."
+    )
+    average_upload_mib: float = Field(
+        2.0, gt=0, le=10, description="Average upload size in MiB (cost estimate only)."
+    )
+    average_result_mib: float = Field(
+        1.0, gt=0, le=10, description="Average result size in MiB (cost estimate only)."
+    )
+
+
+GITHUB_HOSTED_RUNNER = re.compile(r"(ubuntu|windows|macos)-(latest|[0-9][0-9.]*)(-arm)?")
+"""GitHub's standard hosted runner labels: their egress addresses are GitHub's whole, shared,
+changing ranges (docs.github.com "About GitHub-hosted runners", IP addresses)."""
+
+
+class DeployConfig(Model):
+    """Where the deploy workflow (.github/workflows/deploy-stack.yml) runs for this stack."""
+
+    runner: list[str] = Field(
+        default_factory=lambda: ["ubuntu-24.04"],
+        min_length=1,
+        description="The deploy job's `runs-on` labels. GitHub-hosted runners (the default) "
+        "have no stable egress address: a stack whose API endpoint allowlists CIDRs or is "
+        "private-only names a runner that reaches it (a self-hosted runner, or a larger runner "
+        "with static IPs listed in cluster.publicAccessCidrs).",
+    )
+
+    @field_validator("runner")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not label.strip() or label != label.strip():
+                raise ValueError(f"{label!r} is not a runner label (no blanks around it)")
+        return value
+
+    @property
+    def github_hosted(self) -> bool:
+        """Whether the labels name one of GitHub's standard hosted runners."""
+        return len(self.runner) == 1 and GITHUB_HOSTED_RUNNER.fullmatch(self.runner[0]) is not None
+
+
+class StackConfig(Model):
+    """Everything a stack file configures."""
+
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region (read from aws:region).")
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    node_pools: dict[PoolName, NodePoolConfig] = Field(
+        default_factory=lambda: {"default": NodePoolConfig()},
+        min_length=1,
+        description="Managed node groups by pool name.",
+    )
+    web: WebConfig = Field(default_factory=WebConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    reconciler: ReconcilerConfig = Field(default_factory=ReconcilerConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    cluster_autoscaler: ClusterAutoscalerConfig = Field(default_factory=ClusterAutoscalerConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)

@@ -1,0 +1,177 @@
+"""The rules that tie sections of the stack config together, and validation as a whole.
+
+`parse_stack_config` validates each section (stack.config.model) and then these rules, and
+reports every problem under its key path (StackConfigError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from stack.config.model import LoadBalancerConfig, StackConfig
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class StackConfigError(ValueError):
+    """The stack config is invalid; `problems` lists each key path and rule."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
+
+
+KEEP_ALIVE_OPTION: dict[str, str] = {"gunicorn": "--keep-alive", "uwsgi": "--http-keepalive"}
+
+
+def web_server_problems(config: StackConfig) -> list[ConfigProblem]:
+    """Each server's keep-alive and shutdown rules against the ALB."""
+    web, idle = config.web, config.load_balancer.idle_timeout_seconds
+    problems: list[ConfigProblem] = []
+    if web.keep_alive_seconds <= idle:
+        problems.append(
+            ConfigProblem(
+                "web.keepAliveSeconds",
+                f"{web.keep_alive_seconds} must be above loadBalancer.idleTimeoutSeconds {idle}, or "
+                f"the ALB reuses connections {web.server} ({KEEP_ALIVE_OPTION[web.server]}) has "
+                "closed and clients get 502s",
+            )
+        )
+    if web.server == "uwsgi" and web.timeout_seconds < idle:
+        # harakiri kills the request outright; below the ALB's own wait it would turn slow but
+        # healthy requests into 502s the ALB would otherwise have waited for.
+        problems.append(
+            ConfigProblem(
+                "web.timeoutSeconds",
+                f"{web.timeout_seconds} is uWSGI's --harakiri and must be at least "
+                f"loadBalancer.idleTimeoutSeconds {idle}, or requests the ALB still waits for are "
+                "killed (502)",
+            )
+        )
+    return problems
+
+
+def load_balancer_problems(config: LoadBalancerConfig) -> list[ConfigProblem]:
+    """The keys of loadBalancer that only make sense together."""
+    problems: list[ConfigProblem] = []
+    if config.certificate_arn is not None and config.domain_name is None:
+        # Not derived from the certificate: one certificate may name several domains and
+        # wildcards, and only the stack knows which one clients use.
+        problems.append(
+            ConfigProblem(
+                "loadBalancer.domainName",
+                "is required with loadBalancer.certificateArn: the certificate names the app's "
+                "domain, not the ALB's own name, so clients must come through the domain, and "
+                "Django must allow it as host and CSRF origin",
+            )
+        )
+    if config.hosted_zone_id is not None and config.domain_name is None:
+        problems.append(
+            ConfigProblem(
+                "loadBalancer.hostedZoneId",
+                "needs loadBalancer.domainName: the alias record it creates is the domain's",
+            )
+        )
+    return problems
+
+
+def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
+    """The rules no single section can check alone."""
+    problems: list[ConfigProblem] = []
+    pools = config.node_pools
+    for section, workload in (("web", config.web), ("worker", config.worker)):
+        if workload.node_pool not in pools:
+            problems.append(
+                ConfigProblem(
+                    f"{section}.nodePool",
+                    f"names node pool {workload.node_pool!r}, which is not configured; "
+                    f"nodePools has: {', '.join(pools)}",
+                )
+            )
+    bench_pool = config.benchmark.node_pool
+    if bench_pool is not None and bench_pool not in pools:
+        problems.append(
+            ConfigProblem(
+                "benchmark.nodePool",
+                f"names node pool {bench_pool!r}, which is not configured; nodePools has: {', '.join(pools)}",
+            )
+        )
+    problems += web_server_problems(config)
+    for section, replicas, scaling in (
+        ("web", config.web.replicas, config.web.autoscaling),
+        ("worker", config.worker.replicas, config.worker.autoscaling),
+    ):
+        if not scaling.min_replicas <= replicas <= scaling.max_replicas:
+            problems.append(
+                ConfigProblem(
+                    f"{section}.replicas",
+                    f"{replicas} must lie within autoscaling.minReplicas {scaling.min_replicas} "
+                    f"and autoscaling.maxReplicas {scaling.max_replicas}",
+                )
+            )
+    certificate = config.load_balancer.certificate_arn
+    if certificate is not None and certificate.split(":")[3] != config.region:
+        problems.append(
+            ConfigProblem(
+                "loadBalancer.certificateArn",
+                f"is in region {certificate.split(':')[3]}, but the stack is in {config.region}; "
+                "a load balancer can only use ACM certificates of its own region",
+            )
+        )
+    problems.extend(load_balancer_problems(config.load_balancer))
+    from stack.model.memory import memory_problems  # the model builds on this module's classes
+
+    problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
+    if not any(pool.schedules_system_pods for pool in pools.values()):
+        problems.append(
+            ConfigProblem(
+                "nodePools",
+                "every pool has a NoSchedule/NoExecute taint; at least one must accept "
+                "system pods (CoreDNS, the load balancer controller, metrics-server)",
+            )
+        )
+    return problems
+
+
+# --- reading Pulumi config ------------------------------------------------------------------
+
+_SECTIONS = {
+    to_camel(name): name for name in StackConfig.model_fields if name != "region"
+}
+
+
+def _problems_from(error: ValidationError) -> list[ConfigProblem]:
+    problems = []
+    for item in error.errors():
+        # A bad mapping key is reported at the key itself, not at pydantic's "[key]" marker.
+        parts = [str(part) for part in item["loc"] if part != "[key]"]
+        path = ".".join(parts) or "(root)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(ConfigProblem(path, message))
+    return problems
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate a stack's config, given as {camelCase key: value} without the namespace."""
+    try:
+        config = StackConfig.model_validate(dict(raw))
+    except ValidationError as e:
+        raise StackConfigError(_problems_from(e)) from None
+    problems = cross_section_problems(config)
+    if problems:
+        raise StackConfigError(problems)
+    return config

@@ -1,3 +1,0 @@
-from stack.release.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from stack.tools.release.cli import main
+
+raise SystemExit(main())
