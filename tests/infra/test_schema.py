@@ -1,4 +1,4 @@
-"""The JSON Schema and the README's config reference stay in sync with the config model."""
+"""The JSON Schema and docs/config-reference.md stay in sync with the config model."""
 
 from __future__ import annotations
 
@@ -9,23 +9,30 @@ import pytest
 import yaml
 
 from stack.tools.offline import stack_file
-from stack.config.schema import README, SCHEMA_FILE, readme_with_reference, stack_file_schema
+from stack.config.schema import (
+    COMMAND,
+    REFERENCE_FILE,
+    SCHEMA_FILE,
+    config_reference_document,
+    stack_file_schema,
+)
 from tests.infra.stack_files import STACKS
 
 
 def test_schema_file_is_generated_from_the_model() -> None:
     assert json.loads(SCHEMA_FILE.read_text()) == stack_file_schema(), (
-        "schema/stack-config.schema.json is stale: run `uv run python -m stack.config.schema`"
+        f"schema/stack-config.schema.json is stale: run `uv run {COMMAND}`"
     )
 
 
-def test_readme_config_reference_is_generated_from_the_model() -> None:
-    readme = README.read_text()
-    assert readme == readme_with_reference(readme), (
-        "the README's config reference is stale: run `uv run python -m stack.config.schema`"
+def test_config_reference_is_generated_from_the_model() -> None:
+    reference = REFERENCE_FILE.read_text()
+    assert reference == config_reference_document(), (
+        f"docs/config-reference.md is stale: run `uv run {COMMAND}`"
     )
+    assert reference.startswith(f"<!-- Generated from the config model by `{COMMAND}`")
     for key in ("django-eks:nodePools.<name>.instanceType", "django-eks:web.threads", "django-eks:worker.concurrency"):
-        assert f"`{key}`" in readme
+        assert f"`{key}`" in reference
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -1,7 +1,7 @@
 """The JSON Schema of a Pulumi.<stack>.yaml file and the config reference, from the model.
 
-`python -m stack.config.schema` rewrites `schema/stack-config.schema.json` and the config reference
-in README.md (between its markers); the tests fail when either is out of date.
+`python -m stack.config.schema` rewrites `schema/stack-config.schema.json` and
+`docs/config-reference.md`; the tests fail when either is out of date.
 """
 
 from __future__ import annotations
@@ -15,11 +15,34 @@ from stack.config.model import PROJECT, StackConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_FILE = REPO_ROOT / "schema" / "stack-config.schema.json"
-README = REPO_ROOT / "README.md"
-# The marker's first words: the rest of its line (which command generates it) may name the
-# module's old path, stack.schema, in a README written before it moved.
-REFERENCE_START = "<!-- config-reference:start"
-REFERENCE_END = "<!-- config-reference:end -->"
+REFERENCE_FILE = REPO_ROOT / "docs" / "config-reference.md"
+# The command that regenerates both files: this module, under whatever package it lives in.
+COMMAND = f"python -m {__spec__.name if __spec__ is not None else __name__}"
+
+REFERENCE_INTRO = """\
+Stack files set these keys (camelCase; validated before any resource is registered, each
+error naming its key path, e.g. `nodePools.workers.maxSize: maxSize 1 is below desiredSize 2`).
+Editors validate stack files with `schema/stack-config.schema.json` (the stack files carry a
+`yaml-language-server` modeline)."""
+
+REFERENCE_RULES = """\
+Rules across keys: `web.nodePool` and `worker.nodePool` name configured pools;
+`web.keepAliveSeconds` > `loadBalancer.idleTimeoutSeconds` (else the ALB reuses connections
+the web server closed: intermittent 502s; gunicorn's `--keep-alive`, uWSGI's `--http-keepalive`);
+with `web.server: uwsgi`, `web.timeoutSeconds` (uWSGI's `--harakiri`) >=
+`loadBalancer.idleTimeoutSeconds` (else requests the ALB still waits for are killed);
+`worker.visibilityTimeoutSeconds` > `worker.taskTimeLimitSeconds` (else a long task is
+delivered twice); `worker.autoscaling.queueLengthPerReplica` a multiple of
+`worker.concurrency`; replicas within their autoscaling bounds; `web.memoryMib` and
+`worker.memoryMib` hold the web server's processes with an upload of the largest size on every
+request thread and `jobs.uploadsPerWebPod` being stored, and the largest image (`jobs.maxPixels`)
+at `worker.concurrency` (`infra/stack/model/memory.py`; e.g. `worker.memoryMib: 512 MiB cannot hold
+worker.concurrency 1 job(s) of jobs.maxPixels 40000000: needs 603 MiB; ...`), and
+`jobs.uploadsPerWebPod` is a multiple of `web.gunicornWorkers` (the web server's processes:
+gunicorn's `--workers`, uWSGI's `--processes`); `reconciler.*` periods and
+thresholds reach the CronJob and, through the ConfigMap, the workers (which enforce
+`maxAttempts` too); at least one pool without a NoSchedule/NoExecute taint for system pods;
+instance types from `infra/stack/data/instance-catalog.csv`."""
 
 
 def stack_file_schema() -> dict[str, Any]:
@@ -97,7 +120,7 @@ def _rows(
 
 
 def config_reference() -> str:
-    """The README's config reference: every key with its type, default and meaning."""
+    """The config reference's table: every key with its type, default and meaning."""
     schema = StackConfig.model_json_schema(by_alias=True)
     defaults = StackConfig().model_dump(by_alias=True, mode="json")
     lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
@@ -107,10 +130,23 @@ def config_reference() -> str:
     return "\n".join(lines)
 
 
-def readme_with_reference(readme: str) -> str:
-    start = readme.index("-->", readme.index(REFERENCE_START)) + len("-->")
-    end = readme.index(REFERENCE_END)
-    return readme[:start] + "\n" + config_reference() + "\n" + readme[end:]
+def config_reference_document() -> str:
+    """docs/config-reference.md: the keys and the rules across them, marked as generated."""
+    return "\n".join([
+        f"<!-- Generated from the config model by `{COMMAND}`: do not edit by hand;",
+        "     change the model's field descriptions, then run that command. -->",
+        "",
+        "# Config reference",
+        "",
+        REFERENCE_INTRO,
+        "",
+        config_reference(),
+        "",
+        "## Rules across keys",
+        "",
+        REFERENCE_RULES,
+        "",
+    ])
 
 
 def main() -> None:
@@ -118,8 +154,9 @@ def main() -> None:
     parser.parse_args()
     SCHEMA_FILE.parent.mkdir(exist_ok=True)
     SCHEMA_FILE.write_text(json.dumps(stack_file_schema(), indent=2) + "\n")
-    README.write_text(readme_with_reference(README.read_text()))
-    print(f"wrote {SCHEMA_FILE.relative_to(REPO_ROOT)} and the config reference in README.md")
+    REFERENCE_FILE.parent.mkdir(exist_ok=True)
+    REFERENCE_FILE.write_text(config_reference_document())
+    print(f"wrote {SCHEMA_FILE.relative_to(REPO_ROOT)} and {REFERENCE_FILE.relative_to(REPO_ROOT)}")
 
 
 if __name__ == "__main__":

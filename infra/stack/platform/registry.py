@@ -177,7 +177,7 @@ def digest_for_tag(images: Iterable[tuple[str | None, str]], tag: str, repositor
             return digest
     raise ImageNotFoundError(
         f"image tag {tag!r} is not in the ECR repository {repository}: build and push it "
-        "first (README, Deploy for real), or set image.tag to a tag the repository has"
+        "first (docs/deploy.md, Deploy for real), or set image.tag to a tag the repository has"
     )
 
 

@@ -56,7 +56,7 @@ def _deploy_runner_reach(config: StackConfig) -> Iterator[ConfigProblem]:
             "deploy.runner",
             f"{runner} is a GitHub-hosted runner, outside the VPC, and cluster.endpointPublicAccess "
             "is false: the deploy cannot reach the Kubernetes API; name a self-hosted runner "
-            "that reaches the cluster's private endpoint (README, Deploy for real)",
+            "that reaches the cluster's private endpoint (docs/deploy.md, Where the deploy runs)",
         )
     elif not any(ipaddress.IPv4Network(c).prefixlen == 0 for c in cluster.public_access_cidrs):
         yield ConfigProblem(
@@ -64,7 +64,7 @@ def _deploy_runner_reach(config: StackConfig) -> Iterator[ConfigProblem]:
             f"{runner} is a GitHub-hosted runner with no stable egress address, and "
             f"cluster.publicAccessCidrs allowlists {', '.join(cluster.public_access_cidrs)}: the "
             "deploy cannot reach the Kubernetes API; name a runner with fixed egress addresses "
-            "listed there (README, Deploy for real)",
+            "listed there (docs/deploy.md, Where the deploy runs)",
         )
 
 

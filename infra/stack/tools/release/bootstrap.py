@@ -85,6 +85,6 @@ def needs_platform_first(platform: OfflineRun, state: Iterable[str]) -> bool:
             f"the stack has no ECR repository ({', '.join(sorted(repository))}) but holds "
             f"{len(doomed)} resource(s) a deploy without image.tag would delete, e.g. {doomed[0]}; "
             "nothing was deployed: compare the state with the program (pulumi preview) and "
-            "repair it by hand (README, Deploy for real)"
+            "repair it by hand (docs/deploy.md, Deploy for real)"
         )
     return True
