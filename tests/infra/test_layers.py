@@ -25,18 +25,11 @@ KNOWN_CYCLES: list[list[str]] = [
     ["stack.model.throughput.text", "stack.tools.plan.text"],
 ]
 KNOWN_UPWARD: set[tuple[str, str]] = {
-    ("stack.addons.cluster_autoscaler", "stack.workloads"),
-    ("stack.addons.cluster_autoscaler", "stack.workloads.manifests"),
-    ("stack.addons.keda", "stack.workloads"),
-    ("stack.addons.keda", "stack.workloads.manifests"),
-    ("stack.addons.preview_access", "stack.workloads.manifests"),
     ("stack.config.model", "stack.model.catalog"),
     ("stack.config.rules", "stack.model.memory"),
     ("stack.model.capacity", "stack.workloads"),
     ("stack.model.capacity", "stack.workloads.proxy"),
     ("stack.model.throughput.text", "stack.tools.plan.text"),
-    ("stack.platform.storage", "stack.workloads"),
-    ("stack.platform.storage", "stack.workloads.manifests"),
 }
 
 

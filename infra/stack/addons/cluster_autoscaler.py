@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.config.model import NodePoolConfig, StackConfig
-from stack.platform.node_pools import node_labels
-from stack.workloads import manifests as m
+from stack.platform.node_pools import node_labels, node_placement
 
 CHART = "cluster-autoscaler"
 CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
@@ -108,7 +107,7 @@ def command_args(config: StackConfig) -> dict[str, Any]:
 
 
 def chart_values(config: StackConfig, *, cluster_name: str, system_pool: str) -> dict[str, Any]:
-    where = m.node_placement(system_pool, config.node_pools[system_pool])
+    where = node_placement(system_pool, config.node_pools[system_pool])
     return {
         "cloudProvider": "aws",
         "awsRegion": config.region,

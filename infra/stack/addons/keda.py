@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.config.model import StackConfig
-from stack.workloads import manifests as m
+from stack.platform.node_pools import node_placement
 
 CHART = "keda"
 CHART_REPOSITORY = "https://kedacore.github.io/charts"
@@ -29,7 +29,7 @@ CRD_FILES = (
 
 def placement(pool_name: str, config: StackConfig) -> dict[str, Any]:
     """nodeSelector (and tolerations) for a pool that accepts system pods."""
-    return m.node_placement(pool_name, config.node_pools[pool_name])
+    return node_placement(pool_name, config.node_pools[pool_name])
 
 
 OPERATOR_REPLICAS = 2

@@ -45,7 +45,7 @@ from stack.addons import cluster_autoscaler, keda
 from stack.platform.cluster import AccessGrant
 from stack.config.model import ClusterAccessConfig
 from stack.addons import load_balancer_controller
-from stack.workloads.manifests import NAMESPACE as APP_NAMESPACE
+from stack.config.names import NAMESPACE as APP_NAMESPACE
 
 Manifest = dict[str, Any]
 

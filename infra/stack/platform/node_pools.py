@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -133,3 +135,20 @@ class NodePool(pulumi.ComponentResource):
         )
         self.node_group_name = self.node_group.node_group_name
         self.register_outputs({"nodeGroupName": self.node_group_name})
+
+
+def node_placement(pool_name: str, pool: NodePoolConfig) -> dict[str, Any]:
+    """nodeSelector for exactly one pool, and tolerations for exactly that pool's taints."""
+    tolerations = []
+    for taint in pool.taints:
+        toleration: dict[str, Any] = {"key": taint.key, "effect": taint.effect}
+        if taint.value is None:
+            toleration["operator"] = "Exists"
+        else:
+            toleration["operator"] = "Equal"
+            toleration["value"] = taint.value
+        tolerations.append(toleration)
+    placement: dict[str, Any] = {"nodeSelector": {NODE_POOL_LABEL: pool_name}}
+    if tolerations:
+        placement["tolerations"] = tolerations
+    return placement

@@ -33,7 +33,7 @@ import pulumi_random as random
 
 from stack.config.model import PROJECT, StackConfig, StorageConfig
 from stack.platform.iam import trust_policy
-from stack.workloads import manifests as m
+from stack.config.names import MIGRATE, WEB, WORKER
 
 TYPE = "django-eks:platform:Storage"
 
@@ -67,24 +67,24 @@ class PodAccess:
 
 
 POD_ACCESS: dict[str, PodAccess] = {
-    m.WEB: PodAccess(
-        m.WEB,
+    WEB: PodAccess(
+        WEB,
         {
             UPLOADS: ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"),
             RESULTS: ("s3:GetObject",),
         },
         ("s3:ListBucket",),
     ),
-    m.WORKER: PodAccess(
-        m.WORKER,
+    WORKER: PodAccess(
+        WORKER,
         {UPLOADS: ("s3:GetObject",), RESULTS: ("s3:PutObject", "s3:AbortMultipartUpload")},
         ("s3:ListBucket",),
     ),
     RECONCILER: PodAccess(RECONCILER, {UPLOADS: ("s3:DeleteObject",), RESULTS: ("s3:DeleteObject",)}),
     # The migrate Job runs `manage.py migrate`; jobs/migrations/0003 stores every upload and
     # result still in PostgreSQL (AbortMultipartUpload: boto3 uploads files over 8 MiB in parts).
-    m.MIGRATE: PodAccess(
-        m.MIGRATE,
+    MIGRATE: PodAccess(
+        MIGRATE,
         {
             UPLOADS: ("s3:PutObject", "s3:AbortMultipartUpload"),
             RESULTS: ("s3:PutObject", "s3:AbortMultipartUpload"),

@@ -16,17 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from stack.config.model import NODE_POOL_LABEL, NodePoolConfig, StackConfig, WebConfig, WorkerConfig
+from stack.config.model import NodePoolConfig, StackConfig, WebConfig, WorkerConfig
+from stack.config.names import MIGRATE as MIGRATE, NAMESPACE as NAMESPACE, WEB as WEB, WORKER as WORKER
+from stack.platform.node_pools import node_placement as node_placement
 from stack.workloads import proxy
 
 Manifest = dict[str, Any]
 
-NAMESPACE = "app"
-"""The namespace every app object lives in."""
-
-WEB = "web"
-WORKER = "worker"
-MIGRATE = "migrate"
 CONFIG_MAP = "app-config"
 SECRET = "app-secrets"
 
@@ -236,23 +232,6 @@ def resources(cpu_millicores: int, memory_mib: int) -> dict[str, Any]:
         "requests": {"cpu": f"{cpu_millicores}m", "memory": memory},
         "limits": {"memory": memory},
     }
-
-
-def node_placement(pool_name: str, pool: NodePoolConfig) -> dict[str, Any]:
-    """nodeSelector for exactly one pool, and tolerations for exactly that pool's taints."""
-    tolerations = []
-    for taint in pool.taints:
-        toleration: dict[str, Any] = {"key": taint.key, "effect": taint.effect}
-        if taint.value is None:
-            toleration["operator"] = "Exists"
-        else:
-            toleration["operator"] = "Equal"
-            toleration["value"] = taint.value
-        tolerations.append(toleration)
-    placement: dict[str, Any] = {"nodeSelector": {NODE_POOL_LABEL: pool_name}}
-    if tolerations:
-        placement["tolerations"] = tolerations
-    return placement
 
 
 def zone_spread(component: str) -> list[dict[str, Any]]:

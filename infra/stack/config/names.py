@@ -1,0 +1,8 @@
+"""The names the app's Kubernetes objects share with the platform (IAM pod access, add-on roles)."""
+
+NAMESPACE = "app"
+"""The namespace every app object lives in."""
+
+WEB = "web"
+WORKER = "worker"
+MIGRATE = "migrate"
