@@ -375,7 +375,7 @@ def system_pool(config: StackConfig) -> str:
 def workload_pod(config: StackConfig, workload: Workload) -> PodRequests:
     if workload == "web":
         # The web pod is the app container plus its buffering proxy (stack/workloads/proxy.py).
-        from stack.workloads import proxy
+        from stack.model import proxy
 
         web = config.web
         return PodRequests(workload, web.cpu_millicores + proxy.CPU_MILLICORES, web.memory_mib + proxy.MEMORY_MIB)

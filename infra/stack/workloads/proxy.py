@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stack.config.model import WebConfig
+from stack.model.proxy import BODY_BUFFER_BYTES, CPU_MILLICORES, MEMORY_MIB
 
 PROXY = "proxy"
 CONFIG_MAP = "web-proxy"
@@ -56,16 +57,11 @@ TEMP_DIR = "/tmp"
 # The largest upload the app accepts (JOBS_MAX_UPLOAD_BYTES, set in the app's ConfigMap from here
 # so the app and the proxy cannot disagree).
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-# nginx itself: one worker process holds thousands of idle or slow connections (a few KiB each,
-# plus up to BODY_BUFFER_BYTES of body in memory); the CPU is header parsing and copying.
-CPU_MILLICORES = 100
-MEMORY_MIB = 64
 # Concurrent full-size uploads the emptyDir can hold while they trickle in.
 BUFFERED_UPLOADS = 64
 # multipart framing around the largest accepted image: boundaries, part headers, the field name.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-# Bodies up to this stay in nginx's memory; larger ones go to the emptyDir (TEMP_DIR).
-BODY_BUFFER_BYTES = 128 * 1024
+
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from stack.model.throughput.pods import (
     web_rate,
     worker_rate,
 )
-from stack.workloads import proxy
+from stack.model import proxy
 
 MIN_CPU_MILLICORES = 250
 """Smallest CPU request the search gives a pod (a search bound, not a Kubernetes one)."""
