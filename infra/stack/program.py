@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from stack.addons.component import Autoscalers, AutoscalersArgs
 from stack.platform.cluster import Cluster, ClusterArgs
 from stack.config.model import PROJECT, StackConfig
+from stack.config.names import NAMESPACE
 from stack.model.cost import stack_estimates
 from stack.platform.database import Database, DatabaseArgs
 from stack.platform.load_balancer import LoadBalancer, LoadBalancerArgs
@@ -19,8 +20,7 @@ from stack.platform.cache import Redis, RedisArgs
 from stack.platform.registry import Registry, pinned_image, pull_through_prefix
 from stack.workloads.proxy import proxy_image
 from stack.platform.storage import Storage, StorageArgs, pod_settings
-from stack.workloads import Workloads, WorkloadsArgs
-from stack.workloads.manifests import NAMESPACE
+from stack.workloads.component import Workloads, WorkloadsArgs
 from stack.workloads.network_policies import s3_prefix_list_name
 from stack.model.zones import eks_zone_ids
 

@@ -20,8 +20,6 @@ OLD_PATHS = {"stack.autoscaling": "platform"}
 KNOWN_CYCLES: list[list[str]] = [
     ["stack.model.throughput", "stack.tools.plan", "stack.tools.recommend"],
     ["stack.model.throughput.text", "stack.tools.plan.text"],
-    ["stack.workloads", "stack.workloads.benchmark", "stack.workloads.component", "stack.workloads.manifests",
-     "stack.workloads.network_policies", "stack.workloads.queue_scaling", "stack.workloads.reconciler"],
 ]
 KNOWN_UPWARD: set[tuple[str, str]] = {
     ("stack.config.model", "stack.model.catalog"),

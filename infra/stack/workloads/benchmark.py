@@ -19,7 +19,9 @@ from typing import Any
 
 from stack.model.capacity import node_allocatable, room_after_daemonsets
 from stack.config.model import StackConfig
-from stack.workloads import manifests as m
+from stack.config.names import NAMESPACE, WORKER
+from stack.platform.node_pools import node_placement
+from stack.workloads import pods
 
 BENCHMARK = "benchmark"
 DEADLINE_SECONDS = 3600
@@ -55,9 +57,9 @@ def benchmark_job(
     config: StackConfig,
     image: str,
     *,
-    config_map_name: str = m.CONFIG_MAP,
-    secret_name: str = m.SECRET,
-) -> m.Manifest:
+    config_map_name: str = pods.CONFIG_MAP,
+    secret_name: str = pods.SECRET,
+) -> pods.Manifest:
     """The benchmark Job on `benchmark.nodePool` (ValueError when it is unset)."""
     pool_name = config.benchmark.node_pool
     if pool_name is None:
@@ -67,31 +69,31 @@ def benchmark_job(
     container = {
         "name": BENCHMARK,
         "image": image,
-        "command": m.launch_command("bench"),
-        "envFrom": [{"configMapRef": {"name": config_map_name}}, {"secretRef": {"name": secret_name}}],
-        "env": m.env_list(benchmark_settings(config, pool.instance_type)),
-        "resources": m.resources(room.cpu_millicores, room.memory_mib),
-        "securityContext": m.container_security_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "command": pods.launch_command("bench"),
+        "envFrom": pods.env_from(config_map_name, secret_name),
+        "env": pods.env_list(benchmark_settings(config, pool.instance_type)),
+        "resources": pods.resources(room.cpu_millicores, room.memory_mib),
+        "securityContext": pods.container_security_context(),
+        "volumeMounts": [dict(pods.TMP_MOUNT)],
     }
     spec: dict[str, Any] = {
         # The worker's account: the benchmark needs what a worker needs (no Kubernetes API).
-        "serviceAccountName": m.WORKER,
+        "serviceAccountName": WORKER,
         "automountServiceAccountToken": False,
-        "securityContext": m.pod_security_context(),
+        "securityContext": pods.pod_security_context(),
         "terminationGracePeriodSeconds": 30,
         "restartPolicy": "Never",
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-        **m.node_placement(pool_name, pool),
+        **node_placement(pool_name, pool),
     }
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
             "name": benchmark_job_name(config, image),
-            "namespace": m.NAMESPACE,
-            "labels": m.labels(BENCHMARK),
+            "namespace": NAMESPACE,
+            "labels": pods.labels(BENCHMARK),
             "annotations": {
                 # `pulumi up` does not wait for a run of several minutes; the results are read
                 # from the Job's log.
@@ -101,12 +103,12 @@ def benchmark_job(
         "spec": {
             "backoffLimit": 0,
             "activeDeadlineSeconds": DEADLINE_SECONDS,
-            "template": {"metadata": {"labels": m.labels(BENCHMARK)}, "spec": spec},
+            "template": {"metadata": {"labels": pods.labels(BENCHMARK)}, "spec": spec},
         },
     }
 
 
-def benchmark_manifests(config: StackConfig, image: str) -> list[m.Manifest]:
+def benchmark_manifests(config: StackConfig, image: str) -> list[pods.Manifest]:
     """The benchmark Job when the stack runs one, else nothing."""
     return [] if config.benchmark.node_pool is None else [benchmark_job(config, image)]
 

@@ -1,17 +1,9 @@
 """The `Workloads` component: the app's Kubernetes objects and the load balancer controller.
 
-The manifests come from `manifests.py`; this module only registers them, in an order that is
-safe both ways:
-
-    create:   namespace, accounts, config, Secret -> controller (IAM, Pod Identity, Helm)
-              -> migration Job -> Service, TargetGroupBinding -> Deployments -> web HPA,
-              queue auth Secret -> TriggerAuthentication -> worker ScaledObject
-    destroy:  the reverse, so the TargetGroupBinding (whose finalizer the controller removes
-              after deregistering the targets) is deleted while the controller still runs.
-              KEDA and the Cluster Autoscaler are outside (`stack.addons`): every object
-              here comes after them, through `depends_on`, and is destroyed before them.
-
-`DEPENDENCIES` spells the order out; `Workloads` builds every child's `depends_on` from it.
+The manifests come from the pure modules of this package (manifests.py lists them); this module
+only registers them, in the order of `order.DEPENDENCIES` (which says why each comes after
+what). The registration of the controller, of the Secrets and of the scaling objects has its
+own module each: controller.py, app_secrets.py, scaling.py.
 """
 
 from __future__ import annotations
@@ -22,76 +14,26 @@ from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from stack.config.model import StackConfig
-from stack.platform.iam import managed_policy_identity
-from stack.workloads import benchmark as bench
-from stack.addons import load_balancer_controller as lbc
-from stack.workloads import manifests as m
-from stack.workloads import proxy
-from stack.workloads import queue_scaling as qs
-from stack.workloads import reconciler
+from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
+from stack.workloads import app_config, proxy, reconciler
+from stack.workloads.app_secrets import auto_named, register_app_secret
+from stack.workloads.benchmark import benchmark_job
+from stack.workloads.controller import register_load_balancer_controller
+from stack.workloads.migration import MIGRATION_DEADLINE_SECONDS, migration_job
 from stack.workloads.network_policies import network_policies, policy_metadata, policy_names
+from stack.workloads.order import Children
+from stack.workloads.pods import Manifest, labels
+from stack.workloads.scaling import register_queue_scaling, register_scaling
+from stack.workloads.web import target_group_binding, web_deployment, web_hpa, web_service
+from stack.workloads.worker import worker_deployment
 
 TYPE = "django-eks:app:Workloads"
 
-MIGRATION_TIMEOUT = f"{(m.MIGRATION_DEADLINE_SECONDS + 300) // 60}m"
+MIGRATION_TIMEOUT = f"{(MIGRATION_DEADLINE_SECONDS + 300) // 60}m"
 """Pulumi waits for the Job a little longer than the Job's own deadline, so the Job's failure
 (with its reason) is what `pulumi up` reports, not a Pulumi timeout."""
-
-DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
-    "namespace": (),
-    # Before any pod, so no pod ever runs unconfined.
-    "network-policies": ("namespace",),
-    "service-accounts": ("namespace",),
-    "config": ("namespace",),
-    "secret": ("namespace",),
-    # Pod Identity injects credentials when a pod is created: the association must exist
-    # before the controller's pods do, or they start without AWS credentials.
-    "controller": ("pod-identity",),
-    # The controller's webhook mutates pods in the labelled namespace; pods created while it
-    # is not running would miss their readiness gate (or be rejected).
-    # Its pod writes files into the bucket (jobs/migrations/0003) with the migrate role, which
-    # Pod Identity injects at pod creation (see "controller").
-    "migration": ("service-accounts", "config", "secret", "controller", "network-policies", "app-pod-identity"),
-    "app-pod-identity": (),
-    # After the controller: its Helm release is awaited until the controller Deployment is
-    # ready, and its readiness check includes the webhook server having started, so the
-    # webhooks answer before anything they admit is created.
-    "service": ("namespace", "controller"),
-    # Explicit, so destroy deletes the binding before the controller that removes its
-    # finalizer; and the CRD only exists once the chart is installed.
-    "target-group-binding": ("service", "controller"),
-    # The binding must exist when web pods are created, or they get no readiness gate.
-    "web": ("migration", "target-group-binding", "controller", "network-policies", "app-pod-identity"),
-    "web-autoscaling": ("web",),
-    "web-disruption-budget": ("namespace",),
-    "worker": ("migration", "controller", "network-policies", "app-pod-identity"),
-    "queue-auth-secret": ("namespace",),
-    "queue-trigger-authentication": ("queue-auth-secret",),
-    # The ScaledObject is deleted first on destroy: KEDA then removes the HPA it made.
-    "worker-autoscaling": ("worker", "queue-trigger-authentication"),
-    "worker-disruption-budget": ("namespace",),
-    # The benchmark submits jobs through the app's tables: after the migrations.
-    "benchmark": ("migration",),
-    # Its pods run the image's code against the migrated schema; the expiry of the files
-    # bucket runs in them with the reconciler's own Pod Identity role.
-    "reconciler": ("migration", "network-policies", "app-pod-identity"),
-}
-"""For each role, the roles it must come after (and be destroyed before)."""
-
-
-def dependency_closure(role: str) -> set[str]:
-    """Every role `role` comes after, directly or not."""
-    seen: set[str] = set()
-    pending = list(DEPENDENCIES[role])
-    while pending:
-        other = pending.pop()
-        if other not in seen:
-            seen.add(other)
-            pending.extend(DEPENDENCIES.get(other, ()))
-    return seen
 
 
 @dataclass(frozen=True)
@@ -119,7 +61,7 @@ class WorkloadsArgs:
     """The web pod's nginx, by digest through the stack's pull-through cache (proxy.proxy_image)."""
     s3_cidrs: pulumi.Input[Sequence[str]]
     """The CIDRs of the region's S3 prefix list: the only addresses the pods reach on 443."""
-    target_group_binding_name: str = m.WEB
+    target_group_binding_name: str = WEB
     """The binding's name: a new one for each new target group (`LoadBalancer.binding_name`)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
@@ -130,31 +72,6 @@ class WorkloadsArgs:
     """Pod Identity associations of the app's service accounts: pods created before theirs
     would start without AWS credentials, so every app pod waits for them."""
 
-
-def child_options(
-    parent: pulumi.Resource,
-    *,
-    provider: pulumi.ProviderResource | None,
-    depends_on: Sequence[pulumi.Resource],
-    custom_timeouts: pulumi.CustomTimeouts | None = None,
-) -> pulumi.ResourceOptions:
-    """Options of every child: under the component, on the cluster's provider when given."""
-    return pulumi.ResourceOptions(
-        parent=parent,
-        provider=provider,
-        depends_on=list(depends_on),
-        custom_timeouts=custom_timeouts,
-    )
-
-
-def secret_values(
-    *, secret_key: pulumi.Input[str], database_url: pulumi.Input[str], redis_url: pulumi.Input[str]
-) -> pulumi.Output[dict[str, str]]:
-    """The Secret's stringData, always a secret Output, even if an input arrived in plain text."""
-    values = pulumi.Output.all(secret_key, database_url, redis_url).apply(
-        lambda v: dict(zip(m.SECRET_KEYS, (str(x) for x in v), strict=True))
-    )
-    return pulumi.Output.secret(values)
 
 
 class Workloads(pulumi.ComponentResource):
@@ -170,19 +87,11 @@ class Workloads(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         config = args.config
-        created: dict[str, list[pulumi.Resource]] = {}
-
-        def after(role: str, **extra: Any) -> pulumi.ResourceOptions:
-            deps = [*args.depends_on]
-            for other in DEPENDENCIES[role]:
-                deps.extend(created[other])
-            return child_options(self, provider=args.provider, depends_on=deps, **extra)
-
-        def record(role: str, *resources: pulumi.Resource) -> None:
-            created.setdefault(role, []).extend(resources)
+        children = Children(self, provider=args.provider, depends_on=args.depends_on)
+        after, record = children.after, children.record
 
         # --- namespace, identities, configuration -----------------------------------------
-        ns_manifest = m.namespace(config)
+        ns_manifest = app_config.namespace(config)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=ns_manifest["metadata"], opts=after("namespace")
         )
@@ -219,8 +128,8 @@ class Workloads(pulumi.ComponentResource):
                     automount_service_account_token=sa["automountServiceAccountToken"],
                     opts=after("service-accounts"),
                 )
-                for component in (m.WEB, m.WORKER, m.MIGRATE, reconciler.RECONCILER)
-                for sa in [m.service_account(component)]
+                for component in (WEB, WORKER, MIGRATE, reconciler.RECONCILER)
+                for sa in [app_config.service_account(component)]
             ),
         )
 
@@ -229,17 +138,17 @@ class Workloads(pulumi.ComponentResource):
         # name, running pods would keep the old environment until they happened to restart.
         config_data: pulumi.Output[Any] = pulumi.Output.all(
             args.alb_dns_name, args.app_url, args.extra_settings or {}
-        ).apply(lambda v: {**m.app_settings(config, alb_dns_name=str(v[0]), app_url=str(v[1])), **v[2]})
+        ).apply(lambda v: {**app_config.app_settings(config, alb_dns_name=str(v[0]), app_url=str(v[1])), **v[2]})
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=_auto_named(m.config_map(config, alb_dns_name="", app_url="")["metadata"]),
+            metadata=auto_named(app_config.config_map(config, alb_dns_name="", app_url="")["metadata"]),
             data=config_data,
             opts=after("config"),
         )
         record("config", config_map)
         # The web pod's nginx configuration; under a fixed name, as the web pod template carries
         # its checksum (a change rolls the pods, which read it at start).
-        proxy_config = proxy.proxy_config_map(config.web, namespace=m.NAMESPACE, labels=m.labels(proxy.PROXY))
+        proxy_config = proxy.proxy_config_map(config.web, namespace=NAMESPACE, labels=labels(proxy.PROXY))
         record(
             "config",
             k8s.core.v1.ConfigMap(
@@ -248,77 +157,23 @@ class Workloads(pulumi.ComponentResource):
             ),
         )
 
-        secret_key = random.RandomPassword(
-            f"{name}-django-secret-key",
-            length=64,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        placeholder_secret = m.secret(m.PLACEHOLDER_SECRETS)
-        secret = k8s.core.v1.Secret(
-            f"{name}-secrets",
-            metadata=_auto_named(placeholder_secret["metadata"]),
-            type=placeholder_secret["type"],
-            string_data=cast(
-                Any,
-                secret_values(
-                    secret_key=secret_key.result,
-                    database_url=args.database_url,
-                    redis_url=args.redis_url,
-                ),
-            ),
-            # The SDK already marks data and stringData secret; repeated so a future change
-            # of SDK defaults cannot leak them into the state in plain text.
-            opts=pulumi.ResourceOptions.merge(
-                after("secret"),
-                pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"]),
-            ),
-        )
-        record("secret", secret)
+        secret = register_app_secret(name, children, database_url=args.database_url, redis_url=args.redis_url)
         record("app-pod-identity", *args.pod_identity)
 
         # --- the load balancer controller -------------------------------------------------
-        association = managed_policy_identity(
-            f"{name}-lb-controller",
-            cluster_name=args.cluster_name,
-            namespace=lbc.NAMESPACE,
-            service_account=lbc.SERVICE_ACCOUNT,
-            role_description="AWS Load Balancer Controller (EKS Pod Identity)",
-            policy=lbc.compact_json(lbc.iam_policy_document()),
-            policy_description="AWS Load Balancer Controller, as published upstream",
-            parent=self,
+        register_load_balancer_controller(
+            name, children, region=config.region, cluster_name=args.cluster_name, vpc_id=args.vpc_id
         )
-        record("pod-identity", association)
-
-        values: pulumi.Output[Any] = pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
-            lambda v: lbc.chart_values(cluster_name=str(v[0]), region=config.region, vpc_id=str(v[1]))
-        )
-        controller = k8s.helm.v3.Release(
-            f"{name}-lb-controller",
-            name=lbc.CHART,
-            chart=lbc.CHART,
-            version=lbc.CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=lbc.CHART_REPOSITORY),
-            namespace=lbc.NAMESPACE,
-            values=values,
-            max_history=5,
-            # Explicitly awaited (Helm's --wait): the release succeeds only once the controller
-            # Deployment is ready, i.e. its webhook server answers (readyz "ready-webhook").
-            skip_await=False,
-            timeout=600,
-            opts=after("controller"),
-        )
-        record("controller", controller)
 
         # --- migrations -------------------------------------------------------------------
         names = pulumi.Output.all(args.image, config_map.metadata.name, secret.metadata.name)
 
-        def render(build: Callable[..., m.Manifest]) -> pulumi.Output[Any]:
+        def render(build: Callable[..., Manifest]) -> pulumi.Output[Any]:
             return names.apply(
                 lambda v: build(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
             )
 
-        job = render(m.migration_job)
+        job = render(migration_job)
         migration = k8s.batch.v1.Job(
             f"{name}-migrate",
             metadata=job.apply(lambda j: j["metadata"]),
@@ -336,7 +191,7 @@ class Workloads(pulumi.ComponentResource):
         record("migration", migration)
 
         # --- web ----------------------------------------------------------------------------
-        service_manifest = m.web_service()
+        service_manifest = web_service()
         service = k8s.core.v1.Service(
             f"{name}-web",
             metadata=service_manifest["metadata"],
@@ -347,9 +202,9 @@ class Workloads(pulumi.ComponentResource):
 
         binding_name = args.target_group_binding_name
         binding_spec: pulumi.Output[Any] = pulumi.Output.from_input(args.target_group_arn).apply(
-            lambda arn: m.target_group_binding(arn, binding_name)["spec"]
+            lambda arn: target_group_binding(arn, binding_name)["spec"]
         )
-        binding_manifest = m.target_group_binding("", binding_name)
+        binding_manifest = target_group_binding("", binding_name)
         binding = k8s.apiextensions.CustomResource(
             f"{name}-web-target-group-binding",
             api_version=binding_manifest["apiVersion"],
@@ -368,9 +223,9 @@ class Workloads(pulumi.ComponentResource):
         )
         record("target-group-binding", binding)
 
-        web_manifest = m.web_deployment(config, "", proxy_image="")
+        web_manifest = web_deployment(config, "", proxy_image="")
         web_spec = pulumi.Output.all(names, args.proxy_image).apply(
-            lambda v: m.web_deployment(
+            lambda v: web_deployment(
                 config, str(v[0][0]), proxy_image=str(v[1]), config_map_name=str(v[0][1]),
                 secret_name=str(v[0][2]), target_group_binding=binding_name,
             )["spec"]
@@ -383,23 +238,25 @@ class Workloads(pulumi.ComponentResource):
         )
         record("web", web)
         self.web = web
-        self._register_scaling(name, "web", m.web_hpa(config), after)
+        register_scaling(name, "web", web_hpa(config), children)
 
         # --- worker -------------------------------------------------------------------------
-        worker_manifest = m.worker_deployment(config, "")
+        worker_manifest = worker_deployment(config, "")
         worker = k8s.apps.v1.Deployment(
             f"{name}-worker",
             metadata=worker_manifest["metadata"],
-            spec=render(m.worker_deployment).apply(lambda d: d["spec"]),
+            spec=render(worker_deployment).apply(lambda d: d["spec"]),
             opts=after("worker"),
         )
         record("worker", worker)
-        self._register_queue_scaling(name, args, after, record)
+        register_queue_scaling(
+            name, config, children, redis_url=args.redis_url, redis_auth_token=args.redis_auth_token
+        )
 
         # --- benchmark (benchmark.nodePool) -------------------------------------------------
         if config.benchmark.node_pool is not None:
             bench_job = names.apply(
-                lambda v: bench.benchmark_job(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
+                lambda v: benchmark_job(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
             )
             record(
                 "benchmark",
@@ -421,94 +278,6 @@ class Workloads(pulumi.ComponentResource):
         )
         record("reconciler", cron)
 
-        self.namespace = ns.metadata.apply(lambda meta: meta.name or m.NAMESPACE)
+        self.namespace = ns.metadata.apply(lambda meta: meta.name or NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)
         self.register_outputs({"namespace": self.namespace, "app_url": self.app_url})
-
-    def _register_queue_scaling(
-        self,
-        name: str,
-        args: WorkloadsArgs,
-        after: Callable[[str], pulumi.ResourceOptions],
-        record: Callable[..., None],
-    ) -> None:
-        """The worker's ScaledObject, the TriggerAuthentication and the Secret it reads, and
-        the worker's PodDisruptionBudget."""
-        placeholder = qs.auth_secret(qs.PLACEHOLDER_TOKEN)
-        auth_secret = k8s.core.v1.Secret(
-            f"{name}-queue-auth",
-            metadata=placeholder["metadata"],
-            type=placeholder["type"],
-            string_data=cast(
-                Any,
-                pulumi.Output.secret(
-                    pulumi.Output.from_input(args.redis_auth_token).apply(
-                        lambda token: {qs.AUTH_SECRET_KEY: str(token)}
-                    )
-                ),
-            ),
-            opts=pulumi.ResourceOptions.merge(
-                after("queue-auth-secret"),
-                pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"]),
-            ),
-        )
-        record("queue-auth-secret", auth_secret)
-
-        auth = qs.trigger_authentication()
-        trigger_auth = k8s.apiextensions.CustomResource(
-            f"{name}-queue-trigger-auth",
-            api_version=auth["apiVersion"],
-            kind=auth["kind"],
-            metadata=auth["metadata"],
-            spec=auth["spec"],
-            opts=after("queue-trigger-authentication"),
-        )
-        record("queue-trigger-authentication", trigger_auth)
-
-        # The host, port, database and TLS of the URL the workers use, so the scaler watches
-        # exactly their broker; the token is not part of them, so they need not stay secret.
-        location = pulumi.Output.unsecret(
-            pulumi.Output.from_input(args.redis_url).apply(lambda url: qs.broker_location(str(url)))
-        )
-        placeholder_object = qs.scaled_object(args.config, qs.broker_location(m.PLACEHOLDER_SECRETS["REDIS_URL"]))
-        k8s.apiextensions.CustomResource(
-            f"{name}-worker",
-            api_version=placeholder_object["apiVersion"],
-            kind=placeholder_object["kind"],
-            metadata=placeholder_object["metadata"],
-            spec=location.apply(lambda where: qs.scaled_object(args.config, where)["spec"]),
-            opts=after("worker-autoscaling"),
-        )
-        self._register_disruption_budget(name, "worker", after)
-
-    def _register_scaling(
-        self,
-        name: str,
-        role: str,
-        hpa: m.Manifest,
-        after: Callable[[str], pulumi.ResourceOptions],
-    ) -> None:
-        """The HPA and the PodDisruptionBudget of one Deployment."""
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-{role}",
-            metadata=hpa["metadata"],
-            spec=hpa["spec"],
-            opts=after(f"{role}-autoscaling"),
-        )
-        self._register_disruption_budget(name, role, after)
-
-    def _register_disruption_budget(
-        self, name: str, role: str, after: Callable[[str], pulumi.ResourceOptions]
-    ) -> None:
-        pdb = m.pod_disruption_budget(role)
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-{role}",
-            metadata=pdb["metadata"],
-            spec=pdb["spec"],
-            opts=after(f"{role}-disruption-budget"),
-        )
-
-
-def _auto_named(metadata: dict[str, Any]) -> Any:
-    """`metadata` without its name, so Pulumi generates one from the resource name."""
-    return {key: value for key, value in metadata.items() if key != "name"}

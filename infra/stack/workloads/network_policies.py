@@ -29,10 +29,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from stack.config.model import StackConfig
+from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
 from stack.platform.network import subnet_layout
 from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.reconciler import RECONCILER
-from stack.workloads.manifests import HTTP_PORT, MIGRATE, NAMESPACE, WEB, WORKER, Manifest, labels, selector_labels
+from stack.workloads.pods import Manifest, labels, selector_labels
+from stack.workloads.web import HTTP_PORT
 
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from stack.config.model import StackConfig
-from stack.workloads import manifests as m
+from stack.config.names import NAMESPACE, WORKER
+from stack.workloads.app_config import CELERY_QUEUE
+from stack.workloads.pods import Manifest, labels
 
 AUTH_SECRET = "keda-redis-auth"
 """The Secret (app namespace) holding only the Redis AUTH token, for the TriggerAuthentication."""
@@ -115,13 +117,13 @@ def trigger_metadata(config: StackConfig, location: BrokerLocation) -> dict[str,
         "address": location.address,
         "databaseIndex": str(location.database),
         "enableTLS": "true" if location.tls else "false",
-        "listName": m.CELERY_QUEUE,
+        "listName": CELERY_QUEUE,
         "listLength": str(scaling.queue_length_per_replica),
         "activationListLength": str(scaling.activation_queue_length),
     }
 
 
-def scaled_object(config: StackConfig, location: BrokerLocation) -> m.Manifest:
+def scaled_object(config: StackConfig, location: BrokerLocation) -> Manifest:
     """Drives the worker Deployment from the length of its Celery queue."""
     worker = config.worker
     scaling = worker.autoscaling
@@ -129,16 +131,16 @@ def scaled_object(config: StackConfig, location: BrokerLocation) -> m.Manifest:
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
         "metadata": {
-            "name": m.WORKER,
-            "namespace": m.NAMESPACE,
-            "labels": m.labels(m.WORKER),
+            "name": WORKER,
+            "namespace": NAMESPACE,
+            "labels": labels(WORKER),
             # A stack deployed before KEDA has a CPU HPA named "worker" on the Deployment until
             # the update that adds this object ends; KEDA's webhook refuses a second autoscaler
             # for the same Deployment, so KEDA takes that HPA over instead (same name, below).
             "annotations": {TRANSFER_HPA_OWNERSHIP: "true"},
         },
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.WORKER},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": WORKER},
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             **scale_to_zero_timing(scaling.min_replicas),
@@ -150,7 +152,7 @@ def scaled_object(config: StackConfig, location: BrokerLocation) -> m.Manifest:
             },
             "advanced": {
                 "horizontalPodAutoscalerConfig": {
-                    "name": m.WORKER,
+                    "name": WORKER,
                     "behavior": {
                         "scaleDown": {
                             "stabilizationWindowSeconds": scale_down_stabilization_seconds(config),
@@ -171,15 +173,15 @@ def scaled_object(config: StackConfig, location: BrokerLocation) -> m.Manifest:
     }
 
 
-def trigger_authentication() -> m.Manifest:
+def trigger_authentication() -> Manifest:
     """Hands the scaler the AUTH token from the Secret; the token is in no manifest."""
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "TriggerAuthentication",
         "metadata": {
             "name": TRIGGER_AUTHENTICATION,
-            "namespace": m.NAMESPACE,
-            "labels": m.labels(m.WORKER),
+            "namespace": NAMESPACE,
+            "labels": labels(WORKER),
         },
         "spec": {
             "secretTargetRef": [
@@ -189,12 +191,12 @@ def trigger_authentication() -> m.Manifest:
     }
 
 
-def auth_secret(token: str) -> m.Manifest:
+def auth_secret(token: str) -> Manifest:
     """The Secret the TriggerAuthentication reads; in the cluster `token` is a secret Output."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": AUTH_SECRET, "namespace": m.NAMESPACE, "labels": m.labels(m.WORKER)},
+        "metadata": {"name": AUTH_SECRET, "namespace": NAMESPACE, "labels": labels(WORKER)},
         "type": "Opaque",
         "stringData": {AUTH_SECRET_KEY: token},
     }

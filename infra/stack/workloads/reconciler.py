@@ -18,7 +18,7 @@ from typing import Any
 
 from stack.model.capacity import RECONCILER_POD, system_pool
 from stack.config.model import StackConfig
-from stack.workloads import manifests as m
+from stack.workloads import pods
 
 RECONCILER = "reconciler"
 DEADLINE_SECONDS = 300
@@ -45,22 +45,22 @@ def reconciler_cronjob(
     config: StackConfig,
     image: str,
     *,
-    config_map_name: str = m.CONFIG_MAP,
-    secret_name: str = m.SECRET,
-) -> m.Manifest:
+    config_map_name: str = pods.CONFIG_MAP,
+    secret_name: str = pods.SECRET,
+) -> pods.Manifest:
     # The pool the system pods run on, which always has a node: on the worker pool a pass each
     # minute would hold a node there, and a pool whose workers scale to zero would never empty.
     pool_name = system_pool(config)
     container: dict[str, Any] = {
         "name": RECONCILER,
         "image": image,
-        "command": m.launch_command("reconcile"),
-        "envFrom": [{"configMapRef": {"name": config_map_name}}, {"secretRef": {"name": secret_name}}],
-        "resources": m.resources(CPU_MILLICORES, MEMORY_MIB),
-        "securityContext": m.container_security_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "command": pods.launch_command("reconcile"),
+        "envFrom": pods.env_from(config_map_name, secret_name),
+        "resources": pods.resources(CPU_MILLICORES, MEMORY_MIB),
+        "securityContext": pods.container_security_context(),
+        "volumeMounts": [dict(pods.TMP_MOUNT)],
     }
-    spec = m._pod_spec(  # noqa: SLF001 - the shared pod shape of every app workload
+    spec = pods.pod_spec(
         component=RECONCILER,
         pool_name=pool_name,
         pool=config.node_pools[pool_name],
@@ -72,7 +72,7 @@ def reconciler_cronjob(
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": m._metadata(RECONCILER, RECONCILER),  # noqa: SLF001
+        "metadata": pods.metadata(RECONCILER, RECONCILER),
         "spec": {
             "schedule": schedule(config.reconciler.every_minutes),
             "timeZone": "Etc/UTC",
@@ -83,12 +83,12 @@ def reconciler_cronjob(
             "successfulJobsHistoryLimit": 1,
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
-                "metadata": {"labels": m.labels(RECONCILER)},
+                "metadata": {"labels": pods.labels(RECONCILER)},
                 "spec": {
                     "backoffLimit": 0,
                     "activeDeadlineSeconds": DEADLINE_SECONDS,
                     "ttlSecondsAfterFinished": 3600,
-                    "template": {"metadata": {"labels": m.labels(RECONCILER)}, "spec": spec},
+                    "template": {"metadata": {"labels": pods.labels(RECONCILER)}, "spec": spec},
                 },
             },
         },
