@@ -9,9 +9,9 @@ import pytest
 from stack.model import memory
 from stack.config.model import StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
-from stack.workloads import manifests as m
+from stack.workloads.pods import CONFIG_MAP
 from tests.infra.stack_files import project_config
-from tests.infra.workloads.test_workloads_manifests import find, render
+from tests.infra.support.manifests import find, render
 
 
 def dev(**sections: dict[str, Any]) -> StackConfig:
@@ -53,5 +53,5 @@ def test_upload_slots_are_shared_equally_by_the_servers_processes(server: str) -
     message = refused["jobs.uploadsPerWebPod"]
     assert f"multiple of web.gunicornWorkers 2 (the {server} processes of a web pod" in message
     config = dev(web={"server": server, "gunicornWorkers": 2, "memoryMib": 4096}, jobs={"uploadsPerWebPod": 4})
-    configmap = find(render(config), "ConfigMap", m.CONFIG_MAP)
+    configmap = find(render(config), "ConfigMap", CONFIG_MAP)
     assert configmap["data"]["JOBS_MAX_CONCURRENT_UPLOADS"] == "2"  # each process's share of 4

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import pytest
 
+from stack.config.names import WEB
 from stack.platform import load_balancer as lb
 from stack.tools.offline import OfflineRun, RecordedResource
-from stack.workloads import manifests as m
 from tests.infra.stack_files import run_edited, stack_run
 
 LISTENER = "aws:lb/listener:Listener"
@@ -107,10 +107,10 @@ def test_a_replaced_group_gets_a_binding_of_another_name_and_rolls_the_web_pods(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Today's group keeps the name its binding has in existing stacks.
-    assert lb.target_group_binding_name(lb.TARGET_GROUP) == m.WEB
+    assert lb.target_group_binding_name(lb.TARGET_GROUP) == WEB
     monkeypatch.setitem(lb.TARGET_GROUP, "port", 8001)  # a replacing input changes
     new_name = lb.target_group_binding_name(lb.TARGET_GROUP)
-    assert new_name != m.WEB
+    assert new_name != WEB
     assert new_name == lb.target_group_binding_name(dict(lb.TARGET_GROUP))  # stable across runs
 
     run = run_edited(lambda raw: None, base="dev")

@@ -17,7 +17,7 @@ from service_processes import SERVICE_DIR, wait_for
 
 from jobs.models import Job, JobResult
 from stack.config.loader import config_from_stack_file
-from stack.workloads import manifests as m
+from stack.workloads.app_config import CELERY_QUEUE
 from stack.workloads import queue_scaling
 
 JOBS = 4
@@ -66,7 +66,7 @@ def test_the_watched_list_grows_without_workers_and_drains_with_one(processes):
     metadata = scaler_trigger()
     scaler = scaler_client(metadata)
     list_name = metadata["listName"]
-    assert list_name == m.CELERY_QUEUE
+    assert list_name == CELERY_QUEUE
     assert int(metadata["databaseIndex"]) == redis.Redis.from_url(TEST_REDIS_URL).connection_pool.connection_kwargs["db"]
     assert scaler.llen(list_name) == 0
     # The list is the one the deployed workers use, so it is shared with any other worker on this
@@ -117,5 +117,5 @@ def test_the_queue_name_comes_from_the_environment_with_the_infra_default():
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 
-    assert queue(None) == f"{m.CELERY_QUEUE} [0]"
+    assert queue(None) == f"{CELERY_QUEUE} [0]"
     assert queue("images") == "images [0]"

@@ -10,6 +10,7 @@ import pytest
 from stack.config.model import StackConfig
 from stack.config.rules import parse_stack_config
 from tests.infra.stack_files import STACKS, project_config
+from tests.infra.support.workload_mocks import RecordingMonitor, recording_monitor
 
 
 @pytest.fixture(params=STACKS)
@@ -29,3 +30,9 @@ def clean_pulumi_runtime() -> Iterator[None]:
     pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
     yield
     pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def monitor(clean_pulumi_runtime: None) -> RecordingMonitor:
+    """Pulumi's mocks for this test's program, recording every registration."""
+    return recording_monitor()

@@ -24,12 +24,13 @@ import kubernetes_validate
 import pytest
 
 from stack.config.model import StackConfig
+from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
 from stack.platform.network import subnet_layout
 from stack.tools.offline import S3_PREFIX_LIST_CIDRS
-from stack.workloads import manifests as m
+from stack.workloads import pods
 from stack.workloads.benchmark import BENCHMARK
-from stack.workloads.reconciler import RECONCILER
 from stack.workloads.network_policies import network_policies, s3_prefix_list_name
+from stack.workloads.reconciler import RECONCILER
 from tests.infra.stack_files import stack_run
 
 
@@ -121,14 +122,14 @@ def world(prod_config: StackConfig) -> dict[str, Endpoint]:
     private, public = layout.private, layout.public
 
     def pod(name: str, component: str, n: int) -> Endpoint:
-        return Endpoint(name, _host(private[n % len(private)], 10 + n), m.NAMESPACE, m.labels(component))
+        return Endpoint(name, _host(private[n % len(private)], 10 + n), NAMESPACE, pods.labels(component))
 
     return {
         "alb": Endpoint("alb", _host(public[1], 20)),
         "internet": Endpoint("internet", "203.0.113.7"),
-        "web": pod("web", m.WEB, 0),
-        "worker": pod("worker", m.WORKER, 1),
-        "migrate": pod("migrate", m.MIGRATE, 2),
+        "web": pod("web", WEB, 0),
+        "worker": pod("worker", WORKER, 1),
+        "migrate": pod("migrate", MIGRATE, 2),
         "benchmark": pod("benchmark", BENCHMARK, 0),
         "reconciler": pod("reconciler", RECONCILER, 1),
         "coredns": Endpoint("coredns", _host(private[0], 99), "kube-system", {"k8s-app": "kube-dns"}),
@@ -259,7 +260,7 @@ def test_the_registered_policies_carry_the_region_s_s3_prefix_list() -> None:
     assert s3_prefix_list_name(run.region) == f"com.amazonaws.{run.region}.s3"
     (egress,) = [
         p for p in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        if p.inputs["metadata"]["name"] == f"{m.WEB}-egress"
+        if p.inputs["metadata"]["name"] == f"{WEB}-egress"
     ]
     on_443 = [rule for rule in egress.inputs["spec"]["egress"] if {"protocol": "TCP", "port": 443} in rule.get("ports", [])]
     assert [sorted(peer["ipBlock"]["cidr"] for peer in rule["to"]) for rule in on_443] == [sorted(S3_PREFIX_LIST_CIDRS)]

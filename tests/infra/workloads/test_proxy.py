@@ -12,17 +12,19 @@ from typing import Any
 
 import pytest
 
-from stack.model.capacity import workload_pod
 from stack.config.model import StackConfig
+from stack.config.names import WEB
 from stack.config.rules import StackConfigError, parse_stack_config
-from stack.workloads import manifests as m
+from stack.model.capacity import workload_pod
 from stack.workloads import proxy
+from stack.workloads.pods import CONFIG_MAP
+from stack.workloads.web import SERVICE_PORT
 from tests.infra.stack_files import project_config
-from tests.infra.workloads.test_workloads_manifests import find, launched, option, render
+from tests.infra.support.manifests import find, launched, option, render
 
 
 def web_pod(config: StackConfig) -> dict[str, Any]:
-    return find(render(config), "Deployment", m.WEB)["spec"]["template"]["spec"]
+    return find(render(config), "Deployment", WEB)["spec"]["template"]["spec"]
 
 
 def containers(config: StackConfig) -> dict[str, dict[str, Any]]:
@@ -41,19 +43,19 @@ def directive(conf: str, name: str) -> str:
 
 def test_port_8000_is_the_proxys_and_the_service_still_targets_it(stack_config: StackConfig) -> None:
     pods = containers(stack_config)
-    assert set(pods) == {m.WEB, proxy.PROXY}
+    assert set(pods) == {WEB, proxy.PROXY}
     assert pods[proxy.PROXY]["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    assert all(p["containerPort"] != 8000 for p in pods[m.WEB]["ports"])
+    assert all(p["containerPort"] != 8000 for p in pods[WEB]["ports"])
     manifests = render(stack_config)
-    service = find(manifests, "Service", m.WEB)
+    service = find(manifests, "Service", WEB)
     assert service["spec"]["ports"][0]["targetPort"] == "http"
-    assert find(manifests, "TargetGroupBinding")["spec"]["serviceRef"] == {"name": m.WEB, "port": m.SERVICE_PORT}
+    assert find(manifests, "TargetGroupBinding")["spec"]["serviceRef"] == {"name": WEB, "port": SERVICE_PORT}
 
 
 @pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
 def test_the_proxy_forwards_to_the_address_the_app_binds_on_loopback(server: str) -> None:
     config = parse_stack_config({"web": {"server": server}})
-    command = launched(containers(config)[m.WEB])
+    command = launched(containers(config)[WEB])
     bind = option(command, "--bind" if server == "gunicorn" else "--http")
     assert bind.startswith("127.0.0.1:")
     conf = nginx_conf(config)
@@ -64,7 +66,7 @@ def test_the_proxy_forwards_to_the_address_the_app_binds_on_loopback(server: str
 def test_requests_are_buffered_whole_and_the_body_limit_follows_the_apps(stack_config: StackConfig) -> None:
     conf = nginx_conf(stack_config)
     assert directive(conf, "proxy_request_buffering") == "on"
-    app_limit = int(find(render(stack_config), "ConfigMap", m.CONFIG_MAP)["data"]["JOBS_MAX_UPLOAD_BYTES"])
+    app_limit = int(find(render(stack_config), "ConfigMap", CONFIG_MAP)["data"]["JOBS_MAX_UPLOAD_BYTES"])
     body_limit = int(directive(conf, "client_max_body_size"))
     # Above the app's own limit (the app answers 413 JSON for an image slightly too large), by
     # no more than the multipart framing.
@@ -100,7 +102,7 @@ def test_shutdown_drains_the_proxy_before_the_app_stops(stack_config: StackConfi
     # for it (a return before would let the kubelet's SIGTERM, nginx's fast stop, cut requests).
     assert hook.index(f"sleep {web.pre_stop_seconds}") < hook.index("nginx -s quit") < hook.index("nginx.pid")
     drain = int(directive(nginx_conf(stack_config), "worker_shutdown_timeout").removesuffix("s"))
-    app_pause = pods[m.WEB]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    app_pause = pods[WEB]["lifecycle"]["preStop"]["sleep"]["seconds"]
     # The app keeps serving until the proxy has finished what it holds, then stops gracefully.
     assert app_pause >= web.pre_stop_seconds + drain
     assert spec["terminationGracePeriodSeconds"] > app_pause + web.graceful_timeout_seconds
@@ -147,8 +149,8 @@ def test_proxy_runs_under_pod_security_restricted(stack_config: StackConfig) -> 
 
 
 def test_a_proxy_config_change_rolls_the_web_pods() -> None:
-    first = find(render(parse_stack_config({"web": {"timeoutSeconds": 60}})), "Deployment", m.WEB)
-    second = find(render(parse_stack_config({"web": {"timeoutSeconds": 90}})), "Deployment", m.WEB)
+    first = find(render(parse_stack_config({"web": {"timeoutSeconds": 60}})), "Deployment", WEB)
+    second = find(render(parse_stack_config({"web": {"timeoutSeconds": 90}})), "Deployment", WEB)
     key = "django-eks/proxy-config"
     assert first["spec"]["template"]["metadata"]["annotations"][key] != \
         second["spec"]["template"]["metadata"]["annotations"][key]

@@ -6,35 +6,28 @@ to use on the broker their REDIS_URL names, and never holding the AUTH token in 
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from stack.addons import keda
 from stack.config.model import StackConfig
+from stack.config.names import WEB, WORKER
 from stack.config.rules import parse_stack_config
 from stack.tools.offline import is_secret
-from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs
+from stack.workloads.app_config import CELERY_QUEUE, PLACEHOLDER_SECRETS
+from stack.workloads.pods import CONFIG_MAP, SECRET
+from stack.workloads.worker import worker_settings
 from tests.infra.stack_files import STACKS, project_config, stack_run
-from tests.infra.workloads.test_workloads_manifests import _strict, find, render
+from tests.infra.support.crds import crd_schemas
+from tests.infra.support.manifests import find, render
 
 
-@functools.cache
 def keda_schemas() -> dict[tuple[str, str], Any]:
-    schemas = {}
-    for path in keda.CRD_FILES:
-        crd = yaml.safe_load(path.read_text())
-        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-        for version in crd["spec"]["versions"]:
-            schema = _strict(version["schema"]["openAPIV3Schema"])
-            schema["properties"]["metadata"] = {"type": "object"}
-            schemas[(f"{group}/{version['name']}", kind)] = schema
-    return schemas
+    return crd_schemas(*keda.CRD_FILES)
 
 
 def test_keda_objects_validate_against_the_bundled_crds(stack_config: StackConfig) -> None:
@@ -48,16 +41,16 @@ def test_keda_objects_validate_against_the_bundled_crds(stack_config: StackConfi
 
 
 def test_strict_keda_schema_rejects_a_misspelt_field(prod_config: StackConfig) -> None:
-    scaled = qs.scaled_object(prod_config, qs.broker_location(m.PLACEHOLDER_SECRETS["REDIS_URL"]))
+    scaled = qs.scaled_object(prod_config, qs.broker_location(PLACEHOLDER_SECRETS["REDIS_URL"]))
     scaled["spec"]["minReplicas"] = scaled["spec"].pop("minReplicaCount")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(scaled, keda_schemas()[("keda.sh/v1alpha1", "ScaledObject")])
 
 
 def test_scaled_object_follows_config(stack_config: StackConfig) -> None:
-    spec = find(render(stack_config), "ScaledObject", m.WORKER)["spec"]
+    spec = find(render(stack_config), "ScaledObject", WORKER)["spec"]
     scaling = stack_config.worker.autoscaling
-    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.WORKER}
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": WORKER}
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (scaling.min_replicas, scaling.max_replicas)
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "redis"
@@ -72,9 +65,9 @@ def test_scaled_object_follows_config(stack_config: StackConfig) -> None:
 def test_keda_takes_over_the_worker_hpa_of_a_stack_deployed_before_it(prod_config: StackConfig) -> None:
     # Until the update ends, an existing stack still has the CPU HPA "worker"; KEDA's webhook
     # would refuse a ScaledObject for a Deployment another HPA scales, unless it adopts it.
-    scaled = find(render(prod_config), "ScaledObject", m.WORKER)
+    scaled = find(render(prod_config), "ScaledObject", WORKER)
     assert scaled["metadata"]["annotations"] == {"scaledobject.keda.sh/transfer-hpa-ownership": "true"}
-    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == m.WORKER
+    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == WORKER
 
 
 def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
@@ -86,27 +79,27 @@ def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
         "autoscaling": {"minReplicas": 0, "maxReplicas": 4, "queueLengthPerReplica": 4, "activationQueueLength": 3},
     }
     config = parse_stack_config(raw)
-    spec = find(render(config), "ScaledObject", m.WORKER)["spec"]
+    spec = find(render(config), "ScaledObject", WORKER)["spec"]
     assert spec["minReplicaCount"] == 0
     assert spec["triggers"][0]["metadata"]["listLength"] == "4"
     assert spec["triggers"][0]["metadata"]["activationListLength"] == "3"
-    assert m.worker_settings(config.worker)["WORKER_CONCURRENCY"] == "2"
+    assert worker_settings(config.worker)["WORKER_CONCURRENCY"] == "2"
 
 
 def test_the_watched_list_is_the_queue_the_containers_use(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
-    config_map = find(manifests, "ConfigMap", m.CONFIG_MAP)
-    trigger = find(manifests, "ScaledObject", m.WORKER)["spec"]["triggers"][0]["metadata"]
-    assert trigger["listName"] == config_map["data"]["CELERY_QUEUE"] == m.CELERY_QUEUE
-    for name in (m.WEB, m.WORKER):
+    config_map = find(manifests, "ConfigMap", CONFIG_MAP)
+    trigger = find(manifests, "ScaledObject", WORKER)["spec"]["triggers"][0]["metadata"]
+    assert trigger["listName"] == config_map["data"]["CELERY_QUEUE"] == CELERY_QUEUE
+    for name in (WEB, WORKER):
         container = find(manifests, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
         assert {"configMapRef": {"name": config_map["metadata"]["name"]}} in container["envFrom"]
 
 
 def test_the_watched_broker_is_the_one_in_redis_url(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
-    url = find(manifests, "Secret", m.SECRET)["stringData"]["REDIS_URL"]
-    trigger = find(manifests, "ScaledObject", m.WORKER)["spec"]["triggers"][0]["metadata"]
+    url = find(manifests, "Secret", SECRET)["stringData"]["REDIS_URL"]
+    trigger = find(manifests, "ScaledObject", WORKER)["spec"]["triggers"][0]["metadata"]
     assert url.startswith("rediss://")
     assert (trigger["address"], trigger["databaseIndex"], trigger["enableTLS"]) == ("redis:6379", "0", "true")
 
@@ -141,7 +134,7 @@ def test_broker_location_rejects_bad_urls(url: str, message: str) -> None:
 def test_trigger_authentication_reads_the_token_from_the_secret(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     auth = find(manifests, "TriggerAuthentication")
-    scaled = find(manifests, "ScaledObject", m.WORKER)
+    scaled = find(manifests, "ScaledObject", WORKER)
     assert scaled["spec"]["triggers"][0]["authenticationRef"] == {"name": auth["metadata"]["name"]}
     (ref,) = auth["spec"]["secretTargetRef"]
     secret = find(manifests, "Secret", ref["name"])
@@ -195,7 +188,7 @@ def keda_admission_warnings(scaled: dict[str, Any]) -> list[str]:
 def worker_scaled_object(min_replicas: int) -> dict[str, Any]:
     raw = project_config("dev")
     raw["worker"] = {**raw.get("worker", {}), "replicas": max(min_replicas, 1), "autoscaling": {"minReplicas": min_replicas, "maxReplicas": 4}}
-    return find(render(parse_stack_config(raw)), "ScaledObject", m.WORKER)
+    return find(render(parse_stack_config(raw)), "ScaledObject", WORKER)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from stack.model.capacity import RECONCILER_POD, SYSTEM_PODS, capacity_report, system_pool
 from stack.config.model import NODE_POOL_LABEL, StackConfig
+from stack.config.names import NAMESPACE
 from stack.config.rules import StackConfigError, parse_stack_config
-from stack.workloads import manifests as m
+from stack.model.capacity import RECONCILER_POD, SYSTEM_PODS, capacity_report, system_pool
 from stack.workloads import reconciler as r
+from stack.workloads.pods import CONFIG_MAP
 from tests.infra.stack_files import project_config
-from tests.infra.workloads.test_workloads_manifests import cluster_version, find, launched, render
+from tests.infra.support.manifests import cluster_version, find, launched, render
 
 
 def with_reconciler(**values: object) -> StackConfig:
@@ -38,7 +39,7 @@ def test_cronjob_runs_the_reconcile_command_on_the_configured_period() -> None:
 
 def test_thresholds_reach_every_app_container_through_the_config_map() -> None:
     config = with_reconciler(queuedAfterSeconds=900, runningGraceSeconds=30, maxAttempts=4)
-    data = find(render(config), "ConfigMap", m.CONFIG_MAP)["data"]
+    data = find(render(config), "ConfigMap", CONFIG_MAP)["data"]
     assert data["JOBS_REQUEUE_QUEUED_AFTER"] == "900"
     assert data["JOBS_REQUEUE_RUNNING_GRACE"] == "30"
     assert data["JOBS_MAX_ATTEMPTS"] == "4"  # workers enforce it too
@@ -52,7 +53,7 @@ def test_bad_reconciler_values_name_their_key() -> None:
 def test_cronjob_validates_against_the_cluster_schema(stack_config: StackConfig) -> None:
     cron = find(render(stack_config), "CronJob", r.RECONCILER)
     kubernetes_validate.validate(cron, cluster_version(stack_config), strict=True)
-    assert cron["metadata"]["namespace"] == m.NAMESPACE
+    assert cron["metadata"]["namespace"] == NAMESPACE
 
 
 def test_cronjob_runs_with_the_system_pods_not_on_a_worker_pool_that_may_empty() -> None:

@@ -1,4 +1,4 @@
-"""The migration Job waits for its Pod Identity credentials without spending its retry.
+"""The migration Job (stack/workloads/migration.py) runs once per image, and waits for its Pod Identity credentials without spending its retry.
 
 EKS Pod Identity associations "are eventually consistent, and may take several seconds to be
 effective after the API call returns successfully" (aws eks create-pod-identity-association,
@@ -28,9 +28,25 @@ from typing import Any
 
 from config import pod_credentials
 from stack.config.model import StackConfig
-from stack.workloads import manifests as m
-from tests.infra.workloads.test_workloads_manifests import IMAGE, find, launched, render
+from stack.config.names import MIGRATE
+from stack.workloads.migration import CREDENTIALS_NOT_INJECTED_EXIT_CODE, CREDENTIALS_TIMEOUT_SECONDS, WAIT_FOR_CREDENTIALS, migration_job_name
+from tests.infra.support.manifests import IMAGE, find, launched, render
 
+
+def test_migration_job_runs_once_per_image(stack_config: StackConfig) -> None:
+    job = find(render(stack_config), "Job")
+    assert job["metadata"]["name"] == migration_job_name(IMAGE)
+    assert migration_job_name(IMAGE) == migration_job_name(IMAGE)
+    assert migration_job_name(IMAGE) != migration_job_name(IMAGE.replace("0.1.0", "0.1.1"))
+    assert len(job["metadata"]["name"]) <= 63
+    spec = job["spec"]
+    assert "ttlSecondsAfterFinished" not in spec
+    assert 0 <= spec["backoffLimit"] <= 2
+    assert spec["activeDeadlineSeconds"] > 0
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert launched(pod["containers"][0])[1:] == ["manage.py", "migrate", "--noinput"]
+    assert pod["containers"][0]["image"] == IMAGE
 
 def counts_against_backoff_limit(job_spec: dict[str, Any], terminated: dict[str, int]) -> bool:
     """Whether a failed pod whose containers exited with `terminated` (name -> code) counts."""
@@ -51,34 +67,30 @@ def counts_against_backoff_limit(job_spec: dict[str, Any], terminated: dict[str,
             return bool(rule["action"] != "Ignore")
     return True
 
-
 def migration(config: StackConfig) -> dict[str, Any]:
     return find(render(config), "Job")
-
 
 def test_migrate_runs_only_after_the_credentials_wait(stack_config: StackConfig) -> None:
     pod = migration(stack_config)["spec"]["template"]["spec"]
     (wait,) = pod["initContainers"]
-    assert wait["name"] == m.WAIT_FOR_CREDENTIALS
+    assert wait["name"] == WAIT_FOR_CREDENTIALS
     assert wait["image"] == IMAGE == pod["containers"][0]["image"]
-    assert launched(wait)[1:] == ["-m", "config.pod_credentials", "--timeout", str(m.CREDENTIALS_TIMEOUT_SECONDS)]
+    assert launched(wait)[1:] == ["-m", "config.pod_credentials", "--timeout", str(CREDENTIALS_TIMEOUT_SECONDS)]
     # Same identity as migrate: the service account whose association it waits for.
-    assert pod["serviceAccountName"] == m.MIGRATE
+    assert pod["serviceAccountName"] == MIGRATE
     assert wait["securityContext"] == pod["containers"][0]["securityContext"]
-
 
 def test_a_pod_without_credentials_does_not_spend_the_retry(stack_config: StackConfig) -> None:
     spec = migration(stack_config)["spec"]
     # The exit code the init container's program uses for "no credentials yet".
-    assert m.CREDENTIALS_NOT_INJECTED_EXIT_CODE == pod_credentials.NOT_INJECTED
-    assert not counts_against_backoff_limit(spec, {m.WAIT_FOR_CREDENTIALS: pod_credentials.NOT_INJECTED})
+    assert CREDENTIALS_NOT_INJECTED_EXIT_CODE == pod_credentials.NOT_INJECTED
+    assert not counts_against_backoff_limit(spec, {WAIT_FOR_CREDENTIALS: pod_credentials.NOT_INJECTED})
     # Anything else still counts: a crash of the wait, and every failure of the migration.
-    assert counts_against_backoff_limit(spec, {m.WAIT_FOR_CREDENTIALS: 1})
-    assert counts_against_backoff_limit(spec, {m.WAIT_FOR_CREDENTIALS: 0, m.MIGRATE: 1})
-    assert counts_against_backoff_limit(spec, {m.WAIT_FOR_CREDENTIALS: 0, m.MIGRATE: pod_credentials.NOT_INJECTED})
+    assert counts_against_backoff_limit(spec, {WAIT_FOR_CREDENTIALS: 1})
+    assert counts_against_backoff_limit(spec, {WAIT_FOR_CREDENTIALS: 0, MIGRATE: 1})
+    assert counts_against_backoff_limit(spec, {WAIT_FOR_CREDENTIALS: 0, MIGRATE: pod_credentials.NOT_INJECTED})
     # Retries without credentials are bounded by the Job's deadline, which Pulumi outwaits.
-    assert spec["activeDeadlineSeconds"] > m.CREDENTIALS_TIMEOUT_SECONDS
-
+    assert spec["activeDeadlineSeconds"] > CREDENTIALS_TIMEOUT_SECONDS
 
 def test_the_wait_fits_in_the_migration_pods_resources(stack_config: StackConfig) -> None:
     """An init container's requests count on their own (the pod's request is the larger of the

@@ -7,13 +7,13 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from stack.model.capacity import node_allocatable, room_after_daemonsets
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
+from stack.model.capacity import node_allocatable, room_after_daemonsets
 from stack.workloads import benchmark as b
-from stack.workloads import manifests as m
+from stack.workloads.worker import worker_deployment
 from tests.infra.stack_files import project_config, run_edited
-from tests.infra.workloads.test_workloads_manifests import launched
+from tests.infra.support.manifests import launched
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/service:0.1.0"
 
@@ -40,7 +40,7 @@ def test_job_measures_the_chosen_pool_with_the_stack_database_and_redis() -> Non
     assert {"name": "BENCH_RESULTS_MARKER", "value": b.RESULTS_MARKER} in container["env"]
     assert {"name": "BENCH_INSTANCE_TYPE", "value": "c5.large"} in container["env"]
     # DATABASE_URL and REDIS_URL reach it as they reach the workers: from the app Secret.
-    assert container["envFrom"] == m.worker_deployment(config, IMAGE)["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert container["envFrom"] == worker_deployment(config, IMAGE)["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert pod["nodeSelector"] == {NODE_POOL_LABEL: "workers"}
     assert pod["tolerations"] == [{"key": "workload", "operator": "Equal", "value": "worker", "effect": "NoSchedule"}]
     assert pod["restartPolicy"] == "Never" and job["spec"]["backoffLimit"] == 0

@@ -1,0 +1,68 @@
+"""The app's manifests rendered offline for a stack config, and ways to look into them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from config import launch
+from stack.config.model import StackConfig
+from stack.tools.offline import S3_PREFIX_LIST_CIDRS
+from stack.workloads import proxy
+from stack.workloads.manifests import rendered_manifests
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/django-eks:0.1.0"
+PROXY_IMAGE = proxy.proxy_image("123456789012.dkr.ecr.us-east-1.amazonaws.com", "dev-ecr-public")
+ALB_DNS = "django-eks-alb-1234567890.us-east-1.elb.amazonaws.com"
+TARGET_GROUP_ARN = (
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/django-eks-web/0123456789abcdef"
+)
+
+
+def render(config: StackConfig, app_url: str | None = None) -> list[dict[str, Any]]:
+    return rendered_manifests(
+        config,
+        image=IMAGE,
+        proxy_image=PROXY_IMAGE,
+        alb_dns_name=ALB_DNS,
+        app_url=app_url or f"http://{ALB_DNS}",
+        target_group_arn=TARGET_GROUP_ARN,
+        s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
+    )
+
+
+def find(manifests: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    matches = [
+        o for o in manifests if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
+    return matches[0]
+
+
+def pod_specs(manifests: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for o in manifests:
+        if o["kind"] in ("Deployment", "Job"):
+            yield o["metadata"]["name"], o["spec"]["template"]["spec"]
+
+
+def option(command: list[str], flag: str) -> str:
+    """A flag's value, given as `--flag value` or `--flag=value`."""
+    for i, arg in enumerate(command):
+        if arg == flag:
+            return command[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    raise ValueError(f"{flag} not in {command}")
+
+
+def launched(container: dict[str, Any]) -> list[str]:
+    """The command line the image's launcher builds from a rendered container's command and env."""
+    assert container["command"][:3] == ["python", "-m", "config.launch"]
+    process, *extra = container["command"][3:]
+    env = {item["name"]: item["value"] for item in container.get("env", [])}
+    return launch.command(process, env, extra)
+
+
+def cluster_version(config: StackConfig) -> str:
+    """The Kubernetes version kubernetes_validate checks the stack's objects against."""
+    return f"{config.cluster.version}.0"

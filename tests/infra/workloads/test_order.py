@@ -1,0 +1,102 @@
+"""The order `Workloads` registers its children in (stack/workloads/order.py): safe to create
+and to destroy, every Kubernetes object after the platform, the dependency graph closed and
+acyclic."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stack.config.model import StackConfig
+from stack.tools.offline import S3_PREFIX_LIST_CIDRS
+from stack.workloads.component import Workloads, WorkloadsArgs
+from stack.workloads.migration import migration_job_name
+from stack.workloads.network_policies import network_policies
+from stack.workloads.order import DEPENDENCIES, child_options, dependency_closure
+from tests.infra.support.manifests import IMAGE, PROXY_IMAGE
+from tests.infra.support.workload_mocks import DATABASE_URL, REDIS_TOKEN, REDIS_URL, RecordingMonitor, run, workloads
+
+
+def _depends(monitor: RecordingMonitor, type_: str, on: str) -> bool:
+    return monitor.one(on).urn in monitor.one(type_).dependencies
+
+def test_destroy_order_is_safe(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
+    run(lambda: workloads(prod_config) and None)
+    release = "kubernetes:helm.sh/v3:Release"
+    binding = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
+    # Destroy runs dependents first: the binding goes while the controller can still remove
+    # its finalizer and deregister the targets.
+    assert _depends(monitor, binding, release)
+    assert _depends(monitor, binding, "kubernetes:core/v1:Service")
+    # The controller's pods need AWS credentials from their first start.
+    assert _depends(monitor, release, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    job = monitor.one("kubernetes:batch/v1:Job")
+    for deployment in [r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment"]:
+        # A failed migration stops the rollout.
+        assert job.urn in deployment.dependencies
+    assert job.inputs["metadata"]["name"] == migration_job_name(IMAGE)
+    web = next(r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment" and r.name == "app-web")
+    assert monitor.one(binding).urn in web.dependencies
+    # The ScaledObject goes before its Deployment and the authentication it reads.
+    scaled = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+    worker = next(r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment" and r.name == "app-worker")
+    assert worker.urn in monitor.one(scaled).dependencies
+    assert _depends(monitor, scaled, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    auth_secret = next(r for r in monitor.registered if r.type == "kubernetes:core/v1:Secret" and r.name == "app-queue-auth")
+    assert auth_secret.urn in monitor.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication").dependencies
+
+def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
+    run(lambda: _with_platform_dependency(prod_config))
+    nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
+    objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
+    # The reconciler CronJob and its service account, and the proxy's ConfigMap, included.
+    assert len(objects) == 21 + len(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS))
+    for r in objects:
+        assert nodes.urn in r.dependencies, r.type
+
+def _with_platform_dependency(config: StackConfig) -> None:
+    platform = pulumi.CustomResource("test:index:NodeGroup", "nodes", {})
+    provider = k8s.Provider("cluster", kubeconfig="{}")
+    Workloads(
+        "app",
+        WorkloadsArgs(
+            config=config,
+            provider=provider,
+            cluster_name="c",
+            vpc_id="vpc-1",
+            target_group_arn="arn:tg",
+            alb_dns_name="alb",
+            app_url="http://alb",
+            redis_url=pulumi.Output.secret(REDIS_URL),
+            redis_auth_token=pulumi.Output.secret(REDIS_TOKEN),
+            database_url=pulumi.Output.secret(DATABASE_URL),
+            image=IMAGE,
+            proxy_image=PROXY_IMAGE,
+            s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
+            depends_on=[platform],
+        ),
+    )
+
+def test_binding_comes_after_the_controller() -> None:
+    assert "controller" in DEPENDENCIES["target-group-binding"]
+
+def test_pods_are_created_only_once_the_controller_webhook_runs() -> None:
+    for role in ("migration", "web", "worker"):
+        assert "controller" in dependency_closure(role)
+
+def test_deployments_come_after_the_migration() -> None:
+    assert "migration" in DEPENDENCIES["web"]
+    assert "migration" in DEPENDENCIES["worker"]
+
+def test_dependency_graph_is_acyclic_and_closed() -> None:
+    roles = set(DEPENDENCIES) | {"pod-identity"}
+    for role, before in DEPENDENCIES.items():
+        assert set(before) <= roles, role
+        assert role not in dependency_closure(role)
+
+def test_child_options_carry_parent_provider_and_dependencies() -> None:
+    parent = object.__new__(pulumi.ComponentResource)
+    dep = object.__new__(pulumi.CustomResource)
+    opts = child_options(parent, provider=None, depends_on=[dep])
+    assert opts.parent is parent
+    assert opts.depends_on == [dep]
