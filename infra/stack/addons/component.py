@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 from stack.addons import cluster_autoscaler as ca
 from stack.addons import keda
 from stack.platform.node_group_scaling import NodeGroupScaling
-from stack.model.capacity import system_pool
+from stack.model.pod_requests import system_pool
 from stack.config.model import StackConfig
 from stack.platform.iam import managed_policy_identity
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from stack.model.capacity import node_allocatable, room_after_daemonsets
+from stack.model.nodes import node_allocatable, room_after_daemonsets
 from stack.config.model import StackConfig
 from stack.config.names import NAMESPACE, WORKER
 from stack.platform.node_pools import node_placement

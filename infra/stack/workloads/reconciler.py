@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.model.capacity import RECONCILER_POD, system_pool
+from stack.model.pod_requests import RECONCILER_POD, system_pool
 from stack.config.model import StackConfig
 from stack.workloads import pods
 

@@ -8,7 +8,7 @@ import pytest
 
 from stack.addons import cluster_autoscaler as ca
 from stack.addons import keda
-from stack.model.capacity import system_pool
+from stack.model.pod_requests import system_pool
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.tools.offline import OfflineRun, RecordedResource
 from tests.infra.stack_files import STACKS, stack_run

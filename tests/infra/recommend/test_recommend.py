@@ -22,7 +22,8 @@ import jsonschema
 import pytest
 import yaml
 
-from stack.model.capacity import SYSTEM_PODS, PodRequests, node_allocatable, nodes_needed, room_after_daemonsets
+from stack.model.nodes import node_allocatable, nodes_needed, room_after_daemonsets
+from stack.model.pod_requests import SYSTEM_PODS, PodRequests
 from stack.model.catalog import instance_type, instance_types
 from stack.tools.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.model.prices import bundled_price_book

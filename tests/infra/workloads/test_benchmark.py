@@ -9,7 +9,7 @@ import pytest
 
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
-from stack.model.capacity import node_allocatable, room_after_daemonsets
+from stack.model.nodes import node_allocatable, room_after_daemonsets
 from stack.workloads import benchmark as b
 from stack.workloads.worker import worker_deployment
 from tests.infra.stack_files import project_config, run_edited

@@ -15,7 +15,7 @@ import pytest
 from stack.config.model import StackConfig
 from stack.config.names import WEB
 from stack.config.rules import StackConfigError, parse_stack_config
-from stack.model.capacity import workload_pod
+from stack.model.pod_requests import workload_pod
 from stack.workloads import proxy
 from stack.workloads.pods import CONFIG_MAP
 from stack.workloads.web import SERVICE_PORT

@@ -8,7 +8,8 @@ import pytest
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.config.names import NAMESPACE
 from stack.config.rules import StackConfigError, parse_stack_config
-from stack.model.capacity import RECONCILER_POD, SYSTEM_PODS, capacity_report, system_pool
+from stack.model.capacity import capacity_report
+from stack.model.pod_requests import RECONCILER_POD, SYSTEM_PODS, system_pool
 from stack.workloads import reconciler as r
 from stack.workloads.pods import CONFIG_MAP
 from tests.infra.stack_files import project_config

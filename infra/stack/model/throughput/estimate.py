@@ -28,16 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stack.model.capacity import (
-    SYSTEM_PODS,
-    CapacityReport,
-    NodeRoom,
-    PodRequests,
-    capacity_report,
-    node_allocatable,
-    room_after_daemonsets,
-    system_pool,
-)
+from stack.model.capacity import CapacityReport, capacity_report
+from stack.model.nodes import NodeRoom, node_allocatable, room_after_daemonsets
+from stack.model.pod_requests import SYSTEM_PODS, PodRequests, system_pool
 from stack.config.model import StackConfig
 from stack.model.prices import HOURS_PER_MONTH, PriceBook
 from stack.model.throughput.cpu import CpuBasis, assumed_basis, measured_basis

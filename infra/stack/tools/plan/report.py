@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stack.model.capacity import CapacityReport, capacity_report, workload_vcpus
+from stack.model.capacity import CapacityReport, capacity_report
+from stack.model.pod_requests import workload_vcpus
 from stack.config.loader import config_from_stack_file, stack_names
 from stack.config.model import StackConfig
 from stack.config.rules import StackConfigError

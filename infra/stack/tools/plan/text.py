@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
-from stack.model.capacity import DAEMONSET_PODS, SYSTEM_PODS
+from stack.model.pod_requests import DAEMONSET_PODS, SYSTEM_PODS
 from stack.tools.plan.report import StackPlan
 from stack.model.throughput.text import render_throughput, unit_usd
 

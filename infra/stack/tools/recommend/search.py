@@ -25,15 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from stack.model.capacity import (
-    SYSTEM_PODS,
-    NodeRoom,
-    PodRequests,
-    node_allocatable,
-    nodes_needed,
-    pods_per_node,
-    room_after_daemonsets,
-)
+from stack.model.nodes import NodeRoom, node_allocatable, nodes_needed, pods_per_node, room_after_daemonsets
+from stack.model.pod_requests import SYSTEM_PODS, PodRequests
 from stack.model.catalog import InstanceType
 from stack.model.memory import web_pod_memory_mib, worker_pod_memory_mib
 from stack.model.prices import HOURS_PER_MONTH, PriceBook

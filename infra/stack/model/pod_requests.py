@@ -1,0 +1,146 @@
+"""What each pod asks the scheduler for: the DaemonSets on every node, the cluster's system pods,
+the reconciler, and the app's web and worker pods; and the pool the system pods are counted on.
+
+Pure data and functions over `StackConfig`; every request of a pod we do not build names its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from stack.config.model import StackConfig
+from stack.model import proxy
+
+@dataclass(frozen=True)
+class PodRequests:
+    """What one pod asks the scheduler for."""
+
+    name: str
+    cpu_millicores: int
+    memory_mib: int
+    source: str = ""
+
+
+# Requests of the add-ons on every node, as shipped by default. A container without requests
+# asks for nothing, but its pod still takes a slot of the node's max pods (hostNetwork pods too:
+# kubelet counts every pod).
+DAEMONSET_PODS: tuple[PodRequests, ...] = (
+    PodRequests(
+        "aws-node (vpc-cni)",
+        cpu_millicores=50,
+        memory_mib=0,
+        source="aws/amazon-vpc-cni-k8s config/master/aws-k8s-cni.yaml @f3efb24 (v1.14.0): "
+        "containers aws-node 25m + aws-eks-nodeagent 25m CPU, no memory request; "
+        "chart values.yaml resources.requests.cpu 25m",
+    ),
+    PodRequests(
+        "kube-proxy",
+        cpu_millicores=100,
+        memory_mib=0,
+        source="EKS kube-proxy add-on DaemonSet as dumped in eksctl-io/eksctl "
+        "pkg/addons/default/testdata/sample-1.25.json @16f64c8: requests cpu 100m",
+    ),
+    PodRequests(
+        "eks-pod-identity-agent",
+        cpu_millicores=0,
+        memory_mib=0,
+        source="aws/eks-pod-identity-agent charts/eks-pod-identity-agent/values.yaml @00bc058: "
+        "resources: {} (no requests)",
+    ),
+)
+
+RECONCILER_POD = PodRequests(
+    "job-reconciler",
+    cpu_millicores=100,
+    memory_mib=256,
+    source="stack.workloads.reconciler: the CronJob's pod, one at a time (concurrencyPolicy Forbid); "
+    "Django plus one query's worth of rows (ids and states only, never image data)",
+)
+"""Ours, but placed like the system pods: on the worker pool it would hold a node every minute
+and keep a pool whose workers scale to zero from ever having zero nodes."""
+
+# Cluster-wide pods without tolerations for our taints: they run on a pool that accepts them.
+SYSTEM_PODS: tuple[PodRequests, ...] = (
+    *(
+        PodRequests(
+            f"coredns-{i}",
+            cpu_millicores=100,
+            memory_mib=70,
+            source="EKS coredns add-on Deployment (2 replicas) in eksctl-io/eksctl "
+            "pkg/addons/default/testdata/sample-1.25.json @16f64c8: requests cpu 100m, memory 70Mi",
+        )
+        for i in (1, 2)
+    ),
+    PodRequests(
+        "metrics-server",
+        cpu_millicores=100,
+        memory_mib=200,
+        source="kubernetes-sigs/metrics-server charts/metrics-server/values.yaml @026af89: "
+        "requests cpu 100m, memory 200Mi",
+    ),
+    *(
+        PodRequests(
+            f"aws-load-balancer-controller-{i}",
+            cpu_millicores=0,
+            memory_mib=0,
+            source="kubernetes-sigs/aws-load-balancer-controller "
+            "helm/aws-load-balancer-controller/values.yaml @0079377: replicaCount 2, resources: {}",
+        )
+        for i in (1, 2)
+    ),
+    *(
+        PodRequests(
+            name,
+            cpu_millicores=100,
+            memory_mib=100,
+            source="kedacore/charts keda/values.yaml (chart 2.20.2): resources.operator, "
+            ".metricServer and .webhooks requests cpu 100m, memory 100Mi; replicas as set in "
+            "stack.addons.keda (operator 2, metrics server 1, webhooks 1)",
+        )
+        for name in ("keda-operator-1", "keda-operator-2", "keda-metrics-server", "keda-webhooks")
+    ),
+    PodRequests(
+        "cluster-autoscaler",
+        cpu_millicores=100,
+        memory_mib=600,
+        source="requests set in stack.addons.cluster_autoscaler (the upstream example "
+        "Deployment's: cpu 100m, memory 600Mi)",
+    ),
+    RECONCILER_POD,
+)
+
+Workload = Literal["web", "worker"]
+WORKLOADS: tuple[Workload, ...] = ("web", "worker")
+
+
+def system_pool(config: StackConfig) -> str:
+    """The pool we count CoreDNS, metrics-server and the load balancer controller against.
+
+    The scheduler may spread them over every pool without a NoSchedule/NoExecute taint; the
+    model puts them all on one, which is conservative for that pool: the web pool when it
+    accepts them, otherwise the first such pool in the stack file's order.
+    """
+    pools = config.node_pools
+    web_pool = pools.get(config.web.node_pool)
+    if web_pool is not None and web_pool.schedules_system_pods:
+        return config.web.node_pool
+    for name, pool in pools.items():
+        if pool.schedules_system_pods:
+            return name
+    raise ValueError("no node pool accepts system pods (every pool has a NoSchedule/NoExecute taint)")
+
+
+def workload_pod(config: StackConfig, workload: Workload) -> PodRequests:
+    if workload == "web":
+        # The web pod is the app container plus its buffering proxy (stack/workloads/proxy.py).
+        web = config.web
+        return PodRequests(workload, web.cpu_millicores + proxy.CPU_MILLICORES, web.memory_mib + proxy.MEMORY_MIB)
+    return PodRequests(workload, config.worker.cpu_millicores, config.worker.memory_mib)
+
+
+
+def workload_vcpus(config: StackConfig, workload: Workload) -> float:
+    """vCPUs the workload's pods request at the configured replicas."""
+    spec = config.web if workload == "web" else config.worker
+    return spec.replicas * spec.cpu_millicores / 1000
