@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +103,9 @@ def run(program: Callable[[], Any]) -> dict[str, Any]:
     settle()
     return resolved
 
-def workloads(config: StackConfig, **opts: Any) -> Workloads:
+
+def workloads(config: StackConfig, depends_on: Sequence[pulumi.Resource] = (), **opts: Any) -> Workloads:
+    """The component for `config` on a cluster provider, after `depends_on`, with resource options `opts`."""
     provider = k8s.Provider("cluster", kubeconfig="{}")
     return Workloads(
         "app",
@@ -121,6 +123,7 @@ def workloads(config: StackConfig, **opts: Any) -> Workloads:
             image=pulumi.Output.from_input(IMAGE),
             proxy_image=PROXY_IMAGE,
             s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
+            depends_on=depends_on,
         ),
         pulumi.ResourceOptions(**opts),
     )

@@ -5,16 +5,14 @@ acyclic."""
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from stack.config.model import StackConfig
 from stack.tools.offline import S3_PREFIX_LIST_CIDRS
-from stack.workloads.component import Workloads, WorkloadsArgs
 from stack.workloads.migration import migration_job_name
 from stack.workloads.network_policies import network_policies
 from stack.workloads.order import DEPENDENCIES, child_options, dependency_closure
-from tests.infra.support.manifests import IMAGE, PROXY_IMAGE
-from tests.infra.support.workload_mocks import DATABASE_URL, REDIS_TOKEN, REDIS_URL, RecordingMonitor, run, workloads
+from tests.infra.support.manifests import IMAGE
+from tests.infra.support.workload_mocks import RecordingMonitor, run, workloads
 
 
 def _depends(monitor: RecordingMonitor, type_: str, on: str) -> bool:
@@ -55,27 +53,8 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
         assert nodes.urn in r.dependencies, r.type
 
 def _with_platform_dependency(config: StackConfig) -> None:
-    platform = pulumi.CustomResource("test:index:NodeGroup", "nodes", {})
-    provider = k8s.Provider("cluster", kubeconfig="{}")
-    Workloads(
-        "app",
-        WorkloadsArgs(
-            config=config,
-            provider=provider,
-            cluster_name="c",
-            vpc_id="vpc-1",
-            target_group_arn="arn:tg",
-            alb_dns_name="alb",
-            app_url="http://alb",
-            redis_url=pulumi.Output.secret(REDIS_URL),
-            redis_auth_token=pulumi.Output.secret(REDIS_TOKEN),
-            database_url=pulumi.Output.secret(DATABASE_URL),
-            image=IMAGE,
-            proxy_image=PROXY_IMAGE,
-            s3_cidrs=list(S3_PREFIX_LIST_CIDRS),
-            depends_on=[platform],
-        ),
-    )
+    workloads(config, depends_on=[pulumi.CustomResource("test:index:NodeGroup", "nodes", {})])
+
 
 def test_binding_comes_after_the_controller() -> None:
     assert "controller" in DEPENDENCIES["target-group-binding"]
