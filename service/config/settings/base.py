@@ -126,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it sees the exceptions of the views: a database outage answers 503.
+    "jobs.outages.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
