@@ -24,21 +24,40 @@ class Heartbeat(bootsteps.StartStopStep):
     CPU-bound task, so a slow job never looks like a dead worker. A delivery that no task
     holds for two beats in a row is stranded (see ``heartbeat.stranded_deliveries``): the
     file is left to go stale, so that the liveness probe fails and kubelet restarts the worker.
+
+    A step of the consumer, registered with each event loop it starts: when the broker
+    connection drops, Celery 5.6's ``asynloop`` clears the hub's timer, every periodic entry
+    with it (``celery/worker/loops.py``, the ``except Exception`` branch: ``hub.reset()`` then
+    ``hub.timer.clear()``), and ``Consumer.start`` restarts the consumer's blueprint
+    (``celery/worker/consumer/consumer.py``, ``blueprint.restart(self)``), whose next loop calls
+    every consumer step's ``register_with_event_loop`` again. A timer registered once, at the
+    worker's start, never fired again after the first reconnect.
     """
 
-    requires = {"celery.worker.components:Timer"}
+    requires = {"celery.worker.consumer.tasks:Tasks"}
 
-    def start(self, worker):
+    def __init__(self, c, **kwargs):
         from django.conf import settings
 
         self.path = settings.CELERY_HEARTBEAT_FILE
+        self.interval = settings.CELERY_HEARTBEAT_INTERVAL
+        self.tref: Any = None
         self.suspects: set[Any] = set()
         self.stranded: set[Any] = set()
-        heartbeat.touch(self.path)
-        self.tref = worker.timer.call_repeatedly(settings.CELERY_HEARTBEAT_INTERVAL, self.beat, (worker,))
+        super().__init__(c, **kwargs)
 
-    def beat(self, worker) -> None:
-        stranded = self.stranded_now(worker)
+    def start(self, c):
+        # Connected (again): nothing is stranded on a new connection.
+        self.suspects, self.stranded = set(), set()
+        heartbeat.touch(self.path)
+
+    def register_with_event_loop(self, c, hub):
+        if self.tref is not None:
+            self.tref.cancel()
+        self.tref = hub.timer.call_repeatedly(self.interval, self.beat, (c,))
+
+    def beat(self, consumer) -> None:
+        stranded = self.stranded_now(consumer)
         # Seen on two beats in a row: not a message between its delivery and its request.
         lasting = stranded & self.suspects
         self.suspects = stranded
@@ -52,23 +71,26 @@ class Heartbeat(bootsteps.StartStopStep):
             heartbeat.touch(self.path)
 
     @staticmethod
-    def stranded_now(worker) -> set[Any]:
-        task_consumer = getattr(worker.consumer, "task_consumer", None)
+    def stranded_now(consumer) -> set[Any]:
+        task_consumer = getattr(consumer, "task_consumer", None)
         channel = getattr(task_consumer, "channel", None)
         qos = getattr(channel, "qos", None)
         if qos is None:  # connecting: nothing delivered on this connection yet
             return set()
         # Received and not finished, plus those waiting for their countdown in the timer (a
         # database error's retry): both hold a delivery on purpose.
-        requests = [*state.reserved_requests, *scheduled_requests(worker.consumer.timer)]
+        requests = [*state.reserved_requests, *scheduled_requests(consumer.timer)]
         stranded = heartbeat.stranded_deliveries(qos, requests)
         if stranded is None:
             # Without the delivery tags: stuck when it holds nothing yet may take nothing.
             return {"prefetch-exhausted"} if not requests and not qos.can_consume() else set()
         return set(stranded)
 
-    def stop(self, worker):
-        self.tref.cancel()
+    # Not on stop(): a warm shutdown stops the consumer and drains the pool, and the liveness
+    # probe must not fail while the running job finishes.
+    def shutdown(self, c):
+        if self.tref is not None:
+            self.tref.cancel()
         heartbeat.remove(self.path)
 
 
@@ -99,4 +121,4 @@ class FileStoreCheck(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(FileStoreCheck)
-app.steps["worker"].add(Heartbeat)
+app.steps["consumer"].add(Heartbeat)

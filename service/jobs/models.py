@@ -26,6 +26,10 @@ class Job(models.Model):
     # When a message for this job was last published; the reconciler re-enqueues from it.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The delivery running the job (a new value per claim) and until when it holds the job:
+    # renewed while it runs; once past, the reconciler gives the job to another worker.
+    claim = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

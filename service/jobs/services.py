@@ -11,12 +11,13 @@ from io import BytesIO
 from typing import IO
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db import Error as DatabaseError
+from django.db import connection, transaction
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from jobs import files, imaging
+from jobs import broker, files, imaging
 from jobs.files import FileStoreUnavailable
 from jobs.models import ExpiredJob, Job, JobResult
 
@@ -124,7 +125,7 @@ def job_enqueue(*, job_id: uuid.UUID | str) -> None:
             )
     except Exception as exc:  # noqa: BLE001 - kombu and redis-py raise many types for one outage
         raise JobQueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    Job.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
+    Job.objects.filter(pk=job_id).update(enqueued_at=Now())
 
 
 def _job_enqueue_or_withdraw(job: Job) -> None:
@@ -144,43 +145,139 @@ def attempts_exhausted(attempts: int) -> str:
             "(killed, out of memory, or past the time limit)")
 
 
-def job_compress(*, job_id: uuid.UUID | str) -> Job | None:
-    """Compress a job's image and store the result; safe to run any number of times.
+class JobBusy(Exception):
+    """Another delivery holds the job's lease: it is running it now, on a live worker."""
 
-    A job already done is left alone. Two deliveries running at once both do the
-    work, but the row lock and the one-to-one result let only the first one store it:
-    the result is written to the storage (``results/<job id>.webp``) while the row is
-    locked, so a discarded duplicate never touches the stored file.
+    def __init__(self, job_id: object, seconds: float) -> None:
+        super().__init__(f"job {job_id} is running elsewhere; its lease ends in {seconds:.0f}s")
+        self.seconds = seconds
 
-    Raises ``FileStoreUnavailable`` when the storage cannot be read or written: the job is
-    set back to queued without counting the attempt (the task retries it, as it does a
-    database error). An upload that is missing fails the job.
+
+class JobInterrupted(Exception):
+    """A database error after this delivery claimed the job: the delivery that carries
+    ``claim`` goes on with the same attempt."""
+
+    def __init__(self, claim: uuid.UUID) -> None:
+        super().__init__(f"interrupted by a database error; claim {claim}")
+        self.claim = claim
+
+
+def db_now() -> datetime:
+    """The database's clock: every age the reconciler and the leases compare is measured by it,
+    never by a pod's clock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_timestamp()")
+        return cursor.fetchone()[0]
+
+
+def lease_length() -> timedelta:
+    return timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews a running job's lease every third of its length, on a connection of its own.
+
+    A thread of the process that runs the job: when that process dies (SIGKILL, OOM kill, the
+    hard time limit), the lease runs out and the reconciler gives the job to another worker.
+    A database error is logged and retried at the next renewal.
     """
+
+    def __init__(self, job_id: uuid.UUID, claim: uuid.UUID) -> None:
+        super().__init__(name=f"lease-{job_id}", daemon=True)
+        self.job_id, self.claim = job_id, claim
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOBS_LEASE_SECONDS / 3):
+                try:
+                    Job.objects.filter(pk=self.job_id, claim=self.claim, status=Job.Status.RUNNING).update(
+                        lease_until=Now() + lease_length())
+                except DatabaseError as exc:
+                    logger.warning("job %s: lease not renewed: %s", self.job_id, exc)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+def _job_claim(job_id: uuid.UUID | str, resume: uuid.UUID | None) -> tuple[Job | None, uuid.UUID | None]:
+    """Lock the row and take the job for this delivery: (job, claim), or (job, None) when there
+    is nothing to run. Raises ``JobBusy`` when another delivery holds a live lease."""
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
             # Withdrawn because its publish timed out although Redis had taken the message,
             # or expired.
             logger.info("job %s does not exist, skipping", job_id)
-            return None
+            return None, None
         if job.status in {Job.Status.DONE, Job.Status.FAILED}:
             logger.info("job %s already %s, skipping", job.id, job.status)
-            return job
-        if job.attempts >= settings.JOBS_MAX_ATTEMPTS:
+            return job, None
+        now = db_now()
+        # The retry of a delivery a database error interrupted goes on with its attempt; a
+        # redelivery of that retry (its worker killed) finds a newer claim and counts one.
+        resuming = resume is not None and job.claim == resume
+        if (not resuming and job.status == Job.Status.RUNNING and job.lease_until is not None
+                and job.lease_until > now):
+            raise JobBusy(job.id, (job.lease_until - now).total_seconds())
+        if not resuming and job.attempts >= settings.JOBS_MAX_ATTEMPTS:
             # Every earlier delivery died with its worker (OOM kill, hard time limit):
             # another one would only kill this worker too.
             job.status = Job.Status.FAILED
             job.error = attempts_exhausted(job.attempts)
-            job.finished_at = timezone.now()
+            job.finished_at = now
             job.save(update_fields=["status", "error", "finished_at"])
             logger.warning("job %s failed: %s", job.id, job.error)
-            return job
+            return job, None
+        claim = uuid.uuid4()
         job.status = Job.Status.RUNNING
-        job.attempts += 1
-        job.started_at = timezone.now()
+        if not resuming:
+            job.attempts += 1
+            job.started_at = now
         job.error = ""
-        job.save(update_fields=["status", "attempts", "started_at", "error"])
+        job.claim = claim
+        job.lease_until = now + lease_length()
+        job.save(update_fields=["status", "attempts", "started_at", "error", "claim", "lease_until"])
+        return job, claim
 
+
+def job_compress(*, job_id: uuid.UUID | str, resume: uuid.UUID | str | None = None) -> Job | None:
+    """Compress a job's image and store the result; safe to run any number of times.
+
+    A job already done is left alone. A delivery claims the job under the row lock: it
+    counts an attempt, writes a new claim and a lease (``JOBS_LEASE_SECONDS``, renewed while
+    it runs). A delivery that finds the job running under a live lease raises ``JobBusy``
+    (the task retries when the lease would end), so a duplicate message never runs a job a
+    second time while its first run is alive. The result is written to the storage
+    (``results/<job id>.webp``) while the row is locked, and the one-to-one result lets only
+    one delivery store it.
+
+    Raises ``FileStoreUnavailable`` when the storage cannot be read or written: the job is
+    set back to queued without counting the attempt (the task retries it, as it does a
+    database error). An upload that is missing fails the job. A database error after the
+    claim raises ``JobInterrupted`` with the claim: the delivery that passes it back as
+    ``resume`` goes on without counting another attempt.
+    """
+    resume_claim = uuid.UUID(str(resume)) if resume is not None else None
+    claimed, claim = _job_claim(job_id, resume_claim)
+    if claimed is None or claim is None:
+        return claimed
+    job = claimed
+    keeper = _LeaseKeeper(job.id, claim)
+    keeper.start()
+    try:
+        return _job_run(job)
+    except DatabaseError as exc:
+        raise JobInterrupted(claim) from exc
+    finally:
+        keeper.stop()
+
+
+def _job_run(job: Job) -> Job | None:
     try:
         data = files.file_read(key=job.input_key)
     except FileNotFoundError:
@@ -202,9 +299,9 @@ def job_compress(*, job_id: uuid.UUID | str) -> Job | None:
 
     try:
         with transaction.atomic():
-            locked = Job.objects.select_for_update().filter(pk=job_id).first()
+            locked = Job.objects.select_for_update().filter(pk=job.id).first()
             if locked is None:
-                logger.info("job %s expired while it ran, discarding its result", job_id)
+                logger.info("job %s expired while it ran, discarding its result", job.id)
                 return None
             job = locked
             if job.status == Job.Status.DONE:
@@ -223,8 +320,9 @@ def job_compress(*, job_id: uuid.UUID | str) -> Job | None:
             )
             job.status = Job.Status.DONE
             job.error = ""
-            job.finished_at = timezone.now()
-            job.save(update_fields=["status", "error", "finished_at"])
+            job.lease_until = None
+            job.finished_at = db_now()
+            job.save(update_fields=["status", "error", "lease_until", "finished_at"])
     except FileStoreUnavailable:
         _job_requeue_after_storage_error(job)
         raise
@@ -235,8 +333,8 @@ def job_compress(*, job_id: uuid.UUID | str) -> Job | None:
 def _job_requeue_after_storage_error(job: Job) -> None:
     # The storage failed, not the image nor the worker: this attempt does not count towards
     # JOBS_MAX_ATTEMPTS, and the job waits queued for the task's retry (or the reconciler).
-    Job.objects.filter(pk=job.id, status=Job.Status.RUNNING, attempts=job.attempts).update(
-        status=Job.Status.QUEUED, attempts=F("attempts") - 1, started_at=None
+    Job.objects.filter(pk=job.id, status=Job.Status.RUNNING, claim=job.claim).update(
+        status=Job.Status.QUEUED, attempts=F("attempts") - 1, started_at=None, lease_until=None
     )
 
 
@@ -248,8 +346,9 @@ def job_fail(*, job_id: uuid.UUID | str, error: str) -> None:
             return
         job.status = Job.Status.FAILED
         job.error = error[:2000]
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
+        job.lease_until = None
+        job.finished_at = db_now()
+        job.save(update_fields=["status", "error", "lease_until", "finished_at"])
 
 
 @dataclass
@@ -258,10 +357,16 @@ class ReconcileReport:
     failed: list[uuid.UUID] = field(default_factory=list)
     # Jobs the broker would not take this pass; the next pass tries again.
     unpublished: list[uuid.UUID] = field(default_factory=list)
+    # Queued jobs whose message was in neither the queue nor the unacknowledged hash (of requeued).
+    lost: list[uuid.UUID] = field(default_factory=list)
     # Jobs past their retention whose files and row were deleted this pass.
     expired: list[uuid.UUID] = field(default_factory=list)
-    # Why the expiry stopped short (the storage failed); the next pass goes on.
+    # Why the expiry stopped short (the storage failed, or it would expire too many); the next
+    # pass goes on.
     expiry_error: str | None = None
+
+
+POD_CLOCK_SKEW_WARNING = timedelta(seconds=60)
 
 
 def jobs_reconcile(
@@ -271,25 +376,40 @@ def jobs_reconcile(
     max_attempts: int,
     retention: timedelta | None = None,
     tombstones_kept: timedelta | None = None,
+    lost_after: timedelta | None = None,
+    expire_max_fraction: float | None = None,
     now: datetime | None = None,
     enqueue: Callable[..., None] = job_enqueue,
+    broker_ids: Callable[[], set[str]] = broker.broker_job_ids,
 ) -> ReconcileReport:
     """Bring every unfinished job that nothing is working on back to a worker, or fail it.
 
+    Every age is measured by the database's clock (``now`` when given), never the pod's.
+
     - queued, last published longer than ``queued_after`` ago: its message was never
       published (the web process died after the commit) or was lost; publish again.
-    - running, started longer than ``running_after`` ago (more than the task time
-      limit): its worker died (OOM kill, node loss) or could not record the failure;
-      set it back to queued and publish again.
+    - queued, last published longer than ``lost_after`` ago (when given), and its message is in
+      neither the queue's list nor the unacknowledged hash (``jobs.broker``): lost with Redis;
+      publish again.
+    - running, its lease expired (its worker stopped renewing it: killed, OOM, node loss), or,
+      for a row without a lease, started longer than ``running_after`` ago: set it back to
+      queued and publish again.
     - either, with ``max_attempts`` deliveries that all died: failed, with the reason.
 
     - any, created longer than ``retention`` ago (when given): expired, files and row
-      deleted (``jobs_expire``); expired ids older than ``tombstones_kept`` are forgotten.
+      deleted (``jobs_expire``, refused when more than ``expire_max_fraction`` of all jobs
+      would go at once); expired ids older than ``tombstones_kept`` are forgotten.
 
-    Duplicate messages are harmless: the task skips a job that is done or failed. Rows
-    are locked with SKIP LOCKED, so two reconcilers never handle the same job.
+    Duplicate messages are harmless: the task skips a job that is done or failed, and defers
+    one whose lease is live. Rows are locked with SKIP LOCKED, so two reconcilers never handle
+    the same job.
     """
-    now = now or timezone.now()
+    if now is None:
+        now = db_now()
+        skew = timezone.now() - now
+        if abs(skew) > POD_CLOCK_SKEW_WARNING:
+            logger.warning("reconcile: this pod's clock is %+.0fs off the database's; ages are measured by "
+                           "the database's", skew.total_seconds())
     report = ReconcileReport()
     if retention is not None:
         # First, so that nothing past its retention is published again. A storage outage
@@ -299,13 +419,17 @@ def jobs_reconcile(
                 created_before=now - retention,
                 tombstones_before=None if tombstones_kept is None else now - tombstones_kept,
                 now=now,
+                max_fraction=expire_max_fraction,
             )
-        except FileStoreUnavailable as exc:
+        except (FileStoreUnavailable, MassExpiryRefused) as exc:
             report.expiry_error = str(exc)
-            logger.warning("reconcile: expiry stopped: %s", exc)
+            logger.error("reconcile: expiry stopped: %s", exc)
     stale = Q(status=Job.Status.QUEUED, last_enqueued__lt=now - queued_after) | Q(
-        status=Job.Status.RUNNING, started_at__lt=now - running_after
-    )
+        status=Job.Status.RUNNING, lease_until__lt=now
+    ) | Q(status=Job.Status.RUNNING, lease_until__isnull=True, started_at__lt=now - running_after)
+    if lost_after is not None:
+        lost = _jobs_lost(now - lost_after, broker_ids)
+        stale |= Q(pk__in=lost, status=Job.Status.QUEUED, last_enqueued__lt=now - lost_after)
     with transaction.atomic():
         jobs = list(
             Job.objects.annotate(last_enqueued=Coalesce(F("enqueued_at"), F("created_at")))
@@ -316,14 +440,17 @@ def jobs_reconcile(
         for job in jobs:
             if job.attempts >= max_attempts:
                 Job.objects.filter(pk=job.pk).update(
-                    status=Job.Status.FAILED, error=attempts_exhausted(job.attempts), finished_at=now
+                    status=Job.Status.FAILED, error=attempts_exhausted(job.attempts), finished_at=now,
+                    lease_until=None,
                 )
                 report.failed.append(job.id)
             else:
                 # Marked before publishing: a second pass does not publish it again
                 # until queued_after has passed, whatever happens to this message.
-                Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED, enqueued_at=now)
+                Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED, enqueued_at=now, lease_until=None)
                 report.requeued.append(job.id)
+                if lost_after is not None and job.id in lost:
+                    report.lost.append(job.id)
     for job_id in report.requeued:
         try:
             enqueue(job_id=job_id)
@@ -331,9 +458,32 @@ def jobs_reconcile(
             logger.warning("reconcile: job %s not re-enqueued: %s", job_id, exc)
             report.unpublished.append(job_id)
     if report.requeued or report.failed or report.expired:
-        logger.info("reconcile: requeued %d, failed %d, unpublished %d, expired %d",
-                    len(report.requeued), len(report.failed), len(report.unpublished), len(report.expired))
+        logger.info("reconcile: requeued %d (lost by the broker %d), failed %d, unpublished %d, expired %d",
+                    len(report.requeued), len(report.lost), len(report.failed), len(report.unpublished),
+                    len(report.expired))
     return report
+
+
+def _jobs_lost(published_before: datetime, broker_ids: Callable[[], set[str]]) -> set[uuid.UUID]:
+    """Queued jobs last published before ``published_before`` with no message in the broker."""
+    candidates = set(
+        Job.objects.annotate(last_enqueued=Coalesce(F("enqueued_at"), F("created_at")))
+        .filter(status=Job.Status.QUEUED, last_enqueued__lt=published_before)
+        .values_list("id", flat=True)
+    )
+    if not candidates:
+        return set()
+    try:
+        present = broker_ids()
+    except broker.BrokerUnavailable as exc:
+        logger.warning("reconcile: the broker's messages could not be read; lost messages are looked for "
+                       "at the next pass: %s", exc)
+        return set()
+    return {job_id for job_id in candidates if str(job_id) not in present}
+
+
+class MassExpiryRefused(Exception):
+    """A pass would expire more than the allowed fraction of all jobs at once."""
 
 
 EXPIRE_BATCH = 100
@@ -345,6 +495,7 @@ def jobs_expire(
     tombstones_before: datetime | None = None,
     now: datetime | None = None,
     batch: int = EXPIRE_BATCH,
+    max_fraction: float | None = None,
 ) -> list[uuid.UUID]:
     """Delete every job created before ``created_before``: its upload, its result, its row.
 
@@ -360,9 +511,21 @@ def jobs_expire(
     retention, when the API answers 410 for it already; a file never outlives its row for
     longer than that (the bucket's lifecycle, a day later, is the backstop).
 
-    Raises ``FileStoreUnavailable``; the batches committed before it stay expired.
+    Raises ``FileStoreUnavailable``; the batches committed before it stay expired. Raises
+    ``MassExpiryRefused``, expiring nothing, when more than ``batch`` jobs and more than
+    ``max_fraction`` of all jobs are due at once: a clock or a retention setting gone wrong
+    must not delete a week of jobs in one pass.
     """
-    now = now or timezone.now()
+    now = now or db_now()
+    if max_fraction is not None:
+        due = Job.objects.filter(created_at__lt=created_before).count()
+        if due > batch:
+            total = Job.objects.count()
+            if due > max_fraction * total:
+                raise MassExpiryRefused(
+                    f"{due} of {total} jobs were created before {created_before.isoformat()}, more than "
+                    f"{max_fraction:.0%} of them: nothing expired; if that is right, run one pass with "
+                    "--allow-mass-expiry")
     expired: list[uuid.UUID] = []
     while True:
         with transaction.atomic():
@@ -413,12 +576,14 @@ def job_get(*, job_id: str, now: datetime | None = None) -> Job:
         key = uuid.UUID(job_id)
     except ValueError:
         raise JobNotFound(job_id) from None
-    job = Job.objects.filter(pk=key).first()
+    retention = timedelta(days=settings.JOBS_RETENTION_DAYS)
+    # By the database's clock, like the reconciler's expiry.
+    past = Q(created_at__lt=(Now() if now is None else Value(now)) - retention)
+    job = Job.objects.filter(pk=key).annotate(past_retention=ExpressionWrapper(past, output_field=BooleanField())).first()
     if job is None:
         if ExpiredJob.objects.filter(pk=key).exists():
             raise JobExpired(job_id)
         raise JobNotFound(job_id)
-    now = now or timezone.now()
-    if job.created_at < now - timedelta(days=settings.JOBS_RETENTION_DAYS):
+    if job.past_retention:
         raise JobExpired(job_id)
     return job

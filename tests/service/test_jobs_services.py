@@ -22,19 +22,20 @@ def stored_job(size=(640, 480)) -> Job:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_deliveries_store_one_result(monkeypatch):
-    # Committed for real (the two deliveries use their own connections), but not published:
-    # a worker on the same Redis database would otherwise be a third delivery.
+def test_a_duplicate_delivery_waits_for_the_live_lease_and_takes_over_an_expired_one(monkeypatch):
+    # Committed for real (the deliveries use their own connections), but not published:
+    # a worker on the same Redis database would otherwise be another delivery.
     job = stored_job()
-    # Both deliveries are inside the CPU-bound part at the same time.
-    barrier = threading.Barrier(2, timeout=30)
+    inside = threading.Semaphore(0)
+    go_on = threading.Event()
     recompress = imaging.image_recompress
 
-    def in_lockstep(**kwargs):
-        barrier.wait()
+    def held(**kwargs):
+        inside.release()
+        assert go_on.wait(timeout=60)
         return recompress(**kwargs)
 
-    monkeypatch.setattr(imaging, "image_recompress", in_lockstep)
+    monkeypatch.setattr(imaging, "image_recompress", held)
     errors: list[BaseException] = []
 
     def deliver() -> None:
@@ -45,15 +46,28 @@ def test_concurrent_deliveries_store_one_result(monkeypatch):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    first = threading.Thread(target=deliver)
+    first.start()
+    assert inside.acquire(timeout=30)
+    # A duplicate message while the first delivery runs: it does not run the job a second time.
+    with pytest.raises(services.JobBusy) as busy:
+        services.job_compress(job_id=job.id)
+    assert 0 < busy.value.seconds <= services.lease_length().total_seconds()
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("running", 1)
+
+    # Its worker stopped renewing the lease (killed): the next delivery takes the job over,
+    # counting an attempt, and of two deliveries in the work at once one stores the result.
+    Job.objects.filter(pk=job.id).update(lease_until=services.db_now() - services.lease_length())
+    second = threading.Thread(target=deliver)
+    second.start()
+    assert inside.acquire(timeout=30)
+    go_on.set()
+    for thread in (first, second):
         thread.join(timeout=60)
     assert errors == []
     job.refresh_from_db()
-    assert job.status == "done"
-    assert job.attempts == 2
+    assert (job.status, job.attempts, job.lease_until) == ("done", 2, None)
     assert JobResult.objects.filter(job=job).count() == 1
 
 

@@ -85,6 +85,14 @@ JOBS_MAX_ATTEMPTS = _env_int("JOBS_MAX_ATTEMPTS", 3)
 # limit plus this grace lost its worker and is re-enqueued.
 JOBS_REQUEUE_QUEUED_AFTER = _env_int("JOBS_REQUEUE_QUEUED_AFTER", 600)
 JOBS_REQUEUE_RUNNING_GRACE = _env_int("JOBS_REQUEUE_RUNNING_GRACE", 60)
+# A running job holds a lease this long, renewed every third of it by the process that runs it:
+# the reconciler gives a job whose lease ran out (its worker was killed) to another worker.
+JOBS_LEASE_SECONDS = _env_int("JOBS_LEASE_SECONDS", 30)
+# A job queued this long whose message is in neither the queue nor the unacknowledged hash was
+# lost with Redis (a restart, a failover): the reconciler publishes it again.
+JOBS_LOST_AFTER = _env_int("JOBS_LOST_AFTER", 30)
+# A reconciler pass refuses to expire more than this percentage of all jobs at once.
+JOBS_EXPIRE_MAX_PERCENT = _env_int("JOBS_EXPIRE_MAX_PERCENT", 50)
 # Database errors in a task are retried with exponential backoff up to this many seconds apart.
 JOBS_DB_RETRY_BACKOFF_MAX = _env_int("JOBS_DB_RETRY_BACKOFF_MAX", 30)
 CELERY_BROKER_SOCKET_TIMEOUT = _env_int("CELERY_BROKER_SOCKET_TIMEOUT", 30)
@@ -118,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it sees the exceptions of the views: a database outage answers 503.
+    "jobs.outages.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -140,6 +150,10 @@ USE_I18N = False
 # Uploads larger than this are spooled to a temporary file (under /tmp, an emptyDir in the cluster).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
+if JOBS_LEASE_SECONDS < 3:
+    raise ImproperlyConfigured(f"JOBS_LEASE_SECONDS must be at least 3, got {JOBS_LEASE_SECONDS}")
+if not 1 <= JOBS_EXPIRE_MAX_PERCENT <= 100:
+    raise ImproperlyConfigured(f"JOBS_EXPIRE_MAX_PERCENT must be between 1 and 100, got {JOBS_EXPIRE_MAX_PERCENT}")
 if JOBS_RETENTION_DAYS < 1:
     raise ImproperlyConfigured(f"JOBS_RETENTION_DAYS must be at least 1, got {JOBS_RETENTION_DAYS}")
 if not 1 <= JOBS_RESULT_URL_EXPIRY_SECONDS <= 604_800:

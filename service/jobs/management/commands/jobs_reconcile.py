@@ -23,8 +23,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--every", type=float, default=None,
                             help="repeat a pass every SECONDS until stopped (default: one pass)")
+        parser.add_argument("--allow-mass-expiry", action="store_true",
+                            help="expire every job past its retention even when that is more than "
+                                 "JOBS_EXPIRE_MAX_PERCENT of all jobs")
 
-    def handle(self, *args, every: float | None = None, **options):
+    def handle(self, *args, every: float | None = None, allow_mass_expiry: bool = False, **options):
         while True:
             try:
                 report = services.jobs_reconcile(
@@ -35,6 +38,8 @@ class Command(BaseCommand):
                     max_attempts=settings.JOBS_MAX_ATTEMPTS,
                     retention=timedelta(days=settings.JOBS_RETENTION_DAYS),
                     tombstones_kept=timedelta(days=settings.JOBS_TOMBSTONE_DAYS),
+                    lost_after=timedelta(seconds=settings.JOBS_LOST_AFTER),
+                    expire_max_fraction=None if allow_mass_expiry else settings.JOBS_EXPIRE_MAX_PERCENT / 100,
                 )
             except DatabaseError as exc:
                 if every is None:
@@ -43,7 +48,8 @@ class Command(BaseCommand):
                 connection.close()
             else:
                 self.stdout.write(
-                    f"reconcile: requeued {len(report.requeued)}, failed {len(report.failed)}, "
+                    f"reconcile: requeued {len(report.requeued)} (lost by the broker {len(report.lost)}), "
+                    f"failed {len(report.failed)}, "
                     f"unpublished {len(report.unpublished)}, expired {len(report.expired)}"
                 )
                 if report.expiry_error is not None:
