@@ -43,6 +43,10 @@ class InvalidImage(Exception):
         self.code = code
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type["InvalidImage"], tuple[str, str]]:
+        # Celery pickles a task's exception for its result backend.
+        return (InvalidImage, (self.code, self.detail))
+
 
 @dataclass(frozen=True)
 class Outline:
