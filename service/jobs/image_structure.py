@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
 JPEG_SOI = b"\xff\xd8"
 
 # Chunks or marker segments a file may have: this many, plus one per KiB of file. A 10 MB PNG
@@ -71,6 +72,8 @@ def outline(data: bytes | memoryview) -> Outline | None:
         return png_outline(data)
     if head[:3] == b"\xff\xd8\xff":
         return jpeg_outline(data)
+    if head[:6] in GIF_SIGNATURES:
+        return gif_outline(data)
     return None
 
 
@@ -120,6 +123,84 @@ def png_outline(data: bytes | memoryview) -> Outline:
         pos = end + 4
         if kind == b"IEND":
             return Outline(width=width, height=height, parts=chunks)
+
+
+# Pillow reads a GIF's extension blocks before its first image in Python, a call per data
+# sub-block, and joins a comment's sub-blocks and comments with ``+=`` (PIL/GifImagePlugin.py
+# ``GifImageFile._seek``): time grows with their square. Encoders write an extension or two
+# before each image (graphic control, application, comment, XMP), in sub-blocks of 255 bytes.
+GIF_MAX_EXTENSIONS = 64
+GIF_MAX_EXTENSION_SUB_BLOCKS = 2048
+# The image's own sub-blocks are read by Pillow's C decoder; this walk reads each, so their
+# number is bounded per byte: at most PARTS_BASE plus one per this many bytes of file.
+GIF_SUB_BLOCK_BYTES_EACH = 64
+
+
+def gif_outline(data: bytes | memoryview) -> Outline:
+    """Walk the blocks and data sub-blocks up to the end of the first image, and find the trailer.
+
+    Only the first image is ever decoded (Pillow opens a GIF at frame 0; the job converts that
+    frame), so later frames cost nothing but their bytes.
+
+    GIF89a (W3C, "Graphics Interchange Format Version 89a"): a 6-byte header, the Logical Screen
+    Descriptor (width and height, little-endian; a flags byte whose top bit announces a global
+    color table of 3 x 2^(n+1) bytes), then blocks: 0x21 extensions (a label, then data
+    sub-blocks), 0x2C images (a 9-byte descriptor, a local color table, the LZW code size, then
+    data sub-blocks), and the 0x3B trailer. Data sub-blocks are a size byte and that many bytes,
+    ended by a zero size (sections 15, 16, 17 to 27).
+    """
+    view = memoryview(data)
+    size = len(view)
+    if size < 13:
+        raise _corrupt("the GIF ends inside its screen descriptor")
+    width, height, flags = struct.unpack_from("<HHB", view, 6)
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    image_sub_blocks_limit = PARTS_BASE + size // GIF_SUB_BLOCK_BYTES_EACH
+    extensions = extension_sub_blocks = image_sub_blocks = 0
+    while True:
+        if pos >= size:
+            raise _corrupt("the GIF ends before its trailer (3B)")
+        introducer = view[pos]
+        if introducer == 0x3B:
+            break
+        if introducer == 0x21:
+            extensions += 1
+            if extensions > GIF_MAX_EXTENSIONS:
+                raise InvalidImage("too_complex", f"the GIF has more than {GIF_MAX_EXTENSIONS} extension "
+                                                  "blocks before its first image")
+            pos += 2  # introducer, label
+        elif introducer == 0x2C:
+            if pos + 10 > size:
+                raise _corrupt("the GIF ends inside an image descriptor")
+            local = view[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0) + 1  # descriptor, table, LZW size
+        else:
+            raise _corrupt(f"unexpected GIF block {introducer:02X} at byte {pos}")
+        while True:  # data sub-blocks
+            if pos >= size:
+                raise _corrupt("the GIF ends inside a block")
+            length = view[pos]
+            pos += 1 + length
+            if length == 0:
+                break
+            if introducer == 0x21:
+                extension_sub_blocks += 1
+                if extension_sub_blocks > GIF_MAX_EXTENSION_SUB_BLOCKS:
+                    raise InvalidImage("too_complex", f"the GIF's extensions before its first image have more "
+                                                      f"than {GIF_MAX_EXTENSION_SUB_BLOCKS} data sub-blocks")
+            else:
+                image_sub_blocks += 1
+                if image_sub_blocks > image_sub_blocks_limit:
+                    raise InvalidImage(
+                        "too_complex",
+                        f"the GIF's first image has more than {image_sub_blocks_limit} data sub-blocks "
+                        f"(at most {PARTS_BASE} plus one per {GIF_SUB_BLOCK_BYTES_EACH} bytes of file)",
+                    )
+        if introducer == 0x2C:
+            break
+    if view[size - 1] != 0x3B:
+        raise _corrupt("no GIF trailer (3B) at the end of the file")
+    return Outline(width=width, height=height, parts=extensions + 1)
 
 
 # T.81 Table B.1.

@@ -44,7 +44,7 @@ def image_inspect(*, file: IO[bytes], max_pixels: int) -> ImageInfo:
     data is corrupt past its structure fails its job there with the decoder's error.
     """
     file.seek(0)
-    shape = outline(file.read())  # PNG and JPEG: every chunk or segment, at a bounded cost per byte
+    shape = outline(file.read())  # PNG, JPEG, GIF: every chunk, segment or block, at a bounded cost per byte
     file.seek(0)
     if shape is not None:
         _check_pixels(shape.width, shape.height, max_pixels)
@@ -85,12 +85,8 @@ def _structure_problem(file: IO[bytes], image_format: str) -> str | None:
     """What is missing from the end of the file: how a truncated upload shows without decoding."""
     file.seek(0, 2)
     size = file.tell()
-    # PNG and JPEG: image_structure.outline walked them to IEND and EOI.
-    if image_format == "GIF":
-        file.seek(max(0, size - 1))
-        if file.read(1) != b"\x3b":
-            return "no GIF trailer (3B) at the end of the file"
-    elif image_format == "WEBP":
+    # PNG, JPEG and GIF: image_structure.outline walked them to IEND, EOI and the trailer.
+    if image_format == "WEBP":
         file.seek(4)
         declared = int.from_bytes(file.read(4), "little") + 8
         if declared > size:

@@ -2,6 +2,7 @@
 in the worker, each with an error naming the problem.
 
 The hostile files are written here chunk by chunk and segment by segment:
+- GIF (GIF89a): below, at its test.
 - PNG (W3C PNG 3rd edition, 5.3): a chunk is a 4-byte length, a 4-byte type, the data and a
   CRC-32 of type and data. Pillow handles every chunk in Python (PIL/PngImagePlugin.py:
   ``PngImageFile._open`` up to the first IDAT, ``ChunkStream.verify`` and ``load_end`` after
@@ -131,6 +132,35 @@ def test_a_png_with_small_idat_chunks_within_the_bound_is_accepted_and_compresse
     assert response.status_code == 201, response.content[:300]
     job = run_job(data, 800, 600, "image/png")
     assert job.status == "done", job.error
+
+
+def gif_random(side: int) -> bytes:
+    """A GIF of random pixels: LZW barely compresses it, so it is mostly 255-byte image sub-blocks."""
+    return encode(Image.frombytes("P", (side, side), os.urandom(side * side)), "GIF")
+
+
+def test_gif_extension_floods_are_refused_in_about_the_time_a_normal_gif_of_their_size_takes():
+    """GIF89a sections 15 to 24: a 0x21 extension is a label and data sub-blocks (a size byte, then
+    that many bytes, a zero size last). Pillow reads those before the first image in Python and
+    joins a comment's sub-blocks with ``+=`` (PIL/GifImagePlugin.py ``GifImageFile._seek``): a 4 MB
+    comment of 1-byte sub-blocks took minutes to validate, 800,000 empty comments 10 s."""
+    normal = gif_random(1500)
+    small = encode(photo_like(64, 48).convert("P"), "GIF")
+    at = 13 + (3 << ((small[10] & 7) + 1) if small[10] & 0x80 else 0)  # after the global color table
+    room = len(normal) - len(small) - 3
+    empty_comments = small[:at] + b"\x21\xfe\x00" * (room // 3) + small[at:]
+    tiny_sub_blocks = small[:at] + b"\x21\xfe" + b"\x01c" * (room // 2) + b"\x00" + small[at:]
+    for hostile, problem in ((empty_comments, "extension blocks"), (tiny_sub_blocks, "sub-blocks")):
+        response = upload(hostile, "photo.gif")
+        assert response.status_code == 400, response.content[:300]
+        assert response.json()["error"] == "too_complex"
+        assert problem in response.json()["detail"]
+        normal_seconds = best_of(5, lambda: inspect(normal))
+        hostile_seconds = best_of(5, lambda: inspect(hostile))  # noqa: B023 - called at once
+        print(f"GIF validation: normal {len(normal)} bytes {normal_seconds * 1000:.0f} ms, "
+              f"{problem} {len(hostile)} bytes {hostile_seconds * 1000:.0f} ms")
+        assert hostile_seconds <= 3 * normal_seconds
+    assert not Job.objects.exists()
 
 
 def test_the_pixel_limit_quoted_is_the_services():
