@@ -81,12 +81,23 @@ def _corrupt(detail: str) -> InvalidImage:
     return InvalidImage("corrupt_image", f"the image is incomplete or corrupt: {detail}")
 
 
-def _too_many_parts(kind: str, size: int) -> InvalidImage:
-    return InvalidImage(
-        "too_complex",
-        f"the {kind} has more than {parts_allowed(size)} {'chunks' if kind == 'PNG' else 'marker segments'} "
-        f"(at most {PARTS_BASE} plus one per {PARTS_BYTES_EACH} bytes of file)",
-    )
+class _Budget:
+    """Counts the parts a walk meets; past ``limit`` the file is ``too_complex``, for ``what``."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        self.what = what
+        self.used = 0
+
+    def spend(self) -> None:
+        self.used += 1
+        if self.used > self.limit:
+            raise InvalidImage("too_complex", f"the {self.what.format(limit=self.limit)}")
+
+
+def _parts_budget(size: int, parts: str) -> _Budget:
+    return _Budget(parts_allowed(size), f"{parts} more than {{limit}} (at most {PARTS_BASE} plus one per "
+                                        f"{PARTS_BYTES_EACH} bytes of file)")
 
 
 def png_outline(data: bytes | memoryview) -> Outline:
@@ -98,23 +109,20 @@ def png_outline(data: bytes | memoryview) -> Outline:
     """
     view = memoryview(data)
     size = len(view)
-    limit = parts_allowed(size)
+    chunks = _parts_budget(size, "PNG has chunks")
     pos = len(PNG_SIGNATURE)
-    chunks = 0
     width = height = 0
     while True:
         if pos + 8 > size:
             raise _corrupt("the PNG ends before its IEND chunk")
         length, kind = struct.unpack_from(">I4s", view, pos)
-        chunks += 1
-        if chunks > limit:
-            raise _too_many_parts("PNG", size)
+        chunks.spend()
         if length > 0x7FFFFFFF or not kind.isalpha() or not kind.isascii():
-            raise _corrupt(f"PNG chunk {chunks} at byte {pos} is malformed")
+            raise _corrupt(f"PNG chunk {chunks.used} at byte {pos} is malformed")
         end = pos + 8 + length
         if end + 4 > size:
             raise _corrupt(f"the PNG ends inside its {kind.decode()} chunk")
-        if chunks == 1:
+        if chunks.used == 1:
             if kind != b"IHDR" or length != 13:
                 raise _corrupt("the PNG does not start with its IHDR chunk")
             width, height = struct.unpack_from(">II", view, pos + 8)
@@ -122,7 +130,7 @@ def png_outline(data: bytes | memoryview) -> Outline:
             raise _corrupt(f"the CRC of PNG chunk {kind.decode()} at byte {pos} does not match")
         pos = end + 4
         if kind == b"IEND":
-            return Outline(width=width, height=height, parts=chunks)
+            return Outline(width=width, height=height, parts=chunks.used)
 
 
 # Pillow reads a GIF's extension blocks before its first image in Python, a call per data
@@ -155,8 +163,15 @@ def gif_outline(data: bytes | memoryview) -> Outline:
         raise _corrupt("the GIF ends inside its screen descriptor")
     width, height, flags = struct.unpack_from("<HHB", view, 6)
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    image_sub_blocks_limit = PARTS_BASE + size // GIF_SUB_BLOCK_BYTES_EACH
-    extensions = extension_sub_blocks = image_sub_blocks = 0
+    extensions = _Budget(GIF_MAX_EXTENSIONS, "GIF has more than {limit} extension blocks before its first image")
+    extension_sub_blocks = _Budget(
+        GIF_MAX_EXTENSION_SUB_BLOCKS, "GIF's extensions before its first image have more than {limit} data sub-blocks"
+    )
+    image_sub_blocks = _Budget(
+        PARTS_BASE + size // GIF_SUB_BLOCK_BYTES_EACH,
+        f"GIF's first image has more than {{limit}} data sub-blocks (at most {PARTS_BASE} plus one per "
+        f"{GIF_SUB_BLOCK_BYTES_EACH} bytes of file)",
+    )
     while True:
         if pos >= size:
             raise _corrupt("the GIF ends before its trailer (3B)")
@@ -164,10 +179,7 @@ def gif_outline(data: bytes | memoryview) -> Outline:
         if introducer == 0x3B:
             break
         if introducer == 0x21:
-            extensions += 1
-            if extensions > GIF_MAX_EXTENSIONS:
-                raise InvalidImage("too_complex", f"the GIF has more than {GIF_MAX_EXTENSIONS} extension "
-                                                  "blocks before its first image")
+            extensions.spend()
             pos += 2  # introducer, label
         elif introducer == 0x2C:
             if pos + 10 > size:
@@ -183,24 +195,12 @@ def gif_outline(data: bytes | memoryview) -> Outline:
             pos += 1 + length
             if length == 0:
                 break
-            if introducer == 0x21:
-                extension_sub_blocks += 1
-                if extension_sub_blocks > GIF_MAX_EXTENSION_SUB_BLOCKS:
-                    raise InvalidImage("too_complex", f"the GIF's extensions before its first image have more "
-                                                      f"than {GIF_MAX_EXTENSION_SUB_BLOCKS} data sub-blocks")
-            else:
-                image_sub_blocks += 1
-                if image_sub_blocks > image_sub_blocks_limit:
-                    raise InvalidImage(
-                        "too_complex",
-                        f"the GIF's first image has more than {image_sub_blocks_limit} data sub-blocks "
-                        f"(at most {PARTS_BASE} plus one per {GIF_SUB_BLOCK_BYTES_EACH} bytes of file)",
-                    )
+            (extension_sub_blocks if introducer == 0x21 else image_sub_blocks).spend()
         if introducer == 0x2C:
             break
     if view[size - 1] != 0x3B:
         raise _corrupt("no GIF trailer (3B) at the end of the file")
-    return Outline(width=width, height=height, parts=extensions + 1)
+    return Outline(width=width, height=height, parts=extensions.used + 1)
 
 
 # T.81 Table B.1.
@@ -266,9 +266,9 @@ def jpeg_outline(data: bytes | memoryview) -> Outline:
     """
     view = memoryview(data)
     size = len(view)
-    limit = parts_allowed(size)
+    segments = _parts_budget(size, "JPEG has marker segments")
     pos = len(JPEG_SOI)
-    segments = scans = passes = 0
+    scans = passes = 0
     frame: _Frame | None = None
     while True:
         if pos + 2 > size:
@@ -280,9 +280,7 @@ def jpeg_outline(data: bytes | memoryview) -> Outline:
             pos += 1
             continue
         pos += 2
-        segments += 1
-        if segments > limit:
-            raise _too_many_parts("JPEG", size)
+        segments.spend()
         if marker == _EOI:
             break
         if marker == _SOI or marker == 0x00:
@@ -331,4 +329,4 @@ def jpeg_outline(data: bytes | memoryview) -> Outline:
             pos = found.start()
     if frame is None or scans == 0:
         raise _corrupt("the JPEG has no frame or no scan")
-    return Outline(width=frame.width, height=frame.height, parts=segments, scans=scans)
+    return Outline(width=frame.width, height=frame.height, parts=segments.used, scans=scans)
