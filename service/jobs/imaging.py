@@ -1,23 +1,21 @@
-"""Pillow code: validating uploads and recompressing images. No Django here."""
+"""Pillow code: validating uploads and recompressing images. No Django here.
+
+PNG and JPEG files are walked by ``jobs.image_structure`` before Pillow reads them, at upload and
+again in the worker (for jobs accepted before a check existed): its bounds on chunks, segments and
+scans keep what Pillow and libjpeg do with a file proportional to its size and pixels.
+"""
 
 from dataclasses import dataclass
 from io import BytesIO
 from typing import IO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from jobs.image_structure import InvalidImage, outline
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 OUTPUT_FORMAT = "WEBP"
 OUTPUT_CONTENT_TYPE = "image/webp"
-
-
-class InvalidImage(Exception):
-    """The upload is not an acceptable image; ``code`` names the problem."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -38,29 +36,30 @@ class CompressedImage:
 def image_inspect(*, file: IO[bytes], max_pixels: int) -> ImageInfo:
     """Validate an upload from its headers and structure, without decoding its pixels.
 
-    Refuses non-images, decompression bombs (the pixel count comes from the header)
-    and truncated files; the file extension and the client's content type are
+    Refuses non-images, decompression bombs (the pixel count comes from the header),
+    truncated files and structures that would cost a decoder more than their size
+    warrants (``too_complex``); the file extension and the client's content type are
     ignored. Decoding every pixel here cost the web worker as much CPU as a fifth of
     the job itself; the worker decodes the image anyway, and a file whose compressed
     data is corrupt past its structure fails its job there with the decoder's error.
     """
+    file.seek(0)
+    shape = outline(file.read())  # PNG, JPEG, GIF: every chunk, segment or block, at a bounded cost per byte
+    file.seek(0)
+    if shape is not None:
+        _check_pixels(shape.width, shape.height, max_pixels)
     try:
         with Image.open(file, formats=ACCEPTED_FORMATS) as image:
             width, height = image.size
-            if width * height > max_pixels:
-                raise InvalidImage(
-                    "too_many_pixels",
-                    f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
-                )
+            _check_pixels(width, height, max_pixels)
             image_format = image.format or ""
             content_type = Image.MIME.get(image_format, "application/octet-stream")
-            if image_format == "PNG":
-                # Walks every chunk to IEND and checks its CRC; inflates nothing.
-                image.verify()
     except InvalidImage:
         raise
     except Image.DecompressionBombError as exc:
-        raise InvalidImage("too_many_pixels", str(exc)) from exc
+        # Pillow refuses above twice its MAX_IMAGE_PIXELS (179 million), far above the service's
+        # limit; its message quotes its own limit, which is not the one a client must respect.
+        raise InvalidImage("too_many_pixels", f"the image has more than {max_pixels} pixels, the limit") from exc
     except UnidentifiedImageError as exc:
         # Pillow's message quotes the file object, whose repr holds the uploaded filename.
         raise InvalidImage(
@@ -75,25 +74,19 @@ def image_inspect(*, file: IO[bytes], max_pixels: int) -> ImageInfo:
     return ImageInfo(content_type=content_type, width=width, height=height)
 
 
-# A JPEG may carry a few bytes of padding after its end-of-image marker.
-JPEG_TRAILER_SCAN_BYTES = 64
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidImage(
+            "too_many_pixels", f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+        )
 
 
 def _structure_problem(file: IO[bytes], image_format: str) -> str | None:
     """What is missing from the end of the file: how a truncated upload shows without decoding."""
     file.seek(0, 2)
     size = file.tell()
-    if image_format == "JPEG":
-        file.seek(max(0, size - JPEG_TRAILER_SCAN_BYTES))
-        # 0xFFD9 cannot occur inside entropy-coded data (0xFF is stuffed there), so its
-        # absence at the end means the scan data was cut off.
-        if b"\xff\xd9" not in file.read():
-            return "no JPEG end-of-image marker (FFD9) at the end of the file"
-    elif image_format == "GIF":
-        file.seek(max(0, size - 1))
-        if file.read(1) != b"\x3b":
-            return "no GIF trailer (3B) at the end of the file"
-    elif image_format == "WEBP":
+    # PNG, JPEG and GIF: image_structure.outline walked them to IEND, EOI and the trailer.
+    if image_format == "WEBP":
         file.seek(4)
         declared = int.from_bytes(file.read(4), "little") + 8
         if declared > size:
@@ -103,7 +96,15 @@ def _structure_problem(file: IO[bytes], image_format: str) -> str | None:
 
 
 def image_recompress(*, data: bytes, max_dimension: int, quality: int) -> CompressedImage:
-    """Resize so that neither side exceeds ``max_dimension`` and re-encode as WebP."""
+    """Resize so that neither side exceeds ``max_dimension`` and re-encode as WebP.
+
+    Raises ``InvalidImage`` for a structure the upload's checks refuse (``image_structure``),
+    and Pillow's errors for data it cannot decode: a file cut short raises OSError ("image file
+    is truncated") as long as ``ImageFile.LOAD_TRUNCATED_IMAGES`` is off, its default.
+    """
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: truncated images would decode as grey")
+    outline(data)
     with Image.open(BytesIO(data), formats=ACCEPTED_FORMATS) as image:
         # In place: exif_transpose otherwise returns a full-size copy, doubling the peak
         # memory of the largest accepted image (see infra/stack/model/memory.py).

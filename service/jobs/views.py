@@ -160,6 +160,12 @@ def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
     job = job_lookup(job_id)
     if isinstance(job, HttpResponse):
         return job
+    if job.status == Job.Status.FAILED:
+        # Final: no result will ever come, unlike a job still queued or running.
+        return error_response(
+            409, "failed", f"job {job.id} failed and has no result: {job.error}", status=job.status,
+            job_error=job.error,
+        )
     if job.status != Job.Status.DONE:
         return error_response(409, "not_ready", f"job {job.id} is {job.status}, not done", status=job.status)
     result = JobResult.objects.get(job=job)

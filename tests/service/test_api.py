@@ -73,6 +73,17 @@ def test_result_is_409_while_not_done(client, png_bytes):
     assert response.json()["status"] == "queued"
 
 
+def test_result_of_a_failed_job_is_409_failed_with_its_error(client, png_bytes):
+    job_id = upload(client, png_bytes).json()["id"]
+    services.job_fail(job_id=job_id, error="OSError: image file is truncated")
+    response = client.get(f"/api/jobs/{job_id}/result")
+    assert response.status_code == 409
+    body = response.json()
+    assert (body["error"], body["status"]) == ("failed", "failed")
+    assert body["job_error"] == "OSError: image file is truncated"
+    assert "OSError: image file is truncated" in body["detail"]
+
+
 @pytest.mark.parametrize("path", ["/api/jobs/{id}", "/api/jobs/{id}/result"])
 @pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid"])
 def test_unknown_job_is_404_json(client, path, job_id):
