@@ -113,7 +113,8 @@ class Kubelet:
             with self._lock:
                 self.restarts.append(record)
             self._kill(container)
-            if count and self.stopping.wait(min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (count - 1))):
+            backoff = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (count - 1)) if count else 0.0
+            if self.stopping.wait(backoff):
                 return
             count += 1
             container.proc = container.start(count)
