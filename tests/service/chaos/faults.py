@@ -49,10 +49,16 @@ def redis_kill(pod: Pod, servers: Servers) -> str:
     return f"SIGKILL, restarted empty {REDIS_DOWN_SECONDS} s later"
 
 
+def _for_a_while(pid: int, seconds: float, begin: signal.Signals, end: signal.Signals) -> None:
+    os.kill(pid, begin)
+    try:
+        time.sleep(seconds)
+    finally:
+        os.kill(pid, end)
+
+
 def redis_stop(pod: Pod, servers: Servers) -> str:
-    os.kill(pod.redis.pid, signal.SIGSTOP)
-    time.sleep(REDIS_FROZEN_SECONDS)
-    os.kill(pod.redis.pid, signal.SIGCONT)
+    _for_a_while(pod.redis.pid, REDIS_FROZEN_SECONDS, signal.SIGSTOP, signal.SIGCONT)
     return f"SIGSTOP for {REDIS_FROZEN_SECONDS} s"
 
 
@@ -80,16 +86,12 @@ def pool_child_kill(pod: Pod, servers: Servers) -> str:
 
 
 def storage_refused(pod: Pod, servers: Servers) -> str:
-    os.kill(servers.s3.pid, signal.SIGUSR1)
-    time.sleep(STORAGE_REFUSED_SECONDS)
-    os.kill(servers.s3.pid, signal.SIGUSR2)
+    _for_a_while(servers.s3.pid, STORAGE_REFUSED_SECONDS, signal.SIGUSR1, signal.SIGUSR2)
     return f"S3 refuses connections for {STORAGE_REFUSED_SECONDS} s"
 
 
 def storage_hung(pod: Pod, servers: Servers) -> str:
-    os.kill(servers.s3.pid, signal.SIGSTOP)
-    time.sleep(STORAGE_HUNG_SECONDS)
-    os.kill(servers.s3.pid, signal.SIGCONT)
+    _for_a_while(servers.s3.pid, STORAGE_HUNG_SECONDS, signal.SIGSTOP, signal.SIGCONT)
     return f"S3 SIGSTOPped for {STORAGE_HUNG_SECONDS} s (connections accepted, never answered)"
 
 
