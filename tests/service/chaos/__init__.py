@@ -7,7 +7,7 @@ For each fault (faults.py: Redis SIGKILL and restart, Redis SIGSTOP 40 s, Postgr
 15 s, a worker SIGKILLed mid-job, its pool child SIGKILLed mid-job, S3 refusing connections
 20 s, S3 hung 40 s) a fresh pod (pod.py: nginx in front of uWSGI, two workers, the reconciler
 once a minute, the kubelet's probes and restarts, kubelet.py) gets a burst of jobs from several
-clients, the fault a second in, and the run waits for every job to end. It reports per fault
+clients, the fault once half of it is accepted, and the run waits for every job to end. It reports per fault
 (harness.py): jobs submitted, accepted, refused (by status), ended done or failed, stuck (not
 ended by the deadline), duplicated (compressed to the end more than once, from the workers'
 logs), redelivered (started more than once), the restarts and which of them restarted a healthy

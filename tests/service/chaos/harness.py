@@ -16,14 +16,17 @@ import psycopg
 import requests
 from PIL import Image
 from s3_server import S3Server
+from service_processes import wait_for
 
 from chaos.faults import FAULTS, Servers
 from chaos.pod import Pod, Timing
 
 RECOVERY_LIMIT = 180.0
 """The last job must end within this many seconds of the fault's end."""
-START_DELAY = 1.0
-"""The fault starts this long into the burst (the kills wait, besides, for two running jobs)."""
+START_SHARE = 0.5
+"""The fault starts once this share of the burst is accepted, so that the queue holds messages
+(the kills wait, besides, for both workers to be running a job)."""
+START_TIMEOUT = 120.0
 CLIENT_PATIENCE = 120.0
 """A client retries a refused job for this long after the fault's end, then gives up."""
 REQUEST_TIMEOUT = 90.0
@@ -92,6 +95,7 @@ class Clients:
         self.url = url
         self.clients = clients
         self.refused: Counter[str] = Counter()
+        self.accepted = 0
         self.gave_up = 0
         self.fault_over = threading.Event()
         self.fault_end = 0.0
@@ -110,6 +114,8 @@ class Clients:
                 status, wait = "connection", 1.0
             else:
                 if response.status_code == 201:
+                    with self._lock:
+                        self.accepted += 1
                     return response.json()["id"]
                 status = str(response.status_code)
                 wait = min(10.0, float(response.headers.get("Retry-After", "1") or 1))
@@ -148,7 +154,12 @@ def run_fault(name: str, servers: Servers, timing: Timing, images: list[bytes], 
         fault_times: dict[str, float] = {}
 
         def inject() -> None:
-            time.sleep(START_DELAY)
+            share = max(1, int(len(images) * START_SHARE))
+            try:
+                wait_for(lambda: submitter.accepted >= share, timeout=START_TIMEOUT, interval=0.05,
+                         what=f"{share} jobs accepted")
+            except TimeoutError:
+                pass  # inject it anyway: the table shows what was accepted
             fault_times["start"] = time.time()
             try:
                 outcome.what = FAULTS[name](pod, servers)
