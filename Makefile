@@ -44,3 +44,10 @@ bench: install-python
 load: install-python
 	@test -n "$(URL)" || { echo "make load needs URL=<the stack's appUrl>"; exit 2; }
 	cd service && $(UV) run --project .. python -m benchmarks load --url "$(URL)" --duration $(DURATION) --rate $(RATE) $(ARGS)
+
+# Bursts of jobs under faults (Redis, PostgreSQL, workers, storage) against the service run the way
+# its pods run it; a markdown table per fault, chaos-report.json, non-zero exit when a criterion
+# fails (docs/testing.md "Chaos run"). ARGS="--fault worker-kill --jobs 20" for one fault.
+.PHONY: chaos
+chaos: install-python
+	$(UV) run --frozen --no-sync python tests/service/chaos $(ARGS)

@@ -115,7 +115,8 @@ class S3Server:
     _server: BaseWSGIServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> S3Server:
+    def start(self, port: int = 0) -> S3Server:
+        """Serve on `port` (a free one when 0)."""
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
         moto_app = DomainDispatcherApplication(create_backend_app)
 
@@ -133,7 +134,7 @@ class S3Server:
                     self.calls.append(call)
             return body
 
-        port = free_port()
+        port = port or free_port()
         self._server = make_server("127.0.0.1", port, recording_app, threaded=True,
                                    request_handler=MotoRequestHandler)
         threading.Thread(target=self._server.serve_forever, name="s3-server", daemon=True).start()
