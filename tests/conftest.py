@@ -1,17 +1,28 @@
-"""Session set-up for the service suite, done while pytest configures, before any collection.
+"""Session set-up: how many processes run the tests, and the service suite's servers.
 
-When the service tests are selected, their PostgreSQL and Redis are settled here (the ones
-named by SERVICE_TEST_DATABASE_URL / SERVICE_TEST_REDIS_URL, or throwaway instances started
-now; see tests/service/throwaway_servers.py) and stopped when the session ends. A server
-package that is not installed ends the run at once with one line saying what to install.
+A run of folders (``pytest``, the whole suite: ``make test``) is spread over WORKERS processes
+by pytest-xdist (``-n auto`` in pyproject.toml): most of the suite's time is spent waiting
+(real outages waited out, servers starting), so more processes than cores finish sooner. A run
+of chosen files or tests stays in this one process, as does any run given ``-n N``.
+
+When the service tests are selected, their PostgreSQL and Redis are settled while pytest
+configures, before any collection (the ones named by SERVICE_TEST_DATABASE_URL /
+SERVICE_TEST_REDIS_URL, or throwaway instances started now; see
+tests/service/throwaway_servers.py) and stopped when the session ends: in each xdist worker,
+its own. A server binary that cannot be found ends the run at once with one line saying what
+to install.
 """
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 SERVICE_TESTS = Path(__file__).resolve().parent / "service"
+WORKERS = 4
+"""Processes for a run of folders on the 2-core machine: the service tests wait more than they
+compute. ``-n N`` on the command line, or PYTEST_XDIST_AUTO_NUM_WORKERS, overrides it."""
 
 
 def _selects_service_tests(config: pytest.Config) -> bool:
@@ -24,16 +35,31 @@ def _selects_service_tests(config: pytest.Config) -> bool:
     return False
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own reading of it
+    paths = [(config.invocation_params.dir / arg.split("::", 1)[0]) for arg in config.args]
+    return WORKERS if all(path.is_dir() for path in paths) else 0
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """This process hands the tests to xdist workers and runs none itself."""
+    return bool(getattr(config.option, "numprocesses", 0)) and not os.environ.get("PYTEST_XDIST_WORKER")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not _selects_service_tests(config):
         return
     # The folder the service tests import their helpers from (pytest adds it for their conftest).
     if str(SERVICE_TESTS) not in sys.path:
         sys.path.insert(0, str(SERVICE_TESTS))
-    from throwaway_servers import MissingServerBinaries, suite_servers
+    from throwaway_servers import MissingServerBinaries, check_server_binaries, suite_servers
 
     try:
-        suite_servers()
+        if _is_xdist_controller(config):
+            check_server_binaries()  # each worker starts its own
+        else:
+            suite_servers()
     except MissingServerBinaries as error:
         raise pytest.UsageError(str(error)) from None
 

