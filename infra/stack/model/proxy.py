@@ -37,11 +37,13 @@ https://nginx.org/en/docs/http/ngx_http_core_module.html#client_body_buffer_size
 https://nginx.org/en/docs/http/ngx_http_core_module.html#large_client_header_buffers
 https://nginx.org/en/docs/http/ngx_http_limit_conn_module.html
 
-The per-item figures below are those rules plus an allowance for the allocator and the parsed
-header lines (each a table element of ~56 bytes for as little as 4 bytes of input), measured:
-tests/service/test_proxy_memory.py fills every connection slot with the worst a client can
-send, under a memory cgroup of `memory_mib`, and checks nginx stays within the model and
-is not killed.
+The figures below are those rules plus an allowance for the allocator, and the parsed header
+lines: each kept line costs ~80 bytes for as little as 3 bytes of input, and nginx 1.28 keeps
+as many as the header buffers hold (`max_headers`, which caps them, came in 1.29.8). Measured:
+tests/service/test_proxy_memory.py fills every client connection with the worst headers and
+body the test's nginx takes, under a memory cgroup of the model's size, and checks nginx is not
+killed, answers the excess 503 JSON, and grows by no more than the model says and by more than
+half of it.
 """
 
 from __future__ import annotations
@@ -63,9 +65,13 @@ BASE_MIB = 12
 """nginx's master and worker with the configuration loaded, no connection (measured 5.4 MiB
 resident for the worker under Debian's nginx 1.22), the limit_conn zone and the allocator's
 free lists."""
-HEADER_PARSE_OVERHEAD = 0.5
-"""Beyond the bytes of a header that fills the large buffers: its parsed lines (measured
-0.3x for 45 KiB of 15 KiB cookie lines, up to 0.45x for lines of a few bytes)."""
+MIN_HEADER_LINE_BYTES = 3
+"""The shortest header line nginx keeps: `a:` and a bare LF (a line without a colon is an
+invalid header, dropped under `ignore_invalid_headers`, nginx's default)."""
+HEADER_LINE_BYTES = 80
+"""A kept header line in the request's pool: its table element (56 bytes in 1.28, with the
+`next` field 1.23 added; 48 before), its lowercased name, the list's parts and the pool
+block's unused end (measured 65 bytes a line with Debian's nginx 1.22)."""
 ALLOCATOR_OVERHEAD = 1.25
 """malloc's headers, rounding and freed-but-kept memory on each buffer (glibc and musl)."""
 
@@ -83,9 +89,14 @@ class ProxySizing:
     header_buffer_bytes: int = 1 * KIB
     """`client_header_buffer_size`: most requests' headers fit."""
     large_header_buffers: int = 4
-    large_header_buffer_bytes: int = 16 * KIB
-    """`large_client_header_buffers`: a request line or header line up to 16 KiB, 64 KiB in all,
-    the ALB's own limits for HTTP/1 requests (it refuses larger ones before they reach a target)."""
+    large_header_buffer_bytes: int = 8 * KIB
+    """`large_client_header_buffers`: a request line or header line up to 8 KiB, 32 KiB in all:
+    what the app servers take (gunicorn's 8190-byte header line, uWSGI's `--buffer-size` 32 KiB,
+    WEB_BUFFER_SIZE in service/config/launch.py)."""
+    max_header_lines: int | None = None
+    """The header lines nginx keeps per request (`max_headers`, nginx 1.29.8 and later, and
+    Debian's backport with 1000 lines); None: no such limit (the cluster's nginx 1.28), as many
+    as the header bytes hold."""
     body_buffer_bytes: int = 16 * KIB
     """`client_body_buffer_size`: bodies past it spill to the emptyDir (an upload is read in
     16 KiB pieces, nginx's default on 4 KiB pages)."""
@@ -119,21 +130,37 @@ class ProxySizing:
     def max_header_bytes(self) -> int:
         return self.large_header_buffers * self.large_header_buffer_bytes
 
-    def connection_bytes(self) -> int:
-        """The worst a client connection holds before its request passes limit_conn: its pool,
-        header buffers, and the request's pool holding the parsed headers."""
-        buffers = CONNECTION_POOL_BYTES + self.header_buffer_bytes + self.max_header_bytes + REQUEST_POOL_BYTES
-        return math.ceil((buffers + self.max_header_bytes * HEADER_PARSE_OVERHEAD) * ALLOCATOR_OVERHEAD)
+    @property
+    def header_lines(self) -> int:
+        """The most header lines a request can make nginx keep."""
+        most = self.max_header_bytes // MIN_HEADER_LINE_BYTES
+        return most if self.max_header_lines is None else min(most, self.max_header_lines)
 
-    def request_bytes(self) -> int:
-        """What a request adds past limit_conn: its body buffer, the buffer that sends the body
+    def connection_bytes(self, header_lines: int | None = None) -> int:
+        """The worst a client connection holds before its request passes limit_conn (or with
+        `header_lines` kept): its pool, header buffers, and the request's pool holding the
+        parsed header lines."""
+        lines = self.header_lines if header_lines is None else header_lines
+        buffers = CONNECTION_POOL_BYTES + self.header_buffer_bytes + self.max_header_bytes + REQUEST_POOL_BYTES
+        return math.ceil(buffers * ALLOCATOR_OVERHEAD) + lines * HEADER_LINE_BYTES
+
+    def body_bytes(self) -> int:
+        """What a request adds past limit_conn while its body arrives: the body buffer."""
+        return math.ceil((math.ceil(self.body_buffer_bytes * 1.25) + CONNECTION_POOL_BYTES) * ALLOCATOR_OVERHEAD)
+
+    def upstream_bytes(self) -> int:
+        """What it adds once its body is in, while the app has it: the buffer that sends the body
         on, the copy of its headers for the app, the app's answer, the app connection's pool."""
-        body = math.ceil(self.body_buffer_bytes * 1.25) + self.body_buffer_bytes
         upstream_request = self.max_header_bytes + REQUEST_POOL_BYTES
         answer = self.response_header_buffer_bytes + self.response_buffers * self.response_buffer_bytes
-        return math.ceil((body + upstream_request + answer + CONNECTION_POOL_BYTES) * ALLOCATOR_OVERHEAD)
+        return math.ceil((self.body_buffer_bytes + upstream_request + answer + CONNECTION_POOL_BYTES)
+                         * ALLOCATOR_OVERHEAD)
+
+    def request_bytes(self) -> int:
+        return self.body_bytes() + self.upstream_bytes()
 
     def memory_bytes(self) -> int:
+        """base + connection slots x slot + client connections x connection + requests x request."""
         return (BASE_MIB * MIB + self.worker_connections * SLOT_BYTES
                 + self.client_connections * self.connection_bytes() + self.requests * self.request_bytes())
 
@@ -142,10 +169,12 @@ class ProxySizing:
         return math.ceil(self.memory_bytes() / MIB)
 
 
-SIZING = ProxySizing(client_connections=512, requests=128)
-"""The web pod's proxy. 128 requests at once per pod is far past what its app threads serve
-(a request waits in nginx while the app is busy); 512 connections leave room for the ALB's idle
-keep-alive connections and for answering the excess 503."""
+SIZING = ProxySizing(client_connections=128, requests=64)
+"""The web pod's proxy. 64 requests at once per pod is far past what its app threads serve (a
+request waits in nginx while the app is busy); twice as many connections leave room for the
+ALB's idle keep-alive connections (nginx closes idle ones first when it runs out) and for
+answering the excess 503. A connection's worst case is its header lines (nginx 1.28 keeps as many
+as 32 KiB holds, ~870 KiB of them): nginx's `max_headers` (1.29.8) would make it ~10x cheaper."""
 
 # nginx itself: one worker process; the CPU is header parsing and copying.
 CPU_MILLICORES = 100

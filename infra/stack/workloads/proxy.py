@@ -64,6 +64,8 @@ BUFFERED_UPLOADS = 64
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # limit_conn's shared memory: one key ($server_name), the zone's minimum of 8 pages is ample.
 LIMIT_CONN_ZONE = "32k"
+# The proxy's one server: its name is the key of the request limit, which counts all clients together.
+SERVER_NAME = "proxy"
 # Where nginx's own answers live: internal locations, so clients cannot ask for them directly.
 ERROR_PREFIX = "/_proxy/errors/"
 
@@ -165,6 +167,7 @@ http {{
     proxy_buffer_size {size.response_header_buffer_bytes};
     proxy_buffers {size.response_buffers} {size.response_buffer_bytes};
     # Requests past their headers, all clients together; the excess is answered 503 JSON.
+    # (A key nginx skips when empty: $server_name with the server's name set below.)
     limit_conn_zone $server_name zone=requests:{LIMIT_CONN_ZONE};
     limit_conn_log_level warn;
 
@@ -175,6 +178,7 @@ http {{
 
     server {{
         listen {args.listen};
+        server_name {SERVER_NAME};
         # Every answer nginx makes itself is JSON, like the app's (whose own pass through as they
         # are): to a URI, never a named location, which needs the request's URI and a request
         # whose line did not parse has none (500 "empty URI in redirect to named location",
