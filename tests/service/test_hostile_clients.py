@@ -1,5 +1,7 @@
-"""The web process as a hostile client meets it: each real web server, raw sockets, concurrent calls."""
+"""The web process as a hostile client meets it: each real web server, raw sockets, concurrent calls;
+and the web pod as a whole, the app behind its nginx proxy."""
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import encode, photo_like
+from nginx_proxy import start_proxy
 from service_processes import free_port, wait_for
 
 from config.launch import SERVERS
@@ -177,3 +180,58 @@ def test_the_worker_processes_serve_the_probes(processes, server):
     wait_for(lambda: victim not in worker_pids(web.pid), timeout=10, what="the killed worker gone")
     one_worker = [requests.get(probe_url, timeout=3).status_code for _ in range(20)]
     assert one_worker == [200] * 20
+
+
+TLS_CLIENT_HELLO = bytes.fromhex("16030100c8010000c40303") + bytes(range(32)) + b"\x00\x00\x02\x13\x01\x01\x00"
+HOSTILE_TO_THE_PROXY = {
+    # name: (what the client sends, status, error code)
+    "TRACE": (b"TRACE /api/jobs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 405, "method_not_allowed"),
+    "40 KB header": (b"GET /api/jobs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Big: " + b"a" * 40_000
+                     + b"\r\n\r\n", 400, "header_too_large"),
+    "40 KB URI": (b"GET /" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 414,
+                  "uri_too_long"),
+    "Transfer-Encoding gzip": (b"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                               b"Transfer-Encoding: gzip\r\n\r\n", 501, "not_implemented"),
+    "lowercase method": (b"get /api/jobs HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, "bad_request"),
+    "%00 in the path": (b"GET /api/jobs/%00 HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, "bad_request"),
+    "/../ in the path": (b"GET /../api/jobs HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, "bad_request"),
+    "TLS ClientHello": (TLS_CLIENT_HELLO, 400, "bad_request"),
+    "HTTP/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, "bad_request"),
+    "HTTP/3.0": (b"GET /api/jobs HTTP/3.0\r\nHost: localhost\r\n\r\n", 505, "http_version_not_supported"),
+    "the proxy's own error page": (b"GET /_proxy/errors/busy.json HTTP/1.1\r\nHost: localhost\r\nConnection: close"
+                                   b"\r\n\r\n", 404, "not_found"),
+    "the app's own 404": (b"GET /api/nowhere HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 404,
+                          "not_found"),
+}
+
+
+@pytest.fixture
+def proxied_app(processes, tmp_path):
+    _, app_url = processes.web("uwsgi", threads=2)
+    return start_proxy(processes, app_url, tmp_path)[1]
+
+
+def test_every_answer_of_the_pod_is_json_with_its_status(proxied_app):
+    """nginx in front of the app answers each hostile request with the app's JSON error shape.
+
+    Before, some got nginx's HTML page, and requests whose URI nginx could not parse got 500:
+    an error_page to a named location needs the request's URI (nginx 1.28.0,
+    src/http/ngx_http_core_module.c:2585-2591, "empty URI in redirect to named location"), and a
+    URI that fails to parse is left empty (src/http/ngx_http_request.c:1294-1295), as is that of
+    a request line that never parsed. An error_page to a URI redirects to that URI instead
+    (src/http/ngx_http_special_response.c:609-623), whatever the request's own was.
+    """
+    wrong = {}
+    for name, (sent, status, code) in HOSTILE_TO_THE_PROXY.items():
+        answer = raw_request(proxied_app, sent)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status_line, *headers = head.decode(errors="replace").split("\r\n")
+        content_type = [h.split(":", 1)[1].strip() for h in headers if h.lower().startswith("content-type:")]
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if not (status_line.startswith(f"HTTP/1.1 {status} ") and content_type == ["application/json"]
+                and isinstance(parsed, dict) and parsed.get("error") == code and parsed.get("detail")):
+            wrong[name] = answer[:300]
+    assert wrong == {}, wrong

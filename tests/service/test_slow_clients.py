@@ -11,7 +11,6 @@ service/README.md "Slow clients" lists them.
 import os
 import selectors
 import signal
-import shutil
 import socket
 import threading
 import time
@@ -20,12 +19,14 @@ from contextlib import contextmanager
 
 import pytest
 import requests
+import nginx_proxy
+from nginx_proxy import NGINX, UPLOAD_LIMIT, require_nginx
 from service_processes import free_port
 
 from jobs.models import Job
-from stack.workloads.proxy import ProxyArgs, nginx_conf, proxy_command
+from stack.model.proxy import SIZING
+from stack.workloads.proxy import nginx_conf
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 THREADS = 8
 # How long another client waits for an answer before it counts as starved: the slow clients send
 # for far longer, so a request queued behind them gets no answer at all.
@@ -33,7 +34,6 @@ ANSWER_TIMEOUT = 5.0
 # What "answers" means: within this much of the time the same request takes with no slow client
 # (measured in the same test, on the same servers, so a busy machine moves both).
 ANSWER_SLACK = ANSWER_TIMEOUT / 2
-UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
 def slow_request_heads(kind: str) -> tuple[bytes, bytes]:
@@ -132,25 +132,7 @@ def job_id(processes) -> str:
 
 
 def start_proxy(processes, app_url: str, tmp_path) -> str:
-    if not os.access(NGINX, os.X_OK):
-        pytest.fail("nginx is not installed: apt-get install nginx-light (bash .ci/run installs it)")
-    port = free_port()
-    temp = tmp_path / "nginx"
-    temp.mkdir()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(nginx_conf(ProxyArgs(
-        listen=f"127.0.0.1:{port}", upstream=app_url.removeprefix("http://"), max_upload_bytes=UPLOAD_LIMIT,
-        keep_alive_seconds=75, app_timeout_seconds=60, temp_dir=str(temp))))
-    command = proxy_command(str(conf))
-    command[0] = NGINX
-    if command[-1] == "daemon off;":
-        # As root (CI containers) nginx's workers would switch to `nobody`, who cannot enter tmp_path.
-        if os.geteuid() == 0:
-            command[-1] = "daemon off; user root;"
-    proc = processes.start("nginx", command, cwd=tmp_path)
-    url = f"http://127.0.0.1:{port}"
-    processes.wait_http(proc, f"{url}/healthz")
-    return url
+    return nginx_proxy.start_proxy(processes, app_url, tmp_path)[1]
 
 
 STARVES = {("gunicorn", "headers"), ("gunicorn", "body"), ("uwsgi", "body")}
@@ -179,7 +161,8 @@ def test_proxy_serves_other_clients_and_probes_while_slow_clients_trickle(proces
     _, app_url = processes.web(server, threads=THREADS, env={"PROBE_BIND": f"127.0.0.1:{probe_port}"})
     url = start_proxy(processes, app_url, tmp_path)
     bound = answer_bound([f"{url}/healthz", f"{url}/api/jobs/{job_id}", f"http://127.0.0.1:{probe_port}/readyz"])
-    for count in (THREADS, 64):
+    # Up to the proxy's request limit, bar the one the other client's request needs.
+    for count in (THREADS, SIZING.requests - 2):
         with trickling(url, count, kind) as slow:
             time.sleep(2.0)
             times = {"/healthz": answer_time(f"{url}/healthz"),
@@ -202,8 +185,7 @@ def test_the_clusters_proxy_config_passes_nginx_own_check(tmp_path):
     from stack.workloads.proxy import proxy_args
     from tests.infra.stack_files import project_config
 
-    if not os.access(NGINX, os.X_OK):
-        pytest.fail("nginx is not installed: apt-get install nginx-light (bash .ci/run installs it)")
+    require_nginx()
     for stack in ("dev", "prod"):
         args = dataclasses.replace(proxy_args(parse_stack_config(project_config(stack)).web), temp_dir=str(tmp_path))
         conf = tmp_path / f"{stack}.conf"

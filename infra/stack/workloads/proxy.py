@@ -26,11 +26,12 @@ only directives both accept, every writable path under one temp directory.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from stack.config.model import WebConfig
-from stack.model.proxy import BODY_BUFFER_BYTES, CPU_MILLICORES, MEMORY_MIB
+from stack.model.proxy import CPU_MILLICORES, MEMORY_MIB, SIZING, ProxySizing
 
 PROXY = "proxy"
 CONFIG_MAP = "web-proxy"
@@ -61,7 +62,44 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 BUFFERED_UPLOADS = 64
 # multipart framing around the largest accepted image: boundaries, part headers, the field name.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# limit_conn's shared memory: one key ($server_name), the zone's minimum of 8 pages is ample.
+LIMIT_CONN_ZONE = "32k"
+# The proxy's one server: its name is the key of the request limit, which counts all clients together.
+SERVER_NAME = "proxy"
+# Where nginx's own answers live: internal locations, so clients cannot ask for them directly.
+ERROR_PREFIX = "/_proxy/errors/"
 
+
+@dataclass(frozen=True)
+class ProxyError:
+    """An answer nginx makes itself: for `statuses`, `status` with the app's error shape."""
+
+    statuses: tuple[int, ...]
+    status: int
+    code: str
+    detail: str
+    retry_after_seconds: int = 0
+
+
+# Each status nginx itself answers with (https://nginx.org/en/docs/http/ngx_http_core_module.html#error_page);
+# 494 is nginx's "request header too large", a 400 to the client.
+ERRORS = (
+    ProxyError((400,), 400, "bad_request", "malformed HTTP request"),
+    ProxyError((494,), 400, "header_too_large", "a request header line or the request headers are too large"),
+    ProxyError((403,), 403, "forbidden", "this request is not allowed"),
+    ProxyError((404,), 404, "not_found", "no route for this path"),
+    ProxyError((405,), 405, "method_not_allowed", "this method is not allowed"),
+    ProxyError((408,), 408, "request_timeout", "the request did not arrive in time"),
+    ProxyError((411,), 411, "length_required", "a request body needs Content-Length or chunked encoding"),
+    ProxyError((413,), 413, "too_large", "request body too large"),
+    ProxyError((414,), 414, "uri_too_long", "the request URI is too long"),
+    ProxyError((500,), 500, "server_error", "internal server error"),
+    ProxyError((501,), 501, "not_implemented", "this Transfer-Encoding or method is not supported"),
+    ProxyError((502, 504), 503, "unavailable", "the application is not answering"),
+    ProxyError((503,), 503, "busy", "the server holds as many requests as it can; retry shortly",
+               retry_after_seconds=1),
+    ProxyError((505,), 505, "http_version_not_supported", "this HTTP version is not supported"),
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +112,8 @@ class ProxyArgs:
     # On `nginx -s quit`, requests still open this long after are closed.
     shutdown_seconds: int = 30
     temp_dir: str = TEMP_DIR
-    worker_processes: int = 1
-    worker_connections: int = 4096
+    # Connections, requests and buffers; the container's memory limit is this one's memory_mib.
+    sizing: ProxySizing = SIZING
 
 
 def client_max_body_bytes(max_upload_bytes: int) -> int:
@@ -93,15 +131,19 @@ def nginx_conf(args: ProxyArgs) -> str:
     if args.temp_dir == "/" or not args.temp_dir.startswith("/"):
         raise ValueError(f"temp_dir must be an absolute directory other than /, got {args.temp_dir!r}")
     temp = args.temp_dir.rstrip("/")
-    json_error = 'default_type application/json; return {status} \'{{"error": "{code}", "detail": "{detail}"}}\';'
+    size = args.sizing
+    error_pages = "\n".join(
+        f"        error_page {' '.join(map(str, e.statuses))} ={e.status} {ERROR_PREFIX}{e.code}.json;" for e in ERRORS
+    )
+    error_locations = "\n".join(_error_location(e) for e in ERRORS)
     return f"""\
-worker_processes {args.worker_processes};
+worker_processes 1;
 pid {temp}/nginx.pid;
 error_log stderr warn;
 worker_shutdown_timeout {args.shutdown_seconds}s;
 
 events {{
-    worker_connections {args.worker_connections};
+    worker_connections {size.worker_connections};
 }}
 
 http {{
@@ -117,23 +159,34 @@ http {{
     keepalive_timeout {args.keep_alive_seconds}s;
     keepalive_requests 10000;
     client_max_body_size {client_max_body_bytes(args.max_upload_bytes)};
-    client_body_buffer_size {BODY_BUFFER_BYTES};
-    # Headers up to 32 KiB, as the app servers accept (ALB requests with large cookies).
-    large_client_header_buffers 4 32k;
+    # Every buffer and count below comes from one ProxySizing (stack/model/proxy.py), and so does
+    # the container's memory limit: no number of clients can push nginx past it.
+    client_header_buffer_size {size.header_buffer_bytes};
+    large_client_header_buffers {size.large_header_buffers} {size.large_header_buffer_bytes};
+    client_body_buffer_size {size.body_buffer_bytes};
+    proxy_buffer_size {size.response_header_buffer_bytes};
+    proxy_buffers {size.response_buffers} {size.response_buffer_bytes};
+    # Requests past their headers, all clients together; the excess is answered 503 JSON.
+    # (A key nginx skips when empty: $server_name with the server's name set below.)
+    limit_conn_zone $server_name zone=requests:{LIMIT_CONN_ZONE};
+    limit_conn_log_level warn;
 
     upstream app {{
         server {args.upstream};
-        keepalive 32;
+        keepalive {size.upstream_keepalive};
     }}
 
     server {{
         listen {args.listen};
-        # nginx's own errors as JSON, like the app's (the app's own errors pass through as they are).
-        error_page 400 @bad_request;
-        error_page 413 @too_large;
-        error_page 502 503 504 =503 @app_unavailable;
+        server_name {SERVER_NAME};
+        # Every answer nginx makes itself is JSON, like the app's (whose own pass through as they
+        # are): to a URI, never a named location, which needs the request's URI and a request
+        # whose line did not parse has none (500 "empty URI in redirect to named location",
+        # src/http/ngx_http_core_module.c:2585-2591 of nginx 1.28.0).
+{error_pages}
 
         location / {{
+            limit_conn requests {size.requests};
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -146,19 +199,21 @@ http {{
             proxy_intercept_errors off;
         }}
 
-        location @bad_request {{
-            {json_error.format(status=400, code="bad_request", detail="malformed HTTP request")}
-        }}
-
-        location @too_large {{
-            {json_error.format(status=413, code="too_large", detail="request body too large")}
-        }}
-
-        location @app_unavailable {{
-            {json_error.format(status=503, code="unavailable", detail="the application is not answering")}
-        }}
+{error_locations}
     }}
 }}
+"""
+
+
+def _error_location(error: ProxyError) -> str:
+    body = json.dumps({"error": error.code, "detail": error.detail})
+    retry = f"\n            add_header Retry-After {error.retry_after_seconds} always;" if error.retry_after_seconds else ""
+    return f"""\
+        location = {ERROR_PREFIX}{error.code}.json {{
+            internal;
+            default_type application/json;{retry}
+            return {error.status} '{body}';
+        }}
 """
 
 

@@ -7,11 +7,13 @@ with the app's, keep-alive and shutdown against the ALB, Pod Security restricted
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
+from stack.model.proxy import SIZING, ProxySizing
 from stack.config.model import StackConfig
 from stack.config.names import WEB
 from stack.config.rules import StackConfigError, parse_stack_config
@@ -164,9 +166,65 @@ def test_capacity_counts_both_containers_of_the_web_pod(stack_config: StackConfi
     assert (pod.cpu_millicores, pod.memory_mib) == (total("cpu", "m"), total("memory", "Mi"))
 
 
+def test_connections_buffers_and_the_memory_limit_come_from_one_sizing(stack_config: StackConfig) -> None:
+    """nginx holds at most `worker_connections` connections (one more is closed as it is accepted:
+    src/event/ngx_event_accept.c:142-147 of nginx 1.28.0) and `limit_conn` requests past their
+    headers; the container's limit is what the model gives for that many at their worst."""
+    conf = nginx_conf(stack_config)
+    sizing = SIZING
+    assert int(directive(conf, "worker_connections")) == sizing.worker_connections
+    assert directive(conf, "limit_conn") == f"requests {sizing.requests}"
+    # Every client request past its headers, plus one connection to the app each and the idle ones kept.
+    assert sizing.worker_connections >= sizing.client_connections + sizing.requests + int(directive(conf, "keepalive"))
+    assert int(directive(conf, "client_header_buffer_size")) == sizing.header_buffer_bytes
+    assert directive(conf, "large_client_header_buffers") == \
+        f"{sizing.large_header_buffers} {sizing.large_header_buffer_bytes}"
+    assert int(directive(conf, "client_body_buffer_size")) == sizing.body_buffer_bytes
+    assert directive(conf, "proxy_buffers") == f"{sizing.response_buffers} {sizing.response_buffer_bytes}"
+    assert int(directive(conf, "proxy_buffer_size")) == sizing.response_header_buffer_bytes
+    resources = containers(stack_config)[proxy.PROXY]["resources"]
+    assert resources["limits"]["memory"] == resources["requests"]["memory"] == f"{sizing.memory_mib}Mi"
+    # The limit_conn key must not be empty (nginx counts no request under an empty key).
+    assert directive(conf, "limit_conn_zone").startswith("$server_name ")
+    assert directive(conf, "server_name") == proxy.SERVER_NAME
+
+
+def test_the_proxys_memory_grows_with_what_it_may_hold() -> None:
+    one_more_connection = ProxySizing(client_connections=SIZING.client_connections + 1, requests=SIZING.requests)
+    one_more_request = ProxySizing(client_connections=SIZING.client_connections, requests=SIZING.requests + 1)
+    # A connection may fill every header buffer; a request adds its body buffer and the app's answer.
+    assert one_more_connection.memory_bytes() - SIZING.memory_bytes() > SIZING.max_header_bytes
+    assert one_more_request.memory_bytes() - SIZING.memory_bytes() > \
+        SIZING.body_buffer_bytes + SIZING.response_buffers * SIZING.response_buffer_bytes
+    # nginx 1.28 keeps as many header lines as the bytes hold; a line cap (max_headers) lowers the cost.
+    capped = ProxySizing(client_connections=SIZING.client_connections, requests=SIZING.requests, max_header_lines=1000)
+    assert capped.memory_bytes() < SIZING.memory_bytes()
+
+
+def test_every_status_nginx_answers_itself_goes_to_an_internal_json_location(stack_config: StackConfig) -> None:
+    conf = nginx_conf(stack_config)
+    pages = re.findall(r"^\s*error_page\s+([\d ]+?)\s+=(\d+)\s+(\S+);", conf, flags=re.M)
+    statuses = {int(s) for codes, _, _ in pages for s in codes.split()}
+    assert {400, 405, 413, 414, 494, 501, 502, 503, 504, 505} <= statuses
+    for _, answer, uri in pages:
+        # A URI, never a named location (@...), which fails on a request without a URI.
+        assert uri.startswith(proxy.ERROR_PREFIX), uri
+        block = re.search(rf"location = {re.escape(uri)} {{(.*?)\n\s*}}", conf, flags=re.S)
+        assert block, uri
+        assert "internal;" in block.group(1) and "default_type application/json;" in block.group(1)
+        returned = re.search(r"return (\d+) '([^']*)';", block.group(1))
+        assert returned and returned.group(1) == answer, block.group(1)
+        # The app's error shape (service/jobs/views.py error_response).
+        assert set(json.loads(returned.group(2))) == {"error", "detail"}
+
+
 def test_bad_proxy_input_gets_a_clear_error() -> None:
     base = dict(listen="8000", upstream="127.0.0.1:8080", keep_alive_seconds=75, app_timeout_seconds=60)
     with pytest.raises(ValueError, match="max_upload_bytes must be positive"):
         proxy.nginx_conf(proxy.ProxyArgs(max_upload_bytes=0, **base))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="temp_dir must be an absolute directory"):
         proxy.nginx_conf(proxy.ProxyArgs(max_upload_bytes=1, temp_dir="tmp", **base))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="requests .* must not exceed client_connections"):
+        ProxySizing(client_connections=4, requests=5)
+    with pytest.raises(ValueError, match="body_buffer_bytes must be positive"):
+        ProxySizing(client_connections=4, requests=2, body_buffer_bytes=0)
