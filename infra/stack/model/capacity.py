@@ -109,7 +109,6 @@ class CapacityReport:
         return next(p for p in self.pools if p.pool == name)
 
 
-
 def _need_message(
     parts: list[str], nodes: int, pool: NodePoolConfig, pool_name: str, key: str, size: int
 ) -> str:

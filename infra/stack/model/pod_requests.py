@@ -12,6 +12,7 @@ from typing import Literal
 from stack.config.model import StackConfig
 from stack.model import proxy
 
+
 @dataclass(frozen=True)
 class PodRequests:
     """What one pod asks the scheduler for."""
@@ -59,6 +60,7 @@ RECONCILER_POD = PodRequests(
 )
 """Ours, but placed like the system pods: on the worker pool it would hold a node every minute
 and keep a pool whose workers scale to zero from ever having zero nodes."""
+
 
 # Cluster-wide pods without tolerations for our taints: they run on a pool that accepts them.
 SYSTEM_PODS: tuple[PodRequests, ...] = (
@@ -137,7 +139,6 @@ def workload_pod(config: StackConfig, workload: Workload) -> PodRequests:
         web = config.web
         return PodRequests(workload, web.cpu_millicores + proxy.CPU_MILLICORES, web.memory_mib + proxy.MEMORY_MIB)
     return PodRequests(workload, config.worker.cpu_millicores, config.worker.memory_mib)
-
 
 
 def workload_vcpus(config: StackConfig, workload: Workload) -> float:

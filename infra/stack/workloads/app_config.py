@@ -62,7 +62,6 @@ def service_account(component: str) -> Manifest:
     }
 
 
-
 def allowed_hosts(alb_dns_name: str, app_url: str) -> list[str]:
     """The app URL's host (loadBalancer.domainName when set) and the ALB's own name."""
     # Probes and ALB health checks use the pod IP as Host; the service answers them before

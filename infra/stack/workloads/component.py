@@ -73,7 +73,6 @@ class WorkloadsArgs:
     would start without AWS credentials, so every app pod waits for them."""
 
 
-
 class Workloads(pulumi.ComponentResource):
     """Web and worker Deployments, migrations, autoscaling, and their wiring into the ALB."""
 

@@ -46,7 +46,6 @@ def metadata(name: str, component: str, namespace: str = NAMESPACE) -> dict[str,
     return {"name": name, "namespace": namespace, "labels": labels(component)}
 
 
-
 # --- pods -------------------------------------------------------------------------------
 
 

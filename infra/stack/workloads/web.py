@@ -204,7 +204,6 @@ def web_hpa(config: StackConfig) -> Manifest:
     )
 
 
-
 def target_group_binding(target_group_arn: str, name: str = WEB) -> Manifest:
     """Registers the web Service's pod IPs in the target group the platform created.
 

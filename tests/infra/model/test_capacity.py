@@ -17,6 +17,7 @@ def test_max_replicas_beyond_max_nodes_is_an_error_naming_the_keys() -> None:
     assert report.pool("workers").nodes_needed == 2
     assert report.pool("workers").nodes_needed_at_max == 6
 
+
 def test_a_pod_that_fits_no_node_is_an_error() -> None:
     config = small_config(
         web={
@@ -33,6 +34,7 @@ def test_a_pod_that_fits_no_node_is_an_error() -> None:
     assert "fits no m4.large node of nodePools.default" in errors[0].message
     assert "7002Mi" in errors[0].message
 
+
 def test_more_desired_nodes_than_the_pods_need_is_a_warning() -> None:
     config = small_config(
         nodePools={"default": {"instanceType": "m4.large", "minSize": 1, "desiredSize": 3, "maxSize": 3}}
@@ -42,6 +44,7 @@ def test_more_desired_nodes_than_the_pods_need_is_a_warning() -> None:
     assert [w.path for w in report.warnings] == ["nodePools.default.desiredSize"]
     assert "3 nodes of m4.large" in report.warnings[0].message
     assert "2 nodes idle" in report.warnings[0].message
+
 
 def test_a_min_size_above_what_the_scaled_in_pods_need_is_a_warning() -> None:
     # Workers may scale to zero, but their pool keeps two nodes: paid for, idle.

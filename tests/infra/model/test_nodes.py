@@ -26,11 +26,13 @@ def test_m4_large_allocatable_by_hand() -> None:
     # eviction threshold 100.
     assert node.memory_mib == 8192 - 615 - 475 - 100 == 7002
 
+
 def test_cpu_reservation_steps() -> None:
     # 60 + 10 + 5 + 5 for cores 1-4, then 2.5m for each of cores 5-8.
     assert kube_reserved_cpu_millicores(8) == pytest.approx(90)
     assert kube_reserved_cpu_millicores(4) == pytest.approx(80)
     assert kube_reserved_memory_mib(29) == 574
+
 
 def test_daemonsets_take_cpu_and_slots_on_every_node() -> None:
     room = room_after_daemonsets(node_allocatable("m4.large"))
@@ -38,12 +40,14 @@ def test_daemonsets_take_cpu_and_slots_on_every_node() -> None:
     assert room.pods == 20 - 3
     assert all(p.source for p in (*DAEMONSET_PODS, *SYSTEM_PODS))
 
+
 def test_pods_per_node_is_the_tightest_resource() -> None:
     room = room_after_daemonsets(node_allocatable("m4.large"))
     assert pods_per_node(room, PodRequests("worker", 1000, 768)) == 1  # 1780m holds one 1000m pod
     assert pods_per_node(room, PodRequests("worker", 850, 768)) == 2
     assert pods_per_node(room, PodRequests("tiny", 10, 10)) == 17  # pod slots bind first
     assert pods_per_node(room, PodRequests("huge", 100, 8000)) == 0
+
 
 def test_nodes_needed_packs_first_fit_decreasing() -> None:
     room = room_after_daemonsets(node_allocatable("m4.large"))

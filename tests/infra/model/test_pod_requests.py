@@ -15,6 +15,7 @@ def test_system_pods_go_to_the_web_pool_when_untainted() -> None:
     assert report.pool("web").runs_system_pods
     assert not report.pool("workers").runs_system_pods
 
+
 def test_system_pods_go_to_the_first_untainted_pool_otherwise() -> None:
     taint = [{"key": "workload", "value": "web", "effect": "NoSchedule"}]
     config = small_config(

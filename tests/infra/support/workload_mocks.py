@@ -39,6 +39,7 @@ class Registration:
     parent: str
     provider: str
 
+
 class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -53,6 +54,7 @@ class Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         return {}
+
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Keeps the dependencies and raw (secret-marked) inputs that plain mocks drop."""

@@ -31,6 +31,7 @@ def test_app_settings_follow_config(stack_config: StackConfig) -> None:
     assert data["CELERY_HEARTBEAT_FILE"] == "/tmp/celery-worker-heartbeat"
     assert all(isinstance(value, str) for value in data.values())
 
+
 def test_the_load_test_endpoint_is_off_unless_the_stack_asks() -> None:
     def api_io(**web: object) -> str:
         config = parse_stack_config({"web": web})
@@ -42,9 +43,11 @@ def test_the_load_test_endpoint_is_off_unless_the_stack_asks() -> None:
     assert parse_stack_config(project_config("exp-c5-workers")).web.load_test_endpoint
     assert not parse_stack_config(project_config("prod")).web.load_test_endpoint
 
+
 def test_allowed_hosts_include_a_custom_domain() -> None:
     assert allowed_hosts(ALB_DNS, f"http://{ALB_DNS}") == [ALB_DNS]
     assert allowed_hosts(ALB_DNS, "https://app.example.com/") == [ALB_DNS, "app.example.com"]
+
 
 def test_ssl_redirect_only_with_a_certificate() -> None:
     config = parse_stack_config(
@@ -60,16 +63,19 @@ def test_ssl_redirect_only_with_a_certificate() -> None:
     assert data["DJANGO_SECURE_SSL_REDIRECT"] == "true"
     assert data["DJANGO_CSRF_TRUSTED_ORIGINS"] == "https://app.example.com"
 
+
 def test_namespace_enforces_restricted_pod_security_and_readiness_gates(stack_config: StackConfig) -> None:
     labels = find(render(stack_config), "Namespace")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/enforce-version"] == f"v{stack_config.cluster.version}"
     assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
 
+
 def test_service_accounts_mount_no_token(stack_config: StackConfig) -> None:
     accounts = [o for o in render(stack_config) if o["kind"] == "ServiceAccount"]
     assert {a["metadata"]["name"] for a in accounts} == {WEB, WORKER, MIGRATE, "reconciler"}
     assert all(a["automountServiceAccountToken"] is False for a in accounts)
+
 
 def strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
@@ -81,6 +87,7 @@ def strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from strings(item)
+
 
 def test_nothing_secret_outside_the_secret(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
@@ -100,6 +107,7 @@ def test_nothing_secret_outside_the_secret(stack_config: StackConfig) -> None:
     assert set(secret["stringData"]) == set(SECRET_KEYS)
     config_keys = set(find(manifests, "ConfigMap", CONFIG_MAP)["data"])
     assert not config_keys & set(SECRET_KEYS)
+
 
 def test_secret_needs_every_value() -> None:
     with pytest.raises(ValueError, match="REDIS_URL"):

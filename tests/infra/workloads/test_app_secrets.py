@@ -67,6 +67,7 @@ def test_secret_values_stay_secret(monitor: RecordingMonitor, prod_config: Stack
         for value in (DATABASE_URL, REDIS_URL, GENERATED_KEY, "database-password-value", "redis-token-value"):
             assert value not in text, r.type
 
+
 def test_secret_values_are_secret_even_from_plain_inputs(monitor: RecordingMonitor) -> None:
     def program() -> dict[str, Any]:
         values = secret_values(secret_key="k", database_url="d", redis_url="r")

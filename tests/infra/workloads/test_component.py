@@ -41,6 +41,7 @@ EXPECTED_TYPES = {
     "random:index/randomPassword:RandomPassword": 1,
 }
 
+
 def test_registers_every_resource_once_under_the_component(
     monitor: RecordingMonitor, stack_config: StackConfig
 ) -> None:
@@ -60,6 +61,7 @@ def test_registers_every_resource_once_under_the_component(
         if r.type.startswith("kubernetes:"):
             assert "pulumi:providers:kubernetes::cluster" in r.provider, r.type
 
+
 def test_deployments_reference_the_generated_config_names(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
     run(lambda: workloads(prod_config) and None)
     deployments = [r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment"]
@@ -76,6 +78,7 @@ def test_deployments_reference_the_generated_config_names(monitor: RecordingMoni
     config_map = next(c for c in config_maps if "DJANGO_ALLOWED_HOSTS" in c["data"])
     assert "name" not in config_map["metadata"]
     assert config_map["data"]["DJANGO_ALLOWED_HOSTS"] == "alb-123.us-east-1.elb.amazonaws.com"
+
 
 def test_registered_objects_are_exactly_the_rendered_manifests(
     monitor: RecordingMonitor, stack_config: StackConfig

@@ -17,6 +17,7 @@ def test_everything_lives_in_the_app_namespace(stack_config: StackConfig) -> Non
         if o["kind"] != "Namespace":
             assert o["metadata"]["namespace"] == NAMESPACE, o["kind"]
 
+
 def test_deployments_leave_replicas_to_the_autoscaler(stack_config: StackConfig) -> None:
     # With Server-Side Apply, a replicas field in Pulumi's manifest would be re-applied on every
     # `pulumi up`, undoing the HPA's choice.
@@ -25,6 +26,7 @@ def test_deployments_leave_replicas_to_the_autoscaler(stack_config: StackConfig)
         deployment = find(manifests, "Deployment", name)
         assert "replicas" not in deployment["spec"]
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
 
 def test_every_core_object_validates_against_the_cluster_schema(stack_config: StackConfig) -> None:
     for o in render(stack_config):

@@ -48,6 +48,7 @@ def test_migration_job_runs_once_per_image(stack_config: StackConfig) -> None:
     assert launched(pod["containers"][0])[1:] == ["manage.py", "migrate", "--noinput"]
     assert pod["containers"][0]["image"] == IMAGE
 
+
 def counts_against_backoff_limit(job_spec: dict[str, Any], terminated: dict[str, int]) -> bool:
     """Whether a failed pod whose containers exited with `terminated` (name -> code) counts."""
     pod = job_spec["template"]["spec"]
@@ -67,8 +68,10 @@ def counts_against_backoff_limit(job_spec: dict[str, Any], terminated: dict[str,
             return bool(rule["action"] != "Ignore")
     return True
 
+
 def migration(config: StackConfig) -> dict[str, Any]:
     return find(render(config), "Job")
+
 
 def test_migrate_runs_only_after_the_credentials_wait(stack_config: StackConfig) -> None:
     pod = migration(stack_config)["spec"]["template"]["spec"]
@@ -79,6 +82,7 @@ def test_migrate_runs_only_after_the_credentials_wait(stack_config: StackConfig)
     # Same identity as migrate: the service account whose association it waits for.
     assert pod["serviceAccountName"] == MIGRATE
     assert wait["securityContext"] == pod["containers"][0]["securityContext"]
+
 
 def test_a_pod_without_credentials_does_not_spend_the_retry(stack_config: StackConfig) -> None:
     spec = migration(stack_config)["spec"]
@@ -91,6 +95,7 @@ def test_a_pod_without_credentials_does_not_spend_the_retry(stack_config: StackC
     assert counts_against_backoff_limit(spec, {WAIT_FOR_CREDENTIALS: 0, MIGRATE: pod_credentials.NOT_INJECTED})
     # Retries without credentials are bounded by the Job's deadline, which Pulumi outwaits.
     assert spec["activeDeadlineSeconds"] > CREDENTIALS_TIMEOUT_SECONDS
+
 
 def test_the_wait_fits_in_the_migration_pods_resources(stack_config: StackConfig) -> None:
     """An init container's requests count on their own (the pod's request is the larger of the

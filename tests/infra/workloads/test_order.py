@@ -18,6 +18,7 @@ from tests.infra.support.workload_mocks import RecordingMonitor, run, workloads
 def _depends(monitor: RecordingMonitor, type_: str, on: str) -> bool:
     return monitor.one(on).urn in monitor.one(type_).dependencies
 
+
 def test_destroy_order_is_safe(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
     run(lambda: workloads(prod_config) and None)
     release = "kubernetes:helm.sh/v3:Release"
@@ -43,6 +44,7 @@ def test_destroy_order_is_safe(monitor: RecordingMonitor, prod_config: StackConf
     auth_secret = next(r for r in monitor.registered if r.type == "kubernetes:core/v1:Secret" and r.name == "app-queue-auth")
     assert auth_secret.urn in monitor.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication").dependencies
 
+
 def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
     run(lambda: _with_platform_dependency(prod_config))
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
@@ -52,6 +54,7 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 
+
 def _with_platform_dependency(config: StackConfig) -> None:
     workloads(config, depends_on=[pulumi.CustomResource("test:index:NodeGroup", "nodes", {})])
 
@@ -59,19 +62,23 @@ def _with_platform_dependency(config: StackConfig) -> None:
 def test_binding_comes_after_the_controller() -> None:
     assert "controller" in DEPENDENCIES["target-group-binding"]
 
+
 def test_pods_are_created_only_once_the_controller_webhook_runs() -> None:
     for role in ("migration", "web", "worker"):
         assert "controller" in dependency_closure(role)
 
+
 def test_deployments_come_after_the_migration() -> None:
     assert "migration" in DEPENDENCIES["web"]
     assert "migration" in DEPENDENCIES["worker"]
+
 
 def test_dependency_graph_is_acyclic_and_closed() -> None:
     roles = set(DEPENDENCIES) | {"pod-identity"}
     for role, before in DEPENDENCIES.items():
         assert set(before) <= roles, role
         assert role not in dependency_closure(role)
+
 
 def test_child_options_carry_parent_provider_and_dependencies() -> None:
     parent = object.__new__(pulumi.ComponentResource)

@@ -28,6 +28,7 @@ def tolerates(tolerations: list[dict[str, Any]], taint: Any) -> bool:
             return True
     return False
 
+
 def can_land(pod_spec: dict[str, Any], pool_name: str, pool: NodePoolConfig) -> bool:
     """Whether the pod may be scheduled on a node of the pool: its nodeSelector matches the
     node's labels and its tolerations cover every NoSchedule/NoExecute taint."""
@@ -42,6 +43,7 @@ def can_land(pod_spec: dict[str, Any], pool_name: str, pool: NodePoolConfig) -> 
         if taint.effect in ("NoSchedule", "NoExecute")
     )
 
+
 def test_pods_land_only_on_their_own_pool(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     expected = {
@@ -52,6 +54,7 @@ def test_pods_land_only_on_their_own_pool(stack_config: StackConfig) -> None:
     for name, spec in pod_specs(manifests):
         for pool_name, pool in stack_config.node_pools.items():
             assert can_land(spec, pool_name, pool) == (pool_name == expected[name]), (name, pool_name)
+
 
 def test_prod_web_and_workers_cannot_land_on_each_others_pool(prod_config: StackConfig) -> None:
     web_pool, worker_pool = prod_config.web.node_pool, prod_config.worker.node_pool
@@ -72,6 +75,7 @@ def test_prod_web_and_workers_cannot_land_on_each_others_pool(prod_config: Stack
         {"key": "workload", "operator": "Equal", "value": "worker", "effect": "NoSchedule"}
     ]
     assert "tolerations" not in web
+
 
 def test_placement_tolerates_exactly_the_pools_taints() -> None:
     config = parse_stack_config(
@@ -100,6 +104,7 @@ def test_placement_tolerates_exactly_the_pools_taints() -> None:
     assert can_land(worker, "batch", config.node_pools["batch"])
     assert not can_land(worker, "default", config.node_pools["default"])
 
+
 def test_requests_and_limits_follow_config(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     for name, section in ((WEB, stack_config.web), (WORKER, stack_config.worker)):
@@ -108,6 +113,7 @@ def test_requests_and_limits_follow_config(stack_config: StackConfig) -> None:
             "requests": {"cpu": f"{section.cpu_millicores}m", "memory": f"{section.memory_mib}Mi"},
             "limits": {"memory": f"{section.memory_mib}Mi"},
         }
+
 
 def test_every_container_is_locked_down_and_sized(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
@@ -148,6 +154,7 @@ def test_every_container_is_locked_down_and_sized(stack_config: StackConfig) -> 
             if name in (WEB, WORKER):
                 assert "livenessProbe" in container and "startupProbe" in container
 
+
 def test_deployments_spread_across_zones(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     for name in (WEB, WORKER):
@@ -156,6 +163,7 @@ def test_deployments_spread_across_zones(stack_config: StackConfig) -> None:
         assert len(zone) == 1
         assert zone[0]["labelSelector"]["matchLabels"] == selector_labels(name)
 
+
 def test_one_disruption_budget_per_deployment_allowing_a_drain(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     for name in (WEB, WORKER):
@@ -163,6 +171,7 @@ def test_one_disruption_budget_per_deployment_allowing_a_drain(stack_config: Sta
         assert budget["selector"]["matchLabels"] == selector_labels(name)
         # With one replica (dev), maxUnavailable 1 still lets a node drain evict the pod.
         assert budget["maxUnavailable"] == 1
+
 
 def test_literal_environment_variables_are_only_launcher_settings(stack_config: StackConfig) -> None:
     # A literal `env` value is stored in the Deployment (and the Pulumi state) in plain text:

@@ -29,8 +29,10 @@ def with_server(config: StackConfig, server: str, *, jobs: dict[str, Any] | None
     raw.setdefault("jobs", {}).update(jobs or {})
     return parse_stack_config(raw)
 
+
 def rendered_web_container(config: StackConfig) -> dict[str, Any]:
     return find(render(config), "Deployment", WEB)["spec"]["template"]["spec"]["containers"][0]
+
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_the_pods_settings_reach_the_server_the_launcher_starts(server: str, stack_config: StackConfig) -> None:
@@ -51,6 +53,7 @@ def test_the_pods_settings_reach_the_server_the_launcher_starts(server: str, sta
     assert option(command, graceful) == "25"
     assert option(command, bind) == "127.0.0.1:8080"  # on loopback behind the pod's proxy
 
+
 def test_uwsgi_keeps_connections_in_its_router_and_stops_gracefully(stack_config: StackConfig) -> None:
     config = with_server(stack_config, "uwsgi", keepAliveSeconds=90, gracefulTimeoutSeconds=25, timeoutSeconds=70)
     command = launched(rendered_web_container(config))
@@ -66,6 +69,7 @@ def test_uwsgi_keeps_connections_in_its_router_and_stops_gracefully(stack_config
     # The grace period covers the preStop pause and uWSGI's mercy for requests in flight.
     assert spec["terminationGracePeriodSeconds"] >= config.web.pre_stop_seconds + 25
 
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_each_server_is_probed_on_its_port_and_validates(server: str, stack_config: StackConfig) -> None:
     # Either server's worker processes serve the probes on a port of their own (the image's PROBE_BIND;
@@ -79,10 +83,12 @@ def test_each_server_is_probed_on_its_port_and_validates(server: str, stack_conf
         if not o["apiVersion"].startswith(("elbv2.k8s.aws/", "keda.sh/")):  # CRDs: validated elsewhere
             kubernetes_validate.validate(o, cluster_version(config), strict=True)
 
+
 def test_default_server_is_uwsgi() -> None:
     raw = project_config("dev")
     raw.get("web", {}).pop("server", None)
     assert parse_stack_config(raw).web.server == "uwsgi"
+
 
 def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
     stack_config = stack_config.model_copy(update={"web": stack_config.web.model_copy(update={"server": "gunicorn"})})
@@ -101,17 +107,21 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
     assert container["image"] == IMAGE
     assert container["ports"] == [{"name": "probes", "containerPort": 8001, "protocol": "TCP"}]
 
+
 def keep_alive_seconds(command: list[str]) -> int:
     """The idle keep-alive of either server's command (gunicorn --keep-alive, uWSGI --http-keepalive=)."""
     return int(option(command, "--http-keepalive" if command[0].endswith("uwsgi") else "--keep-alive"))
 
+
 def graceful_seconds(command: list[str]) -> int:
     return int(option(command, "--worker-reload-mercy" if command[0].endswith("uwsgi") else "--graceful-timeout"))
+
 
 def test_keep_alive_outlasts_the_alb_idle_timeout(stack_config: StackConfig) -> None:
     # What the server the pod's launcher starts keeps, from the env the stack renders.
     container = find(render(stack_config), "Deployment", WEB)["spec"]["template"]["spec"]["containers"][0]
     assert keep_alive_seconds(launched(container)) > stack_config.load_balancer.idle_timeout_seconds
+
 
 def test_web_grace_period_covers_pre_stop_and_graceful_timeout(stack_config: StackConfig) -> None:
     spec = find(render(stack_config), "Deployment", WEB)["spec"]["template"]["spec"]
@@ -122,11 +132,13 @@ def test_web_grace_period_covers_pre_stop_and_graceful_timeout(stack_config: Sta
     graceful = graceful_seconds(launched(container))
     assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
 
+
 def test_app_outlives_the_proxy_drain_even_without_a_pause() -> None:
     config = parse_stack_config({"web": {"preStopSeconds": 0}})
     container = web_container(config, IMAGE, config_map_name="c", secret_name="s")
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == config.web.graceful_timeout_seconds
     assert web_termination_grace_seconds(config.web) >= 2 * config.web.graceful_timeout_seconds
+
 
 def test_autoscaler_bounds_follow_config(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
@@ -150,6 +162,7 @@ def test_autoscaler_bounds_follow_config(stack_config: StackConfig) -> None:
     )
     assert worker["scaleTargetRef"]["name"] == WORKER
 
+
 def test_target_group_binding_points_the_target_group_at_the_web_service(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     binding = find(manifests, "TargetGroupBinding")
@@ -164,6 +177,7 @@ def test_target_group_binding_points_the_target_group_at_the_web_service(stack_c
     web = find(manifests, "Deployment", WEB)
     assert web["spec"]["template"]["metadata"]["labels"].items() >= service["spec"]["selector"].items()
 
+
 def test_target_group_binding_validates_against_the_bundled_crd(stack_config: StackConfig) -> None:
     binding = find(render(stack_config), "TargetGroupBinding")
     schema = crd_schemas(lbc.CRDS_FILE)[(binding["apiVersion"], binding["kind"])]
@@ -174,12 +188,14 @@ def test_target_group_binding_validates_against_the_bundled_crd(stack_config: St
         strict=True,
     )
 
+
 def test_strict_crd_schema_rejects_unknown_fields() -> None:
     schema = crd_schemas(lbc.CRDS_FILE)[("elbv2.k8s.aws/v1beta1", "TargetGroupBinding")]
     binding = target_group_binding(TARGET_GROUP_ARN)
     binding["spec"]["targetGroupArn"] = TARGET_GROUP_ARN
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(binding, schema)
+
 
 def test_bundled_crd_version_is_the_one_the_controller_stores() -> None:
     crd = next(

@@ -16,9 +16,11 @@ def test_celery_command_follows_config(stack_config: StackConfig) -> None:
     assert option(command, "--prefetch-multiplier") == "1"
     assert "ports" not in container
 
+
 def test_worker_grace_period_outlasts_the_task_time_limit(stack_config: StackConfig) -> None:
     spec = find(render(stack_config), "Deployment", WORKER)["spec"]["template"]["spec"]
     assert spec["terminationGracePeriodSeconds"] > stack_config.worker.task_time_limit_seconds
+
 
 def test_worker_probes_read_the_heartbeat(stack_config: StackConfig) -> None:
     worker = find(render(stack_config), "Deployment", WORKER)["spec"]["template"]["spec"]["containers"][0]
