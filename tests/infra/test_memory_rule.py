@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stack.model import memory
+from stack.config import memory
 from stack.config.model import StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import manifests as m

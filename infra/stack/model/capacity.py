@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from stack.model.catalog import InstanceType, instance_type
+from stack.config.catalog import InstanceType, instance_type
 from stack.config.model import NodePoolConfig, StackConfig
 
 MEMORY_OVERHEAD_FRACTION = 0.075

@@ -145,7 +145,7 @@ def csrf_trusted_origins(app_url: str) -> list[str]:
 
 def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dict[str, str]:
     """The non-secret environment of every app container (the ConfigMap's data)."""
-    from stack.model.memory import memory_settings
+    from stack.config.memory import memory_settings
     from stack.workloads.reconciler import reconciler_settings  # it builds on this module
 
     https = config.load_balancer.certificate_arn is not None

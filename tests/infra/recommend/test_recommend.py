@@ -23,12 +23,12 @@ import pytest
 import yaml
 
 from stack.model.capacity import SYSTEM_PODS, PodRequests, node_allocatable, nodes_needed, room_after_daemonsets
-from stack.model.catalog import instance_type, instance_types
+from stack.config.catalog import instance_type, instance_types
 from stack.tools.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.model.prices import bundled_price_book
 from stack.tools.recommend.cli import recommend
 from stack.tools.recommend.search import MemoryRule, web_choices, web_pod, worker_choices
-from stack.model.memory import web_memory_needed_mib, worker_memory_needed_mib
+from stack.config.memory import web_memory_needed_mib, worker_memory_needed_mib
 from stack.tools.recommend.stack_file import assemble, base_document, memory_rule
 from stack.model.throughput.estimate import ResultsSet
 from stack.model.throughput.results import load_results
@@ -39,7 +39,7 @@ PRICES = bundled_price_book()
 SMALL_CATALOG = [instance_type(n) for n in ("m5.large", "c5.large", "m5.xlarge")]
 MEMORY = MemoryRule(max_pixels=30_000_000)
 """dev's pixel limit, one upload slot per web process: a -c 1 worker needs 512 MiB, -c 2 896
-MiB; a uWSGI 1x8 web pod 440 MiB (stack.model.memory)."""
+MiB; a uWSGI 1x8 web pod 440 MiB (stack.config.memory)."""
 
 
 def node_month(price: float) -> float:

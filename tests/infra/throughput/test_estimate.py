@@ -85,7 +85,7 @@ def test_a_full_core_per_child_is_bound_by_concurrency_and_packs_by_cpu() -> Non
             "replicas": 2,
             "concurrency": 2,
             "cpuMillicores": 2500,
-            "memoryMib": 896,  # two children on 30 M pixel images (stack.model.memory)
+            "memoryMib": 896,  # two children on 30 M pixel images (stack.config.memory)
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "queueLengthPerReplica": 2},
         },
         nodePools={"default": {"instanceType": "m5.xlarge", "minSize": 1, "desiredSize": 2, "maxSize": 3}},

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from stack.config.loader import stack_file
 from stack.config.rules import StackConfigError
 from stack.tools.plan.report import REPO_ROOT, StackPlan, config_from_stack_file, plan_stack, stack_names
 from stack.tools.plan.resources import write_manifests
@@ -68,6 +69,17 @@ def _live_prices(stacks: list[str], root: Path) -> tuple[PriceBook, list[str]]:
     return book, warnings + more
 
 
+def _plan_recommended(stack: str, prices: PriceBook, root: Path) -> int:
+    """The offline plan of the stack file the recommender wrote: its errors fail the command."""
+    plan = plan_stack(stack, prices=prices, root=root)
+    print(f"\nWrote {stack_file(stack, root).name}; its offline plan: {len(plan.errors)} errors, {len(plan.warnings)} warnings")
+    for e in plan.errors:
+        print(f"  ERROR   {e}")
+    for w in plan.warnings:
+        print(f"  warning {w}")
+    return 1 if plan.errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     root: Path = args.root
@@ -96,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if args.recommend:
-        return run_recommend(args, results, prices, root)
+        code, written = run_recommend(args, results, prices, root)
+        return code if written is None else _plan_recommended(written, prices, root)
 
     plans: list[StackPlan] = []
     for stack in stacks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stack.model.throughput.estimate import StackThroughput, WorkloadThroughput
 from stack.model.throughput.pods import HEADLINE_HTTP_WORKLOAD
+from stack.tools.text import table, unit_usd
 
 
 def _rate(value: float | None, unit: str) -> str:
@@ -12,11 +13,6 @@ def _rate(value: float | None, unit: str) -> str:
     if unit == "jobs":
         return f"{value * 3600:,.0f} jobs/h"
     return f"{value:,.1f} req/s"
-
-
-def unit_usd(value: float | None) -> str:
-    """Dollars per unit of work: four decimals below a dollar, cents above."""
-    return "n/a" if value is None else f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
 def _row(w: WorkloadThroughput) -> tuple[str, ...]:
@@ -39,8 +35,6 @@ def _row(w: WorkloadThroughput) -> tuple[str, ...]:
 
 
 def render_throughput(throughput: StackThroughput | None, note: str = "") -> str:
-    from stack.tools.plan.text import table  # the plan's table layout
-
     if throughput is None:
         return f"Throughput: {note or 'n/a'}"
     headers = (
