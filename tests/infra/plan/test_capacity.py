@@ -15,7 +15,7 @@ from stack.model.capacity import (
     room_after_daemonsets,
     system_pool,
 )
-from tests.infra.plan.configs import small_config, split_pools_config
+from tests.infra.support.configs import small_config, split_pools_config
 
 
 def test_m4_large_allocatable_by_hand() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stack.tools.offline import OfflineRun, RecordedResource
-from tests.infra.stack_files import stack_run
+from tests.infra.support.stack_files import stack_run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"

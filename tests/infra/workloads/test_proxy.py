@@ -17,7 +17,7 @@ from stack.config.model import StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
 from stack.workloads import proxy
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import find, launched, option, render
 
 

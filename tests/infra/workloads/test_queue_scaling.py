@@ -20,7 +20,7 @@ from stack.config.rules import parse_stack_config
 from stack.tools.offline import is_secret
 from stack.workloads import manifests as m
 from stack.workloads import queue_scaling as qs
-from tests.infra.stack_files import STACKS, project_config, stack_run
+from tests.infra.support.stack_files import STACKS, project_config, stack_run
 from tests.infra.workloads.test_workloads_manifests import _strict, find, render
 
 

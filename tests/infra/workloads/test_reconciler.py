@@ -10,7 +10,7 @@ from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
 from stack.workloads import reconciler as r
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import cluster_version, find, launched, render
 
 

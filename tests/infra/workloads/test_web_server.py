@@ -12,7 +12,7 @@ from config.launch import SERVERS
 from stack.config.model import StackConfig
 from stack.config.rules import parse_stack_config
 from stack.workloads import manifests as m
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import cluster_version, find, launched, option, render
 
 

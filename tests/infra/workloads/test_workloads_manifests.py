@@ -22,7 +22,7 @@ from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.tools.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads import rendered_manifests
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/django-eks:0.1.0"
 PROXY_IMAGE = proxy.proxy_image("123456789012.dkr.ecr.us-east-1.amazonaws.com", "dev-ecr-public")

@@ -8,7 +8,7 @@ import pytest
 from stack.config.model import StackConfig
 from stack.model.cost import in_extended_support, monthly_cost, stack_estimates
 from stack.model.prices import MissingPriceError, bundled_price_book
-from tests.infra.plan.configs import small_config
+from tests.infra.support.configs import small_config
 
 
 def test_small_config_monthly_cost_by_hand() -> None:

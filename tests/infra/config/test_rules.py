@@ -9,7 +9,7 @@ import pytest
 
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.tools.offline import RecordedResource
-from tests.infra.stack_files import STACKS, project_config, run_edited
+from tests.infra.support.stack_files import STACKS, project_config, run_edited
 
 Edit = Callable[[dict[str, Any]], None]
 

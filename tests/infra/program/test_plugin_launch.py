@@ -25,7 +25,7 @@ from google.protobuf import struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from stack.tools.offline import REPO_ROOT, is_secret, pulumi_config_of
-from tests.infra.stack_files import stack_run
+from tests.infra.support.stack_files import stack_run
 
 DYNAMIC_PACKAGE = "pulumi-python"
 """The package of Python dynamic resources (pulumi/pulumi pkg/resource/deploy/target.go,

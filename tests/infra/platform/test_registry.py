@@ -27,8 +27,8 @@ import pytest
 from stack.tools.offline import ACCOUNT_ID, OfflineRun
 from stack.platform.registry import pull_through_prefix
 from stack.workloads import proxy
-from tests.infra.iam_evaluator import Request, evaluate
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.iam_evaluator import Request, evaluate
+from tests.infra.support.stack_files import STACKS, stack_run
 
 PREFIX_PATTERN = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 IMPORT_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")

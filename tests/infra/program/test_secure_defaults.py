@@ -10,7 +10,7 @@ from stack.config.model import PROJECT
 from stack.platform.load_balancer import STANDBY_PORT
 from stack.tools.offline import stack_file
 from stack.tools.plan.report import plan_stack
-from tests.infra.stack_files import STACKS, run_edited, stack_run
+from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
 LISTENER = "aws:lb/listener:Listener"
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"

@@ -14,8 +14,8 @@ import pytest
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.tools.offline import OfflineRun, RecordedResource
 from stack.tools.plan.resources import resource_lines
-from tests.infra.iam_evaluator import Request, UnsupportedPolicy, evaluate, wildcard_match
-from tests.infra.stack_files import STACKS, project_config, run_edited, stack_run
+from tests.infra.support.iam_evaluator import Request, UnsupportedPolicy, evaluate, wildcard_match
+from tests.infra.support.stack_files import STACKS, project_config, run_edited, stack_run
 
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"

@@ -1,6 +1,6 @@
 """The recommender against a small catalog where the answer is known by hand.
 
-Fixture figures (tests/infra/throughput/fixtures/bench-small.json): worker `-c 1` 0.25 CPU
+Fixture figures (tests/infra/support/fixtures/bench-small.json): worker `-c 1` 0.25 CPU
 s/job at ratio 0.8 (3.2 jobs/s per vCPU), `-c 2` ratio 0.6; uWSGI http-router 1x8 db requests:
 threads limit 200 req/s, 5 CPU ms each, ratio 0.9.
 
@@ -32,8 +32,8 @@ from stack.config.memory import web_memory_needed_mib, worker_memory_needed_mib
 from stack.tools.recommend.stack_file import assemble, base_document, memory_rule
 from stack.model.throughput.estimate import ResultsSet
 from stack.model.throughput.results import load_results
+from tests.infra.support.benchmarks import BENCH_SMALL as FIXTURE
 
-FIXTURE = REPO_ROOT / "tests" / "infra" / "throughput" / "fixtures" / "bench-small.json"
 RESULTS = ResultsSet((load_results(FIXTURE),))
 PRICES = bundled_price_book()
 SMALL_CATALOG = [instance_type(n) for n in ("m5.large", "c5.large", "m5.xlarge")]

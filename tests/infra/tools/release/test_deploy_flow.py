@@ -43,7 +43,7 @@ import pytest
 import yaml
 
 from stack.tools.offline import REPO_ROOT, OfflineRun, RecordedResource, pulumi_config_of, run_program
-from tests.infra.stack_files import STACKS
+from tests.infra.support.stack_files import STACKS
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "deploy-stack.yml"
 IMAGE_TAG = "3f2a9c1d0e"

@@ -10,7 +10,7 @@ from stack.config import memory
 from stack.config.model import StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads import manifests as m
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.workloads.test_workloads_manifests import find, render
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from stack.tools.offline import REPO_ROOT, OfflineRun, RecordedResource
 from stack.tools.preflight import RULES, preflight
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.stack_files import STACKS, stack_run
 
 Edit = Callable[[OfflineRun], OfflineRun]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stack.tools.offline import REPO_ROOT, is_secret, pulumi_config_of
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.stack_files import STACKS, stack_run
 
 # The CLI's Python language host runs `runpy.run_path(<main>, run_name="__main__")` from the
 # project root, with the stack's config in PULUMI_CONFIG. This driver does the same in a fresh

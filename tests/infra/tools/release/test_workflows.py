@@ -203,7 +203,7 @@ def test_a_deploy_runner_that_cannot_reach_the_api_endpoint_gets_a_plan_warning(
     endpoint only from publicAccessCidrs and the private one only from inside the VPC (EKS
     User Guide, "Cluster API server endpoint")."""
     from stack.tools.preflight.posture import posture_warnings
-    from tests.infra.plan.configs import small_config
+    from tests.infra.support.configs import small_config
 
     def runner_warnings(cluster: dict[str, Any], deploy: dict[str, Any] | None = None) -> list[str]:
         overrides: dict[str, Any] = {"cluster": {"version": "1.35", **cluster}}

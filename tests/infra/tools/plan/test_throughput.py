@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from stack.tools.plan.report import REPO_ROOT
+from tests.infra.support.benchmarks import BENCH_SMALL as FIXTURE
 
-FIXTURE = Path(__file__).parent / "fixtures" / "bench-small.json"
 M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730
 
 

@@ -16,17 +16,16 @@ import os
 import ssl
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.platform.load_balancer import alias_record_types
-from stack.tools.offline import OfflineRun
-from tests.infra.stack_files import project_config, run_edited
+from stack.tools.offline import REPO_ROOT, OfflineRun
+from tests.infra.support.stack_files import project_config, run_edited
 
-SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
+SERVICE_DIR = REPO_ROOT / "service"
 DOMAIN = "app.example.com"
 ZONE = "Z0123456789ABCDEFGHIJ"
 

@@ -16,9 +16,9 @@ import pytest
 from stack.model.prices import bundled_price_book
 from stack.model.throughput.estimate import ResultsSet, stack_throughput
 from stack.model.throughput.results import ResultsError, default_results, load_results
-from tests.infra.plan.configs import small_config
+from tests.infra.support.configs import small_config
+from tests.infra.support.benchmarks import BENCH_SMALL as FIXTURE
 
-FIXTURE = Path(__file__).parent / "fixtures" / "bench-small.json"
 PRICES = bundled_price_book()
 # m4.large $0.10/h plus a 20 GiB gp3 root volume at $0.08 per GB-month over 730 hours.
 M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730

@@ -32,7 +32,7 @@ import pytest
 from stack.platform import load_balancer as lb
 from stack.tools.offline import OfflineRun, RecordedResource
 from stack.workloads import manifests as m
-from tests.infra.stack_files import run_edited, stack_run
+from tests.infra.support.stack_files import run_edited, stack_run
 
 LISTENER = "aws:lb/listener:Listener"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"

@@ -12,7 +12,7 @@ import pytest
 
 from stack.tools.offline import OfflineRun, RecordedResource
 from stack.model.zones import EKS_DISALLOWED_ZONE_IDS, ZoneSelectionError, eks_zone_ids
-from tests.infra.stack_files import STACKS, run_edited, stack_run
+from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
 SUBNET = "aws:ec2/subnet:Subnet"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"

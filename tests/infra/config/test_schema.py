@@ -16,7 +16,7 @@ from stack.config.schema import (
     config_reference_document,
     stack_file_schema,
 )
-from tests.infra.stack_files import STACKS
+from tests.infra.support.stack_files import STACKS
 
 
 def test_schema_file_is_generated_from_the_model() -> None:

@@ -12,8 +12,8 @@ from stack.tools.offline import image_digest, pulumi_config_of, run_program
 from stack.platform.registry import lifecycle_policy
 from stack.platform.registry import ImageNotFoundError, digest_for_tag, parse_ecr_url
 from stack.tools.release.image import image_platforms
-from tests.infra.plan.configs import small_config, split_pools_config
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.configs import small_config, split_pools_config
+from tests.infra.support.stack_files import STACKS, stack_run
 
 
 def pod_images(resources: list[Any]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from stack.config.model import NODE_POOL_LABEL
 from stack.platform.load_balancer import STANDBY_PORT
 from stack.platform.network import subnet_layout
 from stack.tools.offline import OfflineRun, RecordedResource, is_secret
-from tests.infra.stack_files import STACKS, run_edited, stack_run
+from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

@@ -24,7 +24,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 from stack.tools.offline import OfflineMocks, OfflineRun, pulumi_config_of, run_program
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.stack_files import STACKS, stack_run
 
 
 def as_sentinel(value: Any) -> Any:
