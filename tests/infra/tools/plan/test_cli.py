@@ -1,4 +1,8 @@
-"""The offline plan's command line: tables, JSON, manifests and the cost diff."""
+"""The offline plan's command line: tables, JSON, manifests and the cost diff.
+
+One run of `python -m stack.tools.plan` per output mode (text with manifests and results, JSON),
+as `make plan` and the workflows start it; everything else in-process.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.tools.plan.cli import main
 from stack.tools.plan.diff import MARKER, cost_diff_markdown
 from stack.tools.plan.report import REPO_ROOT, plan_stack, stack_names
 from stack.tools.plan.resources import SECRET, manifest_of, plain, settings_of
 from stack.tools.plan.text import render_side_by_side, render_stack
+from tests.infra.support.benchmarks import BENCH_SMALL as FIXTURE
 
 STACKS = stack_names()
 OFFLINE = importlib.util.find_spec("stack.tools.offline") is not None
@@ -160,9 +166,10 @@ def test_all_stacks_json_from_the_real_program() -> None:
 
 @needs_offline
 def test_all_stacks_text_from_the_real_program(tmp_path: Path) -> None:
-    result = run_plan("--stack", "all", "--manifests", str(tmp_path))
+    result = run_plan("--stack", "all", "--manifests", str(tmp_path), "--results", str(FIXTURE))
     assert result.returncode in (0, 1), result.stderr
     assert "Stacks side by side" in result.stdout
+    assert result.stdout.count("Throughput at full use") == len(STACKS)
     for stack in STACKS:
         assert f"Stack {stack} (Pulumi.{stack}.yaml)" in result.stdout
         manifests = sorted((tmp_path / stack).glob("*.yaml"))
@@ -170,7 +177,6 @@ def test_all_stacks_text_from_the_real_program(tmp_path: Path) -> None:
         assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds
 
 
-def test_unknown_stack_is_refused() -> None:
-    result = run_plan("--stack", "nope")
-    assert result.returncode == 2
-    assert "unknown stack 'nope'" in result.stderr
+def test_unknown_stack_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack", "nope"]) == 2
+    assert "unknown stack 'nope'" in capsys.readouterr().err

@@ -1,37 +1,44 @@
-"""`make plan --results FILE`: throughput in the text, the JSON and the STACK=all comparison."""
+"""`make plan --results FILE`: throughput in the text, the JSON and the STACK=all comparison.
+
+The figures are computed in-process from the stack files (`stack_plan`, what the command line
+runs for each stack, without the program: throughput needs only the config); the command line's
+own run with --results is in test_cli.py.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from stack.tools.plan.report import REPO_ROOT
+from stack.model.prices import bundled_price_book
+from stack.model.throughput.options import selected_results
+from stack.tools.plan.cli import main, stack_plan
+from stack.tools.plan.report import REPO_ROOT, StackPlan, stack_names
+from stack.tools.plan.text import render_side_by_side, render_stack
 from tests.infra.support.benchmarks import BENCH_SMALL as FIXTURE
 
 M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730
+PRICES = bundled_price_book()
 
 
-def plan(*args: str, root: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stack.tools.plan", "--root", str(root), *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def plan(stack: str, *, results: list[Path] | None, root: Path = REPO_ROOT) -> StackPlan:
+    """The stack's plan as `make plan --results ...` computes it (no --results: the committed runs)."""
+    found, note = selected_results(results, False, root / "service" / "benchmarks" / "results")
+    return stack_plan(stack, prices=PRICES, results=found, results_note=note, root=root, run_program=False)
 
 
 @cache
+def all_stacks() -> list[StackPlan]:
+    return [plan(stack, results=[FIXTURE]) for stack in stack_names()]
+
+
 def all_stacks_json() -> dict[str, dict[str, object]]:
-    done = plan("--stack", "all", "--json", "--results", str(FIXTURE))
-    assert done.returncode in (0, 1), done.stderr
-    return {s["stack"]: s for s in json.loads(done.stdout)["stacks"]}
+    # Through JSON text, as --json prints it.
+    return {p.stack: json.loads(json.dumps(p.as_json(), default=str)) for p in all_stacks()}
 
 
 def test_dev_throughput_in_json_by_hand() -> None:
@@ -62,38 +69,39 @@ def test_dev_throughput_in_json_by_hand() -> None:
 
 
 def test_side_by_side_compares_cost_per_job_and_request() -> None:
-    done = plan("--stack", "all", "--results", str(FIXTURE))
-    table = done.stdout[done.stdout.index("Stacks side by side") :]
+    plans = all_stacks()
+    table = render_side_by_side(plans)
     header = table.splitlines()[1]
     for column in ("jobs/h", "$/1000 jobs", "req/s", "$/M req"):
         assert column in header
     dev_row = next(line for line in table.splitlines() if line.startswith("dev "))
     assert "5,760" in dev_row
-    assert "Throughput at full use" in done.stdout
-    assert "CPU basis: m4.large: 1 vCPU = 1 benchmark CPU (assumed" in done.stdout
+    dev_text = render_stack(next(p for p in plans if p.stack == "dev"))
+    assert "Throughput at full use" in dev_text
+    assert "CPU basis: m4.large: 1 vCPU = 1 benchmark CPU (assumed" in dev_text
 
 
-def test_a_bad_results_file_stops_the_plan_naming_it(tmp_path: Path) -> None:
+def test_a_bad_results_file_stops_the_plan_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     document = json.loads(FIXTURE.read_text())
     del document["jobs"][0]["cpu_s_per_job"]
     bad.write_text(json.dumps(document))
-    done = plan("--results", str(bad))
-    assert done.returncode == 2
-    assert "bad.json" in done.stderr and "jobs.0.cpu_s_per_job" in done.stderr
+    assert main(["--results", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "jobs.0.cpu_s_per_job" in err
 
 
 def test_without_results_the_plan_says_how_to_get_them(tmp_path: Path) -> None:
     (tmp_path / "infra").symlink_to(REPO_ROOT / "infra")
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
-    done = plan(root=tmp_path)
-    assert "Throughput: n/a: no benchmark results under" in done.stdout
-    assert "make bench" in done.stdout
+    text = render_stack(plan("dev", results=None, root=tmp_path))
+    assert "Throughput: n/a: no benchmark results under" in text
+    assert "make bench" in text
     # A committed results file is used without --results.
     results = tmp_path / "service" / "benchmarks" / "results"
     results.mkdir(parents=True)
     shutil.copy(FIXTURE, results / "20261101T000000Z-fixture.json")
-    done = plan(root=tmp_path)
-    assert "Throughput at full use" in done.stdout
-    assert "20261101T000000Z-fixture.json" in done.stdout
+    text = render_stack(plan("dev", results=None, root=tmp_path))
+    assert "Throughput at full use" in text
+    assert "20261101T000000Z-fixture.json" in text

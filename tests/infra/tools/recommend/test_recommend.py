@@ -26,6 +26,7 @@ from stack.model.capacity import SYSTEM_PODS, PodRequests, node_allocatable, nod
 from stack.config.catalog import instance_type, instance_types
 from stack.tools.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.model.prices import bundled_price_book
+from stack.tools.plan.cli import main as plan_main
 from stack.tools.recommend.cli import recommend
 from stack.tools.recommend.search import MemoryRule, web_choices, web_pod, worker_choices
 from stack.config.memory import web_memory_needed_mib, worker_memory_needed_mib
@@ -239,16 +240,9 @@ def test_written_stack_file_validates_and_plans_clean(tmp_path: Path) -> None:
     assert plan.offline_run and plan.errors == []
 
 
-def test_recommend_needs_a_load(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "stack.tools.plan", "--recommend", "--rps", "10", "--results", str(FIXTURE)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2
-    assert "--jobs-per-hour N" in done.stderr
+def test_recommend_needs_a_load(capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan_main(["--recommend", "--rps", "10", "--results", str(FIXTURE)]) == 2
+    assert "--jobs-per-hour N" in capsys.readouterr().err
 
 
 def test_pods_get_the_memory_the_memory_model_requires() -> None:
