@@ -1,4 +1,6 @@
-"""A replaced target group gets traffic only once it has healthy targets.
+"""The load balancer (stack/platform/load_balancer.py): public, HTTPS with a certificate, the only
+thing open to the internet; and a replaced target group gets traffic only once it has healthy
+targets.
 
 The rules this reproduces:
 - What replaces the group: the API modifies only a group's health checks and attributes
@@ -27,14 +29,20 @@ The rules this reproduces:
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stack.platform import load_balancer as lb
 from stack.tools.offline import OfflineRun, RecordedResource
 from stack.workloads import manifests as m
-from tests.infra.support.stack_files import run_edited, stack_run
+from tests.infra.support.network import INGRESS, subnet_ids
+from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
+ALB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -132,3 +140,60 @@ def test_today_s_group_does_not_roll_the_web_pods() -> None:
 def test_the_namespace_injects_the_readiness_gates() -> None:
     (namespace,) = stack_run("prod").of_type("kubernetes:core/v1:Namespace")
     assert namespace.inputs["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+
+
+# --- the load balancer and its listeners ---------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_alb_is_public_with_the_configured_idle_timeout(stack: str) -> None:
+    run = stack_run(stack)
+    alb = run.named(ALB, "web-alb").inputs
+    assert alb["idleTimeout"] == run.config.load_balancer.idle_timeout_seconds
+    assert alb["internal"] is False
+    assert set(alb["subnets"]) == subnet_ids(run, "public")
+    target_group = run.named("aws:lb/targetGroup:TargetGroup", "web-tg").inputs
+    assert target_group["targetType"] == "ip"
+    assert target_group["port"] == 8000
+    assert target_group["healthCheck"]["path"] == "/healthz"
+
+
+def test_without_a_certificate_the_alb_serves_plain_http() -> None:
+    (listener,) = [r for r in stack_run("dev").of_type(LISTENER) if r.inputs["port"] != lb.STANDBY_PORT]
+    assert (listener.inputs["port"], listener.inputs["protocol"]) == (80, "HTTP")
+    assert listener.inputs["defaultActions"][0]["type"] == "forward"
+    assert stack_run("dev").outputs["appUrl"].startswith("http://")
+
+
+def test_with_a_certificate_https_serves_and_http_redirects() -> None:
+    def with_cert(raw: dict[str, Any]) -> None:
+        raw["django-eks:loadBalancer"]["certificateArn"] = CERT
+        raw["django-eks:loadBalancer"]["domainName"] = "app.example.com"
+
+    run = run_edited(with_cert)
+    listeners = {r.inputs["port"]: r.inputs for r in run.of_type(LISTENER)}
+    assert listeners[443]["protocol"] == "HTTPS"
+    assert listeners[443]["certificateArn"] == CERT
+    assert listeners[443]["defaultActions"][0]["type"] == "forward"
+    assert listeners[80]["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
+    assert run.outputs["appUrl"] == "https://app.example.com"
+    ports = sorted(r.inputs["fromPort"] for r in run.of_type(INGRESS) if r.inputs.get("cidrIpv4"))
+    assert ports == [80, 443]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_alb_is_open_to_the_internet_and_only_on_http_ports(stack: str) -> None:
+    run = stack_run(stack)
+    alb_group = "web-alb-placeholder-id"
+    for group in run.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        for rule in group.inputs.get("ingress", []):
+            assert "0.0.0.0/0" not in rule.get("cidrBlocks", [])
+    for rule in run.of_type(INGRESS):
+        if rule.inputs.get("cidrIpv4") == "0.0.0.0/0" or rule.inputs.get("cidrIpv6") == "::/0":
+            assert rule.inputs["securityGroupId"] == alb_group
+            assert rule.inputs["fromPort"] == rule.inputs["toPort"]
+            assert rule.inputs["fromPort"] in (80, 443)
+    (egress,) = run.of_type(EGRESS)
+    assert egress.inputs["securityGroupId"] == alb_group
+    assert (egress.inputs["fromPort"], egress.inputs["toPort"]) == (8000, 8000)
+    assert egress.inputs["referencedSecurityGroupId"] == "sg-placeholder-cluster"

@@ -1,4 +1,5 @@
-"""The web pod's nginx comes by digest through the stack's ECR pull-through cache of ECR Public.
+"""The registry (stack/platform/registry.py): the service's repository scans and expires untagged
+images; the web pod's nginx comes by digest through the stack's ECR pull-through cache of ECR Public.
 
 Docker Hub limits anonymous pulls per source IP, and every node behind one NAT gateway is one
 IP: a scale-out could stop at ErrImagePull. The sidecar now comes from the account's private
@@ -107,3 +108,12 @@ def test_the_cache_prefix_is_a_valid_prefix_of_its_own_stack(stack: str) -> None
 
 def test_two_stacks_of_one_account_get_different_prefixes() -> None:
     assert len({pull_through_prefix(s) for s in STACKS}) == len(STACKS)
+
+
+def test_image_registry_scans_on_push_and_expires_untagged_images() -> None:
+    run = stack_run("dev")
+    repo = run.named("aws:ecr/repository:Repository", "service").inputs
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    policy = json.loads(run.named("aws:ecr/lifecyclePolicy:LifecyclePolicy", "service-lifecycle").inputs["policy"])
+    assert {rule["selection"]["tagStatus"] for rule in policy["rules"]} == {"untagged"}
