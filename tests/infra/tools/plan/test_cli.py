@@ -1,7 +1,8 @@
 """The offline plan's command line: tables, JSON, manifests and the cost diff.
 
-One run of `python -m stack.tools.plan` per output mode (text with manifests and results, JSON),
-as `make plan` and the workflows start it; everything else in-process.
+One run of `python -m stack.tools.plan` per output mode (text with manifests and results, JSON)
+and of `python -m stack.tools.plan.diff`, as `make plan` and the workflows start them; everything
+else in-process.
 """
 
 from __future__ import annotations
@@ -175,6 +176,26 @@ def test_all_stacks_text_from_the_real_program(tmp_path: Path) -> None:
         manifests = sorted((tmp_path / stack).glob("*.yaml"))
         kinds = {yaml.safe_load(p.read_text()).get("kind") for p in manifests}
         assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds
+
+
+@needs_offline
+def test_the_cost_diff_of_two_plans_as_the_pull_request_workflow_runs_it(tmp_path: Path) -> None:
+    # .github/workflows/pull-request.yml: `python -m stack.tools.plan.diff base.json pr.json`.
+    base = all_stacks_json()
+    head = {**base, "stacks": base["stacks"][1:]}
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "pr.json").write_text(json.dumps(head))
+    result = subprocess.run(
+        [sys.executable, "-m", "stack.tools.plan.diff", str(tmp_path / "base.json"), str(tmp_path / "pr.json")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(MARKER)
+    removed, *kept = [s["stack"] for s in base["stacks"]]
+    assert f"| {removed} (removed) |" in result.stdout
+    for stack in kept:  # the same plan: no change
+        (row,) = [line for line in result.stdout.splitlines() if line.startswith(f"| {stack} | ")]
+        assert "| $0.00 |" in row, row
 
 
 def test_unknown_stack_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
