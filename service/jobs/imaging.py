@@ -107,7 +107,7 @@ def image_recompress(*, data: bytes, max_dimension: int, quality: int) -> Compre
     outline(data)
     with Image.open(BytesIO(data), formats=ACCEPTED_FORMATS) as image:
         # In place: exif_transpose otherwise returns a full-size copy, doubling the peak
-        # memory of the largest accepted image (see infra/stack/model/memory.py).
+        # memory of the largest accepted image (see infra/stack/config/memory.py).
         ImageOps.exif_transpose(image, in_place=True)
         image.thumbnail((max_dimension, max_dimension), Image.Resampling.LANCZOS)
         has_alpha = image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info)

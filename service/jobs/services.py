@@ -55,7 +55,7 @@ def job_create(*, file: IO[bytes], max_pixels: int | None = None) -> Job:
     bucket's lifecycle rule removes.
 
     An upload in a slot is inspected and streamed to the storage; the slots bound the larger
-    part of the memory uploads take (infra/stack/model/memory.py).
+    part of the memory uploads take (infra/stack/config/memory.py).
     """
     slots = _upload_slots()
     if not slots.acquire(timeout=settings.JOBS_UPLOAD_WAIT_SECONDS):

@@ -22,7 +22,7 @@ from stack.platform.addon_versions import DEFAULT, DATA_FILE, addon_versions, pi
 from stack.platform.cluster import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
 from stack.config.model import KubernetesVersion
 from stack.tools.offline import OfflineMocks
-from tests.infra.stack_files import run_edited
+from tests.infra.support.stack_files import run_edited
 
 ADDONS = [*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES]
 VERSIONS = list(get_args(KubernetesVersion))

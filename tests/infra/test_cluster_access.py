@@ -8,7 +8,7 @@ import pytest
 
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.tools.offline import RecordedResource
-from tests.infra.stack_files import STACKS, run_edited, stack_run
+from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
 ENTRY = "aws:eks/accessEntry:AccessEntry"
 ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"

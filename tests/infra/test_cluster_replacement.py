@@ -24,7 +24,7 @@ import pytest
 
 from stack.config.model import PROJECT
 from stack.tools.offline import OfflineRun, RecordedResource
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.stack_files import STACKS, stack_run
 
 
 def engine_deletes_first(resource: RecordedResource, provider_asks: bool) -> bool:

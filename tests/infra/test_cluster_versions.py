@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stack.platform.addon_versions import pinned_addon_version
-from tests.infra.stack_files import STACKS, run_edited, stack_run
+from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
 
 def addon_follows(addon: dict[str, Any], version: str) -> bool:

@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 
 from stack.tools.offline import OfflineRun, RecordedResource
-from tests.infra.stack_files import run_edited
+from tests.infra.support.stack_files import run_edited
 
 RDS = "aws:rds/instance:Instance"
 RANDOM_ID = "random:index/randomId:RandomId"

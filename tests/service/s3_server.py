@@ -179,7 +179,7 @@ def kind_of(call: S3Call, kinds: Iterable[str]) -> str | None:
 def refused_by_role(calls: Iterable[S3Call], region: str = REGION) -> Iterator[str]:
     """Each call the signer's pod role (as the program renders it) would not allow on AWS."""
     from stack.platform.storage import POD_ACCESS, bucket_arn, bucket_policy, partition, pod_policy
-    from tests.infra.iam_evaluator import Request, evaluate
+    from tests.infra.support.iam_evaluator import Request, evaluate
 
     for call in calls:
         kind = kind_of(call, POD_ACCESS)

@@ -1,6 +1,6 @@
 """The largest accepted upload and image fit the pods' memory limits, measured on real processes.
 
-The stack config derives the memory limits from one model (infra/stack/model/memory.py): here real
+The stack config derives the memory limits from one model (infra/stack/config/memory.py): here real
 uWSGI and gunicorn processes take the largest accepted upload on every request thread at
 once, with the upload slots the config sets, and a real Celery worker compresses the largest
 image it lets through; their peak RSS is read from /proc. A peak above the configured limit
@@ -21,7 +21,7 @@ from service_processes import wait_for
 
 from config.launch import SERVERS
 from jobs.models import Job
-from stack.model import memory
+from stack.config import memory
 from stack.config.loader import config_from_stack_file
 from stack.config.model import StackConfig
 

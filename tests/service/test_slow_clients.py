@@ -183,7 +183,7 @@ def test_the_clusters_proxy_config_passes_nginx_own_check(tmp_path):
 
     from stack.config.rules import parse_stack_config
     from stack.workloads.proxy import proxy_args
-    from tests.infra.stack_files import project_config
+    from tests.infra.support.stack_files import project_config
 
     require_nginx()
     for stack in ("dev", "prod"):

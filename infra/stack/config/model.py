@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from stack.model.catalog import instance_types
+from stack.config.catalog import instance_types
 
 PROJECT = "django-eks"
 """The Pulumi project name: the namespace of this program's config keys."""

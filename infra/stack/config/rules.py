@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
+from stack.config.memory import memory_problems
 from stack.config.model import LoadBalancerConfig, StackConfig
 
 @dataclass(frozen=True)
@@ -131,8 +132,6 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
             )
         )
     problems.extend(load_balancer_problems(config.load_balancer))
-    from stack.model.memory import memory_problems  # the model builds on this module's classes
-
     problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
     if not any(pool.schedules_system_pods for pool in pools.values()):
         problems.append(

@@ -36,7 +36,7 @@ delivered twice); `worker.autoscaling.queueLengthPerReplica` a multiple of
 `worker.concurrency`; replicas within their autoscaling bounds; `web.memoryMib` and
 `worker.memoryMib` hold the web server's processes with an upload of the largest size on every
 request thread and `jobs.uploadsPerWebPod` being stored, and the largest image (`jobs.maxPixels`)
-at `worker.concurrency` (`infra/stack/model/memory.py`; e.g. `worker.memoryMib: 512 MiB cannot hold
+at `worker.concurrency` (`infra/stack/config/memory.py`; e.g. `worker.memoryMib: 512 MiB cannot hold
 worker.concurrency 1 job(s) of jobs.maxPixels 40000000: needs 603 MiB; ...`), and
 `jobs.uploadsPerWebPod` is a multiple of `web.gunicornWorkers` (the web server's processes:
 gunicorn's `--workers`, uWSGI's `--processes`); `reconciler.*` periods and

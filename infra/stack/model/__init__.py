@@ -1,2 +1,2 @@
-"""Pure models of what a stack needs and costs, computed without the engine: instance catalog,
-prices, zones, pod memory, node capacity, monthly cost, throughput."""
+"""Pure models of what a stack needs and costs, computed from a valid config without the engine:
+prices, zones, node capacity, monthly cost, throughput, pod requests."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from stack.model.catalog import InstanceType, instance_type
+from stack.config.catalog import InstanceType, instance_type
 from stack.model.pod_requests import DAEMONSET_PODS, PodRequests
 
 from stack.config.model import NodePoolConfig, StackConfig

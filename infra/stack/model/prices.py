@@ -22,7 +22,7 @@ from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from stack.model.catalog import DATA_DIR, instance_types
+from stack.config.catalog import DATA_DIR, instance_types
 
 if TYPE_CHECKING:
     from mypy_boto3_pricing.client import PricingClient

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from stack.model.catalog import instance_type
+from stack.config.catalog import instance_type
 from stack.config.model import NODE_POOL_LABEL, NodePoolConfig
 
 _TAINT_EFFECTS = {

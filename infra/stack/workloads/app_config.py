@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from stack.config.model import StackConfig
 from stack.config.names import NAMESPACE
-from stack.model.memory import memory_settings
+from stack.config.memory import memory_settings
 from stack.workloads import proxy
 from stack.workloads.pods import CONFIG_MAP, PART_OF, SECRET, Manifest, metadata
 from stack.workloads.reconciler import reconciler_settings

@@ -6,7 +6,7 @@ import pytest
 
 from stack.config.model import StackConfig
 from stack.config.rules import parse_stack_config
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 
 
 @pytest.fixture

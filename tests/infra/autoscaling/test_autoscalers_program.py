@@ -11,7 +11,7 @@ from stack.addons import keda
 from stack.model.pod_requests import system_pool
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.tools.offline import OfflineRun, RecordedResource
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.stack_files import STACKS, stack_run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -105,7 +105,7 @@ def test_destroy_order(stack: str) -> None:
 
 def test_tainted_system_pool_is_tolerated() -> None:
     from stack.config.rules import parse_stack_config
-    from tests.infra.stack_files import project_config
+    from tests.infra.support.stack_files import project_config
 
     raw = project_config("prod")
     raw["nodePools"]["web"]["taints"] = [{"key": "system", "effect": "PreferNoSchedule"}]
@@ -120,7 +120,7 @@ def test_keda_values_use_only_keys_the_chart_defines() -> None:
     import yaml
 
     from stack.config.rules import parse_stack_config
-    from tests.infra.stack_files import project_config
+    from tests.infra.support.stack_files import project_config
 
     chart = yaml.safe_load((keda.DATA_DIR / f"values-{keda.CHART_VERSION}.yaml").read_text())
     values = keda.chart_values(parse_stack_config(project_config("prod")), "web")

@@ -10,7 +10,7 @@ import pytest
 from stack.addons import cluster_autoscaler as ca
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.config.rules import parse_stack_config
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 
 CLUSTER = "django-eks-prod"
 REGION = "us-east-1"

@@ -18,7 +18,7 @@ from pulumi import dynamic
 from pulumi.dynamic.dynamic import _serialize, serialize_provider
 
 from stack.platform import node_group_scaling as ngs
-from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.stack_files import STACKS, stack_run
 
 
 @pytest.mark.parametrize(

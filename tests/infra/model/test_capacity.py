@@ -4,7 +4,7 @@ as errors and warnings naming the keys."""
 from __future__ import annotations
 
 from stack.model.capacity import capacity_report
-from tests.infra.plan.configs import small_config, split_pools_config
+from tests.infra.support.configs import small_config, split_pools_config
 
 
 def test_max_replicas_beyond_max_nodes_is_an_error_naming_the_keys() -> None:

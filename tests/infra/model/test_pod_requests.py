@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from stack.model.capacity import capacity_report
 from stack.model.pod_requests import system_pool
-from tests.infra.plan.configs import small_config, split_pools_config
+from tests.infra.support.configs import small_config, split_pools_config
 
 
 def test_system_pods_go_to_the_web_pool_when_untainted() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from stack.config.model import StackConfig
 from stack.config.rules import parse_stack_config
-from tests.infra.stack_files import STACKS, project_config
+from tests.infra.support.stack_files import STACKS, project_config
 from tests.infra.support.workload_mocks import RecordingMonitor, recording_monitor
 
 

@@ -14,7 +14,7 @@ from stack.config.rules import parse_stack_config
 from stack.workloads import app_config
 from stack.workloads.app_config import PLACEHOLDER_SECRETS, SECRET_KEYS, allowed_hosts
 from stack.workloads.pods import CONFIG_MAP, SECRET
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.support.manifests import ALB_DNS, find, render
 
 

@@ -12,7 +12,7 @@ from stack.config.rules import StackConfigError, parse_stack_config
 from stack.model.nodes import node_allocatable, room_after_daemonsets
 from stack.workloads import benchmark as b
 from stack.workloads.worker import worker_deployment
-from tests.infra.stack_files import project_config, run_edited
+from tests.infra.support.stack_files import project_config, run_edited
 from tests.infra.support.manifests import launched
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/service:0.1.0"

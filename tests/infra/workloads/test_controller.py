@@ -8,7 +8,7 @@ from stack.addons import load_balancer_controller as lbc
 from stack.config.model import StackConfig
 from stack.platform.iam import trust_policy
 from stack.tools.offline import OfflineRun, RecordedResource
-from tests.infra.stack_files import stack_run
+from tests.infra.support.stack_files import stack_run
 from tests.infra.support.workload_mocks import RecordingMonitor, run, workloads
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -31,7 +31,7 @@ from stack.workloads import pods
 from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.network_policies import network_policies, s3_prefix_list_name
 from stack.workloads.reconciler import RECONCILER
-from tests.infra.stack_files import stack_run
+from tests.infra.support.stack_files import stack_run
 
 
 @dataclass(frozen=True)

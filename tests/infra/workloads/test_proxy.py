@@ -21,7 +21,7 @@ from stack.model.pod_requests import workload_pod
 from stack.workloads import proxy
 from stack.workloads.pods import CONFIG_MAP
 from stack.workloads.web import SERVICE_PORT
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.support.manifests import find, launched, option, render
 
 

@@ -21,7 +21,7 @@ from stack.workloads import queue_scaling as qs
 from stack.workloads.app_config import CELERY_QUEUE, PLACEHOLDER_SECRETS
 from stack.workloads.pods import CONFIG_MAP, SECRET
 from stack.workloads.worker import worker_settings
-from tests.infra.stack_files import STACKS, project_config, stack_run
+from tests.infra.support.stack_files import STACKS, project_config, stack_run
 from tests.infra.support.crds import crd_schemas
 from tests.infra.support.manifests import find, render
 
@@ -75,7 +75,7 @@ def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
     raw["worker"] = {
         **raw.get("worker", {}),
         "concurrency": 2,
-        "memoryMib": 896,  # two children on dev's 30 M pixel images (stack.model.memory)
+        "memoryMib": 896,  # two children on dev's 30 M pixel images (stack.config.memory)
         "autoscaling": {"minReplicas": 0, "maxReplicas": 4, "queueLengthPerReplica": 4, "activationQueueLength": 3},
     }
     config = parse_stack_config(raw)

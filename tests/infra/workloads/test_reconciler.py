@@ -12,7 +12,7 @@ from stack.model.capacity import capacity_report
 from stack.model.pod_requests import RECONCILER_POD, SYSTEM_PODS, system_pool
 from stack.workloads import reconciler as r
 from stack.workloads.pods import CONFIG_MAP
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.support.manifests import cluster_version, find, launched, render
 
 

@@ -18,7 +18,7 @@ from stack.config.model import StackConfig
 from stack.config.names import WEB, WORKER
 from stack.config.rules import parse_stack_config
 from stack.workloads.web import target_group_binding, web_container, web_termination_grace_seconds
-from tests.infra.stack_files import project_config
+from tests.infra.support.stack_files import project_config
 from tests.infra.support.crds import crd_schemas
 from tests.infra.support.manifests import IMAGE, TARGET_GROUP_ARN, cluster_version, find, launched, option, render
 
@@ -36,7 +36,7 @@ def rendered_web_container(config: StackConfig) -> dict[str, Any]:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_the_pods_settings_reach_the_server_the_launcher_starts(server: str, stack_config: StackConfig) -> None:
-    # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.model.memory).
+    # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.config.memory).
     config = with_server(stack_config, server, jobs={"uploadsPerWebPod": 2}, memoryMib=1152,
                          gunicornWorkers=2, threads=16, keepAliveSeconds=90,
                          gracefulTimeoutSeconds=25, timeoutSeconds=70)

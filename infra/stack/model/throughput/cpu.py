@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stack.model.catalog import instance_type
+from stack.config.catalog import instance_type
 
 # Baseline utilisation per vCPU of the burstable types in the catalog: credits earned per
 # hour / (60 x vCPUs) from the EC2 User Guide's burstable credit table (t3.medium earns 24

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from stack.config.loader import stack_file
 from stack.config.rules import StackConfigError
 from stack.tools.plan.report import REPO_ROOT, StackPlan, config_from_stack_file, plan_stack, stack_names
 from stack.tools.plan.resources import write_manifests
 from stack.tools.plan.text import render_side_by_side, render_stack
 from stack.model.prices import LivePricesError, PriceBook, bundled_price_book, live_price_book, live_queries
 from stack.tools.recommend.cli import add_recommend_arguments, run_recommend
-from stack.model.throughput.estimate import stack_throughput
+from stack.model.throughput.estimate import ResultsSet, stack_throughput
 from stack.model.throughput.options import ResultsError, add_results_arguments, selected_results
 from stack.workloads.benchmark import benchmark_problems
 
@@ -68,6 +69,42 @@ def _live_prices(stacks: list[str], root: Path) -> tuple[PriceBook, list[str]]:
     return book, warnings + more
 
 
+def stack_plan(
+    stack: str,
+    *,
+    prices: PriceBook,
+    results: ResultsSet | None,
+    results_note: str = "",
+    price_warnings: Sequence[str] = (),
+    root: Path = REPO_ROOT,
+    run_program: bool = True,
+    recorded_sink: list[Any] | None = None,
+) -> StackPlan:
+    """One stack's plan as `make plan` prints it: the report, the prices' and the benchmark
+    Job's warnings, and the throughput from `results` (or `results_note` saying why none)."""
+    plan = plan_stack(stack, prices=prices, root=root, run_program=run_program, recorded_sink=recorded_sink)
+    plan.warnings += price_warnings
+    plan.throughput_note = results_note
+    if plan.config is not None and plan.capacity is not None and plan.config.benchmark.node_pool:
+        needed = plan.capacity.pool(plan.config.benchmark.node_pool).nodes_needed
+        plan.warnings += benchmark_problems(plan.config, needed)
+    if results is not None and plan.config is not None and plan.cost is not None:
+        plan.throughput = stack_throughput(plan.config, results, prices)
+        plan.warnings += [f"throughput: {p}" for p in plan.throughput.problems]
+    return plan
+
+
+def _plan_recommended(stack: str, prices: PriceBook, root: Path) -> int:
+    """The offline plan of the stack file the recommender wrote: its errors fail the command."""
+    plan = plan_stack(stack, prices=prices, root=root)
+    print(f"\nWrote {stack_file(stack, root).name}; its offline plan: {len(plan.errors)} errors, {len(plan.warnings)} warnings")
+    for e in plan.errors:
+        print(f"  ERROR   {e}")
+    for w in plan.warnings:
+        print(f"  warning {w}")
+    return 1 if plan.errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     root: Path = args.root
@@ -96,20 +133,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if args.recommend:
-        return run_recommend(args, results, prices, root)
+        code, written = run_recommend(args, results, prices, root)
+        return code if written is None else _plan_recommended(written, prices, root)
 
     plans: list[StackPlan] = []
     for stack in stacks:
         recorded: list[Any] = []
-        plan = plan_stack(stack, prices=prices, root=root, recorded_sink=recorded)
-        plan.warnings += price_warnings
-        plan.throughput_note = results_note
-        if plan.config is not None and plan.capacity is not None and plan.config.benchmark.node_pool:
-            needed = plan.capacity.pool(plan.config.benchmark.node_pool).nodes_needed
-            plan.warnings += benchmark_problems(plan.config, needed)
-        if results is not None and plan.config is not None and plan.cost is not None:
-            plan.throughput = stack_throughput(plan.config, results, prices)
-            plan.warnings += [f"throughput: {p}" for p in plan.throughput.problems]
+        plan = stack_plan(
+            stack,
+            prices=prices,
+            price_warnings=price_warnings,
+            results=results,
+            results_note=results_note,
+            root=root,
+            recorded_sink=recorded,
+        )
         if args.manifests is not None and recorded:
             write_manifests(recorded, args.manifests / stack)
         plans.append(plan)

@@ -1,4 +1,4 @@
-"""Plain-text tables for a terminal."""
+"""The plan as text: resources, capacity, cost, problems, and stacks side by side."""
 
 from __future__ import annotations
 
@@ -8,25 +8,8 @@ from typing import Any
 
 from stack.model.pod_requests import DAEMONSET_PODS, SYSTEM_PODS
 from stack.tools.plan.report import StackPlan
-from stack.model.throughput.text import render_throughput, unit_usd
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
-    """Columns padded to their widest cell; columns in `right` right-aligned."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
-
-
-def usd(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:,.2f}"
+from stack.tools.plan.throughput import render_throughput
+from stack.tools.text import table, unit_usd, usd
 
 
 def _settings(settings: dict[str, Any]) -> str:

@@ -1,4 +1,8 @@
-"""`python -m stack.tools.plan --recommend --jobs-per-hour N --rps M [--name NAME] [--base STACK]`."""
+"""`python -m stack.tools.plan --recommend --jobs-per-hour N --rps M [--name NAME] [--base STACK]`.
+
+The recommender searches and writes the stack file; the plan's command line, which offers this
+mode, then plans the file it wrote (so the recommender never imports the plan).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
-from stack.model.catalog import InstanceType, instance_types
+from stack.config.loader import stack_file
+from stack.config.catalog import InstanceType, instance_types
 from stack.model.prices import PriceBook
 from stack.tools.recommend.search import PoolChoice, best_per_type, shared_choices, web_choices, worker_choices
 from stack.tools.recommend.stack_file import (
@@ -22,6 +27,7 @@ from stack.tools.recommend.stack_file import (
 )
 from stack.model.throughput.estimate import ResultsSet
 from stack.model.throughput.pods import HEADLINE_HTTP_WORKLOAD
+from stack.tools.text import table
 
 TOP = 5
 DISK_GIB = 20
@@ -105,8 +111,6 @@ def _served(choice: PoolChoice, unit: str) -> str:
 
 
 def render(recs: list[Recommendation], jobs_per_hour: float, rps: float, results: ResultsSet) -> str:
-    from stack.tools.plan.text import table
-
     rows = [
         (
             str(i),
@@ -139,8 +143,11 @@ def render(recs: list[Recommendation], jobs_per_hour: float, rps: float, results
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
 
 
-def run_recommend(args: argparse.Namespace, results: ResultsSet | None, prices: PriceBook, root: Path) -> int:
-    """Print the best few and write the best as a stack file; the exit code of the command."""
+def run_recommend(
+    args: argparse.Namespace, results: ResultsSet | None, prices: PriceBook, root: Path
+) -> tuple[int, str | None]:
+    """Print the best few and write the best as a stack file: the exit code so far, and the stack
+    written (None when nothing was)."""
     problems = []
     if args.jobs_per_hour is None or args.jobs_per_hour < 0:
         problems.append("--jobs-per-hour N (a number >= 0) is required with --recommend")
@@ -155,7 +162,7 @@ def run_recommend(args: argparse.Namespace, results: ResultsSet | None, prices: 
     if problems or results is None:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
-        return 2
+        return 2, None
     catalog = [
         t for t in instance_types().values() if args.arch == "any" or t.architecture == args.arch
     ]
@@ -172,7 +179,7 @@ def run_recommend(args: argparse.Namespace, results: ResultsSet | None, prices: 
         print("error: no configuration of the catalog serves this load within the config's bounds", file=sys.stderr)
         for d in dropped[:10]:
             print(f"  {d}", file=sys.stderr)
-        return 1
+        return 1, None
     print(render(recs, args.jobs_per_hour, args.rps, results))
     best = recs[0]
     stack = f"exp-{args.name}"
@@ -192,15 +199,5 @@ def run_recommend(args: argparse.Namespace, results: ResultsSet | None, prices: 
         base_stack=args.base,
         today=date.today(),
     )
-    path = root / f"Pulumi.{stack}.yaml"
-    path.write_text(stack_file_text(best, header))
-
-    from stack.tools.plan.report import plan_stack
-
-    plan = plan_stack(stack, prices=prices, root=root)
-    print(f"\nWrote {path.name}; its offline plan: {len(plan.errors)} errors, {len(plan.warnings)} warnings")
-    for e in plan.errors:
-        print(f"  ERROR   {e}")
-    for w in plan.warnings:
-        print(f"  warning {w}")
-    return 1 if plan.errors else 0
+    stack_file(stack, root).write_text(stack_file_text(best, header))
+    return 0, stack

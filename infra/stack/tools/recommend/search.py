@@ -12,7 +12,7 @@ also holds the cluster's system pods) and a tainted workers pool. For each pool,
 
 A pod's CPU request is one of the even splits of a node's room after DaemonSets (1, 2, 3, ...
 pods per node), never more than it can use (one vCPU per Celery child or gunicorn process), and
-at least `MIN_CPU_MILLICORES`. A pod's memory is what the memory model (`stack.model.memory`, the
+at least `MIN_CPU_MILLICORES`. A pod's memory is what the memory model (`stack.config.memory`, the
 config's own rule) requires of its shape: a worker's for its concurrency at the pixel limit, a
 web pod's for its processes, threads and upload slots. Throughput per pod is
 `stack.model.throughput.estimate`'s.
@@ -27,8 +27,8 @@ from typing import Literal
 
 from stack.model.nodes import NodeRoom, node_allocatable, nodes_needed, pods_per_node, room_after_daemonsets
 from stack.model.pod_requests import SYSTEM_PODS, PodRequests
-from stack.model.catalog import InstanceType
-from stack.model.memory import web_pod_memory_mib, worker_pod_memory_mib
+from stack.config.catalog import InstanceType
+from stack.config.memory import web_pod_memory_mib, worker_pod_memory_mib
 from stack.model.prices import HOURS_PER_MONTH, PriceBook
 from stack.model.throughput.estimate import ResultsSet
 from stack.model.throughput.pods import (

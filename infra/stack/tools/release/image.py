@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from stack.model.catalog import instance_type
+from stack.config.catalog import instance_type
 from stack.config.model import StackConfig
 
 # What `docker buildx --platform` calls the architectures of the EC2 catalog.
