@@ -20,10 +20,12 @@ import io
 import math
 import os
 import struct
+import threading
 import time
 import zlib
 
 import pytest
+import requests
 from conftest import encode, job_stored, photo_like
 from django.conf import settings
 from django.test import Client
@@ -120,6 +122,33 @@ def test_a_png_chunk_flood_is_refused_in_about_the_time_a_normal_png_of_its_size
     print(f"validation of {len(normal)} bytes: normal PNG {normal_seconds * 1000:.0f} ms, "
           f"{len(flood) // 12} empty chunks {flood_seconds * 1000:.0f} ms")
     assert flood_seconds <= 3 * normal_seconds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_four_chunk_floods_at_once_leave_a_normal_upload_its_slot(processes):
+    """The reported scene, on the web process the pod runs: four 10 MB floods held the only upload
+    slot about 7 s each, so a normal upload behind them waited out JOBS_UPLOAD_WAIT_SECONDS and got
+    503 ``busy``. Refused from their structure, they hold it for milliseconds."""
+    _, url = processes.web("uwsgi", env={"JOBS_MAX_CONCURRENT_UPLOADS": "1", "JOBS_UPLOAD_WAIT_SECONDS": "2"})
+    flood = png_chunk_flood(settings.JOBS_MAX_UPLOAD_BYTES - 512 * 1024)
+    normal = encode(photo_like(640, 480))
+    answers: dict[str, list[requests.Response]] = {"flood": [], "normal": []}
+
+    def post(kind: str, data: bytes) -> None:
+        answers[kind].append(requests.post(f"{url}/api/jobs", files={"image": ("a.png", data, "image/png")},
+                                           timeout=120))
+
+    floods = [threading.Thread(target=post, args=("flood", flood)) for _ in range(4)]
+    for thread in floods:
+        thread.start()
+    time.sleep(0.5)  # the floods are in, one of them in the slot
+    post("normal", normal)
+    for thread in floods:
+        thread.join(timeout=180)
+    (response,) = answers["normal"]
+    assert response.status_code == 201, response.text
+    assert [r.status_code for r in answers["flood"]] == [400] * 4, [r.text[:200] for r in answers["flood"]]
+    assert {r.json()["error"] for r in answers["flood"]} == {"too_complex"}
 
 
 def test_a_png_with_small_idat_chunks_within_the_bound_is_accepted_and_compressed():
