@@ -133,15 +133,19 @@ def test_four_chunk_floods_at_once_leave_a_normal_upload_its_slot(processes):
     flood = png_chunk_flood(settings.JOBS_MAX_UPLOAD_BYTES - 512 * 1024)
     normal = encode(photo_like(640, 480))
     answers: dict[str, list[requests.Response]] = {"flood": [], "normal": []}
+    first_answer = threading.Event()
 
     def post(kind: str, data: bytes) -> None:
         answers[kind].append(requests.post(f"{url}/api/jobs", files={"image": ("a.png", data, "image/png")},
                                            timeout=120))
+        first_answer.set()
 
     floods = [threading.Thread(target=post, args=("flood", flood)) for _ in range(4)]
     for thread in floods:
         thread.start()
-    time.sleep(0.5)  # the floods are in, one of them in the slot
+    # Once a flood is answered, one of them has been through the slot (before: the others gave
+    # up waiting while the first held it, and it held it for seconds more).
+    assert first_answer.wait(timeout=120)
     post("normal", normal)
     for thread in floods:
         thread.join(timeout=180)
