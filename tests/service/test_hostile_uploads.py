@@ -182,8 +182,9 @@ def gif_random(side: int) -> bytes:
 def test_gif_extension_floods_are_refused_in_about_the_time_a_normal_gif_of_their_size_takes():
     """GIF89a sections 15 to 24: a 0x21 extension is a label and data sub-blocks (a size byte, then
     that many bytes, a zero size last). Pillow reads those before the first image in Python and
-    joins a comment's sub-blocks with ``+=`` (PIL/GifImagePlugin.py ``GifImageFile._seek`` l.175, its comment loop l.252): a 4 MB
-    comment of 1-byte sub-blocks took 510 s to validate here, 800,000 empty comments 10 s."""
+    joins a comment's sub-blocks with ``+=`` (PIL/GifImagePlugin.py ``GifImageFile._seek`` l.175,
+    its comment loop l.252): a 4 MB comment of 1-byte sub-blocks took 510 s to validate here,
+    800,000 empty comments 10 s."""
     normal = gif_random(1500)
     small = encode(photo_like(64, 48).convert("P"), "GIF")
     at = 13 + (3 << ((small[10] & 7) + 1) if small[10] & 0x80 else 0)  # after the global color table
@@ -265,6 +266,24 @@ def test_a_progressive_jpeg_of_many_cheap_scans_is_refused_at_upload_and_failed_
     job = run_job(hostile, 2000, 2000, "image/jpeg")
     assert job.status == "failed"
     assert "scans" in job.error and str(JPEG_MAX_BLOCK_PASSES) in job.error
+
+
+def test_the_most_scans_accepted_cost_the_worker_about_one_more_decode():
+    """Just under the bound, every block decoded JPEG_MAX_BLOCK_PASSES times: the job's decode costs
+    a small multiple of decoding an ordinary JPEG of the same pixels, measured here together."""
+    cheap_scans = jpeg_progressive_scans(2000, 2000, JPEG_MAX_BLOCK_PASSES - 1)
+    imaging.image_inspect(file=io.BytesIO(cheap_scans), max_pixels=settings.JOBS_MAX_PIXELS)  # accepted
+    ordinary = encode(photo_like(2000, 2000).convert("L"), "JPEG")
+
+    def job(data: bytes) -> None:
+        imaging.image_recompress(data=data, max_dimension=settings.JOBS_OUTPUT_MAX_DIMENSION,
+                                 quality=settings.JOBS_OUTPUT_QUALITY)
+
+    ordinary_seconds = best_of(3, lambda: job(ordinary))
+    scans_seconds = best_of(3, lambda: job(cheap_scans))
+    print(f"2000x2000: ordinary JPEG {ordinary_seconds * 1000:.0f} ms, "
+          f"{JPEG_MAX_BLOCK_PASSES - 1} AC scans {scans_seconds * 1000:.0f} ms")
+    assert scans_seconds <= 4 * ordinary_seconds
 
 
 def animated(fmt: str, frames: int, **params: object) -> bytes:
