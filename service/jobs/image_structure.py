@@ -1,14 +1,15 @@
-"""What an image file's structure says before any decoder runs: PNG chunks and JPEG markers.
+"""What an image file's structure says before any decoder runs: PNG chunks, JPEG markers, GIF blocks.
 
-Both walks cost a bounded amount of work per byte and stop early on the shapes that make a
+Each walk costs a bounded amount of work per byte and stops early on the shapes that make a
 decoder loop without bound: a flood of tiny PNG chunks (Pillow handles each chunk in Python,
 twice: ``PngImagePlugin.PngImageFile._open`` up to the first IDAT and ``ChunkStream.verify`` or
-``load_end`` after it), or a progressive JPEG with thousands of scans (libjpeg decodes every
-block of a scan's components once per scan, however little data the scan holds). They also
-find a JPEG whose scans hold less data than its declared size needs: libjpeg fills the
-missing coefficients with zeros and only warns ("premature end of data segment"), and
-Pillow's JPEG decoder discards libjpeg's warnings (``src/libImaging/JpegDecode.c``: its
-``output_message`` does nothing), so such a file would decode to a grey image. No Django here.
+``load_end`` after it), a progressive JPEG with thousands of scans (libjpeg decodes every block
+of a scan's components once per scan, however little data the scan holds), or GIF extensions
+Pillow reads sub-block by sub-block in Python. The JPEG walk also finds scans that hold less
+data than their blocks need: libjpeg fills the missing coefficients with zeros and only warns
+("premature end of data segment"), and Pillow's JPEG decoder discards libjpeg's warnings
+(``src/libImaging/JpegDecode.c``: its ``output`` handler does nothing), so such a file would
+decode to a grey image. No Django, no Pillow here.
 """
 
 import math
@@ -53,7 +54,7 @@ class InvalidImage(Exception):
 class Outline:
     width: int
     height: int
-    parts: int  # chunks (PNG) or marker segments (JPEG)
+    parts: int  # chunks (PNG), marker segments (JPEG), blocks up to the first image (GIF)
     scans: int = 0
 
 
@@ -62,7 +63,7 @@ def parts_allowed(size: int) -> int:
 
 
 def outline(data: bytes | memoryview) -> Outline | None:
-    """The outline of a PNG or JPEG file, checked; None for other formats.
+    """The outline of a PNG, JPEG or GIF file, checked; None for other formats (WebP).
 
     Raises ``InvalidImage``: ``corrupt_image`` for a broken or cut-off structure,
     ``too_complex`` for a structure whose decoding costs more than its size warrants.

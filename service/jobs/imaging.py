@@ -1,8 +1,9 @@
 """Pillow code: validating uploads and recompressing images. No Django here.
 
-PNG and JPEG files are walked by ``jobs.image_structure`` before Pillow reads them, at upload and
-again in the worker (for jobs accepted before a check existed): its bounds on chunks, segments and
-scans keep what Pillow and libjpeg do with a file proportional to its size and pixels.
+PNG, JPEG and GIF files are walked by ``jobs.image_structure`` before Pillow reads them, at upload
+and again in the worker (for jobs accepted before a check existed): its bounds on chunks,
+segments, scans and sub-blocks keep what Pillow and libjpeg do with a file proportional to its
+size and pixels.
 """
 
 from dataclasses import dataclass

@@ -1,29 +1,38 @@
 """Uploads whose structure would cost unbounded time, and data cut short: refused at upload, failed
 in the worker, each with an error naming the problem.
 
-The hostile files are written here chunk by chunk and segment by segment:
-- GIF (GIF89a): below, at its test.
-- PNG (W3C PNG 3rd edition, 5.3): a chunk is a 4-byte length, a 4-byte type, the data and a
-  CRC-32 of type and data. Pillow handles every chunk in Python (PIL/PngImagePlugin.py:
-  ``PngImageFile._open`` up to the first IDAT, ``ChunkStream.verify`` and ``load_end`` after
-  it), so a flood of empty chunks costs time per chunk, not per byte.
-- JPEG (ITU-T T.81, B.1.1 and B.2): SOI, marker segments with a 2-byte length, each SOS header
-  followed by its entropy-coded data, EOI. In a progressive frame (G.1) an AC scan ends the bands
-  of up to 32767 blocks with one EOBn code, so a scan costs a few bytes while libjpeg still visits
-  every block of its component once per scan (libjpeg-turbo's answer to this, issue #337 and
-  CVE-2019-13960: applications should limit what they decode). libjpeg fills the coefficients of a
-  scan cut short with zeros and only warns; Pillow ignores libjpeg's warnings
-  (src/libImaging/JpegDecode.c: ``output_message`` does nothing), so such a file decoded grey.
+The hostile files are written here chunk by chunk and segment by segment, after:
+- PNG, https://www.w3.org/TR/png-3/ 5.3 "Chunk layout": a 4-byte length, a 4-byte type, the data
+  and a CRC-32 of type and data. Pillow 12.3 handles every chunk in Python
+  (.venv/.../PIL/PngImagePlugin.py: ``ChunkStream.read`` l.167, ``PngImageFile._open``'s loop
+  l.779 up to the first IDAT, ``ChunkStream.verify`` l.234, ``load_read`` l.992, where "empty
+  chunks are allowed", and ``load_end`` after it), so a flood of empty chunks costs time per
+  chunk, not per byte.
+- JPEG, ITU-T T.81 (https://www.w3.org/Graphics/JPEG/itu-t81.pdf) B.1.1 and B.2: SOI, marker
+  segments with a 2-byte length, each SOS header followed by its entropy-coded data, EOI. In a
+  progressive frame (G.1.2.2) an AC scan ends the bands of up to 32767 blocks with one EOBn code,
+  so a scan costs a few bytes while libjpeg still visits every block of its component once per
+  scan: libjpeg-turbo's maintainers expect applications to limit what they decode
+  (https://github.com/libjpeg-turbo/libjpeg-turbo/issues/337, CVE-2019-13960). libjpeg fills the
+  coefficients of a scan cut short with zeros and only warns, and Pillow ignores libjpeg's
+  warnings (https://github.com/python-pillow/Pillow/blob/main/src/libImaging/JpegDecode.c: its
+  ``output`` handler does nothing; "if (jerr.pub.num_warnings) return BROKEN;" is commented out),
+  so such a file decoded grey.
+- GIF, https://www.w3.org/Graphics/GIF/spec-gif89a.txt sections 15 to 27: at its test.
+- Data without its end: PIL/ImageFile.py ``ImageFile.load`` (l.291) raises "image file is
+  truncated" unless ``LOAD_TRUNCATED_IMAGES``.
 """
 
 import io
 import math
 import os
 import struct
+import threading
 import time
 import zlib
 
 import pytest
+import requests
 from conftest import encode, job_stored, photo_like
 from django.conf import settings
 from django.test import Client
@@ -122,6 +131,37 @@ def test_a_png_chunk_flood_is_refused_in_about_the_time_a_normal_png_of_its_size
     assert flood_seconds <= 3 * normal_seconds
 
 
+@pytest.mark.django_db(transaction=True)
+def test_four_chunk_floods_at_once_leave_a_normal_upload_its_slot(processes):
+    """The reported scene, on the web process the pod runs: four 10 MB floods held the only upload
+    slot about 7 s each, so a normal upload behind them waited out JOBS_UPLOAD_WAIT_SECONDS and got
+    503 ``busy``. Refused from their structure, they hold it for milliseconds."""
+    _, url = processes.web("uwsgi", env={"JOBS_MAX_CONCURRENT_UPLOADS": "1", "JOBS_UPLOAD_WAIT_SECONDS": "2"})
+    flood = png_chunk_flood(settings.JOBS_MAX_UPLOAD_BYTES - 512 * 1024)
+    normal = encode(photo_like(640, 480))
+    answers: dict[str, list[requests.Response]] = {"flood": [], "normal": []}
+    first_answer = threading.Event()
+
+    def post(kind: str, data: bytes) -> None:
+        answers[kind].append(requests.post(f"{url}/api/jobs", files={"image": ("a.png", data, "image/png")},
+                                           timeout=120))
+        first_answer.set()
+
+    floods = [threading.Thread(target=post, args=("flood", flood)) for _ in range(4)]
+    for thread in floods:
+        thread.start()
+    # Once a flood is answered, one of them has been through the slot (before: the others gave
+    # up waiting while the first held it, and it held it for seconds more).
+    assert first_answer.wait(timeout=120)
+    post("normal", normal)
+    for thread in floods:
+        thread.join(timeout=180)
+    (response,) = answers["normal"]
+    assert response.status_code == 201, response.text
+    assert [r.status_code for r in answers["flood"]] == [400] * 4, [r.text[:200] for r in answers["flood"]]
+    assert {r.json()["error"] for r in answers["flood"]} == {"too_complex"}
+
+
 def test_a_png_with_small_idat_chunks_within_the_bound_is_accepted_and_compressed():
     signature, chunks = png_parts(encode(photo_like(800, 600)))
     idat = b"".join(data for kind, data in chunks if kind == b"IDAT")
@@ -142,8 +182,9 @@ def gif_random(side: int) -> bytes:
 def test_gif_extension_floods_are_refused_in_about_the_time_a_normal_gif_of_their_size_takes():
     """GIF89a sections 15 to 24: a 0x21 extension is a label and data sub-blocks (a size byte, then
     that many bytes, a zero size last). Pillow reads those before the first image in Python and
-    joins a comment's sub-blocks with ``+=`` (PIL/GifImagePlugin.py ``GifImageFile._seek``): a 4 MB
-    comment of 1-byte sub-blocks took minutes to validate, 800,000 empty comments 10 s."""
+    joins a comment's sub-blocks with ``+=`` (PIL/GifImagePlugin.py ``GifImageFile._seek`` l.175,
+    its comment loop l.252): a 4 MB comment of 1-byte sub-blocks took 510 s to validate here,
+    800,000 empty comments 10 s."""
     normal = gif_random(1500)
     small = encode(photo_like(64, 48).convert("P"), "GIF")
     at = 13 + (3 << ((small[10] & 7) + 1) if small[10] & 0x80 else 0)  # after the global color table
@@ -227,19 +268,52 @@ def test_a_progressive_jpeg_of_many_cheap_scans_is_refused_at_upload_and_failed_
     assert "scans" in job.error and str(JPEG_MAX_BLOCK_PASSES) in job.error
 
 
-def test_progressive_and_restart_interval_jpegs_are_accepted_and_compressed():
+def test_the_most_scans_accepted_cost_the_worker_about_one_more_decode():
+    """Just under the bound, every block decoded JPEG_MAX_BLOCK_PASSES times: the job's decode costs
+    a small multiple of decoding an ordinary JPEG of the same pixels, measured here together."""
+    cheap_scans = jpeg_progressive_scans(2000, 2000, JPEG_MAX_BLOCK_PASSES - 1)
+    imaging.image_inspect(file=io.BytesIO(cheap_scans), max_pixels=settings.JOBS_MAX_PIXELS)  # accepted
+    ordinary = encode(photo_like(2000, 2000).convert("L"), "JPEG")
+
+    def job(data: bytes) -> None:
+        imaging.image_recompress(data=data, max_dimension=settings.JOBS_OUTPUT_MAX_DIMENSION,
+                                 quality=settings.JOBS_OUTPUT_QUALITY)
+
+    ordinary_seconds = best_of(3, lambda: job(ordinary))
+    scans_seconds = best_of(3, lambda: job(cheap_scans))
+    print(f"2000x2000: ordinary JPEG {ordinary_seconds * 1000:.0f} ms, "
+          f"{JPEG_MAX_BLOCK_PASSES - 1} AC scans {scans_seconds * 1000:.0f} ms")
+    assert scans_seconds <= 4 * ordinary_seconds
+
+
+def animated(fmt: str, frames: int, **params: object) -> bytes:
+    out = io.BytesIO()
+    first, *rest = [photo_like(600, 400, seed=i).convert("P" if fmt == "GIF" else "RGB") for i in range(frames)]
+    first.save(out, fmt, save_all=True, append_images=rest, **params)
+    return out.getvalue()
+
+
+def test_ordinary_files_of_every_structure_are_accepted_and_compressed():
     image = photo_like(1200, 900)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the result is 900x1200
     cases = {
-        "progressive": encode(image, "JPEG", progressive=True, quality=90),
+        "progressive JPEG": encode(image, "JPEG", progressive=True, quality=90),
         "progressive, optimized, 4:4:4": encode(image, "JPEG", progressive=True, optimize=True, subsampling=0),
-        "restart markers": encode(image, "JPEG", restart_marker_blocks=4),
-        "greyscale progressive": encode(image.convert("L"), "JPEG", progressive=True),
-        "few scans built here": jpeg_progressive_scans(1200, 900, 8),
+        "JPEG with restart markers": encode(image, "JPEG", restart_marker_blocks=4),
+        "greyscale progressive JPEG": encode(image.convert("L"), "JPEG", progressive=True),
+        "CMYK JPEG": encode(image.convert("CMYK"), "JPEG"),
+        "JPEG with EXIF, and bytes after its end": encode(image, "JPEG", exif=exif) + b"\x00" * 100,
+        "progressive JPEG of few scans built here": jpeg_progressive_scans(1200, 900, 8),
+        "animated PNG": animated("PNG", 20),
+        "animated GIF with a comment": animated("GIF", 20, comment=b"made here"),
+        "interlaced GIF": encode(image.convert("P"), "GIF", interlace=True),
     }
     for name, data in cases.items():
-        response = upload(data, "photo.jpg")
+        response = upload(data, "photo")
         assert response.status_code == 201, (name, response.content[:300])
-        job = run_job(data, 1200, 900, "image/jpeg")
+        with Image.open(io.BytesIO(data)) as opened:
+            job = run_job(data, *opened.size, Image.MIME[opened.format])
         assert job.status == "done", (name, job.error)
 
 
