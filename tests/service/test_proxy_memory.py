@@ -6,7 +6,7 @@ limit come from one `ProxySizing` (infra/stack/model/proxy.py). Here nginx runs 
 production buffers and fewer connections, in a memory cgroup of what the model gives for them
 (tests/service/memory_limit.py; without a writable cgroup, an RSS watch that kills as the kernel
 would), and every client slot is filled with the worst the test's nginx takes: 32 KiB of
-headers of which ~1000 tiny lines (Debian's nginx keeps no more, `max_headers`), then 140 KB of
+headers of which ~1000 two-byte lines (Debian's nginx keeps no more, `max_headers`), then 140 KB of
 an upload that never ends.
 
 nginx's rules behind the model (nginx 1.28.0 source, cited line by line in
@@ -43,7 +43,7 @@ def flood_request(index: int) -> bytes:
     line = SIZING.large_header_buffer_bytes - 300
     head = (f"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
             f"Content-Length: 1000000\r\nX-Client: {index}\r\n").encode()
-    head += b"a:\r\n" * TINY_LINES
+    head += b"a\n" * TINY_LINES  # a header without a value: 2 bytes a line
     head += b"".join(f"X-Pad-{i}: ".encode() + b"p" * line + b"\r\n" for i in range(3))
     return head + b"\r\n" + b"\x89PNG" + b"x" * (BODY_SENT - 4)
 

@@ -58,8 +58,9 @@ TEMP_DIR = "/tmp"
 # The largest upload the app accepts (JOBS_MAX_UPLOAD_BYTES, set in the app's ConfigMap from here
 # so the app and the proxy cannot disagree).
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-# Concurrent full-size uploads the emptyDir can hold while they trickle in.
-BUFFERED_UPLOADS = 64
+# Concurrent full-size uploads the emptyDir can hold while they trickle in: one per request the
+# proxy lets past its headers (limit_conn), the rest are answered 503 before their body is read.
+BUFFERED_UPLOADS = SIZING.requests
 # multipart framing around the largest accepted image: boundaries, part headers, the field name.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # limit_conn's shared memory: one key ($server_name), the zone's minimum of 8 pages is ample.
