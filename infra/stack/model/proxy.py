@@ -62,9 +62,9 @@ SLOT_BYTES = 1 * KIB
 """One `worker_connections` slot, allocated at start: the connection and its two events
 (~450 bytes), with the event loop's share."""
 BASE_MIB = 12
-"""nginx's master and worker with the configuration loaded, no connection (measured 5.4 MiB
-resident for the worker under Debian's nginx 1.22), the limit_conn zone and the allocator's
-free lists."""
+"""nginx's master and worker with the configuration loaded and no connection (measured with
+Debian's nginx 1.22: 7 and 4 MiB resident, mostly the code they share), the limit_conn zone
+and the allocator's free lists."""
 MIN_HEADER_LINE_BYTES = 2
 """The shortest header line nginx keeps: a one-letter name and a bare LF, a header without a
 value (src/http/ngx_http_parse.c:937-949)."""
@@ -73,7 +73,7 @@ HEADER_LINE_BYTES = 72
 (56 bytes in 1.28, with the `next` field 1.23 added; 48 before), the list's parts and the pool
 block's unused end (measured 52 bytes a line with Debian's nginx 1.22)."""
 ALLOCATOR_OVERHEAD = 1.25
-"""malloc's headers, rounding and freed-but-kept memory on each buffer (glibc and musl)."""
+"""An allowance on each buffer for malloc's headers, rounding and freed-but-kept memory."""
 
 
 @dataclass(frozen=True)
