@@ -65,6 +65,10 @@ BUFFERED_UPLOADS = SIZING.requests
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # limit_conn's shared memory: one key ($server_name), the zone's minimum of 8 pages is ample.
 LIMIT_CONN_ZONE = "32k"
+# How long a client refused 503 `busy` may go on sending the body nobody reads: the refused
+# request's location's lingering_time bounds it (nginx 1.28.0 src/http/ngx_http_request.c:2795-2806,
+# https://nginx.org/en/docs/http/ngx_http_core_module.html#lingering_time).
+REFUSED_LINGER_SECONDS = 5
 # The proxy's one server: its name is the key of the request limit, which counts all clients together.
 SERVER_NAME = "proxy"
 # Where nginx's own answers live: internal locations, so clients cannot ask for them directly.
@@ -208,7 +212,12 @@ http {{
 
 def _error_location(error: ProxyError) -> str:
     body = json.dumps({"error": error.code, "detail": error.detail})
-    retry = f"\n            add_header Retry-After {error.retry_after_seconds} always;" if error.retry_after_seconds else ""
+    retry = ""
+    if error.retry_after_seconds:
+        # A refused client's body is read and thrown away for at most lingering_time (30 s by
+        # default) before its connection is closed; a short one frees the slot for the next client.
+        retry = (f"\n            add_header Retry-After {error.retry_after_seconds} always;"
+                 f"\n            lingering_time {REFUSED_LINGER_SECONDS}s;")
     return f"""\
         location = {ERROR_PREFIX}{error.code}.json {{
             internal;
