@@ -178,8 +178,7 @@ out) and for answering the excess 503. A connection's worst case is its header l
 keeps as many as 32 KiB holds, ~1.2 MiB of them; `max_headers` (nginx 1.29.8, 1000 lines by
 default) would make a connection ~8x cheaper."""
 
-# nginx itself: one worker process; the CPU is header parsing and copying.
+# nginx itself: one worker process (the model above is one worker's); the CPU is header parsing
+# and copying.
 CPU_MILLICORES = 100
 MEMORY_MIB = SIZING.memory_mib
-# Bodies up to this stay in nginx's memory; larger ones go to the emptyDir (TEMP_DIR).
-BODY_BUFFER_BYTES = SIZING.body_buffer_bytes

@@ -212,6 +212,8 @@ http {{
 
 def _error_location(error: ProxyError) -> str:
     body = json.dumps({"error": error.code, "detail": error.detail})
+    if "'" in body:
+        raise ValueError(f"the {error.code} answer cannot hold a single quote (nginx's string quote): {body}")
     retry = ""
     if error.retry_after_seconds:
         # A refused client's body is read and thrown away for at most lingering_time (30 s by
