@@ -6,8 +6,9 @@ limit come from one `ProxySizing` (infra/stack/model/proxy.py). Here nginx runs 
 production buffers and fewer connections, in a memory cgroup of what the model gives for them
 (tests/service/memory_limit.py; without a writable cgroup, an RSS watch that kills as the kernel
 would), and every client slot is filled with the worst the test's nginx takes: 32 KiB of
-headers of which ~1000 tiny lines (Debian's nginx keeps no more, `max_headers`), then 140 KB of
-an upload that never ends.
+headers of which ~1000 two-byte lines (Debian's nginx keeps no more, `max_headers`), then 140 KB of
+an upload that never ends. The refused ones go on trickling: nginx closes them after the
+refused requests' lingering time, so they free their slots for the next clients.
 
 nginx's rules behind the model (nginx 1.28.0 source, cited line by line in
 infra/stack/model/proxy.py): a connection's pool and header buffers
@@ -29,6 +30,7 @@ from memory_limit import CgroupMemoryLimit, RssMemoryLimit, children, status_mib
 from nginx_proxy import require_nginx, start_proxy
 
 from stack.model.proxy import SIZING, ProxySizing
+from stack.workloads.proxy import REFUSED_LINGER_SECONDS
 
 # Few connections (a shared 2-core machine), the production buffers.
 TEST_SIZING = ProxySizing(client_connections=48, requests=16, max_header_lines=1000)
@@ -43,7 +45,7 @@ def flood_request(index: int) -> bytes:
     line = SIZING.large_header_buffer_bytes - 300
     head = (f"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
             f"Content-Length: 1000000\r\nX-Client: {index}\r\n").encode()
-    head += b"a:\r\n" * TINY_LINES
+    head += b"a\n" * TINY_LINES  # a header without a value: 2 bytes a line
     head += b"".join(f"X-Pad-{i}: ".encode() + b"p" * line + b"\r\n" for i in range(3))
     return head + b"\r\n" + b"\x89PNG" + b"x" * (BODY_SENT - 4)
 
@@ -59,6 +61,20 @@ def answer_of(sock: socket.socket) -> bytes | None:
         return sock.recv(65536)
     except BlockingIOError:
         return None
+
+
+def trickle_until_closed(sockets: list[socket.socket], timeout: float) -> float | None:
+    """Send a byte a second on each socket; seconds until nginx closed them all, or None."""
+    started = time.monotonic()
+    open_ = list(sockets)
+    while open_ and time.monotonic() - started < timeout:
+        for sock in list(open_):
+            try:
+                sock.send(b"x")
+            except OSError:
+                open_.remove(sock)
+        time.sleep(1.0)
+    return None if open_ else time.monotonic() - started
 
 
 def test_every_client_slot_full_stays_under_the_model_and_the_excess_gets_503_json(processes, tmp_path: Path):
@@ -85,7 +101,14 @@ def test_every_client_slot_full_stays_under_the_model_and_the_excess_gets_503_js
         answers = [answer_of(sock) for sock in sockets]
         kills = limit.kills()
         alive = children(nginx.pid) == [worker]
-        for sock in sockets:
+        # The held clients leave; the refused ones go on sending the body nobody reads, until
+        # nginx closes them: after its lingering time for refused clients, not its default 30 s.
+        for sock, answer in zip(sockets, answers):
+            if answer is None:
+                sock.close()
+        refused_sockets = [sock for sock, answer in zip(sockets, answers) if answer is not None]
+        lingered = trickle_until_closed(refused_sockets, timeout=3 * REFUSED_LINGER_SECONDS)
+        for sock in refused_sockets:
             sock.close()
     finally:
         limit.remove()
@@ -95,7 +118,8 @@ def test_every_client_slot_full_stays_under_the_model_and_the_excess_gets_503_js
     modelled = (CLIENTS * TEST_SIZING.connection_bytes(header_lines=TINY_LINES + 8)
                 + len(held) * TEST_SIZING.body_bytes()) / 1024
     print(f"\n{CLIENTS} clients ({len(held)} held, {len(refused)} refused) under {limit} of "
-          f"{TEST_SIZING.memory_mib} MiB: worker grew {grown:.0f} KiB, modelled {modelled:.0f} KiB, {kills} kills")
+          f"{TEST_SIZING.memory_mib} MiB: worker grew {grown:.0f} KiB, modelled {modelled:.0f} KiB, {kills} kills; "
+          f"refused clients closed after {lingered or 0:.0f} s")
     assert kills == 0 and alive, f"nginx's worker was killed ({kills}) under {TEST_SIZING.memory_mib} MiB"
     # Exactly the request limit is held, the first clients to arrive; every other one is answered.
     assert held == list(range(TEST_SIZING.requests)), held
@@ -107,6 +131,7 @@ def test_every_client_slot_full_stays_under_the_model_and_the_excess_gets_503_js
     # The model bounds what nginx took for what the clients sent (headers, a body arriving), and is
     # no loose bound: the flood took most of it.
     assert modelled / 2 < grown <= modelled, (grown, modelled)
+    assert lingered is not None, f"refused clients still connected after {3 * REFUSED_LINGER_SECONDS} s"
     # The flood gone, a normal request goes through.
     response = requests.get(f"{url}/healthz", headers={"Host": "localhost"}, timeout=10)
     assert response.status_code == 200, response.text[:300]

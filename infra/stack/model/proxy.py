@@ -38,7 +38,7 @@ https://nginx.org/en/docs/http/ngx_http_core_module.html#large_client_header_buf
 https://nginx.org/en/docs/http/ngx_http_limit_conn_module.html
 
 The figures below are those rules plus an allowance for the allocator, and the parsed header
-lines: each kept line costs ~80 bytes for as little as 3 bytes of input, and nginx 1.28 keeps
+lines: each kept line costs ~72 bytes for as little as 2 bytes of input, and nginx 1.28 keeps
 as many as the header buffers hold (`max_headers`, which caps them, came in 1.29.8). Measured:
 tests/service/test_proxy_memory.py fills every client connection with the worst headers and
 body the test's nginx takes, under a memory cgroup of the model's size, and checks nginx is not
@@ -62,18 +62,18 @@ SLOT_BYTES = 1 * KIB
 """One `worker_connections` slot, allocated at start: the connection and its two events
 (~450 bytes), with the event loop's share."""
 BASE_MIB = 12
-"""nginx's master and worker with the configuration loaded, no connection (measured 5.4 MiB
-resident for the worker under Debian's nginx 1.22), the limit_conn zone and the allocator's
-free lists."""
-MIN_HEADER_LINE_BYTES = 3
-"""The shortest header line nginx keeps: `a:` and a bare LF (a line without a colon is an
-invalid header, dropped under `ignore_invalid_headers`, nginx's default)."""
-HEADER_LINE_BYTES = 80
-"""A kept header line in the request's pool: its table element (56 bytes in 1.28, with the
-`next` field 1.23 added; 48 before), its lowercased name, the list's parts and the pool
-block's unused end (measured 65 bytes a line with Debian's nginx 1.22)."""
+"""nginx's master and worker with the configuration loaded and no connection (measured with
+Debian's nginx 1.22: 7 and 4 MiB resident, mostly the code they share), the limit_conn zone
+and the allocator's free lists."""
+MIN_HEADER_LINE_BYTES = 2
+"""The shortest header line nginx keeps: a one-letter name and a bare LF, a header without a
+value (src/http/ngx_http_parse.c:937-949)."""
+HEADER_LINE_BYTES = 72
+"""A kept header line in the request's pool, besides its lowercased name: its table element
+(56 bytes in 1.28, with the `next` field 1.23 added; 48 before), the list's parts and the pool
+block's unused end (measured 52 bytes a line with Debian's nginx 1.22)."""
 ALLOCATOR_OVERHEAD = 1.25
-"""malloc's headers, rounding and freed-but-kept memory on each buffer (glibc and musl)."""
+"""An allowance on each buffer for malloc's headers, rounding and freed-but-kept memory."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ class ProxySizing:
         parsed header lines."""
         lines = self.header_lines if header_lines is None else header_lines
         buffers = CONNECTION_POOL_BYTES + self.header_buffer_bytes + self.max_header_bytes + REQUEST_POOL_BYTES
-        return math.ceil(buffers * ALLOCATOR_OVERHEAD) + lines * HEADER_LINE_BYTES
+        # Each line's element, and the lowercased copies of the names (fewer bytes than the headers).
+        return math.ceil(buffers * ALLOCATOR_OVERHEAD) + lines * HEADER_LINE_BYTES + self.max_header_bytes
 
     def body_bytes(self) -> int:
         """What a request adds past limit_conn while its body arrives: the body buffer."""
@@ -169,15 +170,15 @@ class ProxySizing:
         return math.ceil(self.memory_bytes() / MIB)
 
 
-SIZING = ProxySizing(client_connections=128, requests=64)
-"""The web pod's proxy. 64 requests at once per pod is far past what its app threads serve (a
-request waits in nginx while the app is busy); twice as many connections leave room for the
-ALB's idle keep-alive connections (nginx closes idle ones first when it runs out) and for
-answering the excess 503. A connection's worst case is its header lines (nginx 1.28 keeps as many
-as 32 KiB holds, ~870 KiB of them): nginx's `max_headers` (1.29.8) would make it ~10x cheaper."""
+SIZING = ProxySizing(client_connections=64, requests=32)
+"""The web pod's proxy. 32 requests at once per pod is four times what its app threads serve in
+the stacks' shapes (a request waits in nginx while the app is busy); twice as many connections
+leave room for the ALB's idle keep-alive connections (nginx closes idle ones first when it runs
+out) and for answering the excess 503. A connection's worst case is its header lines: nginx 1.28
+keeps as many as 32 KiB holds, ~1.2 MiB of them; `max_headers` (nginx 1.29.8, 1000 lines by
+default) would make a connection ~8x cheaper."""
 
-# nginx itself: one worker process; the CPU is header parsing and copying.
+# nginx itself: one worker process (the model above is one worker's); the CPU is header parsing
+# and copying.
 CPU_MILLICORES = 100
 MEMORY_MIB = SIZING.memory_mib
-# Bodies up to this stay in nginx's memory; larger ones go to the emptyDir (TEMP_DIR).
-BODY_BUFFER_BYTES = SIZING.body_buffer_bytes

@@ -58,12 +58,17 @@ TEMP_DIR = "/tmp"
 # The largest upload the app accepts (JOBS_MAX_UPLOAD_BYTES, set in the app's ConfigMap from here
 # so the app and the proxy cannot disagree).
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-# Concurrent full-size uploads the emptyDir can hold while they trickle in.
-BUFFERED_UPLOADS = 64
+# Concurrent full-size uploads the emptyDir can hold while they trickle in: one per request the
+# proxy lets past its headers (limit_conn), the rest are answered 503 before their body is read.
+BUFFERED_UPLOADS = SIZING.requests
 # multipart framing around the largest accepted image: boundaries, part headers, the field name.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # limit_conn's shared memory: one key ($server_name), the zone's minimum of 8 pages is ample.
 LIMIT_CONN_ZONE = "32k"
+# How long a client refused 503 `busy` may go on sending the body nobody reads: the refused
+# request's location's lingering_time bounds it (nginx 1.28.0 src/http/ngx_http_request.c:2795-2806,
+# https://nginx.org/en/docs/http/ngx_http_core_module.html#lingering_time).
+REFUSED_LINGER_SECONDS = 5
 # The proxy's one server: its name is the key of the request limit, which counts all clients together.
 SERVER_NAME = "proxy"
 # Where nginx's own answers live: internal locations, so clients cannot ask for them directly.
@@ -207,7 +212,14 @@ http {{
 
 def _error_location(error: ProxyError) -> str:
     body = json.dumps({"error": error.code, "detail": error.detail})
-    retry = f"\n            add_header Retry-After {error.retry_after_seconds} always;" if error.retry_after_seconds else ""
+    if "'" in body:
+        raise ValueError(f"the {error.code} answer cannot hold a single quote (nginx's string quote): {body}")
+    retry = ""
+    if error.retry_after_seconds:
+        # A refused client's body is read and thrown away for at most lingering_time (30 s by
+        # default) before its connection is closed; a short one frees the slot for the next client.
+        retry = (f"\n            add_header Retry-After {error.retry_after_seconds} always;"
+                 f"\n            lingering_time {REFUSED_LINGER_SECONDS}s;")
     return f"""\
         location = {ERROR_PREFIX}{error.code}.json {{
             internal;

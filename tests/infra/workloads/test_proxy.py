@@ -74,10 +74,10 @@ def test_requests_are_buffered_whole_and_the_body_limit_follows_the_apps(stack_c
     # no more than the multipart framing.
     assert app_limit < body_limit <= app_limit + proxy.MULTIPART_OVERHEAD_BYTES
     assert int(directive(conf, "client_body_buffer_size")) <= body_limit
-    # Bodies spill to the proxy's emptyDir, sized for that many full uploads at once.
+    # Bodies spill to the proxy's emptyDir, sized for a full upload for each request nginx lets in.
     volumes = {v["name"]: v for v in web_pod(stack_config)["volumes"]}
     size = volumes["proxy-tmp"]["emptyDir"]["sizeLimit"]
-    assert int(size.removesuffix("Mi")) * 1024 * 1024 >= proxy.BUFFERED_UPLOADS * body_limit
+    assert int(size.removesuffix("Mi")) * 1024 * 1024 >= SIZING.requests * body_limit
     assert directive(conf, "client_body_temp_path").startswith(f"{proxy.TEMP_DIR}/")
 
 
