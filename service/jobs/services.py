@@ -109,15 +109,10 @@ def job_enqueue(*, job_id: uuid.UUID | str) -> None:
     from config.celery_app import app
     from jobs.tasks import job_compress_task
 
-    timeout = settings.JOBS_PUBLISH_TIMEOUT
     try:
         # A connection of its own: the shared pool's sockets use the worker's long
         # broker timeouts, which would hold a request thread for half a minute.
-        with app.connection_for_write(
-            connect_timeout=timeout,
-            transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout,
-                               "health_check_interval": 0, "retry_on_timeout": False},
-        ) as conn:
+        with app.connection_for_write(**broker.bounded(settings.JOBS_PUBLISH_TIMEOUT)) as conn:
             job_compress_task.apply_async(
                 (str(job_id),),
                 connection=conn,
