@@ -26,11 +26,12 @@ class Heartbeat(bootsteps.StartStopStep):
     file is left to go stale, so that the liveness probe fails and kubelet restarts the worker.
 
     A step of the consumer, registered with each event loop it starts: when the broker
-    connection drops, Celery 5.6's ``asynloop`` clears the hub's timer, every periodic entry
-    with it (``celery/worker/loops.py``, the ``except Exception`` branch: ``hub.reset()`` then
+    connection drops, Celery 5.6.3's ``asynloop`` clears the hub's timer, every periodic entry
+    with it (``celery/worker/loops.py`` lines 100-130: ``hub.reset()`` then
     ``hub.timer.clear()``), and ``Consumer.start`` restarts the consumer's blueprint
-    (``celery/worker/consumer/consumer.py``, ``blueprint.restart(self)``), whose next loop calls
-    every consumer step's ``register_with_event_loop`` again. A timer registered once, at the
+    (``celery/worker/consumer/consumer.py`` lines 367-371, ``blueprint.restart(self)``), whose
+    next loop calls every consumer step's ``register_with_event_loop`` again (``loops.py`` line
+    63, ``Consumer.register_with_event_loop`` at line 414). A timer registered once, at the
     worker's start, never fired again after the first reconnect.
     """
 

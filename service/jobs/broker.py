@@ -25,6 +25,14 @@ logger = logging.getLogger(__name__)
 SCAN_SLICE = 1000
 
 
+def bounded(timeout: float) -> dict[str, Any]:
+    """Options of a broker connection of its own whose every call gives up after ``timeout``
+    seconds: the shared pool's sockets use the worker's long broker timeouts."""
+    return {"connect_timeout": timeout,
+            "transport_options": {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                                  "health_check_interval": 0, "retry_on_timeout": False}}
+
+
 class BrokerUnavailable(Exception):
     """Redis did not answer the scan; the reconciler leaves the lost-message check to the next pass."""
 
@@ -51,13 +59,8 @@ def broker_job_ids() -> set[str]:
     """
     from config.celery_app import app
 
-    timeout = settings.REDIS_SOCKET_TIMEOUT
     try:
-        with app.connection_for_read(
-            connect_timeout=timeout,
-            transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout,
-                               "health_check_interval": 0, "retry_on_timeout": False},
-        ) as conn:
+        with app.connection_for_read(**bounded(settings.REDIS_SOCKET_TIMEOUT)) as conn:
             channel: Any = conn.default_channel
             client = channel.client
             ids: set[str] = set()

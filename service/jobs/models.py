@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.db.models.functions import Now
 
 
 class Job(models.Model):
@@ -22,7 +23,8 @@ class Job(models.Model):
     # (killed worker, visibility timeout) that the idempotent service absorbed.
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # By the database's clock, as every age the reconciler and the API compare it with.
+    created_at = models.DateTimeField(db_default=Now())
     # When a message for this job was last published; the reconciler re-enqueues from it.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -12,13 +12,15 @@ from typing import IO
 
 from django.conf import settings
 from django.db import Error as DatabaseError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from jobs import broker, files, imaging
+from jobs.expiry import MassExpiryRefused, jobs_expire
 from jobs.files import FileStoreUnavailable
+from jobs.leases import JobBusy, JobInterrupted, LeaseKeeper, db_now, lease_length
 from jobs.models import ExpiredJob, Job, JobResult
 
 logger = logging.getLogger(__name__)
@@ -107,15 +109,10 @@ def job_enqueue(*, job_id: uuid.UUID | str) -> None:
     from config.celery_app import app
     from jobs.tasks import job_compress_task
 
-    timeout = settings.JOBS_PUBLISH_TIMEOUT
     try:
         # A connection of its own: the shared pool's sockets use the worker's long
         # broker timeouts, which would hold a request thread for half a minute.
-        with app.connection_for_write(
-            connect_timeout=timeout,
-            transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout,
-                               "health_check_interval": 0, "retry_on_timeout": False},
-        ) as conn:
+        with app.connection_for_write(**broker.bounded(settings.JOBS_PUBLISH_TIMEOUT)) as conn:
             job_compress_task.apply_async(
                 (str(job_id),),
                 connection=conn,
@@ -143,65 +140,6 @@ def _job_enqueue_or_withdraw(job: Job) -> None:
 def attempts_exhausted(attempts: int) -> str:
     return (f"gave up after {attempts} attempts: the worker stopped during each one "
             "(killed, out of memory, or past the time limit)")
-
-
-class JobBusy(Exception):
-    """Another delivery holds the job's lease: it is running it now, on a live worker."""
-
-    def __init__(self, job_id: object, seconds: float) -> None:
-        super().__init__(f"job {job_id} is running elsewhere; its lease ends in {seconds:.0f}s")
-        self.seconds = seconds
-
-
-class JobInterrupted(Exception):
-    """A database error after this delivery claimed the job: the delivery that carries
-    ``claim`` goes on with the same attempt."""
-
-    def __init__(self, claim: uuid.UUID) -> None:
-        super().__init__(f"interrupted by a database error; claim {claim}")
-        self.claim = claim
-
-
-def db_now() -> datetime:
-    """The database's clock: every age the reconciler and the leases compare is measured by it,
-    never by a pod's clock."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement_timestamp()")
-        return cursor.fetchone()[0]
-
-
-def lease_length() -> timedelta:
-    return timedelta(seconds=settings.JOBS_LEASE_SECONDS)
-
-
-class _LeaseKeeper(threading.Thread):
-    """Renews a running job's lease every third of its length, on a connection of its own.
-
-    A thread of the process that runs the job: when that process dies (SIGKILL, OOM kill, the
-    hard time limit), the lease runs out and the reconciler gives the job to another worker.
-    A database error is logged and retried at the next renewal.
-    """
-
-    def __init__(self, job_id: uuid.UUID, claim: uuid.UUID) -> None:
-        super().__init__(name=f"lease-{job_id}", daemon=True)
-        self.job_id, self.claim = job_id, claim
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(settings.JOBS_LEASE_SECONDS / 3):
-                try:
-                    Job.objects.filter(pk=self.job_id, claim=self.claim, status=Job.Status.RUNNING).update(
-                        lease_until=Now() + lease_length())
-                except DatabaseError as exc:
-                    logger.warning("job %s: lease not renewed: %s", self.job_id, exc)
-                    connection.close()
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=10)
 
 
 def _job_claim(job_id: uuid.UUID | str, resume: uuid.UUID | None) -> tuple[Job | None, uuid.UUID | None]:
@@ -267,7 +205,7 @@ def job_compress(*, job_id: uuid.UUID | str, resume: uuid.UUID | str | None = No
     if claimed is None or claim is None:
         return claimed
     job = claimed
-    keeper = _LeaseKeeper(job.id, claim)
+    keeper = LeaseKeeper(job.id, claim)
     keeper.start()
     try:
         return _job_run(job)
@@ -480,81 +418,6 @@ def _jobs_lost(published_before: datetime, broker_ids: Callable[[], set[str]]) -
                        "at the next pass: %s", exc)
         return set()
     return {job_id for job_id in candidates if str(job_id) not in present}
-
-
-class MassExpiryRefused(Exception):
-    """A pass would expire more than the allowed fraction of all jobs at once."""
-
-
-EXPIRE_BATCH = 100
-
-
-def jobs_expire(
-    *,
-    created_before: datetime,
-    tombstones_before: datetime | None = None,
-    now: datetime | None = None,
-    batch: int = EXPIRE_BATCH,
-    max_fraction: float | None = None,
-) -> list[uuid.UUID]:
-    """Delete every job created before ``created_before``: its upload, its result, its row.
-
-    Its id is kept as an ``ExpiredJob`` (the API answers 410 Gone for it) until
-    ``tombstones_before``, when given. The only storage call is a delete per file: the
-    reconciler's role allows nothing else.
-
-    Per batch, in one transaction: lock the rows (SKIP LOCKED: another reconciler, or a
-    worker storing a result, keeps its rows), delete their files, record the tombstones,
-    delete the rows. A crash or a storage error after some files are gone rolls the rows
-    back; the next pass deletes the same files again (deleting a missing file succeeds) and
-    then the rows. So a row may briefly name a deleted file, but only once it is past its
-    retention, when the API answers 410 for it already; a file never outlives its row for
-    longer than that (the bucket's lifecycle, a day later, is the backstop).
-
-    Raises ``FileStoreUnavailable``; the batches committed before it stay expired. Raises
-    ``MassExpiryRefused``, expiring nothing, when more than ``batch`` jobs and more than
-    ``max_fraction`` of all jobs are due at once: a clock or a retention setting gone wrong
-    must not delete a week of jobs in one pass.
-    """
-    now = now or db_now()
-    if max_fraction is not None:
-        due = Job.objects.filter(created_at__lt=created_before).count()
-        if due > batch:
-            total = Job.objects.count()
-            if due > max_fraction * total:
-                raise MassExpiryRefused(
-                    f"{due} of {total} jobs were created before {created_before.isoformat()}, more than "
-                    f"{max_fraction:.0%} of them: nothing expired; if that is right, run one pass with "
-                    "--allow-mass-expiry")
-    expired: list[uuid.UUID] = []
-    while True:
-        with transaction.atomic():
-            jobs = list(
-                Job.objects.filter(created_at__lt=created_before)
-                .order_by("created_at")
-                .only("id", "input_key", "created_at")
-                .select_for_update(skip_locked=True, of=("self",))[:batch]
-            )
-            if not jobs:
-                break
-            ids = [job.id for job in jobs]
-            results = dict(JobResult.objects.filter(job_id__in=ids).values_list("job_id", "key"))
-            for job in jobs:
-                if job.input_key:
-                    files.file_delete(key=job.input_key)
-                if results.get(job.id):
-                    files.file_delete(key=results[job.id])
-            ExpiredJob.objects.bulk_create(
-                [ExpiredJob(id=job.id, created_at=job.created_at, expired_at=now) for job in jobs],
-                ignore_conflicts=True,
-            )
-            Job.objects.filter(pk__in=ids).delete()
-        expired.extend(ids)
-        if len(jobs) < batch:
-            break
-    if tombstones_before is not None:
-        ExpiredJob.objects.filter(expired_at__lt=tombstones_before).delete()
-    return expired
 
 
 class JobNotFound(Exception):

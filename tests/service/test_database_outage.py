@@ -7,19 +7,9 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import MEDIA_ROOT, encode, photo_like
-from private_servers import PrivatePostgres
-from test_job_faults import FAST
+from test_job_faults import FAST, private_postgres  # noqa: F401 - a fixture
 
 from config.launch import SERVERS
-
-
-@pytest.fixture
-def private_postgres(processes):
-    pg = PrivatePostgres(processes)
-    pg.start()
-    yield pg
-    processes.stop_all()
-    pg.remove()
 
 
 def uploads() -> set[str]:

@@ -24,6 +24,8 @@ from jobs.models import Job
 # The visibility timeout is far longer than any test: a lost job must come back sooner.
 FAST = {"CELERY_VISIBILITY_TIMEOUT": "600", "CELERY_TASK_TIME_LIMIT": "8", "CELERY_HEARTBEAT_INTERVAL": "1",
         "JOBS_REQUEUE_QUEUED_AFTER": "3", "JOBS_REQUEUE_RUNNING_GRACE": "1", "JOBS_DB_RETRY_BACKOFF_MAX": "2",
+        # A killed worker's job comes back once its lease runs out (renewed every second here).
+        "JOBS_LEASE_SECONDS": "3",
         # A queue of this run's own: a worker of another run on the same Redis database takes
         # messages from "jobs", skips them (their rows are in its database) and the jobs here
         # stay queued or run on a worker the test does not control.

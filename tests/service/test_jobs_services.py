@@ -7,7 +7,7 @@ import pytest
 from conftest import encode, job_stored, photo_like
 from django.db import connection
 
-from jobs import imaging, services
+from jobs import imaging, leases, services
 from jobs.models import Job, JobResult
 
 
@@ -52,13 +52,13 @@ def test_a_duplicate_delivery_waits_for_the_live_lease_and_takes_over_an_expired
     # A duplicate message while the first delivery runs: it does not run the job a second time.
     with pytest.raises(services.JobBusy) as busy:
         services.job_compress(job_id=job.id)
-    assert 0 < busy.value.seconds <= services.lease_length().total_seconds()
+    assert 0 < busy.value.seconds <= leases.lease_length().total_seconds()
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("running", 1)
 
     # Its worker stopped renewing the lease (killed): the next delivery takes the job over,
     # counting an attempt, and of two deliveries in the work at once one stores the result.
-    Job.objects.filter(pk=job.id).update(lease_until=services.db_now() - services.lease_length())
+    Job.objects.filter(pk=job.id).update(lease_until=leases.db_now() - leases.lease_length())
     second = threading.Thread(target=deliver)
     second.start()
     assert inside.acquire(timeout=30)

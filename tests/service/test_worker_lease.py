@@ -11,12 +11,10 @@ import os
 import signal
 import time
 
-import pytest
 import requests
 from conftest import encode, photo_like
-from private_servers import PrivatePostgres
 from service_processes import wait_for
-from test_job_faults import FAST, reconciler, submit, wait_finished
+from test_job_faults import FAST, private_postgres, reconciler, submit, wait_finished  # noqa: F401 - a fixture
 
 # A time limit and grace far longer than the test may take: only the lease can bring the job back.
 LONG_LIMIT = {**FAST, "CELERY_TASK_TIME_LIMIT": "120", "JOBS_REQUEUE_RUNNING_GRACE": "60", "JOBS_LEASE_SECONDS": "3"}
@@ -53,15 +51,6 @@ def test_a_long_job_keeps_its_lease_and_runs_once(processes):
     job_id = submit(url, encode(photo_like(320, 240)))
     body = wait_finished(url, [job_id], timeout=90)[job_id]
     assert (body["status"], body["attempts"]) == ("done", 1), body
-
-
-@pytest.fixture
-def private_postgres(processes):
-    pg = PrivatePostgres(processes)
-    pg.start()
-    yield pg
-    processes.stop_all()
-    pg.remove()
 
 
 def test_a_database_outage_mid_job_does_not_use_up_an_attempt(processes, private_postgres):

@@ -1,11 +1,11 @@
 """A worker's liveness survives a broker reconnect: real Celery worker, real redis-server.
 
-Celery 5.6 clears the worker's timer when the broker connection drops: in ``asynloop``
-(celery/worker/loops.py, the ``except Exception`` branch of the loop) ``hub.reset()`` and
-``hub.timer.clear()`` drop every periodic entry, and ``Consumer.start``
-(celery/worker/consumer/consumer.py, ``blueprint.restart(self)`` after
+Celery 5.6.3 clears the worker's timer when the broker connection drops: in ``asynloop``
+(celery/worker/loops.py lines 100-130, the ``except Exception`` branch of the loop)
+``hub.reset()`` and ``hub.timer.clear()`` drop every periodic entry, and ``Consumer.start``
+(celery/worker/consumer/consumer.py lines 367-371, ``blueprint.restart(self)`` after
 ``on_connection_error_after_connected``) starts a new loop, which re-registers only what
-``register_with_event_loop`` registers. A heartbeat timer registered once at the worker's start
+``register_with_event_loop`` registers (loops.py line 63). A heartbeat timer registered once at the worker's start
 never fired again: the probe failed for good about a max age after any Redis blip, and kubelet
 restarted healthy workers.
 """
