@@ -14,7 +14,6 @@ they go before them.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +24,10 @@ import pulumi_kubernetes as k8s
 
 from stack.addons import cluster_autoscaler as ca
 from stack.addons import keda
+from stack.addons.helm import helm_release
 from stack.platform.node_group_scaling import NodeGroupScaling
 from stack.model.capacity import system_pool
 from stack.config.model import StackConfig
-from stack.platform.iam import managed_policy_identity
 
 TYPE = "django-eks:platform:Autoscalers"
 
@@ -70,7 +69,6 @@ class Autoscalers(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         config = args.config
         system = system_pool(config)
-        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
         # --- Auto Scaling group tags: discovery, and the node template for scale-from-zero ---
         tags: list[pulumi.Resource] = []
@@ -101,48 +99,26 @@ class Autoscalers(pulumi.ComponentResource):
             )
 
         # --- Cluster Autoscaler -----------------------------------------------------------
-        association = managed_policy_identity(
+        cluster_autoscaler = helm_release(
             f"{name}-cluster-autoscaler",
-            cluster_name=args.cluster,
-            namespace=ca.NAMESPACE,
-            service_account=ca.SERVICE_ACCOUNT,
-            role_description="Cluster Autoscaler (EKS Pod Identity)",
-            policy=json.dumps(
-                ca.iam_policy_document(cluster_name=args.cluster_name, region=config.region),
-                separators=(",", ":"),
-            ),
-            policy_description="Cluster Autoscaler, scoped to this cluster's node groups",
-            parent=self,
-        )
-        cluster_autoscaler = k8s.helm.v3.Release(
-            f"{name}-cluster-autoscaler",
-            name=ca.CHART,
-            chart=ca.CHART,
-            version=ca.CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ca.CHART_REPOSITORY),
-            namespace=ca.NAMESPACE,
+            ca.RELEASE,
             values=ca.chart_values(config, cluster_name=args.cluster_name, system_pool=system),
-            max_history=5,
-            # Credentials are injected when a pod starts: the association comes first. The
-            # tags come first too, or the first discovery sees groups it may not scale.
-            opts=pulumi.ResourceOptions.merge(
-                after_nodes,
-                pulumi.ResourceOptions(provider=args.provider, depends_on=[association, *tags]),
-            ),
+            provider=args.provider,
+            parent=self,
+            # The tags come first too, or the first discovery sees groups it may not scale.
+            depends_on=[*args.depends_on, *tags],
+            pod_identity=ca.pod_identity(args.cluster, cluster_name=args.cluster_name, region=config.region),
         )
 
         # --- KEDA -------------------------------------------------------------------------
-        keda_release = k8s.helm.v3.Release(
+        keda_release = helm_release(
             f"{name}-keda",
-            name=keda.CHART,
-            chart=keda.CHART,
-            version=keda.CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=keda.CHART_REPOSITORY),
-            namespace=keda.NAMESPACE,
-            create_namespace=True,
+            keda.RELEASE,
             values=keda.chart_values(config, system),
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(after_nodes, pulumi.ResourceOptions(provider=args.provider)),
+            provider=args.provider,
+            parent=self,
+            depends_on=args.depends_on,
+            create_namespace=True,
         )
 
         self.ready = [keda_release, cluster_autoscaler]
