@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from stack.addons.component import Autoscalers, AutoscalersArgs
+from stack.addons.component import ClusterAddons, ClusterAddonsArgs
 from stack.platform.cluster import Cluster, ClusterArgs
 from stack.config.model import PROJECT, StackConfig
 from stack.model.cost import stack_estimates
@@ -84,15 +84,17 @@ def build(config: StackConfig) -> dict[str, Any]:
         ),
     )
     registry = Registry("service", tags, image_cache_prefix)
-    autoscalers = Autoscalers(
+    addons = ClusterAddons(
         "autoscaling",
-        AutoscalersArgs(
+        ClusterAddonsArgs(
             config=config,
             cluster_name=cluster_name,
             cluster=cluster.name,
             provider=cluster.provider,
             node_groups={name: pool.node_group for name, pool in cluster.node_pools.items()},
+            vpc_id=network.vpc_id,
             depends_on=cluster.ready,
+            with_load_balancer_controller=config.image.tag is not None,
         ),
     )
     storage = Storage(
@@ -134,7 +136,8 @@ def build(config: StackConfig) -> dict[str, Any]:
                     name=s3_prefix_list_name(config.region), region=config.region
                 ).cidr_blocks,
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
-                depends_on=[*cluster.ready, *autoscalers.ready],
+                depends_on=[*cluster.ready, *addons.ready],
+                load_balancer_controller=addons.load_balancer_controller,
                 extra_settings=storage.bucket_name.apply(
                     lambda bucket: pod_settings(config.storage, bucket=bucket, region=config.region)
                 ),
@@ -153,7 +156,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             cluster_name=cluster.name,
             provider=cluster.provider,
             app_namespace=app.get("namespace"),
-            depends_on=autoscalers.ready,
+            depends_on=addons.ready,
             tags=tags,
             cluster=cluster,
         ),

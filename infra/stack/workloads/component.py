@@ -1,15 +1,16 @@
-"""The `Workloads` component: the app's Kubernetes objects and the load balancer controller.
+"""The `Workloads` component: the app's Kubernetes objects.
 
 The manifests come from `manifests.py`; this module only registers them, in an order that is
 safe both ways:
 
-    create:   namespace, accounts, config, Secret -> controller (IAM, Pod Identity, Helm)
+    create:   namespace, accounts, config, Secret -> (the load balancer controller)
               -> migration Job -> Service, TargetGroupBinding -> Deployments -> web HPA,
               queue auth Secret -> TriggerAuthentication -> worker ScaledObject
     destroy:  the reverse, so the TargetGroupBinding (whose finalizer the controller removes
               after deregistering the targets) is deleted while the controller still runs.
-              KEDA and the Cluster Autoscaler are outside (`stack.addons`): every object
-              here comes after them, through `depends_on`, and is destroyed before them.
+              The controller, KEDA and the Cluster Autoscaler are outside (`stack.addons`):
+              every object here comes after them, through `depends_on`, and is destroyed
+              before them.
 
 `DEPENDENCIES` spells the order out; `Workloads` builds every child's `depends_on` from it.
 """
@@ -25,9 +26,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from stack.config.model import StackConfig
-from stack.platform.iam import managed_policy_identity
 from stack.workloads import benchmark as bench
-from stack.addons import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
@@ -47,13 +46,12 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "service-accounts": ("namespace",),
     "config": ("namespace",),
     "secret": ("namespace",),
-    # Pod Identity injects credentials when a pod is created: the association must exist
-    # before the controller's pods do, or they start without AWS credentials.
-    "controller": ("pod-identity",),
+    # The controller's Helm release (stack.addons.component), awaited with its Pod Identity.
+    "controller": (),
     # The controller's webhook mutates pods in the labelled namespace; pods created while it
     # is not running would miss their readiness gate (or be rejected).
     # Its pod writes files into the bucket (jobs/migrations/0003) with the migrate role, which
-    # Pod Identity injects at pod creation (see "controller").
+    # Pod Identity injects at pod creation.
     "migration": ("service-accounts", "config", "secret", "controller", "network-policies", "app-pod-identity"),
     "app-pod-identity": (),
     # After the controller: its Helm release is awaited until the controller Deployment is
@@ -124,6 +122,9 @@ class WorkloadsArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
     (and is destroyed before them)."""
+    load_balancer_controller: Sequence[pulumi.Resource] = ()
+    """The controller's Helm release (`stack.addons`): the Service, the TargetGroupBinding and
+    every pod come after it (its webhooks), and are destroyed before it (the binding's finalizer)."""
     extra_settings: pulumi.Input[Mapping[str, str]] | None = None
     """More non-secret environment for every app pod (the files bucket and its region)."""
     pod_identity: Sequence[pulumi.Resource] = ()
@@ -277,38 +278,8 @@ class Workloads(pulumi.ComponentResource):
         record("secret", secret)
         record("app-pod-identity", *args.pod_identity)
 
-        # --- the load balancer controller -------------------------------------------------
-        association = managed_policy_identity(
-            f"{name}-lb-controller",
-            cluster_name=args.cluster_name,
-            namespace=lbc.NAMESPACE,
-            service_account=lbc.SERVICE_ACCOUNT,
-            role_description="AWS Load Balancer Controller (EKS Pod Identity)",
-            policy=lbc.compact_json(lbc.iam_policy_document()),
-            policy_description="AWS Load Balancer Controller, as published upstream",
-            parent=self,
-        )
-        record("pod-identity", association)
-
-        values: pulumi.Output[Any] = pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
-            lambda v: lbc.chart_values(cluster_name=str(v[0]), region=config.region, vpc_id=str(v[1]))
-        )
-        controller = k8s.helm.v3.Release(
-            f"{name}-lb-controller",
-            name=lbc.CHART,
-            chart=lbc.CHART,
-            version=lbc.CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=lbc.CHART_REPOSITORY),
-            namespace=lbc.NAMESPACE,
-            values=values,
-            max_history=5,
-            # Explicitly awaited (Helm's --wait): the release succeeds only once the controller
-            # Deployment is ready, i.e. its webhook server answers (readyz "ready-webhook").
-            skip_await=False,
-            timeout=600,
-            opts=after("controller"),
-        )
-        record("controller", controller)
+        # --- the load balancer controller (installed by stack.addons) -----------------------
+        record("controller", *args.load_balancer_controller)
 
         # --- migrations -------------------------------------------------------------------
         names = pulumi.Output.all(args.image, config_map.metadata.name, secret.metadata.name)

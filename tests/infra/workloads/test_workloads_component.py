@@ -17,7 +17,6 @@ from pulumi.runtime import rpc
 from stack.config.model import StackConfig
 from stack.workloads import Workloads, WorkloadsArgs
 from stack.workloads import component as c
-from stack.addons import load_balancer_controller as lbc
 from stack.workloads import manifests as m
 from stack.workloads import proxy
 from stack.workloads import queue_scaling as qs
@@ -148,12 +147,13 @@ EXPECTED_TYPES = {
     "kubernetes:keda.sh/v1alpha1:ScaledObject": 1,
     "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": 1,
     "kubernetes:policy/v1:PodDisruptionBudget": 2,
-    "kubernetes:helm.sh/v3:Release": 1,
+    # The load balancer controller is installed by the add-ons (stack.addons.component).
+    "kubernetes:helm.sh/v3:Release": 0,
     "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": 1,
-    "aws:iam/role:Role": 1,
-    "aws:iam/policy:Policy": 1,
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 1,
-    "aws:eks/podIdentityAssociation:PodIdentityAssociation": 1,
+    "aws:iam/role:Role": 0,
+    "aws:iam/policy:Policy": 0,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 0,
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": 0,
     "random:index/randomPassword:RandomPassword": 1,
 }
 
@@ -184,14 +184,10 @@ def _depends(monitor: RecordingMonitor, type_: str, on: str) -> bool:
 
 def test_destroy_order_is_safe(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
     run(lambda: workloads(prod_config) and None)
-    release = "kubernetes:helm.sh/v3:Release"
     binding = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
-    # Destroy runs dependents first: the binding goes while the controller can still remove
-    # its finalizer and deregister the targets.
-    assert _depends(monitor, binding, release)
+    # Destroy runs dependents first (the binding before the load balancer controller, which
+    # removes its finalizer: tests/infra/addons/test_component.py).
     assert _depends(monitor, binding, "kubernetes:core/v1:Service")
-    # The controller's pods need AWS credentials from their first start.
-    assert _depends(monitor, release, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
     job = monitor.one("kubernetes:batch/v1:Job")
     for deployment in [r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment"]:
         # A failed migration stops the rollout.
@@ -213,7 +209,7 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
     objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
     # The reconciler CronJob and its service account, and the proxy's ConfigMap, included.
-    assert len(objects) == 21 + len(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS))
+    assert len(objects) == 20 + len(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS))
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 
@@ -294,25 +290,6 @@ def test_secret_values_are_secret_even_from_plain_inputs(monitor: RecordingMonit
     outputs = run(program)
     assert outputs["is_secret"] is True
     assert outputs["values"] == {"DJANGO_SECRET_KEY": "k", "DATABASE_URL": "d", "REDIS_URL": "r"}
-
-
-def test_controller_release_is_pinned_and_configured(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
-    run(lambda: workloads(prod_config) and None)
-    release = monitor.one("kubernetes:helm.sh/v3:Release").inputs
-    assert release["chart"] == "aws-load-balancer-controller"
-    assert release["version"] == lbc.CHART_VERSION
-    assert release["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"}
-    assert release["namespace"] == "kube-system"
-    values = release["values"]
-    assert values["clusterName"] == "django-eks-test"
-    assert values["vpcId"] == "vpc-0123456789abcdef0"
-    assert values["region"] == prod_config.region
-    assert values["replicaCount"] == 2
-    assert values["serviceAccount"]["name"] == lbc.SERVICE_ACCOUNT
-    association = monitor.one("aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
-    assert association["namespace"] == "kube-system"
-    assert association["serviceAccount"] == values["serviceAccount"]["name"]
-    assert association["clusterName"] == "django-eks-test"
 
 
 def test_deployments_reference_the_generated_config_names(monitor: RecordingMonitor, prod_config: StackConfig) -> None:

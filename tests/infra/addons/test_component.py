@@ -1,4 +1,4 @@
-"""Both autoscalers in the whole program: what is registered, with which values, in which order."""
+"""The add-ons component in the whole program: what is registered, with which values, in which order."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import json
 import pytest
 
 from stack.addons import cluster_autoscaler as ca
-from stack.addons import keda
+from stack.addons import component, keda
+from stack.addons import load_balancer_controller as lbc
 from stack.model.capacity import system_pool
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.tools.offline import OfflineRun, RecordedResource
+from stack.tools.offline import run_stack
+from stack.workloads import component as workloads
 from tests.infra.stack_files import STACKS, stack_run
+from tests.infra.support.aliases import alias_urn, child_urn, recorded_alias_specs
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -101,6 +105,91 @@ def test_destroy_order(stack: str) -> None:
     for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
         assert depends_on(run, keda_release, group)
         assert depends_on(run, autoscaler, group)
+
+
+CONTROLLER_TYPES = (
+    "aws:iam/role:Role",
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+    RELEASE,
+)
+"""Everything the load balancer controller is made of."""
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_load_balancer_controller_is_pinned_configured_and_has_its_role(stack: str) -> None:
+    run = stack_run(stack)
+    inputs = release(run, component.LOAD_BALANCER_CONTROLLER).inputs
+    assert (inputs["chart"], inputs["version"]) == ("aws-load-balancer-controller", lbc.CHART_VERSION)
+    assert inputs["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"}
+    assert inputs["namespace"] == "kube-system"
+    # Awaited until its webhooks answer, before the app's objects they admit.
+    assert (inputs["skipAwait"], inputs["timeout"]) == (False, 600)
+    values = inputs["values"]
+    assert values["clusterName"] == run.outputs["clusterName"]
+    assert values["region"] == run.config.region
+    # The VPC the target group is in: the controller registers pod IPs into it.
+    assert values["vpcId"] == run.named("aws:lb/targetGroup:TargetGroup", "web-tg").inputs["vpcId"]
+    assert values["replicaCount"] == 2
+    association = run.named("aws:eks/podIdentityAssociation:PodIdentityAssociation", component.LOAD_BALANCER_CONTROLLER)
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "kube-system",
+        values["serviceAccount"]["name"],
+    )
+    assert depends_on(run, release(run, component.LOAD_BALANCER_CONTROLLER), association)
+    policy = run.named("aws:iam/policy:Policy", component.LOAD_BALANCER_CONTROLLER).inputs["policy"]
+    assert json.loads(policy) == lbc.iam_policy_document()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_app_comes_after_the_load_balancer_controller_and_goes_before_it(stack: str) -> None:
+    run = stack_run(stack)
+    controller = release(run, component.LOAD_BALANCER_CONTROLLER)
+    # The binding is deleted while the controller still runs to remove its finalizer; pods
+    # are created once its webhook gives them their readiness gate.
+    binding = run.named("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "app-web-target-group-binding")
+    assert depends_on(run, binding, controller)
+    for name in ("app-web", "app-worker"):
+        assert depends_on(run, run.named("kubernetes:apps/v1:Deployment", name), controller)
+    # As before it moved into the add-ons: after the autoscalers and the node groups.
+    for dependency in (release(run, "autoscaling-keda"), release(run, "autoscaling-cluster-autoscaler")):
+        assert depends_on(run, controller, dependency)
+    for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert depends_on(run, controller, group)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_load_balancer_controller_keeps_its_state_from_the_app_component(
+    stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller moved from the app component (`app`, stack.workloads) to the add-ons:
+    each of its resources has a new URN, and an alias to the old one, so that `pulumi up` on a
+    deployed stack moves it in the state rather than creating a second controller (and a second
+    IAM role of the same name) and deleting the first. The alias is read as the SDK sends it to
+    the engine and resolved by the engine's rule (tests/infra/support/aliases.py)."""
+    with recorded_alias_specs(monkeypatch) as specs:
+        run = run_stack(stack)
+    app = run.named(workloads.TYPE, "app")
+    addons = run.named(component.TYPE, "autoscaling")
+    for type_ in CONTROLLER_TYPES:
+        moved = run.named(type_, component.LOAD_BALANCER_CONTROLLER)
+        assert moved.parent == addons.urn
+        former = child_urn(app, type_, component.LOAD_BALANCER_CONTROLLER)
+        assert moved.urn != former
+        assert [alias_urn(spec, moved) for spec in specs[(type_, moved.name)]] == [former], type_
+        # Nothing else claims the old URN.
+        assert all(r.urn != former for r in run.resources)
+
+
+def test_a_stack_without_the_app_has_no_load_balancer_controller() -> None:
+    """As before the move: the controller came with the app (stack.tools.release.bootstrap)."""
+    from tests.infra.stack_files import run_edited
+
+    run = run_edited(lambda raw: raw.pop("django-eks:image", None))
+    assert run.config.image.tag is None
+    assert [r for r in run.of_type(RELEASE) if r.name == component.LOAD_BALANCER_CONTROLLER] == []
+    assert {r.name for r in run.of_type(RELEASE)} == {"autoscaling-keda", "autoscaling-cluster-autoscaler"}
 
 
 def test_tainted_system_pool_is_tolerated() -> None:
