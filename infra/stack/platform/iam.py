@@ -33,6 +33,22 @@ def trust_policy() -> dict[str, Any]:
     }
 
 
+def service_trust_policy(service: str) -> str:
+    """Lets an AWS service (`eks.amazonaws.com`, `ec2.amazonaws.com`) assume the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": ["sts:AssumeRole"],
+                }
+            ],
+        }
+    )
+
+
 def managed_policy_identity(
     name: str,
     *,

@@ -46,9 +46,9 @@ import kubernetes_validate
 import pytest
 
 from stack.config.model import KubernetesVersion
+from stack.config.names import NAMESPACE as APP_NAMESPACE
 from stack.tools.offline import RecordedResource
-from stack.addons.preview_access import (
-    APP_NAMESPACE,
+from stack.addons.preview_grants import (
     HELM_NAMESPACES,
     PREVIEWERS_GROUP,
     admission_policy,
