@@ -12,6 +12,7 @@ from stack.platform.cluster import Cluster, ClusterArgs
 from stack.config.model import PROJECT, StackConfig
 from stack.model.cost import stack_estimates
 from stack.platform.database import Database, DatabaseArgs
+from stack.platform.datastore_network import DatastoreNetworkArgs
 from stack.platform.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.platform.network import Network, NetworkArgs
 from stack.addons.preview_access import PreviewAccessArgs, preview_access
@@ -63,26 +64,13 @@ def build(config: StackConfig) -> dict[str, Any]:
             tags=tags,
         ),
     )
-    redis = Redis(
-        "redis",
-        RedisArgs(
-            config=config.redis,
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            client_security_group_id=cluster.security_group_id,
-            tags=tags,
-        ),
+    datastore_network = DatastoreNetworkArgs(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        client_security_group_id=cluster.security_group_id,
     )
-    database = Database(
-        "postgres",
-        DatabaseArgs(
-            config=config.database,
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            client_security_group_id=cluster.security_group_id,
-            tags=tags,
-        ),
-    )
+    redis = Redis("redis", RedisArgs(config=config.redis, network=datastore_network, tags=tags))
+    database = Database("postgres", DatabaseArgs(config=config.database, network=datastore_network, tags=tags))
     registry = Registry("service", tags, image_cache_prefix)
     addons = ClusterAddons(
         "autoscaling",
