@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from stack.config.model import LoadBalancerConfig
-from stack.platform.security_groups import tcp_rule
+from stack.platform.security_groups import security_group, tcp_rule
 
 APP_PORT = 8000
 """The port gunicorn binds in the web pods (service/gunicorn.conf.py)."""
@@ -132,18 +132,18 @@ class LoadBalancer(pulumi.ComponentResource):
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
 
-        security_group = aws.ec2.SecurityGroup(
+        alb_group = security_group(
             f"{name}-alb",
             description="ALB: HTTP(S) from the internet, the app port toward the pods",
             vpc_id=args.vpc_id,
-            tags={**args.tags, "Name": f"{name}-alb"},
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
         for port in public_ports(config):
             tcp_rule(
                 aws.vpc.SecurityGroupIngressRule,
                 f"{name}-alb-in-{port}",
-                security_group_id=security_group.id,
+                security_group_id=alb_group.id,
                 description=f"Port {port} from the internet",
                 port=port,
                 cidr_ipv4="0.0.0.0/0",
@@ -152,7 +152,7 @@ class LoadBalancer(pulumi.ComponentResource):
         tcp_rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-alb-out-app",
-            security_group_id=security_group.id,
+            security_group_id=alb_group.id,
             description="To the web pods only",
             port=APP_PORT,
             referenced_security_group_id=args.target_security_group_id,
@@ -164,7 +164,7 @@ class LoadBalancer(pulumi.ComponentResource):
             security_group_id=args.target_security_group_id,
             description="Web pods from the ALB",
             port=APP_PORT,
-            referenced_security_group_id=security_group.id,
+            referenced_security_group_id=alb_group.id,
             parent=self,
         )
 
@@ -172,7 +172,7 @@ class LoadBalancer(pulumi.ComponentResource):
             f"{name}-alb",
             load_balancer_type="application",
             internal=False,
-            security_groups=[security_group.id],
+            security_groups=[alb_group.id],
             subnets=args.public_subnet_ids,
             ip_address_type=IP_ADDRESS_TYPE,
             idle_timeout=config.idle_timeout_seconds,
@@ -230,7 +230,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.dns_name = alb.dns_name
         self.url = alb.dns_name.apply(lambda dns: app_url(config, dns))
         self.target_group_arn = target_group.arn
-        self.security_group_id = security_group.id
+        self.security_group_id = alb_group.id
         self.register_outputs(
             {"dnsName": self.dns_name, "url": self.url, "targetGroupArn": self.target_group_arn}
         )

@@ -32,6 +32,19 @@ def tcp_rule(
     )
 
 
+def security_group(
+    name: str, *, description: str, vpc_id: pulumi.Input[str], tags: dict[str, str], parent: pulumi.Resource
+) -> aws.ec2.SecurityGroup:
+    """A group with no rule of its own (rules are `tcp_rule`s), tagged with its name."""
+    return aws.ec2.SecurityGroup(
+        name,
+        description=description,
+        vpc_id=vpc_id,
+        tags={**tags, "Name": name},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def private_security_group(
     name: str,
     *,
@@ -43,13 +56,7 @@ def private_security_group(
     parent: pulumi.Resource,
 ) -> aws.ec2.SecurityGroup:
     """A security group that admits one TCP port from one source group and nothing else."""
-    group = aws.ec2.SecurityGroup(
-        name,
-        description=description,
-        vpc_id=vpc_id,
-        tags={**tags, "Name": name},
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+    group = security_group(name, description=description, vpc_id=vpc_id, tags=tags, parent=parent)
     tcp_rule(
         aws.vpc.SecurityGroupIngressRule,
         f"{name}-in-{port}",

@@ -16,27 +16,13 @@ from stack.tools.offline import run_stack
 from stack.workloads import component as workloads
 from tests.infra.stack_files import STACKS, stack_run
 from tests.infra.support.aliases import alias_urn, child_urn, recorded_alias_specs
+from tests.infra.support.dependencies import comes_after
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def release(run: OfflineRun, name: str) -> RecordedResource:
     return run.named(RELEASE, name)
-
-
-def depends_on(run: OfflineRun, dependent: RecordedResource, dependency: RecordedResource) -> bool:
-    """Directly or through parents: the engine orders a resource after its dependencies."""
-    seen: set[str] = set()
-    pending = list(dependent.dependencies)
-    while pending:
-        urn = pending.pop()
-        if urn == dependency.urn:
-            return True
-        if urn in seen:
-            continue
-        seen.add(urn)
-        pending.extend(run.by_urn(urn).dependencies)
-    return False
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -69,7 +55,7 @@ def test_cluster_autoscaler_has_pod_identity_and_the_scoped_policy(stack: str) -
         inputs["values"]["rbac"]["serviceAccount"]["name"],
     )
     # Pods get credentials at start: the association exists before the release.
-    assert depends_on(run, release(run, "autoscaling-cluster-autoscaler"), association)
+    assert comes_after(run, release(run, "autoscaling-cluster-autoscaler"), association)
     policy = json.loads(run.named("aws:iam/policy:Policy", "autoscaling-cluster-autoscaler").inputs["policy"])
     assert policy == ca.iam_policy_document(cluster_name=cluster_name, region=run.config.region)
     role = run.named("aws:iam/role:Role", "autoscaling-cluster-autoscaler")
@@ -96,15 +82,15 @@ def test_destroy_order(stack: str) -> None:
     autoscaler = release(run, "autoscaling-cluster-autoscaler")
     scaled = run.named("kubernetes:keda.sh/v1alpha1:ScaledObject", "app-worker")
     # Destroy deletes dependents first: the ScaledObject before KEDA ...
-    assert depends_on(run, scaled, keda_release)
+    assert comes_after(run, scaled, keda_release)
     # ... the app before the autoscalers ...
     for name in ("app-web", "app-worker"):
         deployment = run.named("kubernetes:apps/v1:Deployment", name)
-        assert depends_on(run, deployment, keda_release) and depends_on(run, deployment, autoscaler)
+        assert comes_after(run, deployment, keda_release) and comes_after(run, deployment, autoscaler)
     # ... and the autoscalers before the node groups.
     for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
-        assert depends_on(run, keda_release, group)
-        assert depends_on(run, autoscaler, group)
+        assert comes_after(run, keda_release, group)
+        assert comes_after(run, autoscaler, group)
 
 
 CONTROLLER_TYPES = (
@@ -137,7 +123,7 @@ def test_load_balancer_controller_is_pinned_configured_and_has_its_role(stack: s
         "kube-system",
         values["serviceAccount"]["name"],
     )
-    assert depends_on(run, release(run, component.LOAD_BALANCER_CONTROLLER), association)
+    assert comes_after(run, release(run, component.LOAD_BALANCER_CONTROLLER), association)
     policy = run.named("aws:iam/policy:Policy", component.LOAD_BALANCER_CONTROLLER).inputs["policy"]
     assert json.loads(policy) == lbc.iam_policy_document()
 
@@ -149,14 +135,14 @@ def test_the_app_comes_after_the_load_balancer_controller_and_goes_before_it(sta
     # The binding is deleted while the controller still runs to remove its finalizer; pods
     # are created once its webhook gives them their readiness gate.
     binding = run.named("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "app-web-target-group-binding")
-    assert depends_on(run, binding, controller)
+    assert comes_after(run, binding, controller)
     for name in ("app-web", "app-worker"):
-        assert depends_on(run, run.named("kubernetes:apps/v1:Deployment", name), controller)
+        assert comes_after(run, run.named("kubernetes:apps/v1:Deployment", name), controller)
     # As before it moved into the add-ons: after the autoscalers and the node groups.
     for dependency in (release(run, "autoscaling-keda"), release(run, "autoscaling-cluster-autoscaler")):
-        assert depends_on(run, controller, dependency)
+        assert comes_after(run, controller, dependency)
     for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
-        assert depends_on(run, controller, group)
+        assert comes_after(run, controller, group)
 
 
 @pytest.mark.parametrize("stack", STACKS)
