@@ -7,12 +7,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from stack.addons.component import Autoscalers, AutoscalersArgs
+from stack.addons.component import ClusterAddons, ClusterAddonsArgs
 from stack.platform.cluster import Cluster, ClusterArgs
 from stack.config.model import PROJECT, StackConfig
 from stack.config.names import NAMESPACE
 from stack.model.cost import stack_estimates
 from stack.platform.database import Database, DatabaseArgs
+from stack.platform.datastore_network import DatastoreNetworkArgs
 from stack.platform.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.platform.network import Network, NetworkArgs
 from stack.addons.preview_access import PreviewAccessArgs, preview_access
@@ -63,36 +64,25 @@ def build(config: StackConfig) -> dict[str, Any]:
             tags=tags,
         ),
     )
-    redis = Redis(
-        "redis",
-        RedisArgs(
-            config=config.redis,
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            client_security_group_id=cluster.security_group_id,
-            tags=tags,
-        ),
+    datastore_network = DatastoreNetworkArgs(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        client_security_group_id=cluster.security_group_id,
     )
-    database = Database(
-        "postgres",
-        DatabaseArgs(
-            config=config.database,
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            client_security_group_id=cluster.security_group_id,
-            tags=tags,
-        ),
-    )
+    redis = Redis("redis", RedisArgs(config=config.redis, network=datastore_network, tags=tags))
+    database = Database("postgres", DatabaseArgs(config=config.database, network=datastore_network, tags=tags))
     registry = Registry("service", tags, image_cache_prefix)
-    autoscalers = Autoscalers(
+    addons = ClusterAddons(
         "autoscaling",
-        AutoscalersArgs(
+        ClusterAddonsArgs(
             config=config,
             cluster_name=cluster_name,
             cluster=cluster.name,
             provider=cluster.provider,
             node_groups={name: pool.node_group for name, pool in cluster.node_pools.items()},
+            vpc_id=network.vpc_id,
             depends_on=cluster.ready,
+            with_load_balancer_controller=config.image.tag is not None,
         ),
     )
     storage = Storage(
@@ -119,8 +109,6 @@ def build(config: StackConfig) -> dict[str, Any]:
             WorkloadsArgs(
                 config=config,
                 provider=cluster.provider,
-                cluster_name=cluster.name,
-                vpc_id=network.vpc_id,
                 target_group_arn=load_balancer.target_group_arn,
                 alb_dns_name=load_balancer.dns_name,
                 app_url=load_balancer.url,
@@ -134,7 +122,8 @@ def build(config: StackConfig) -> dict[str, Any]:
                     name=s3_prefix_list_name(config.region), region=config.region
                 ).cidr_blocks,
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
-                depends_on=[*cluster.ready, *autoscalers.ready],
+                depends_on=[*cluster.ready, *addons.ready],
+                load_balancer_controller=addons.load_balancer_controller,
                 extra_settings=storage.bucket_name.apply(
                     lambda bucket: pod_settings(config.storage, bucket=bucket, region=config.region)
                 ),
@@ -153,7 +142,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             cluster_name=cluster.name,
             provider=cluster.provider,
             app_namespace=app.get("namespace"),
-            depends_on=autoscalers.ready,
+            depends_on=addons.ready,
             tags=tags,
             cluster=cluster,
         ),

@@ -14,6 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pulumi
+
+from stack.addons.helm import HelmChart, PodIdentity
 from stack.config.model import NodePoolConfig, StackConfig
 from stack.platform.node_pools import node_labels, node_placement
 
@@ -36,6 +39,7 @@ match the cluster's: it embeds that minor's scheduler to simulate placements."""
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "cluster-autoscaler"
+RELEASE = HelmChart(name=CHART, version=CHART_VERSION, repository=CHART_REPOSITORY, namespace=NAMESPACE)
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "cluster-autoscaler"
 IAM_POLICY_FILE = DATA_DIR / "iam_policy.json"
@@ -180,3 +184,14 @@ def iam_policy_document(*, cluster_name: str, region: str) -> dict[str, Any]:
                 }
             )
     return {"Version": upstream["Version"], "Statement": statements}
+
+
+def pod_identity(cluster: pulumi.Input[str], *, cluster_name: str, region: str) -> PodIdentity:
+    """The autoscaler's role: `iam_policy_document`, for the cluster `cluster` (an Output of it)."""
+    return PodIdentity(
+        cluster_name=cluster,
+        service_account=SERVICE_ACCOUNT,
+        role_description="Cluster Autoscaler (EKS Pod Identity)",
+        policy=json.dumps(iam_policy_document(cluster_name=cluster_name, region=region), separators=(",", ":")),
+        policy_description="Cluster Autoscaler, scoped to this cluster's node groups",
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stack.addons.helm import HelmChart
 from stack.config.model import StackConfig
 from stack.platform.node_pools import node_placement
 
@@ -19,6 +20,7 @@ CHART_VERSION = "2.20.2"
 see data/SOURCES.md). Helm installs CRDs on first install only: bump both together."""
 
 NAMESPACE = "keda"
+RELEASE = HelmChart(name=CHART, version=CHART_VERSION, repository=CHART_REPOSITORY, namespace=NAMESPACE)
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "keda"
 CRD_FILES = (

@@ -11,6 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pulumi
+
+from stack.addons.helm import HelmChart, PodIdentity
+
 CHART = "aws-load-balancer-controller"
 CHART_REPOSITORY = "https://aws.github.io/eks-charts"
 CHART_VERSION = "3.5.0"
@@ -22,6 +26,7 @@ three together: Helm installs a chart's CRDs on first install only and never upg
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
+RELEASE = HelmChart(name=CHART, version=CHART_VERSION, repository=CHART_REPOSITORY, namespace=NAMESPACE)
 REPLICAS = 2
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "aws-load-balancer-controller"
@@ -76,3 +81,14 @@ def iam_policy_document() -> dict[str, Any]:
 def compact_json(document: dict[str, Any]) -> str:
     # A managed policy may hold at most 6,144 characters; the published file is indented.
     return json.dumps(document, separators=(",", ":"), sort_keys=False)
+
+
+def pod_identity(cluster: pulumi.Input[str]) -> PodIdentity:
+    """The controller's role: the upstream policy, unchanged."""
+    return PodIdentity(
+        cluster_name=cluster,
+        service_account=SERVICE_ACCOUNT,
+        role_description="AWS Load Balancer Controller (EKS Pod Identity)",
+        policy=compact_json(iam_policy_document()),
+        policy_description="AWS Load Balancer Controller, as published upstream",
+    )

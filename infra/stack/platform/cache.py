@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from stack.config.model import RedisConfig
-from stack.platform.network import private_security_group
+from stack.platform.datastore_network import DatastoreNetworkArgs, datastore_network
 
 REDIS_PORT = 6379
 
@@ -32,9 +32,7 @@ def redis_url(host: str, token: str, port: int = REDIS_PORT, db: int = 0) -> str
 @dataclass(frozen=True)
 class RedisArgs:
     config: RedisConfig
-    vpc_id: pulumi.Input[str]
-    subnet_ids: pulumi.Input[list[str]]
-    client_security_group_id: pulumi.Input[str]
+    network: DatastoreNetworkArgs
     tags: dict[str, str]
 
 
@@ -55,19 +53,13 @@ class Redis(pulumi.ComponentResource):
         # ElastiCache AUTH tokens: 16-128 printable characters without / " @; letters and
         # digits only also keep the token safe inside a URL.
         token = random.RandomPassword(f"{name}-auth", length=64, special=False, opts=child)
-        subnets = aws.elasticache.SubnetGroup(
-            f"{name}-subnets",
-            description="Private subnets for the Celery broker",
-            subnet_ids=args.subnet_ids,
-            tags=args.tags,
-            opts=child,
-        )
-        security_group = private_security_group(
-            f"{name}-sg",
-            description="Redis: 6379 from the cluster only",
+        network = datastore_network(
+            name,
+            args.network,
+            subnet_group=aws.elasticache.SubnetGroup,
+            serves="the Celery broker",
+            engine="Redis",
             port=REDIS_PORT,
-            vpc_id=args.vpc_id,
-            source_security_group_id=args.client_security_group_id,
             tags=args.tags,
             parent=self,
         )
@@ -99,8 +91,8 @@ class Redis(pulumi.ComponentResource):
             multi_az_enabled=has_replicas,
             port=REDIS_PORT,
             parameter_group_name=parameters.name,
-            subnet_group_name=subnets.name,
-            security_group_ids=[security_group.id],
+            subnet_group_name=network.subnet_group_name,
+            security_group_ids=[network.security_group_id],
             at_rest_encryption_enabled=True,
             transit_encryption_enabled=True,
             auth_token=token.result,

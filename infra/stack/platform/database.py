@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from stack.config.model import PROJECT, DatabaseConfig
-from stack.platform.network import private_security_group
+from stack.platform.datastore_network import DatastoreNetworkArgs, datastore_network
 
 POSTGRES_PORT = 5432
 DATABASE_NAME = "app"
@@ -65,9 +65,7 @@ def database_url(host: str, password: str, port: int = POSTGRES_PORT) -> str:
 @dataclass(frozen=True)
 class DatabaseArgs:
     config: DatabaseConfig
-    vpc_id: pulumi.Input[str]
-    subnet_ids: pulumi.Input[list[str]]
-    client_security_group_id: pulumi.Input[str]
+    network: DatastoreNetworkArgs
     tags: dict[str, str]
 
 
@@ -85,19 +83,13 @@ class Database(pulumi.ComponentResource):
 
         # RDS passwords may not contain / " @ or spaces; letters and digits avoid all of them.
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
-        subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets",
-            description="Private subnets for PostgreSQL",
-            subnet_ids=args.subnet_ids,
-            tags=args.tags,
-            opts=child,
-        )
-        security_group = private_security_group(
-            f"{name}-sg",
-            description="PostgreSQL: 5432 from the cluster only",
+        network = datastore_network(
+            name,
+            args.network,
+            subnet_group=aws.rds.SubnetGroup,
+            serves="PostgreSQL",
+            engine="PostgreSQL",
             port=POSTGRES_PORT,
-            vpc_id=args.vpc_id,
-            source_security_group_id=args.client_security_group_id,
             tags=args.tags,
             parent=self,
         )
@@ -116,8 +108,8 @@ class Database(pulumi.ComponentResource):
             username=DATABASE_USER,
             password=password.result,
             port=POSTGRES_PORT,
-            db_subnet_group_name=subnets.name,
-            vpc_security_group_ids=[security_group.id],
+            db_subnet_group_name=network.subnet_group_name,
+            vpc_security_group_ids=[network.security_group_id],
             publicly_accessible=False,
             multi_az=config.multi_az,
             deletion_protection=config.deletion_protection,

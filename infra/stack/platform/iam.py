@@ -8,6 +8,7 @@ nothing (IMDSv2, hop limit 1). One trust policy serves every such role.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -32,6 +33,22 @@ def trust_policy() -> dict[str, Any]:
     }
 
 
+def service_trust_policy(service: str) -> str:
+    """Lets an AWS service (`eks.amazonaws.com`, `ec2.amazonaws.com`) assume the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": ["sts:AssumeRole"],
+                }
+            ],
+        }
+    )
+
+
 def managed_policy_identity(
     name: str,
     *,
@@ -42,29 +59,33 @@ def managed_policy_identity(
     policy: pulumi.Input[str],
     policy_description: str,
     parent: pulumi.Resource,
+    aliases: Sequence[pulumi.Alias] | None = None,
 ) -> aws.eks.PodIdentityAssociation:
     """A role with one managed policy, associated with `namespace/service_account`.
 
     The association waits for the policy attachment: credentials are handed out when a pod
     starts, and a pod that starts with a role lacking its policy fails its first calls.
+    `aliases` (where the four resources were before a move) apply to each of them.
     """
+
+    def child(*after: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            parent=parent, depends_on=list(after) or None, aliases=list(aliases) if aliases else None
+        )
+
     role = aws.iam.Role(
         name,
         assume_role_policy=json.dumps(trust_policy()),
         description=role_description,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=child(),
     )
-    managed = aws.iam.Policy(
-        name, policy=policy, description=policy_description, opts=pulumi.ResourceOptions(parent=parent)
-    )
-    attachment = aws.iam.RolePolicyAttachment(
-        name, role=role.name, policy_arn=managed.arn, opts=pulumi.ResourceOptions(parent=parent)
-    )
+    managed = aws.iam.Policy(name, policy=policy, description=policy_description, opts=child())
+    attachment = aws.iam.RolePolicyAttachment(name, role=role.name, policy_arn=managed.arn, opts=child())
     return aws.eks.PodIdentityAssociation(
         name,
         cluster_name=cluster_name,
         namespace=namespace,
         service_account=service_account,
         role_arn=role.arn,
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[attachment]),
+        opts=child(attachment),
     )

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from stack.config.model import LoadBalancerConfig
+from stack.platform.security_groups import security_group, tcp_rule
 
 APP_PORT = 8000
 """The port gunicorn binds in the web pods (service/gunicorn.conf.py)."""
@@ -131,50 +132,47 @@ class LoadBalancer(pulumi.ComponentResource):
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
 
-        security_group = aws.ec2.SecurityGroup(
+        alb_group = security_group(
             f"{name}-alb",
             description="ALB: HTTP(S) from the internet, the app port toward the pods",
             vpc_id=args.vpc_id,
-            tags={**args.tags, "Name": f"{name}-alb"},
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
         for port in public_ports(config):
-            aws.vpc.SecurityGroupIngressRule(
+            tcp_rule(
+                aws.vpc.SecurityGroupIngressRule,
                 f"{name}-alb-in-{port}",
-                security_group_id=security_group.id,
+                security_group_id=alb_group.id,
                 description=f"Port {port} from the internet",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
+                port=port,
                 cidr_ipv4="0.0.0.0/0",
-                opts=child,
+                parent=self,
             )
-        aws.vpc.SecurityGroupEgressRule(
+        tcp_rule(
+            aws.vpc.SecurityGroupEgressRule,
             f"{name}-alb-out-app",
-            security_group_id=security_group.id,
+            security_group_id=alb_group.id,
             description="To the web pods only",
-            ip_protocol="tcp",
-            from_port=APP_PORT,
-            to_port=APP_PORT,
+            port=APP_PORT,
             referenced_security_group_id=args.target_security_group_id,
-            opts=child,
+            parent=self,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_rule(
+            aws.vpc.SecurityGroupIngressRule,
             f"{name}-pods-in-app",
             security_group_id=args.target_security_group_id,
             description="Web pods from the ALB",
-            ip_protocol="tcp",
-            from_port=APP_PORT,
-            to_port=APP_PORT,
-            referenced_security_group_id=security_group.id,
-            opts=child,
+            port=APP_PORT,
+            referenced_security_group_id=alb_group.id,
+            parent=self,
         )
 
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
             internal=False,
-            security_groups=[security_group.id],
+            security_groups=[alb_group.id],
             subnets=args.public_subnet_ids,
             ip_address_type=IP_ADDRESS_TYPE,
             idle_timeout=config.idle_timeout_seconds,
@@ -204,19 +202,13 @@ class LoadBalancer(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        aws.lb.Listener(
-            f"{name}-standby",
-            load_balancer_arn=alb.arn,
-            port=STANDBY_PORT,
-            protocol="HTTP",
-            default_actions=[
-                aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
-            ],
-            tags=args.tags,
-            opts=child,
-        )
         self._name, self._config, self._tags = name, config, args.tags
         self._alb, self._target_group = alb, target_group
+        self._listener(
+            f"{name}-standby",
+            {"port": STANDBY_PORT, "protocol": "HTTP", "certificate_arn": None, "action": "forward"},
+            child,
+        )
 
         if config.hosted_zone_id is not None and config.domain_name is not None:
             for record_type in alias_record_types(IP_ADDRESS_TYPE):
@@ -238,7 +230,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.dns_name = alb.dns_name
         self.url = alb.dns_name.apply(lambda dns: app_url(config, dns))
         self.target_group_arn = target_group.arn
-        self.security_group_id = security_group.id
+        self.security_group_id = alb_group.id
         self.register_outputs(
             {"dnsName": self.dns_name, "url": self.url, "targetGroupArn": self.target_group_arn}
         )
@@ -258,25 +250,29 @@ class LoadBalancer(pulumi.ComponentResource):
         config, name = self._config, self._name
         child = pulumi.ResourceOptions(parent=self, depends_on=list(after))
         for spec in listener_specs(config):
-            if spec["action"] == "forward":
-                action = aws.lb.ListenerDefaultActionArgs(
-                    type="forward", target_group_arn=self._target_group.arn
-                )
-            else:
-                action = aws.lb.ListenerDefaultActionArgs(
-                    type="redirect",
-                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                        port="443", protocol="HTTPS", status_code="HTTP_301"
-                    ),
-                )
-            aws.lb.Listener(
+            self._listener(
                 f"{name}-{spec['protocol'].lower()}",
-                load_balancer_arn=self._alb.arn,
-                port=spec["port"],
-                protocol=spec["protocol"],
-                certificate_arn=spec["certificate_arn"],
-                ssl_policy=TLS_POLICY if spec["protocol"] == "HTTPS" else None,
-                default_actions=[action],
-                tags=self._tags,
-                opts=child if spec["action"] == "forward" else pulumi.ResourceOptions(parent=self),
+                spec,
+                child if spec["action"] == "forward" else pulumi.ResourceOptions(parent=self),
             )
+
+    def _listener(self, resource_name: str, spec: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        """A listener of a `listener_specs` spec: forward to the target group, or redirect to HTTPS."""
+        if spec["action"] == "forward":
+            action = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self._target_group.arn)
+        else:
+            action = aws.lb.ListenerDefaultActionArgs(
+                type="redirect",
+                redirect=aws.lb.ListenerDefaultActionRedirectArgs(port="443", protocol="HTTPS", status_code="HTTP_301"),
+            )
+        aws.lb.Listener(
+            resource_name,
+            load_balancer_arn=self._alb.arn,
+            port=spec["port"],
+            protocol=spec["protocol"],
+            certificate_arn=spec["certificate_arn"],
+            ssl_policy=TLS_POLICY if spec["protocol"] == "HTTPS" else None,
+            default_actions=[action],
+            tags=self._tags,
+            opts=opts,
+        )

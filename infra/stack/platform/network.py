@@ -173,34 +173,3 @@ class Network(pulumi.ComponentResource):
             }
         )
 
-
-def private_security_group(
-    name: str,
-    *,
-    description: str,
-    port: int,
-    vpc_id: pulumi.Input[str],
-    source_security_group_id: pulumi.Input[str],
-    tags: dict[str, str],
-    parent: pulumi.Resource,
-) -> aws.ec2.SecurityGroup:
-    """A security group that admits one TCP port from one source group and nothing else."""
-    group = aws.ec2.SecurityGroup(
-        name,
-        description=description,
-        vpc_id=vpc_id,
-        tags={**tags, "Name": name},
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    aws.vpc.SecurityGroupIngressRule(
-        f"{name}-in-{port}",
-        security_group_id=group.id,
-        # EC2 refuses an apostrophe (and most punctuation) in rule descriptions.
-        description=f"Port {port} from the cluster nodes and pods",
-        ip_protocol="tcp",
-        from_port=port,
-        to_port=port,
-        referenced_security_group_id=source_security_group_id,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    return group

@@ -1,9 +1,10 @@
-"""The `Workloads` component: the app's Kubernetes objects and the load balancer controller.
+"""The `Workloads` component: the app's Kubernetes objects.
 
 The manifests come from the pure modules of this package (manifests.py lists them); this module
 only registers them, in the order of `order.DEPENDENCIES` (which says why each comes after
-what). The registration of the controller, of the Secrets and of the scaling objects has its
-own module each: controller.py, app_secrets.py, scaling.py.
+what). The registration of the Secrets and of the scaling objects has its own module each:
+app_secrets.py, scaling.py. The load balancer controller, KEDA and the Cluster Autoscaler are
+installed by `stack.addons`; every object here comes after them and is destroyed before them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
 from stack.workloads import app_config, proxy, reconciler
 from stack.workloads.app_secrets import auto_named, register_app_secret
 from stack.workloads.benchmark import benchmark_job
-from stack.workloads.controller import register_load_balancer_controller
 from stack.workloads.migration import MIGRATION_DEADLINE_SECONDS, migration_job
 from stack.workloads.network_policies import network_policies, policy_metadata, policy_names
 from stack.workloads.order import Children
@@ -42,8 +42,6 @@ class WorkloadsArgs:
     """The whole validated stack config."""
     provider: k8s.Provider
     """Kubernetes provider bound to the EKS cluster."""
-    cluster_name: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
     target_group_arn: pulumi.Input[str]
     """IP-target target group (HTTP 8000) the ALB forwards to; health check on /healthz."""
     alb_dns_name: pulumi.Input[str]
@@ -66,6 +64,9 @@ class WorkloadsArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     """Node groups, cluster add-ons and the autoscalers: every Kubernetes object waits for them
     (and is destroyed before them)."""
+    load_balancer_controller: Sequence[pulumi.Resource] = ()
+    """The controller's Helm release (`stack.addons`): the Service, the TargetGroupBinding and
+    every pod come after it (its webhooks), and are destroyed before it (the binding's finalizer)."""
     extra_settings: pulumi.Input[Mapping[str, str]] | None = None
     """More non-secret environment for every app pod (the files bucket and its region)."""
     pod_identity: Sequence[pulumi.Resource] = ()
@@ -159,10 +160,8 @@ class Workloads(pulumi.ComponentResource):
         secret = register_app_secret(name, children, database_url=args.database_url, redis_url=args.redis_url)
         record("app-pod-identity", *args.pod_identity)
 
-        # --- the load balancer controller -------------------------------------------------
-        register_load_balancer_controller(
-            name, children, region=config.region, cluster_name=args.cluster_name, vpc_id=args.vpc_id
-        )
+        # --- the load balancer controller (installed by stack.addons) -----------------------
+        record("controller", *args.load_balancer_controller)
 
         # --- migrations -------------------------------------------------------------------
         names = pulumi.Output.all(args.image, config_map.metadata.name, secret.metadata.name)

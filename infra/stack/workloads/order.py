@@ -1,12 +1,13 @@
 """The order in which `Workloads` registers its children, safe both ways:
 
-    create:   namespace, accounts, config, Secret -> controller (IAM, Pod Identity, Helm)
+    create:   namespace, accounts, config, Secret -> (the load balancer controller)
               -> migration Job -> Service, TargetGroupBinding -> Deployments -> web HPA,
               queue auth Secret -> TriggerAuthentication -> worker ScaledObject
     destroy:  the reverse, so the TargetGroupBinding (whose finalizer the controller removes
               after deregistering the targets) is deleted while the controller still runs.
-              KEDA and the Cluster Autoscaler are outside (`stack.addons`): every object
-              here comes after them, through `depends_on`, and is destroyed before them.
+              The controller, KEDA and the Cluster Autoscaler are outside (`stack.addons`):
+              every object here comes after them, through `depends_on`, and is destroyed
+              before them.
 
 `DEPENDENCIES` spells the order out; `Children` builds every child's `depends_on` from it.
 """
@@ -25,13 +26,12 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "service-accounts": ("namespace",),
     "config": ("namespace",),
     "secret": ("namespace",),
-    # Pod Identity injects credentials when a pod is created: the association must exist
-    # before the controller's pods do, or they start without AWS credentials.
-    "controller": ("pod-identity",),
+    # The controller's Helm release (stack.addons.component), awaited with its Pod Identity.
+    "controller": (),
     # The controller's webhook mutates pods in the labelled namespace; pods created while it
     # is not running would miss their readiness gate (or be rejected).
     # Its pod writes files into the bucket (jobs/migrations/0003) with the migrate role, which
-    # Pod Identity injects at pod creation (see "controller").
+    # Pod Identity injects at pod creation.
     "migration": ("service-accounts", "config", "secret", "controller", "network-policies", "app-pod-identity"),
     "app-pod-identity": (),
     # After the controller: its Helm release is awaited until the controller Deployment is

@@ -35,8 +35,8 @@ import pytest
 
 from stack.config.names import WEB
 from stack.platform import load_balancer as lb
-from stack.tools.offline import OfflineRun, RecordedResource
 from tests.infra.support.network import INGRESS, subnet_ids
+from tests.infra.support.dependencies import comes_after
 from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
@@ -46,20 +46,6 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-1
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-
-
-def comes_after(run: OfflineRun, later: RecordedResource, earlier: RecordedResource) -> bool:
-    """Whether `later` registers only after `earlier`'s step: a path of recorded dependencies."""
-    seen: set[str] = set()
-    pending = list(later.dependencies)
-    while pending:
-        urn = pending.pop()
-        if urn == earlier.urn:
-            return True
-        if urn not in seen:
-            seen.add(urn)
-            pending.extend(run.by_urn(urn).dependencies)
-    return False
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

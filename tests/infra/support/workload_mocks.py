@@ -114,8 +114,6 @@ def workloads(config: StackConfig, depends_on: Sequence[pulumi.Resource] = (), *
         WorkloadsArgs(
             config=config,
             provider=provider,
-            cluster_name="django-eks-test",
-            vpc_id="vpc-0123456789abcdef0",
             target_group_arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123",
             alb_dns_name="alb-123.us-east-1.elb.amazonaws.com",
             app_url="http://alb-123.us-east-1.elb.amazonaws.com",

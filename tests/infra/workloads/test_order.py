@@ -21,14 +21,10 @@ def _depends(monitor: RecordingMonitor, type_: str, on: str) -> bool:
 
 def test_destroy_order_is_safe(monitor: RecordingMonitor, prod_config: StackConfig) -> None:
     run(lambda: workloads(prod_config) and None)
-    release = "kubernetes:helm.sh/v3:Release"
     binding = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
-    # Destroy runs dependents first: the binding goes while the controller can still remove
-    # its finalizer and deregister the targets.
-    assert _depends(monitor, binding, release)
+    # Destroy runs dependents first (the binding before the load balancer controller, which
+    # removes its finalizer: tests/infra/addons/test_component.py).
     assert _depends(monitor, binding, "kubernetes:core/v1:Service")
-    # The controller's pods need AWS credentials from their first start.
-    assert _depends(monitor, release, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
     job = monitor.one("kubernetes:batch/v1:Job")
     for deployment in [r for r in monitor.registered if r.type == "kubernetes:apps/v1:Deployment"]:
         # A failed migration stops the rollout.
@@ -50,7 +46,7 @@ def test_every_kubernetes_object_waits_for_the_platform(monitor: RecordingMonito
     nodes = next(r for r in monitor.registered if r.type == "test:index:NodeGroup")
     objects = [r for r in monitor.registered if r.type.startswith("kubernetes:") and "providers" not in r.type]
     # The reconciler CronJob and its service account, and the proxy's ConfigMap, included.
-    assert len(objects) == 21 + len(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS))
+    assert len(objects) == 20 + len(network_policies(prod_config, s3_cidrs=S3_PREFIX_LIST_CIDRS))
     for r in objects:
         assert nodes.urn in r.dependencies, r.type
 
@@ -74,7 +70,7 @@ def test_deployments_come_after_the_migration() -> None:
 
 
 def test_dependency_graph_is_acyclic_and_closed() -> None:
-    roles = set(DEPENDENCIES) | {"pod-identity"}
+    roles = set(DEPENDENCIES)
     for role, before in DEPENDENCIES.items():
         assert set(before) <= roles, role
         assert role not in dependency_closure(role)

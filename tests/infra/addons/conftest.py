@@ -1,4 +1,4 @@
-"""The prod stack's config for the autoscaler tests."""
+"""The prod stack's config for the add-on tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The preview principal: it can dry-run what an update would do, and cannot apply it.
+"""What the preview group may do: it can dry-run what an update would do, and cannot apply it
+(stack.addons.preview_grants, as the program registers it).
 
 What a `pulumi preview` sends to the API server (pulumi-kubernetes, provider/pkg, read at
 pulumi/pulumi-kubernetes 94977969, the provider of the pinned SDK's major version):
@@ -45,93 +46,11 @@ import celpy
 import kubernetes_validate
 import pytest
 
+from stack.addons.preview_grants import HELM_NAMESPACES, PREVIEWERS_GROUP, admission_policy, manifests
 from stack.config.model import KubernetesVersion
-from stack.tools.offline import RecordedResource
-from stack.addons.preview_access import (
-    APP_NAMESPACE,
-    HELM_NAMESPACES,
-    PREVIEWERS_GROUP,
-    admission_policy,
-    manifests,
-)
-from tests.infra.support.stack_files import STACKS, run_edited, stack_run
-
-ENTRY = "aws:eks/accessEntry:AccessEntry"
-ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
-PREVIEW = "arn:aws:iam::111122223333:role/django-eks-preview"
-ADMIN = "arn:aws:iam::111122223333:role/django-eks-deploy"
-RBAC_KINDS = {"ClusterRole", "ClusterRoleBinding", "RoleBinding", "Role"}
-GUARD_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-
-
-# --- the program: entries, order ---------------------------------------------------------
-
-
-def test_preview_principals_are_in_the_previewers_group_without_an_access_policy() -> None:
-    run = stack_run("dev")
-    entries = {e.inputs["principalArn"]: e for e in run.of_type(ENTRY)}
-    assert entries[PREVIEW].inputs["kubernetesGroups"] == [PREVIEWERS_GROUP]
-    assert entries[PREVIEW].inputs["type"] == "STANDARD"
-    associated = {a.inputs["principalArn"] for a in run.of_type(ASSOCIATION)}
-    # No EKS access policy: everything the group may do is the RBAC below, which is tested.
-    assert PREVIEW not in associated
-    assert ADMIN in associated
-
-
-def _closure(run_resources: list[RecordedResource], urn: str) -> set[str]:
-    by_urn = {r.urn: r for r in run_resources}
-    seen: set[str] = set()
-    pending = [urn]
-    while pending:
-        current = by_urn.get(pending.pop())
-        if current is None:
-            continue
-        for dep in current.dependencies:
-            if dep not in seen:
-                seen.add(dep)
-                pending.append(dep)
-    return seen
-
-
-def _kind(r: RecordedResource) -> str:
-    """The Kubernetes kind of a Kubernetes object ("" for anything else)."""
-    return r.type.rsplit(":", 1)[-1] if r.type.startswith("kubernetes:") else ""
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_the_guard_and_the_grants_exist_before_anyone_is_a_previewer(stack: str) -> None:
-    """Created in this order by the admin, deleted in the reverse: a previewer never holds
-    RBAC write verbs without the policy that keeps them to dry runs."""
-    run = stack_run(stack)
-    objects = [r for r in run.resources if _kind(r) in RBAC_KINDS | GUARD_KINDS]
-    preview_entries = [e for e in run.of_type(ENTRY) if e.inputs.get("kubernetesGroups")]
-    assert preview_entries, "the shipped stacks list the pull-request role as a previewer"
-    for entry in preview_entries:
-        before = _closure(run.resources, entry.urn)
-        assert {o.urn for o in objects} <= before
-    binding = next(r for r in objects if _kind(r) == "ValidatingAdmissionPolicyBinding")
-    for grant in (r for r in objects if _kind(r) in RBAC_KINDS):
-        assert binding.urn in _closure(run.resources, grant.urn), grant.name
-
-
-def test_no_previewers_no_objects() -> None:
-    def without(raw: dict[str, Any]) -> None:
-        raw["django-eks:cluster"]["access"]["previewPrincipalArns"] = []
-
-    run = run_edited(without)
-    assert not [r for r in run.resources if _kind(r) in RBAC_KINDS | GUARD_KINDS]
-
-
-def test_a_principal_is_previewer_or_viewer_not_both() -> None:
-    from stack.config.rules import StackConfigError, parse_stack_config
-
-    with pytest.raises(StackConfigError) as error:
-        parse_stack_config(
-            {"cluster": {"access": {"adminPrincipalArns": [ADMIN], "viewPrincipalArns": [PREVIEW],
-                                    "previewPrincipalArns": [PREVIEW]}}}
-        )
-    assert "cluster.access.previewPrincipalArns" in str(error.value)
-    assert "one access entry per principal" in str(error.value)
+from stack.config.names import NAMESPACE as APP_NAMESPACE
+from tests.infra.support.stack_files import STACKS, stack_run
+from tests.infra.support.kinds import GUARD_KINDS, RBAC_KINDS, kind_of
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -313,17 +232,17 @@ def rbac_objects(stack: str) -> list[Grant]:
     """What the program registers, bound to the previewers' group, as RBAC resolves it."""
     resources = stack_run(stack).resources
     roles = {
-        (r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"], _kind(r)): r.inputs["rules"]
+        (r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"], kind_of(r)): r.inputs["rules"]
         for r in resources
-        if _kind(r) in {"ClusterRole", "Role"} and r.type.startswith("kubernetes:rbac")
+        if kind_of(r) in {"ClusterRole", "Role"} and r.type.startswith("kubernetes:rbac")
     }
     grants = []
-    for binding in (r for r in resources if _kind(r) in {"ClusterRoleBinding", "RoleBinding"}):
+    for binding in (r for r in resources if kind_of(r) in {"ClusterRoleBinding", "RoleBinding"}):
         subjects = binding.inputs["subjects"]
         if not any(s["kind"] == "Group" and s["name"] == PREVIEWERS_GROUP for s in subjects):
             continue
         ref = binding.inputs["roleRef"]
-        namespace = binding.inputs["metadata"].get("namespace") if _kind(binding) == "RoleBinding" else None
+        namespace = binding.inputs["metadata"].get("namespace") if kind_of(binding) == "RoleBinding" else None
         role_ns = namespace if ref["kind"] == "Role" else None
         grants.append(Grant(roles[(role_ns, ref["name"], ref["kind"])], namespace))
     return grants
@@ -376,7 +295,7 @@ def preview_requests(stack: str) -> list[tuple[str, str, str, str | None, str | 
     for r in run.resources:
         if not r.type.startswith("kubernetes:") or r.type.startswith("pulumi:providers"):
             continue
-        group_version, kind = r.type.split(":")[1], _kind(r)
+        group_version, kind = r.type.split(":")[1], kind_of(r)
         group = group_version.split("/")[0]
         group = "" if group == "core" else group
         if group == "helm.sh":
@@ -439,56 +358,3 @@ def test_helm_release_storage_is_readable_where_releases_live() -> None:
     assert releases <= set(HELM_NAMESPACES)
     for namespace in releases:
         assert allowed(grants, "list", "", "secrets", namespace=namespace, name=None)
-
-
-# --- moving a principal from viewer to previewer -------------------------------------------
-
-
-def _alias_urn(alias_name: str, parent_urn: str, typ: str) -> str:
-    """pulumi/pulumi pkg/resource/deploy/step_generator.go `collapseAliasToUrn` (L545-585): an
-    alias with a name and a parent is the URN CreateURN(name, the resource's type, parent)."""
-    prefix, _, parent_name = parent_urn.rpartition("::")
-    stack_project, _, parent_type = prefix.rpartition("::")
-    # The engine leaves the root stack out of its children's URNs; the mock monitor keeps it
-    # in a component's own URN.
-    parent_type = parent_type.removeprefix("pulumi:pulumi:Stack$")
-    return f"{stack_project}::{parent_type}${typ}::{alias_name}"
-
-
-def test_moving_the_preview_role_from_viewer_to_previewer_updates_its_entry(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """EKS allows one access entry per principal and the engine creates a new resource before
-    it deletes an old one, so the previewer entry must be the viewer entry under an alias
-    (the engine matches old state by alias URN: step_generator.go `generateAliases`)."""
-    import pulumi
-    import pulumi_aws as aws
-
-    aliases: dict[str, list[Any]] = {}
-    original = aws.eks.AccessEntry
-
-    class Recording(original):  # type: ignore[misc, valid-type]
-        def __init__(self, resource_name: str, *args: Any, **kwargs: Any) -> None:
-            # Copied now: the SDK rewrites the options' aliases while it registers.
-            opts = kwargs.get("opts")
-            aliases[resource_name] = list((opts.aliases if opts else None) or [])
-            super().__init__(resource_name, *args, **kwargs)
-
-    def as_viewer(raw: dict[str, Any]) -> None:
-        access = raw["django-eks:cluster"]["access"]
-        access["viewPrincipalArns"], access["previewPrincipalArns"] = [PREVIEW], []
-
-    before = run_edited(as_viewer)
-    old = next(e for e in before.of_type(ENTRY) if e.inputs["principalArn"] == PREVIEW)
-
-    monkeypatch.setattr(aws.eks, "AccessEntry", Recording)
-    after = run_edited(lambda raw: None)
-    new = next(e for e in after.of_type(ENTRY) if e.inputs["principalArn"] == PREVIEW)
-    cluster = next(r for r in after.resources if r.type == "django-eks:platform:Cluster")
-    alias_urns = [
-        _alias_urn(str(a.name), cluster.urn, ENTRY)
-        for a in aliases[new.name]
-        if isinstance(a, pulumi.Alias) and a.parent is not None
-    ]
-    assert old.urn in alias_urns
-    assert new.urn != old.urn

@@ -19,7 +19,7 @@ from typing import Any, get_args
 import pytest
 
 from stack.platform.addon_versions import DEFAULT, DATA_FILE, addon_versions, pinned_addon_version
-from stack.platform.cluster import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
+from stack.platform.eks_addons import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
 from stack.config.model import KubernetesVersion
 from stack.tools.offline import OfflineMocks
 from tests.infra.support.stack_files import run_edited
