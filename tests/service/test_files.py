@@ -20,6 +20,7 @@ from s3_server import refused_by_role
 from service_processes import free_port
 
 from jobs import files, services
+from jobs.reconcile import ReconcileReport, jobs_reconcile
 from jobs.models import ExpiredJob, Job, JobResult
 
 RETENTION = timedelta(days=7)
@@ -134,10 +135,10 @@ def test_a_storage_outage_in_the_worker_requeues_the_job_without_spending_an_att
 # --- expiry ---------------------------------------------------------------------------------
 
 
-def reconcile(s3_server, bucket: str, **kwargs) -> services.ReconcileReport:
+def reconcile(s3_server, bucket: str, **kwargs) -> ReconcileReport:
     with as_pod(s3_server, bucket, "reconciler"):
-        return services.jobs_reconcile(queued_after=timedelta(minutes=10), running_after=timedelta(minutes=6),
-                                       max_attempts=3, retention=RETENTION, tombstones_kept=timedelta(days=30),
+        return jobs_reconcile(queued_after=timedelta(minutes=10), running_after=timedelta(minutes=6),
+                              max_attempts=3, retention=RETENTION, tombstones_kept=timedelta(days=30),
                                        **kwargs)
 
 

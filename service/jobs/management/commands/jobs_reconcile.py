@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import Error as DatabaseError
 from django.db import connection
 
-from jobs import services
+from jobs import reconcile
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, every: float | None = None, allow_mass_expiry: bool = False, **options):
         while True:
             try:
-                report = services.jobs_reconcile(
+                report = reconcile.jobs_reconcile(
                     queued_after=timedelta(seconds=settings.JOBS_REQUEUE_QUEUED_AFTER),
                     running_after=timedelta(
                         seconds=settings.CELERY_TASK_TIME_LIMIT + settings.JOBS_REQUEUE_RUNNING_GRACE
