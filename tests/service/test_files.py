@@ -139,7 +139,7 @@ def reconcile(s3_server, bucket: str, **kwargs) -> ReconcileReport:
     with as_pod(s3_server, bucket, "reconciler"):
         return jobs_reconcile(queued_after=timedelta(minutes=10), running_after=timedelta(minutes=6),
                               max_attempts=3, retention=RETENTION, tombstones_kept=timedelta(days=30),
-                                       **kwargs)
+                              **kwargs)
 
 
 def age(job: Job, by: timedelta) -> None:
