@@ -42,6 +42,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return WORKERS if all(path.is_dir() for path in paths) else 0
 
 
+_SERVICE_ENVIRONMENT = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DJANGO_MEDIA_ROOT")
+"""What tests/service/conftest.py sets for Django when it is imported."""
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
     """This process hands the tests to xdist workers and runs none itself."""
     return bool(getattr(config.option, "numprocesses", 0)) and not os.environ.get("PYTEST_XDIST_WORKER")
@@ -53,11 +57,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # The folder the service tests import their helpers from (pytest adds it for their conftest).
     if str(SERVICE_TESTS) not in sys.path:
         sys.path.insert(0, str(SERVICE_TESTS))
-    from throwaway_servers import MissingServerBinaries, check_server_binaries, suite_servers
+    from throwaway_servers import MissingServerBinaries, check_server_binaries, stop_suite_servers, suite_servers
 
     try:
         if _is_xdist_controller(config):
             check_server_binaries()  # each worker starts its own
+            # With tests/service on the command line its conftest was imported here, started
+            # servers and pointed Django at them: the workers, spawned later with this
+            # environment, would read those URLs before their own conftest replaced them.
+            stop_suite_servers()
+            for name in _SERVICE_ENVIRONMENT:
+                os.environ.pop(name, None)
         else:
             suite_servers()
     except MissingServerBinaries as error:

@@ -154,7 +154,7 @@ def versions(backends: Backends) -> dict[str, str | None]:
         "django": _version("django"),
         "celery": _version("celery"),
         "gunicorn": _version("gunicorn"),
-        "uwsgi": _version("uwsgi"),
+        "uwsgi": _version("pyuwsgi"),
         "pillow": _version("pillow"),
         "locust": _version("locust"),
         "postgresql": postgresql,

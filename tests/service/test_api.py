@@ -85,7 +85,7 @@ def test_result_of_a_failed_job_is_409_failed_with_its_error(client, png_bytes):
 
 
 @pytest.mark.parametrize("path", ["/api/jobs/{id}", "/api/jobs/{id}/result"])
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid"], ids=["unknown-uuid", "not-a-uuid"])
 def test_unknown_job_is_404_json(client, path, job_id):
     response = client.get(path.format(id=job_id))
     assert response.status_code == 404

@@ -26,9 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def env_without_server_urls(**changes: str) -> dict[str, str]:
+    """This process's environment for a nested run of its own: no server URLs, and not an xdist
+    worker (PYTEST_XDIST_WORKER would make it take this worker's database names)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("SERVICE_TEST_DATABASE_URL", "SERVICE_TEST_REDIS_URL", "DATABASE_URL", "REDIS_URL",
-                        "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS")}
+                        "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS") and not k.startswith("PYTEST_XDIST_")}
     return {**env, **changes}
 
 

