@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds after a fault's end when a job not ended counts as stuck "
                              f"(default: {RECOVERY_LIMIT + 60:.0f})")
     parser.add_argument("--stack", default="dev", help="the stack whose settings the pods run with (default: dev)")
-    parser.add_argument("--json", type=Path, default=Path("chaos-report.json"),
-                        help="where the results go as JSON (default: ./chaos-report.json)")
+    default_json = Path(tempfile.gettempdir()) / "chaos-report.json"
+    parser.add_argument("--json", type=Path, default=default_json,
+                        help=f"where the results go as JSON (default: {default_json})")
     args = parser.parse_args(argv)
     for name, value in (("--jobs", args.jobs), ("--clients", args.clients)):
         if value < 1:
