@@ -30,7 +30,7 @@ from service_processes import SERVICE_DIR, Proc, Processes, free_port, wait_for
 
 from chaos.kubelet import Container, Kubelet, Probe
 from stack.config.model import StackConfig
-from stack.workloads import manifests as m
+from stack.workloads import app_config, web, worker
 from stack.workloads import proxy
 from stack.workloads.reconciler import DEADLINE_SECONDS as RECONCILE_DEADLINE
 
@@ -51,11 +51,11 @@ class Timing:
 
     @property
     def worker_liveness(self) -> Probe:
-        return Probe.of(m.worker_probes()["livenessProbe"], self.scale)
+        return Probe.of(worker.worker_probes()["livenessProbe"], self.scale)
 
     @property
     def web_liveness(self) -> Probe:
-        return Probe.of(m.web_probes()["livenessProbe"], self.scale)
+        return Probe.of(web.web_probes()["livenessProbe"], self.scale)
 
     @property
     def proxy_liveness(self) -> Probe:
@@ -63,7 +63,7 @@ class Timing:
 
     @property
     def heartbeat_max_age(self) -> float:
-        return m.HEARTBEAT_MAX_AGE_SECONDS / self.scale
+        return worker.HEARTBEAT_MAX_AGE_SECONDS / self.scale
 
     @property
     def heartbeat_interval(self) -> int:
@@ -82,10 +82,10 @@ class Timing:
         return proxy.proxy_container(self.config.web, {}, image="")
 
     def describe(self) -> str:
-        w, web, p = self.worker_liveness, self.web_liveness, self.proxy_liveness
+        w, h, p = self.worker_liveness, self.web_liveness, self.proxy_liveness
         return (f"kubelet timing scaled down {self.scale:g}x: worker liveness every {w.period:.3g} s, "
                 f"{w.failures} failures, heartbeat max age {self.heartbeat_max_age:g} s, beat every "
-                f"{self.heartbeat_interval} s; web /healthz every {web.period:.3g} s, {web.failures} failures; "
+                f"{self.heartbeat_interval} s; web /healthz every {h.period:.3g} s, {h.failures} failures; "
                 f"proxy TCP every {p.period:.3g} s, {p.failures} failures; reconciler every "
                 f"{self.reconcile_every} s (not scaled), queued after "
                 f"{self.config.reconciler.queued_after_seconds} s, running after task time limit "
@@ -102,9 +102,9 @@ class Pod:
         self.redis_port = free_port()
         self.redis = self.processes.redis_server(self.redis_port)
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.queue = m.CELERY_QUEUE
+        self.queue = app_config.CELERY_QUEUE
         self.env = {
-            **m.app_settings(config, alb_dns_name="127.0.0.1", app_url="http://localhost"),
+            **app_config.app_settings(config, alb_dns_name="127.0.0.1", app_url="http://localhost"),
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DATABASE_URL": database_url,
             "REDIS_URL": self.redis_url,
@@ -114,24 +114,24 @@ class Pod:
         app_port, probe_port, http_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{http_port}"
         self.probe_url = f"http://127.0.0.1:{probe_port}"
-        web_env = {**self.env, **m.web_settings(config.web), **credentials("web"),
+        web_env = {**self.env, **web.web_settings(config.web), **credentials("web"),
                    "WEB_BIND": f"127.0.0.1:{app_port}", "PROBE_BIND": f"127.0.0.1:{probe_port}"}
         self.nginx_conf = self._write_nginx_conf(workdir, http_port, app_port)
-        web_probes = m.web_probes()
+        web_probes = web.web_probes()
         proxy_probes = timing._proxy_probes()  # noqa: SLF001
-        web_grace = float(m.web_termination_grace_seconds(config.web))
+        web_grace = float(web.web_termination_grace_seconds(config.web))
         containers = [
             Container("proxy", self._start_proxy, self._tcp_open(http_port), Probe.of(proxy_probes["startupProbe"]),
                       timing.proxy_liveness, web_grace),
             Container("web", lambda n: self.processes.launch(f"web-{n}", "web", env=web_env), self._healthz,
                       Probe.of(web_probes["startupProbe"]), timing.web_liveness, web_grace),
         ]
-        worker_probes = m.worker_probes()
-        worker_grace = float(m.worker_termination_grace_seconds(config.worker))
+        worker_probes = worker.worker_probes()
+        worker_grace = float(worker.worker_termination_grace_seconds(config.worker))
         for index in range(1, WORKERS + 1):
             name = f"worker-{index}"
             heartbeat_file = workdir / f"{name}.heartbeat"
-            worker_env = {**self.env, **m.worker_settings(config.worker), **credentials("worker"),
+            worker_env = {**self.env, **worker.worker_settings(config.worker), **credentials("worker"),
                           "CELERY_HEARTBEAT_FILE": str(heartbeat_file)}
             containers.append(Container(
                 name, self._worker_starter(name, worker_env), self._heartbeat_fresh(heartbeat_file),
@@ -195,7 +195,7 @@ class Pod:
 
     def _heartbeat_fresh(self, heartbeat_file: Path):
         """The pod's exec probe (`manifests.heartbeat_command()`), its max age scaled, on this file."""
-        command = m.heartbeat_command()
+        command = worker.heartbeat_command()
         command[0] = sys.executable
         command[command.index("--max-age") + 1] = f"{self.timing.heartbeat_max_age:g}"
         command += ["--file", str(heartbeat_file)]
