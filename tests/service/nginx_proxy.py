@@ -18,7 +18,7 @@ UPLOAD_LIMIT = 10 * 1024 * 1024
 
 def require_nginx() -> None:
     if not os.access(NGINX, os.X_OK):
-        pytest.fail("nginx is not installed: apt-get install nginx-light (bash .ci/run installs it)")
+        pytest.fail("nginx is not installed: apt-get install nginx-light (make test installs it)")
 
 
 def start_proxy(processes, app_url: str, tmp_path: Path, *, sizing: ProxySizing = SIZING,

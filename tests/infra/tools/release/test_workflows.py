@@ -110,8 +110,8 @@ def test_pull_requests_preview_every_existing_stack_and_post_the_cost_diff() -> 
 
 def test_jobs_that_run_the_program_install_the_main_dependencies_only() -> None:
     """The Pulumi CLI runs the program in the project's environment: the main dependencies
-    suffice (tests/infra/test_dependencies.py), and the dev group would build the service
-    (uWSGI from source) on every runner for nothing."""
+    suffice (tests/infra/program/test_dependencies.py), and the dev group would install the
+    service, its servers and the test servers on every runner for nothing."""
     for path in WORKFLOWS:
         for name, job in load(path)["jobs"].items():
             runs = [str(s.get("run", "")) for s in job.get("steps", [])]
