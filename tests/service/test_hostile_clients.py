@@ -158,6 +158,22 @@ def _threads(pid: int) -> int:
         return 0
 
 
+def _files_closed(pid: int) -> bool:
+    """Whether a killed process has closed its files (its probe socket among them).
+
+    A process's threads drop out of /proc/<pid>/task as they exit, before the last one has
+    closed the files they share; a SYN routed to the dying worker's SO_REUSEPORT socket in that
+    window is queued there and reset when the socket closes. do_exit() closes the files
+    (exit_files) before exit_notify() makes the task a zombie (torvalds/linux kernel/exit.c), so
+    a zombie group leader with no thread left has closed them.
+    """
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # reaped
+        return True
+    return state in ("Z", "X") and _threads(pid) <= 1
+
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_the_worker_processes_serve_the_probes(processes, server):
     # uWSGI imports the app in its master and forks the workers: a probe thread started at
@@ -177,7 +193,8 @@ def test_the_worker_processes_serve_the_probes(processes, server):
     assert stopped_master == [200] * 10
     victim = worker_pids(web.pid)[0]
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: victim not in worker_pids(web.pid), timeout=10, what="the killed worker gone")
+    wait_for(lambda: victim not in worker_pids(web.pid) and _files_closed(victim), timeout=10,
+             what="the killed worker gone, its sockets closed")
     one_worker = [requests.get(probe_url, timeout=3).status_code for _ in range(20)]
     assert one_worker == [200] * 20
 
