@@ -5,18 +5,19 @@ bundled CRD."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
+from config import launch
 from config.launch import SERVERS
 from stack.addons import load_balancer_controller as lbc
-from stack.config.model import StackConfig
+from stack.config.model import StackConfig, WebServer
 from stack.config.names import WEB, WORKER
-from stack.config.rules import parse_stack_config
+from stack.config.rules import GRANIAN_KEEP_ALIVE_MAX_SECONDS, parse_stack_config
 from stack.workloads.web import target_group_binding, web_container, web_termination_grace_seconds
 from tests.infra.support.stack_files import project_config
 from tests.infra.support.crds import crd_schemas
@@ -108,6 +109,16 @@ def test_granian_serves_wsgi_and_is_killed_only_after_its_drain(stack_config: St
     assert web_termination_grace_seconds(config.web) > config.web.pre_stop_seconds + 25
     spec = find(render(config), "Deployment", WEB)["spec"]["template"]["spec"]
     assert spec["terminationGracePeriodSeconds"] == web_termination_grace_seconds(config.web)
+
+
+def test_the_config_and_the_launcher_agree_on_the_servers_and_granians_keep_alive() -> None:
+    # Two sides of the container contract: the stack config offers what the image's launcher
+    # starts, and refuses a granian keep-alive exactly where the launcher would.
+    assert set(get_args(WebServer)) == set(SERVERS)
+    most = {"WEB_SERVER": "granian", "WEB_KEEP_ALIVE_SECONDS": str(GRANIAN_KEEP_ALIVE_MAX_SECONDS)}
+    assert option(launch.command("web", most), "--http1-header-read-timeout") == str(GRANIAN_KEEP_ALIVE_MAX_SECONDS * 1000)
+    with pytest.raises(launch.SettingError, match="WEB_KEEP_ALIVE_SECONDS"):
+        launch.command("web", {**most, "WEB_KEEP_ALIVE_SECONDS": str(GRANIAN_KEEP_ALIVE_MAX_SECONDS + 1)})
 
 
 def test_default_server_is_uwsgi() -> None:
