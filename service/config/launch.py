@@ -212,7 +212,8 @@ def granian_keep_alive_seconds(environ: Mapping[str, str]) -> int:
         return GRANIAN_KEEP_ALIVE_MAX_SECONDS
     seconds = WEB_KEEP_ALIVE_SECONDS.integer(environ)
     if seconds > GRANIAN_KEEP_ALIVE_MAX_SECONDS:
-        raise SettingError(f"{WEB_KEEP_ALIVE_SECONDS.name}={WEB_KEEP_ALIVE_SECONDS.text(environ)!r}: granian keeps an idle connection "
+        value = WEB_KEEP_ALIVE_SECONDS.text(environ)
+        raise SettingError(f"{WEB_KEEP_ALIVE_SECONDS.name}={value!r}: granian keeps an idle connection "
                            f"at most {GRANIAN_KEEP_ALIVE_MAX_SECONDS} s (--http1-header-read-timeout)")
     return seconds
 
