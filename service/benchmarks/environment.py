@@ -155,6 +155,7 @@ def versions(backends: Backends) -> dict[str, str | None]:
         "celery": _version("celery"),
         "gunicorn": _version("gunicorn"),
         "uwsgi": _version("pyuwsgi"),
+        "granian": _version("granian"),
         "pillow": _version("pillow"),
         "locust": _version("locust"),
         "postgresql": postgresql,

@@ -24,7 +24,7 @@ PATHS = {"io": f"/api/io?ms={IO_MS}", "db": "/api/jobs/{job_id}"}
 
 @dataclass(frozen=True)
 class WebShape:
-    server: Literal["uwsgi", "gunicorn"]
+    server: Literal["uwsgi", "gunicorn", "granian"]
     worker_class: str
     processes: int
     threads: int

@@ -136,7 +136,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     for ax, workload, title in ((axes[1], "io", "GET /api/io?ms=50 (I/O-bound), 1 CPU"),
                                 (axes[2], "db", "GET /api/jobs/<id> (DB read, CPU-bound), 1 CPU")):
         rows = [row for row in results["http"] if row["workload"] == workload]
-        for server, colour in (("gunicorn", "tab:green"), ("uwsgi", "tab:purple")):
+        for server, colour in (("gunicorn", "tab:green"), ("uwsgi", "tab:purple"), ("granian", "tab:orange")):
             threaded = sorted((row for row in rows if row["server"] == server and row["processes"] == 1
                                and row["worker_class"] != "sync"), key=lambda row: row["threads"])
             if threaded:

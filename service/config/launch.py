@@ -8,7 +8,7 @@ arguments after the process name are appended to the server's own command line (
 give Celery a ``--hostname``, the reconciler an ``--every``).
 
 The launcher replaces itself with the server (``os.execvp``): no shell and no parent in
-between, so the kubelet's SIGTERM reaches gunicorn's, uWSGI's or Celery's main process and
+between, so the kubelet's SIGTERM reaches gunicorn's, uWSGI's, granian's or Celery's main process and
 starts its graceful shutdown. Run it from the service directory (the image's /app), as the
 commands refer to ``manage.py`` and ``gunicorn.conf.py`` there.
 
@@ -28,6 +28,19 @@ Keep-alive and shutdown, per web server (``WEB_SERVER``):
   the router's ``--http-timeout`` waits a little longer than that for a worker's answer.
   https://uwsgi-docs.readthedocs.io/en/latest/HTTP.html
   https://uwsgi-docs.readthedocs.io/en/latest/Management.html
+- granian (``--interface wsgi``): its Rust runtime owns the client connections, so an idle
+  keep-alive connection holds no ``--blocking-threads`` thread (the request threads, one pool per
+  worker process). HTTP/1 keep-alive has an on/off switch only; what closes an idle connection is
+  ``--http1-header-read-timeout`` (milliseconds), which also runs while the connection waits for
+  its next request (tests/service/test_processes.py measures it). Its largest value is 60 s, so
+  granian's keep-alive is ``WEB_KEEP_ALIVE_SECONDS`` up to 60 (unset: 60; above: refused), and
+  the ALB's idle timeout must stay below it (the stack's config rules say so). SIGTERM to the main process sends SIGTERM to
+  each worker, which stops accepting and finishes requests in flight; ``--workers-kill-timeout``
+  kills a worker still busy after ``WEB_GRACEFUL_TIMEOUT_SECONDS`` (granian/server/common.py,
+  ``_stop_workers``). granian has no per-request time limit: ``WEB_TIMEOUT_SECONDS`` has nothing
+  to set either (the ALB answers 504 at its idle timeout; the thread runs on).
+  ``--respawn-failed-workers`` replaces a worker that died, as gunicorn's arbiter and uWSGI's
+  master do. ``granian --help`` of 2.8; https://github.com/emmett-framework/granian
 
 The Celery worker: prefetch 1 and ``-O fair``, so a long CPU-bound task never holds a second
 one hostage. No worker heartbeat events, gossip or mingle: nothing here reads them (job state
@@ -46,7 +59,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVERS = ("uwsgi", "gunicorn")
+SERVERS = ("uwsgi", "gunicorn", "granian")
 """The application servers ``WEB_SERVER`` picks from; the first is the image's default."""
 WSGI_APP = "config.wsgi:application"
 BENCH_RESULTS_FILE = "/tmp/bench-results.json"
@@ -143,8 +156,11 @@ def _program(name: str) -> str:
 
 def web_command(environ: Mapping[str, str]) -> list[str]:
     """The application server's command line for ``WEB_SERVER``."""
-    if WEB_SERVER.text(environ) == "gunicorn":
+    server = WEB_SERVER.text(environ)
+    if server == "gunicorn":
         return gunicorn_command(environ)
+    if server == "granian":
+        return granian_command(environ)
     return uwsgi_command(environ)
 
 
@@ -183,6 +199,38 @@ def uwsgi_command(environ: Mapping[str, str]) -> list[str]:
         "--reload-mercy", graceful,
         "--buffer-size", str(WEB_BUFFER_SIZE.integer(environ)),
         "--post-buffering", str(WEB_POST_BUFFERING.integer(environ)),
+    ]  # fmt: skip
+
+
+GRANIAN_KEEP_ALIVE_MAX_SECONDS = 60
+"""The largest ``--http1-header-read-timeout`` granian takes (60000 ms, ``granian --help``)."""
+
+
+def granian_keep_alive_seconds(environ: Mapping[str, str]) -> int:
+    """``WEB_KEEP_ALIVE_SECONDS`` for granian: the image's default (75) lowered to its maximum."""
+    if not environ.get(WEB_KEEP_ALIVE_SECONDS.name, "").strip():
+        return GRANIAN_KEEP_ALIVE_MAX_SECONDS
+    seconds = WEB_KEEP_ALIVE_SECONDS.integer(environ)
+    if seconds > GRANIAN_KEEP_ALIVE_MAX_SECONDS:
+        value = WEB_KEEP_ALIVE_SECONDS.text(environ)
+        raise SettingError(f"{WEB_KEEP_ALIVE_SECONDS.name}={value!r}: granian keeps an idle connection "
+                           f"at most {GRANIAN_KEEP_ALIVE_MAX_SECONDS} s (--http1-header-read-timeout)")
+    return seconds
+
+
+def granian_command(environ: Mapping[str, str]) -> list[str]:
+    host, _, port = WEB_BIND.text(environ).rpartition(":")
+    return [
+        _program("granian"), "--interface", "wsgi", "--no-ws",
+        "--host", host or "0.0.0.0", "--port", port,
+        "--workers", str(WEB_PROCESSES.integer(environ)),
+        "--blocking-threads", str(WEB_THREADS.integer(environ)),
+        "--http1-header-read-timeout", str(granian_keep_alive_seconds(environ) * 1000),
+        # granian's least is 1 s; 0 ("kill at once") becomes that.
+        "--workers-kill-timeout", str(max(1, WEB_GRACEFUL_TIMEOUT_SECONDS.integer(environ))),
+        "--respawn-failed-workers",
+        "--log-level", "info", "--access-log",
+        WSGI_APP,
     ]  # fmt: skip
 
 

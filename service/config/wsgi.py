@@ -11,7 +11,8 @@ def _start_probe_server() -> None:
     """Serve the probes from every process that serves requests.
 
     gunicorn imports this module in each worker (no --preload): the probe thread starts
-    there. uWSGI with --master and without --lazy-apps imports it once in the master and
+    there. So does granian: its main process never imports the app, each worker process
+    loads it (``callback = callback_loader()`` in granian/server/mp.py, 2.8). uWSGI with --master and without --lazy-apps imports it once in the master and
     forks the workers from it: a thread started now would live in the master only, and
     its one listening socket would be inherited by every worker and the HTTP router. So
     under uWSGI the server starts in each worker after the fork (uwsgidecorators.postfork),

@@ -65,7 +65,7 @@ class JobRow(Strict):
 
 class HttpRow(Strict):
     shape: str
-    server: Literal["gunicorn", "uwsgi"]
+    server: Literal["gunicorn", "uwsgi", "granian"]
     worker_class: str
     processes: int = Field(ge=1)
     threads: int = Field(ge=1)
@@ -119,7 +119,8 @@ def test_fast_run_writes_results_table_and_chart(bench_database, tmp_path):
     results = Results.model_validate_json(out.read_text())
     assert results.run.mode == "fast"
     assert results.run.machine.instance_type == "m5.large"
-    assert results.run.versions["gunicorn"] and results.run.versions["uwsgi"] and results.run.versions["postgresql"]
+    assert results.run.versions["gunicorn"] and results.run.versions["uwsgi"]
+    assert results.run.versions["granian"] and results.run.versions["postgresql"]
 
     (job,) = results.jobs
     assert (job.shape, job.pods, job.concurrency) == ("1 pod x -c 1", 1, 1)

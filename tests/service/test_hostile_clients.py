@@ -178,7 +178,8 @@ def _files_closed(pid: int) -> bool:
 def test_the_worker_processes_serve_the_probes(processes, server):
     # uWSGI imports the app in its master and forks the workers: a probe thread started at
     # import would run in the master only. The probes must come from the processes that
-    # serve requests, as under gunicorn: with the master (or arbiter) stopped they answer,
+    # serve requests, as under gunicorn and granian (whose workers import the app themselves,
+    # granian/server/mp.py ``callback_loader()``): with the master (or arbiter) stopped they answer,
     # and when one worker dies the other's socket (SO_REUSEPORT) takes every probe.
     probe_port = free_port()
     web, _ = processes.web(server, env={**IO_ON, "PROBE_BIND": f"127.0.0.1:{probe_port}"}, processes=2, threads=4)

@@ -45,7 +45,7 @@ def test_web_defaults_to_uwsgi_behind_its_http_router_stopping_gracefully_on_sig
     assert int(flag(argv, "--buffer-size")) >= 32768  # ALB cookies exceed uWSGI's 4 KiB default
 
 
-def test_web_follows_its_settings_for_either_server():
+def test_web_follows_its_settings_for_each_server():
     env = {"WEB_PROCESSES": "2", "WEB_THREADS": "16", "WEB_KEEP_ALIVE_SECONDS": "90",
            "WEB_GRACEFUL_TIMEOUT_SECONDS": "20", "WEB_TIMEOUT_SECONDS": "45", "WEB_BIND": "127.0.0.1:9000"}
     uwsgi = launch.command("web", {**env, "WEB_SERVER": "uwsgi"})
@@ -64,6 +64,33 @@ def test_web_follows_its_settings_for_either_server():
     assert "--worker-class" not in gunicorn  # gthread, from gunicorn.conf.py: the sync worker ignores keep-alive
     sync = launch.command("web", {"WEB_SERVER": "gunicorn", "WEB_WORKER_CLASS": "sync"})
     assert flag(sync, "--worker-class") == "sync"
+
+    granian = launch.command("web", {**env, "WEB_KEEP_ALIVE_SECONDS": "50", "WEB_SERVER": "granian"})
+    assert Path(granian[0]).name == "granian"
+    assert granian[-1] == launch.WSGI_APP
+    assert (flag(granian, "--workers"), flag(granian, "--blocking-threads")) == ("2", "16")
+    assert (flag(granian, "--host"), flag(granian, "--port")) == ("127.0.0.1", "9000")
+    assert flag(granian, "--http1-header-read-timeout") == "50000"  # its idle limit, in ms
+    assert flag(granian, "--workers-kill-timeout") == "20"
+
+
+def test_granian_serves_wsgi_and_drains_within_the_grace_by_default():
+    argv = launch.command("web", {"WEB_SERVER": "granian"})
+    assert flag(argv, "--interface") == "wsgi"
+    assert "--no-ws" in argv and "--respawn-failed-workers" in argv
+    # The image's 75 s is above what granian takes: its largest idle limit instead.
+    assert flag(argv, "--http1-header-read-timeout") == "60000"
+    assert flag(argv, "--workers-kill-timeout") == "30"
+    assert flag(launch.command("web", {"WEB_SERVER": "granian", "WEB_GRACEFUL_TIMEOUT_SECONDS": "0"}),
+                "--workers-kill-timeout") == "1"  # granian's least
+
+
+def test_granian_refuses_a_keep_alive_it_cannot_keep():
+    result = subprocess.run([sys.executable, "-m", "config.launch", "web"], cwd=SERVICE_DIR,
+                            env={**os.environ, "WEB_SERVER": "granian", "WEB_KEEP_ALIVE_SECONDS": "75"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "WEB_KEEP_ALIVE_SECONDS='75'" in result.stderr and "granian" in result.stderr
 
 
 def test_worker_takes_one_task_at_a_time_and_keeps_its_event_loop_free():

@@ -239,6 +239,28 @@ def test_idle_keep_alive_connections_do_not_hold_request_threads(processes, serv
         conn.close()
 
 
+@pytest.mark.parametrize("server", SERVERS)
+def test_an_idle_connection_is_kept_for_the_keep_alive_and_closed_after(processes, server):
+    """WEB_KEEP_ALIVE_SECONDS is how long the server keeps an idle connection: the stack's rule
+    that it exceed the ALB's idle timeout rests on this. granian has no idle timeout of its own:
+    its ``--http1-header-read-timeout`` also runs while a kept connection waits for its next
+    request (``granian --help``: "Sets a timeout (in milliseconds) to read headers"), which the
+    launcher sets from WEB_KEEP_ALIVE_SECONDS (service/config/launch.py)."""
+    keep_alive = 3
+    _, url = processes.web(server, env={**IO_ON, "WEB_KEEP_ALIVE_SECONDS": str(keep_alive)})
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        assert keep_alive_get(conn, "/api/io?ms=0").startswith(b"HTTP/1.1 200")
+        time.sleep(keep_alive / 3)
+        assert keep_alive_get(conn, "/api/io?ms=0").startswith(b"HTTP/1.1 200")  # still kept
+        time.sleep(keep_alive + 2)
+        try:
+            closed = conn.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        assert closed
+
+
 def test_empty_gunicorn_accesslog_turns_the_access_log_off(processes):
     quiet, quiet_url = processes.web("gunicorn", name="web-quiet", env={"GUNICORN_ACCESSLOG": "", **IO_ON})
     logged, logged_url = processes.web("gunicorn", name="web-logged", env=IO_ON)

@@ -38,9 +38,10 @@ MIB = 1024 * 1024
 
 UPLOAD_MAX_BYTES = 10 * MIB
 """The service's upload limit (JOBS_MAX_UPLOAD_BYTES, its default: the stack does not set it)."""
-WEB_SERVER_MIB = {"gunicorn": 64, "uwsgi": 128}
+WEB_SERVER_MIB = {"gunicorn": 64, "uwsgi": 128, "granian": 64}
 """The server's own processes: gunicorn's arbiter (measured ~55 MiB); uWSGI's master, which
-imports the app before it forks, and its HTTP router (measured ~115 MiB)."""
+imports the app before it forks, and its HTTP router (measured ~115 MiB); granian's main
+process, which never imports the app (its workers do; measured ~32 MiB, given gunicorn's budget)."""
 WEB_PROCESS_MIB = 56
 """A worker process with Django loaded and the heap the allocator keeps (measured 33-50 MiB)."""
 WEB_WAITING_UPLOAD_PER_BYTE = 2.2

@@ -332,7 +332,7 @@ class WebAutoscaling(ReplicaBounds):
     target_cpu_percent: int = Field(70, ge=10, le=100, description="HPA target CPU utilisation of requests.")
 
 
-WebServer = Literal["gunicorn", "uwsgi"]
+WebServer = Literal["granian", "gunicorn", "uwsgi"]
 """The application servers the web pods can run (service/config/launch.py builds their commands)."""
 
 
@@ -342,7 +342,8 @@ class WebConfig(Model):
     server: WebServer = Field(
         "uwsgi",
         description="Application server: 'uwsgi' (its HTTP router holds the connections; the "
-        "cheapest per request in `make bench`) or 'gunicorn' (gthread).",
+        "cheapest per request in `make bench`), 'gunicorn' (gthread) or 'granian' (its Rust runtime "
+        "holds the connections; keepAliveSeconds at most 60, so loadBalancer.idleTimeoutSeconds below it).",
     )
 
     node_pool: PoolName = Field("default", description="Node pool the pods run on.")
@@ -354,31 +355,32 @@ class WebConfig(Model):
         "HPA's, within autoscaling bounds.",
     )
     gunicorn_workers: int = Field(
-        1, ge=1, le=16, description="Worker processes per pod (gunicorn --workers, uWSGI --processes)."
+        1, ge=1, le=16, description="Worker processes per pod (gunicorn and granian --workers, uWSGI --processes)."
     )
     threads: int = Field(
-        8, ge=2, le=64, description="Threads per worker process (gunicorn gthread: >= 2 for keep-alive)."
+        8, ge=2, le=64, description="Threads per worker process (granian --blocking-threads; gunicorn gthread: >= 2 "
+        "for keep-alive)."
     )
     keep_alive_seconds: int = Field(
         75,
         ge=2,
         le=4001,
-        description="Idle keep-alive (gunicorn --keep-alive, uWSGI --http-keepalive); must exceed "
-        "the ALB idle timeout.",
+        description="Idle keep-alive (gunicorn --keep-alive, uWSGI --http-keepalive, granian "
+        "--http1-header-read-timeout, at most 60); must exceed the ALB idle timeout.",
     )
     graceful_timeout_seconds: int = Field(
         30,
         ge=1,
         le=600,
         description="Time for requests in flight after SIGTERM (gunicorn --graceful-timeout, uWSGI "
-        "--worker-reload-mercy).",
+        "--worker-reload-mercy, granian --workers-kill-timeout).",
     )
     timeout_seconds: int = Field(
         60,
         ge=5,
         le=600,
         description="A worker silent (gunicorn --timeout) or a request running (uWSGI --harakiri) "
-        "this long is killed.",
+        "this long is killed (granian has no such limit).",
     )
     pre_stop_seconds: int = Field(
         15, ge=0, le=120, description="Pause before SIGTERM so the ALB deregisters the pod first."

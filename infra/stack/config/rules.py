@@ -34,7 +34,14 @@ class StackConfigError(ValueError):
         super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
 
 
-KEEP_ALIVE_OPTION: dict[str, str] = {"gunicorn": "--keep-alive", "uwsgi": "--http-keepalive"}
+KEEP_ALIVE_OPTION: dict[str, str] = {
+    "gunicorn": "--keep-alive",
+    "uwsgi": "--http-keepalive",
+    "granian": "--http1-header-read-timeout",
+}
+GRANIAN_KEEP_ALIVE_MAX_SECONDS = 60
+"""granian closes an idle connection at `--http1-header-read-timeout`, which takes at most
+60000 ms (`granian --help`; service/config/launch.py refuses more)."""
 
 
 def web_server_problems(config: StackConfig) -> list[ConfigProblem]:
@@ -48,6 +55,15 @@ def web_server_problems(config: StackConfig) -> list[ConfigProblem]:
                 f"{web.keep_alive_seconds} must be above loadBalancer.idleTimeoutSeconds {idle}, or "
                 f"the ALB reuses connections {web.server} ({KEEP_ALIVE_OPTION[web.server]}) has "
                 "closed and clients get 502s",
+            )
+        )
+    if web.server == "granian" and web.keep_alive_seconds > GRANIAN_KEEP_ALIVE_MAX_SECONDS:
+        problems.append(
+            ConfigProblem(
+                "web.keepAliveSeconds",
+                f"{web.keep_alive_seconds} is above the {GRANIAN_KEEP_ALIVE_MAX_SECONDS} s granian can keep an "
+                "idle connection (--http1-header-read-timeout); with web.server granian set it to at most "
+                f"{GRANIAN_KEEP_ALIVE_MAX_SECONDS} and loadBalancer.idleTimeoutSeconds below it",
             )
         )
     if web.server == "uwsgi" and web.timeout_seconds < idle:

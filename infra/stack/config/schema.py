@@ -28,7 +28,9 @@ Editors validate stack files with `schema/stack-config.schema.json` (the stack f
 REFERENCE_RULES = """\
 Rules across keys: `web.nodePool` and `worker.nodePool` name configured pools;
 `web.keepAliveSeconds` > `loadBalancer.idleTimeoutSeconds` (else the ALB reuses connections
-the web server closed: intermittent 502s; gunicorn's `--keep-alive`, uWSGI's `--http-keepalive`);
+the web server closed: intermittent 502s; gunicorn's `--keep-alive`, uWSGI's `--http-keepalive`,
+granian's `--http1-header-read-timeout`); with `web.server: granian`, `web.keepAliveSeconds` <= 60
+(the most granian takes);
 with `web.server: uwsgi`, `web.timeoutSeconds` (uWSGI's `--harakiri`) >=
 `loadBalancer.idleTimeoutSeconds` (else requests the ALB still waits for are killed);
 `worker.visibilityTimeoutSeconds` > `worker.taskTimeLimitSeconds` (else a long task is
@@ -39,7 +41,7 @@ request thread and `jobs.uploadsPerWebPod` being stored, and the largest image (
 at `worker.concurrency` (`infra/stack/config/memory.py`; e.g. `worker.memoryMib: 512 MiB cannot hold
 worker.concurrency 1 job(s) of jobs.maxPixels 40000000: needs 603 MiB; ...`), and
 `jobs.uploadsPerWebPod` is a multiple of `web.gunicornWorkers` (the web server's processes:
-gunicorn's `--workers`, uWSGI's `--processes`); `reconciler.*` periods and
+gunicorn's and granian's `--workers`, uWSGI's `--processes`); `reconciler.*` periods and
 thresholds reach the CronJob and, through the ConfigMap, the workers (which enforce
 `maxAttempts` too); at least one pool without a NoSchedule/NoExecute taint for system pods;
 instance types from `infra/stack/data/instance-catalog.csv`."""

@@ -26,11 +26,11 @@ from stack.workloads.pods import (
 
 HTTP_PORT = 8000
 PROBE_PORT = 8001
-"""The image's PROBE_BIND: /healthz and /readyz from a thread outside gunicorn's request pool."""
+"""The image's PROBE_BIND: /healthz and /readyz from a thread outside the server's request pool."""
 SERVICE_PORT = 80
 
 WEB_TERMINATION_MARGIN_SECONDS = 5
-"""Slack on top of preStop + gunicorn's graceful timeout before the kubelet sends SIGKILL."""
+"""Slack on top of preStop + the server's graceful timeout before the kubelet sends SIGKILL."""
 
 
 def web_settings(web: WebConfig) -> dict[str, str]:

@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 
+from config.launch import SERVERS
 from stack.config import memory
 from stack.config.model import StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.workloads.pods import CONFIG_MAP
 from tests.infra.support.stack_files import project_config
-from tests.infra.support.manifests import find, render
+from tests.infra.support.manifests import GRANIAN_LOAD_BALANCER, find, render
 
 
 def dev(**sections: dict[str, Any]) -> StackConfig:
@@ -47,11 +48,15 @@ def test_each_request_thread_and_upload_slot_costs_the_web_pod() -> None:
     assert memory.web_memory_needed_mib(dev(web={"server": "gunicorn"})) == 376
 
 
-@pytest.mark.parametrize("server", ["uwsgi", "gunicorn"])
+@pytest.mark.parametrize("server", SERVERS)
 def test_upload_slots_are_shared_equally_by_the_servers_processes(server: str) -> None:
-    refused = problems(web={"server": server, "gunicornWorkers": 2, "memoryMib": 4096}, jobs={"uploadsPerWebPod": 3})
+    web: dict[str, Any] = {"server": server, "gunicornWorkers": 2, "memoryMib": 4096}
+    lb: dict[str, Any] = {}
+    if server == "granian":  # its keep-alive is at most 60 s, above the ALB's idle timeout
+        web, lb = {**web, "keepAliveSeconds": 60}, dict(GRANIAN_LOAD_BALANCER)
+    refused = problems(web=web, loadBalancer=lb, jobs={"uploadsPerWebPod": 3})
     message = refused["jobs.uploadsPerWebPod"]
     assert f"multiple of web.gunicornWorkers 2 (the {server} processes of a web pod" in message
-    config = dev(web={"server": server, "gunicornWorkers": 2, "memoryMib": 4096}, jobs={"uploadsPerWebPod": 4})
+    config = dev(web=web, loadBalancer=lb, jobs={"uploadsPerWebPod": 4})
     configmap = find(render(config), "ConfigMap", CONFIG_MAP)
     assert configmap["data"]["JOBS_MAX_CONCURRENT_UPLOADS"] == "2"  # each process's share of 4

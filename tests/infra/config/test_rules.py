@@ -56,7 +56,10 @@ INVALID = [
     pytest.param(_all(_set("django-eks:web.server", "uwsgi"), _set("django-eks:web.keepAliveSeconds", 60)), "web.keepAliveSeconds", "connections uwsgi (--http-keepalive) has closed", id="uwsgi-keepalive-vs-idle"),
     pytest.param(_all(_set("django-eks:web.server", "gunicorn"), _set("django-eks:web.keepAliveSeconds", 30)), "web.keepAliveSeconds", "connections gunicorn (--keep-alive) has closed", id="gunicorn-keepalive-vs-idle"),
     pytest.param(_all(_set("django-eks:web.server", "uwsgi"), _set("django-eks:web.timeoutSeconds", 30)), "web.timeoutSeconds", "uWSGI's --harakiri and must be at least loadBalancer.idleTimeoutSeconds 60", id="uwsgi-harakiri-vs-idle"),
-    pytest.param(_set("django-eks:web.server", "granian"), "web.server", "'gunicorn' or 'uwsgi'", id="unknown-web-server"),
+    pytest.param(_all(_set("django-eks:web.server", "granian"), _set("django-eks:web.keepAliveSeconds", 60)), "web.keepAliveSeconds", "connections granian (--http1-header-read-timeout) has closed", id="granian-keepalive-vs-idle"),
+    # granian's idle limit is at most 60 s (`granian --help`: --http1-header-read-timeout 1<=x<=60000 ms).
+    pytest.param(_set("django-eks:web.server", "granian"), "web.keepAliveSeconds", "above the 60 s granian can keep an idle connection", id="granian-keepalive-above-its-max"),
+    pytest.param(_set("django-eks:web.server", "waitress"), "web.server", "'granian', 'gunicorn' or 'uwsgi'", id="unknown-web-server"),
     pytest.param(_set("django-eks:web.threads", 1), "web.threads", "greater than or equal to 2", id="sync-worker"),
     pytest.param(_set("django-eks:web.replicas", 5), "web.replicas", "within autoscaling.minReplicas 1 and autoscaling.maxReplicas 3", id="replicas-outside-hpa"),
     pytest.param(_set("django-eks:web.autoscaling.maxReplicas", 0), "web.autoscaling.maxReplicas", "greater than or equal to 1", id="hpa-max"),

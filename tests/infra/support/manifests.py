@@ -63,6 +63,27 @@ def launched(container: dict[str, Any]) -> list[str]:
     return launch.command(process, env, extra)
 
 
+def server_settings(command: list[str], server: str) -> dict[str, str]:
+    """What a web server's command line sets, under one name per setting whatever its flags
+    (service/config/launch.py): processes, threads, keep-alive and graceful seconds, bind."""
+    if server == "granian":
+        return {"processes": option(command, "--workers"), "threads": option(command, "--blocking-threads"),
+                "keep_alive": str(int(option(command, "--http1-header-read-timeout")) // 1000),
+                "graceful": option(command, "--workers-kill-timeout"),
+                "bind": f"{option(command, '--host')}:{option(command, '--port')}"}
+    if server == "uwsgi":
+        return {"processes": option(command, "--processes"), "threads": option(command, "--threads"),
+                "keep_alive": option(command, "--http-keepalive"), "graceful": option(command, "--worker-reload-mercy"),
+                "bind": option(command, "--http")}
+    return {"processes": option(command, "--workers"), "threads": option(command, "--threads"),
+            "keep_alive": option(command, "--keep-alive"), "graceful": option(command, "--graceful-timeout"),
+            "bind": option(command, "--bind")}
+
+
+GRANIAN_LOAD_BALANCER = {"idleTimeoutSeconds": 55}
+"""An ALB idle timeout granian's keep-alive (at most 60 s) can exceed."""
+
+
 def cluster_version(config: StackConfig) -> str:
     """The Kubernetes version kubernetes_validate checks the stack's objects against."""
     return f"{config.cluster.version}.0"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from config.launch import SERVERS
 from stack.model.proxy import SIZING, ProxySizing
 from stack.config.model import StackConfig
 from stack.config.names import WEB
@@ -22,7 +23,7 @@ from stack.workloads import proxy
 from stack.workloads.pods import CONFIG_MAP
 from stack.workloads.web import SERVICE_PORT
 from tests.infra.support.stack_files import project_config
-from tests.infra.support.manifests import find, launched, option, render
+from tests.infra.support.manifests import GRANIAN_LOAD_BALANCER, find, launched, option, render, server_settings
 
 
 def web_pod(config: StackConfig) -> dict[str, Any]:
@@ -54,11 +55,15 @@ def test_port_8000_is_the_proxys_and_the_service_still_targets_it(stack_config: 
     assert find(manifests, "TargetGroupBinding")["spec"]["serviceRef"] == {"name": WEB, "port": SERVICE_PORT}
 
 
-@pytest.mark.parametrize("server", ["gunicorn", "uwsgi"])
+@pytest.mark.parametrize("server", SERVERS)
 def test_the_proxy_forwards_to_the_address_the_app_binds_on_loopback(server: str) -> None:
-    config = parse_stack_config({"web": {"server": server}})
+    web: dict[str, object] = {"server": server}
+    lb: dict[str, object] = {}
+    if server == "granian":  # its keep-alive is at most 60 s, above the ALB's idle timeout
+        web, lb = {**web, "keepAliveSeconds": 60}, dict(GRANIAN_LOAD_BALANCER)
+    config = parse_stack_config({"web": web, "loadBalancer": lb})
     command = launched(containers(config)[WEB])
-    bind = option(command, "--bind" if server == "gunicorn" else "--http")
+    bind = server_settings(command, server)["bind"]
     assert bind.startswith("127.0.0.1:")
     conf = nginx_conf(config)
     assert re.search(rf"upstream app {{\s*server {re.escape(bind)};", conf), conf

@@ -5,26 +5,41 @@ bundled CRD."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
+from config import launch
 from config.launch import SERVERS
 from stack.addons import load_balancer_controller as lbc
-from stack.config.model import StackConfig
+from stack.config.model import StackConfig, WebServer
 from stack.config.names import WEB, WORKER
-from stack.config.rules import parse_stack_config
+from stack.config.rules import GRANIAN_KEEP_ALIVE_MAX_SECONDS, parse_stack_config
 from stack.workloads.web import target_group_binding, web_container, web_termination_grace_seconds
 from tests.infra.support.stack_files import project_config
 from tests.infra.support.crds import crd_schemas
-from tests.infra.support.manifests import IMAGE, TARGET_GROUP_ARN, cluster_version, find, launched, option, render
+from tests.infra.support.manifests import (
+    GRANIAN_LOAD_BALANCER,
+    IMAGE,
+    TARGET_GROUP_ARN,
+    cluster_version,
+    find,
+    launched,
+    option,
+    render,
+    server_settings,
+)
 
 
 def with_server(config: StackConfig, server: str, *, jobs: dict[str, Any] | None = None, **web: Any) -> StackConfig:
+    """The dev stack on `server`; granian's with an idle timeout below its keep-alive (at most 60 s)."""
     raw = project_config("dev")
+    if server == "granian":
+        raw.setdefault("loadBalancer", {}).update(GRANIAN_LOAD_BALANCER)
+        web = {"keepAliveSeconds": 60, **web}
     raw.setdefault("web", {}).update({"server": server, **web})
     raw.setdefault("jobs", {}).update(jobs or {})
     return parse_stack_config(raw)
@@ -37,21 +52,19 @@ def rendered_web_container(config: StackConfig) -> dict[str, Any]:
 @pytest.mark.parametrize("server", SERVERS)
 def test_the_pods_settings_reach_the_server_the_launcher_starts(server: str, stack_config: StackConfig) -> None:
     # Two processes of 16 threads, an upload slot each: 1104 MiB under uWSGI (stack.config.memory).
+    keep_alive = 58 if server == "granian" else 90  # granian keeps an idle connection at most 60 s
     config = with_server(stack_config, server, jobs={"uploadsPerWebPod": 2}, memoryMib=1152,
-                         gunicornWorkers=2, threads=16, keepAliveSeconds=90,
+                         gunicornWorkers=2, threads=16, keepAliveSeconds=keep_alive,
                          gracefulTimeoutSeconds=25, timeoutSeconds=70)
     command = launched(rendered_web_container(config))
     assert command[0].endswith(server)
-    keep_alive = "--http-keepalive" if server == "uwsgi" else "--keep-alive"
-    graceful = "--worker-reload-mercy" if server == "uwsgi" else "--graceful-timeout"
-    workers = "--processes" if server == "uwsgi" else "--workers"
-    bind = "--http" if server == "uwsgi" else "--bind"
-    assert option(command, workers) == "2" and option(command, "--threads") == "16"
+    settings = server_settings(command, server)
+    assert settings["processes"] == "2" and settings["threads"] == "16"
     # Idle connections outlive the ALB's, so the ALB never reuses one the server just closed.
-    assert option(command, keep_alive) == "90"
-    assert 90 > config.load_balancer.idle_timeout_seconds
-    assert option(command, graceful) == "25"
-    assert option(command, bind) == "127.0.0.1:8080"  # on loopback behind the pod's proxy
+    assert settings["keep_alive"] == str(keep_alive)
+    assert keep_alive > config.load_balancer.idle_timeout_seconds
+    assert settings["graceful"] == "25"
+    assert settings["bind"] == "127.0.0.1:8080"  # on loopback behind the pod's proxy
 
 
 def test_uwsgi_keeps_connections_in_its_router_and_stops_gracefully(stack_config: StackConfig) -> None:
@@ -82,6 +95,30 @@ def test_each_server_is_probed_on_its_port_and_validates(server: str, stack_conf
     for o in render(config):
         if not o["apiVersion"].startswith(("elbv2.k8s.aws/", "keda.sh/")):  # CRDs: validated elsewhere
             kubernetes_validate.validate(o, cluster_version(config), strict=True)
+
+
+def test_granian_serves_wsgi_and_is_killed_only_after_its_drain(stack_config: StackConfig) -> None:
+    """granian stops accepting on SIGTERM and kills a worker still busy after
+    --workers-kill-timeout (granian 2.8, granian/server/common.py ``_stop_workers``): the pod's
+    grace covers the preStop pause, the proxy's drain and that timeout."""
+    config = with_server(stack_config, "granian", gracefulTimeoutSeconds=25)
+    command = launched(rendered_web_container(config))
+    assert command[0].endswith("granian") and command[-1] == "config.wsgi:application"
+    assert option(command, "--interface") == "wsgi" and "--no-ws" in command
+    assert option(command, "--workers-kill-timeout") == "25"
+    assert web_termination_grace_seconds(config.web) > config.web.pre_stop_seconds + 25
+    spec = find(render(config), "Deployment", WEB)["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] == web_termination_grace_seconds(config.web)
+
+
+def test_the_config_and_the_launcher_agree_on_the_servers_and_granians_keep_alive() -> None:
+    # Two sides of the container contract: the stack config offers what the image's launcher
+    # starts, and refuses a granian keep-alive exactly where the launcher would.
+    assert set(get_args(WebServer)) == set(SERVERS)
+    most = {"WEB_SERVER": "granian", "WEB_KEEP_ALIVE_SECONDS": str(GRANIAN_KEEP_ALIVE_MAX_SECONDS)}
+    assert option(launch.command("web", most), "--http1-header-read-timeout") == str(GRANIAN_KEEP_ALIVE_MAX_SECONDS * 1000)
+    with pytest.raises(launch.SettingError, match="WEB_KEEP_ALIVE_SECONDS"):
+        launch.command("web", {**most, "WEB_KEEP_ALIVE_SECONDS": str(GRANIAN_KEEP_ALIVE_MAX_SECONDS + 1)})
 
 
 def test_default_server_is_uwsgi() -> None:

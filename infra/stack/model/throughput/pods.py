@@ -34,9 +34,10 @@ class WebShape:
         return f"{self.server} {self.worker_class} {self.processes}x{self.threads}"
 
 
-WORKER_CLASS: dict[str, str] = {"gunicorn": "gthread", "uwsgi": "http-router"}
+WORKER_CLASS: dict[str, str] = {"gunicorn": "gthread", "uwsgi": "http-router", "granian": "blocking-threads"}
 """The benchmark's name for how each `web.server` runs threads: gunicorn's gthread workers,
-uWSGI's processes and threads behind its HTTP router (service/config/launch.py)."""
+uWSGI's processes and threads behind its HTTP router, granian's blocking threads behind its
+Rust runtime (service/config/launch.py)."""
 
 
 def web_shape(config: StackConfig) -> WebShape:
