@@ -17,10 +17,37 @@ from config import launch
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 
 
+FIRST_PORT = 20000
+"""Test servers bind ports below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+32768-60999 by default), from which port 0 and every outgoing connection take theirs."""
+PORTS_PER_PROCESS = 1200
+_next_port: dict[str, int] = {}
+
+
+def _port_range() -> range:
+    """This test process's own ports: the xdist worker gwN has block N+1, a run without xdist
+    block 0, so two processes never pick the same port between choosing it and binding it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    block = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
+    start = FIRST_PORT + block * PORTS_PER_PROCESS
+    return range(start, start + PORTS_PER_PROCESS)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on, from this process's block, each one handed out once
+    per pass over the block (a port the kernel still holds, or another program uses, is skipped)."""
+    ports = _port_range()
+    key = f"{ports.start}"
+    for _ in range(len(ports)):
+        port = _next_port.get(key, ports.start)
+        _next_port[key] = port + 1 if port + 1 < ports.stop else ports.start
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free loopback port in {ports.start}-{ports.stop - 1}")
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float, interval: float = 0.1, what: str = "condition"):
