@@ -21,7 +21,8 @@ FIRST_PORT = 20000
 """Test servers bind ports below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
 32768-60999 by default), from which port 0 and every outgoing connection take theirs."""
 PORTS_PER_PROCESS = 1200
-_next_port: dict[str, int] = {}
+_handed_out = -1
+"""The index in this process's block of the last port handed out."""
 
 
 def _port_range() -> range:
@@ -36,11 +37,11 @@ def _port_range() -> range:
 def free_port() -> int:
     """A loopback port nothing listens on, from this process's block, each one handed out once
     per pass over the block (a port the kernel still holds, or another program uses, is skipped)."""
+    global _handed_out
     ports = _port_range()
-    key = f"{ports.start}"
     for _ in range(len(ports)):
-        port = _next_port.get(key, ports.start)
-        _next_port[key] = port + 1 if port + 1 < ports.stop else ports.start
+        _handed_out += 1
+        port = ports[_handed_out % len(ports)]
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
