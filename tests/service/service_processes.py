@@ -17,9 +17,11 @@ from config import launch
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 
 
-FIRST_PORT = 20000
+FIRST_PORT = int(os.environ.get("SERVICE_TEST_FIRST_PORT") or 20000)
 """Test servers bind ports below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
-32768-60999 by default), from which port 0 and every outgoing connection take theirs."""
+32768-60999 by default), from which port 0 and every outgoing connection take theirs. Two test
+runs at once on one machine (two checkouts) each set their own SERVICE_TEST_FIRST_PORT, far
+enough apart for their processes' blocks (docs/testing.md)."""
 PORTS_PER_PROCESS = 1200
 _handed_out = -1
 """The index in this process's block of the last port handed out."""
