@@ -15,7 +15,7 @@ RATE ?= 10
 PYTHON_STAMP := .venv/.synced-with-bytecode
 CACHED := env -u PYTHONPYCACHEPREFIX
 
-$(PYTHON_STAMP): uv.lock pyproject.toml service/pyproject.toml
+$(PYTHON_STAMP): uv.lock pyproject.toml service/pyproject.toml runtime/pyproject.toml
 	$(CACHED) $(UV) sync --frozen --compile-bytecode
 	@touch $@
 

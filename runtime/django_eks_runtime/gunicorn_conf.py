@@ -1,7 +1,7 @@
 """Gunicorn settings the launcher does not pass as flags, each from an environment variable.
 
 The sizing (bind, workers, threads, keep-alive, timeouts) comes from the launcher's WEB_*
-variables as flags (config/launch.py): one worker process per pod by default (scale with
+variables as flags (launch.py): one worker process per pod by default (scale with
 replicas), request concurrency from threads (web requests are I/O bound), never derived from
 cpu_count() (in a container it reports the host's CPUs, not the pod's CPU limit).
 """

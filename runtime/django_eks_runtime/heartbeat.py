@@ -1,8 +1,8 @@
 """Liveness probe for Celery workers: is the heartbeat file fresh?
 
-    python -m config.heartbeat --max-age 60
+    python -m django_eks_runtime.heartbeat --max-age 60
 
-The worker touches the file from its parent process (see ``config.celery_app``), and only
+The worker touches the file from its parent process (``django_eks_runtime.worker.Heartbeat``), and only
 while it makes progress: it can take a message from the broker, or every message it holds is
 a task it is running (which the task time limit bounds). A worker that holds a delivery no
 task will ever finish (its acknowledgement was lost when Redis hung past the socket timeout)
@@ -18,6 +18,19 @@ import time
 from collections.abc import Iterable, Set
 from pathlib import Path
 from typing import Any
+
+DEFAULT_FILE = "/tmp/celery-worker-heartbeat"
+DEFAULT_INTERVAL_SECONDS = 10
+"""Unless the Django settings name others (``CELERY_HEARTBEAT_FILE``, ``CELERY_HEARTBEAT_INTERVAL``)."""
+
+
+def heartbeat_file() -> str:
+    """The file the worker touches: the ``CELERY_HEARTBEAT_FILE`` setting, else /tmp's."""
+    from django.conf import settings
+
+    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return DEFAULT_FILE
+    return str(getattr(settings, "CELERY_HEARTBEAT_FILE", DEFAULT_FILE))
 
 
 def touch(path: str) -> None:
@@ -50,17 +63,12 @@ def age_seconds(path: str, *, now: float | None = None) -> float:
     return (time.time() if now is None else now) - os.stat(path).st_mtime
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m config.heartbeat", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m django_eks_runtime.heartbeat") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--max-age", type=float, default=60.0, help="seconds (default: 60)")
     parser.add_argument("--file", help="heartbeat file (default: the CELERY_HEARTBEAT_FILE setting)")
     args = parser.parse_args(argv)
-    path = args.file
-    if path is None:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-        from django.conf import settings
-
-        path = settings.CELERY_HEARTBEAT_FILE
+    path: str = args.file if args.file is not None else heartbeat_file()
     try:
         age = age_seconds(path)
     except FileNotFoundError:

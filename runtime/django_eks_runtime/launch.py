@@ -1,16 +1,19 @@
-"""How every process of the image starts: ``python -m config.launch <process> [extra args]``.
+"""How every process of an app starts: ``python -m django_eks_runtime <process> [extra args]``.
 
-One command per process, for the Dockerfile, the pods, ``make dev``, the benchmark and the
-tests alike. Each reads its settings from environment variables (the table below and
-service/README.md); a variable that is unset or empty takes the default, a value that does not
-parse stops the launcher before anything starts, with a message naming the variable. Extra
+One command per process (``web``, ``worker``, ``beat``, ``migrate``), for the image, the pods
+and the tests alike. Each reads its settings from environment variables (the table below and
+docs/app-contract.md); a variable that is unset or empty takes the default, a value that does
+not parse stops the launcher before anything starts, with a message naming the variable. Extra
 arguments after the process name are appended to the server's own command line (the tests
-give Celery a ``--hostname``, the reconciler an ``--every``).
+give Celery a ``--hostname``). Where the app is: ``APP_WSGI`` (``module:callable``, for ``web``)
+and ``APP_CELERY`` (``celery --app``, for ``worker`` and ``beat``); ``WORKER_QUEUES`` names the
+queues a worker consumes.
 
 The launcher replaces itself with the server (``os.execvp``): no shell and no parent in
 between, so the kubelet's SIGTERM reaches gunicorn's, uWSGI's, granian's or Celery's main process and
-starts its graceful shutdown. Run it from the service directory (the image's /app), as the
-commands refer to ``manage.py`` and ``gunicorn.conf.py`` there.
+starts its graceful shutdown. Run it from the app's directory (the image's working directory),
+as ``migrate`` runs ``manage.py`` there. An app adds processes of its own with
+``Launcher.extend`` (the demo service's ``config.launch`` does).
 
 Keep-alive and shutdown, per web server (``WEB_SERVER``):
 
@@ -47,22 +50,25 @@ one hostage. No worker heartbeat events, gossip or mingle: nothing here reads th
 lives in PostgreSQL, the autoscaler watches the queue's length), and each is one more broker
 conversation held from the worker's event loop; the event heartbeat in particular retries its
 publish without end while Redis hangs, which would freeze the liveness heartbeat
-(``config.celery_app.Heartbeat``) for as long as Redis does.
+(``django_eks_runtime.worker.Heartbeat``) for as long as Redis does.
+
+Beat: one process per app (the platform runs exactly one), its schedule file under /tmp, as the
+image's root filesystem is read-only (``celery beat --schedule``; Celery's default is
+``celerybeat-schedule`` in the working directory, celery/bin/beat.py).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVERS = ("uwsgi", "gunicorn", "granian")
 """The application servers ``WEB_SERVER`` picks from; the first is the image's default."""
-WSGI_APP = "config.wsgi:application"
-BENCH_RESULTS_FILE = "/tmp/bench-results.json"
+GUNICORN_CONFIG = "python:django_eks_runtime.gunicorn_conf"
+"""gunicorn's settings module that the launcher's flags leave out (``--config python:<module>``)."""
 
 
 class SettingError(ValueError):
@@ -76,9 +82,12 @@ class Setting:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    required: bool = False
 
     def text(self, environ: Mapping[str, str]) -> str:
         value = environ.get(self.name, "").strip() or self.default
+        if self.required and not value:
+            raise SettingError(f"{self.name} is unset: {self.help}")
         if self.choices and value not in self.choices:
             raise SettingError(f"{self.name}={value!r}: expected one of {', '.join(self.choices)}")
         return value
@@ -104,6 +113,10 @@ class Setting:
 
 # --- the contract: every variable a launcher reads, with the image's default ----------------
 
+APP_WSGI = Setting("APP_WSGI", "", "the app's WSGI callable, module:callable (web)", required=True)
+APP_CELERY = Setting("APP_CELERY", "", "the app's Celery application, as `celery --app` takes it (worker, beat)",
+                     required=True)
+
 WEB_SERVER = Setting("WEB_SERVER", "uwsgi", "the application server", choices=SERVERS)
 WEB_BIND = Setting("WEB_BIND", "0.0.0.0:8000", "host:port the server listens on")
 WEB_PROCESSES = Setting("WEB_PROCESSES", "1", "worker processes", minimum=1)
@@ -126,22 +139,23 @@ WEB_POST_BUFFERING = Setting(
 WEB_WORKER_CLASS = Setting(
     "WEB_WORKER_CLASS", "gthread", "gunicorn: gthread (keep-alive); sync only for measurements",
     choices=("gthread", "sync"))
+WEB_GUNICORN_CONFIG = Setting(
+    "WEB_GUNICORN_CONFIG", GUNICORN_CONFIG, "gunicorn: its settings file or python:module (the runtime's own)")
 WORKER_CONCURRENCY = Setting("WORKER_CONCURRENCY", "1", "Celery worker processes", minimum=1)
 WORKER_PREFETCH_MULTIPLIER = Setting(
     "WORKER_PREFETCH_MULTIPLIER", "1", "tasks each worker process reserves ahead", minimum=1)
-WORKER_LOG_LEVEL = Setting(
-    "WORKER_LOG_LEVEL", "INFO", "Celery's log level", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-CREDENTIALS_TIMEOUT_SECONDS = Setting(
-    "CREDENTIALS_TIMEOUT_SECONDS", "120", "how long wait-for-credentials waits for Pod Identity", minimum=1)
-BENCH_FAST = Setting("BENCH_FAST", "false", "the benchmark's short run")
-BENCH_RESULTS_MARKER = Setting(
-    "BENCH_RESULTS_MARKER", "", "when set: the run's output to stderr, then this line and the results JSON on stdout")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WORKER_LOG_LEVEL = Setting("WORKER_LOG_LEVEL", "INFO", "Celery's log level", choices=LOG_LEVELS)
+WORKER_QUEUES = Setting(
+    "WORKER_QUEUES", "", "comma-separated Celery queues this worker consumes (unset: the app's default queue)")
+BEAT_SCHEDULE_FILE = Setting(
+    "BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule", "beat's schedule file (writable; the root filesystem is not)")
 
 SETTINGS: tuple[Setting, ...] = (
+    APP_WSGI, APP_CELERY,
     WEB_SERVER, WEB_BIND, WEB_PROCESSES, WEB_THREADS, WEB_KEEP_ALIVE_SECONDS, WEB_TIMEOUT_SECONDS,
-    WEB_GRACEFUL_TIMEOUT_SECONDS, WEB_BUFFER_SIZE, WEB_POST_BUFFERING, WEB_WORKER_CLASS,
-    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_LOG_LEVEL,
-    CREDENTIALS_TIMEOUT_SECONDS, BENCH_FAST, BENCH_RESULTS_MARKER,
+    WEB_GRACEFUL_TIMEOUT_SECONDS, WEB_BUFFER_SIZE, WEB_POST_BUFFERING, WEB_WORKER_CLASS, WEB_GUNICORN_CONFIG,
+    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_LOG_LEVEL, WORKER_QUEUES, BEAT_SCHEDULE_FILE,
 )
 
 
@@ -166,7 +180,7 @@ def web_command(environ: Mapping[str, str]) -> list[str]:
 
 def gunicorn_command(environ: Mapping[str, str]) -> list[str]:
     command = [
-        _program("gunicorn"), "--config", "gunicorn.conf.py",
+        _program("gunicorn"), "--config", WEB_GUNICORN_CONFIG.text(environ),
         "--bind", WEB_BIND.text(environ),
         "--workers", str(WEB_PROCESSES.integer(environ)),
         "--threads", str(WEB_THREADS.integer(environ)),
@@ -177,7 +191,14 @@ def gunicorn_command(environ: Mapping[str, str]) -> list[str]:
     worker_class = WEB_WORKER_CLASS.text(environ)
     if worker_class != "gthread":
         command += ["--worker-class", worker_class]
-    return [*command, "config.wsgi"]
+    return [*command, gunicorn_target(APP_WSGI.text(environ))]
+
+
+def gunicorn_target(wsgi: str) -> str:
+    """``module:application`` as gunicorn spells it: the module alone, whose ``application`` it
+    takes by default (gunicorn/util.py, ``import_app``: no colon means ``application``)."""
+    module, _, name = wsgi.partition(":")
+    return module if name == "application" else wsgi
 
 
 def uwsgi_command(environ: Mapping[str, str]) -> list[str]:
@@ -185,7 +206,7 @@ def uwsgi_command(environ: Mapping[str, str]) -> list[str]:
     graceful = str(WEB_GRACEFUL_TIMEOUT_SECONDS.integer(environ))
     return [
         _program("uwsgi"), "--master", "--strict", "--need-app", "--single-interpreter",
-        "--module", WSGI_APP,
+        "--module", APP_WSGI.text(environ),
         "--http", WEB_BIND.text(environ),
         f"--http-keepalive={WEB_KEEP_ALIVE_SECONDS.integer(environ)}",
         "--http-timeout", str(timeout + 5),
@@ -230,16 +251,26 @@ def granian_command(environ: Mapping[str, str]) -> list[str]:
         "--workers-kill-timeout", str(max(1, WEB_GRACEFUL_TIMEOUT_SECONDS.integer(environ))),
         "--respawn-failed-workers",
         "--log-level", "info", "--access-log",
-        WSGI_APP,
+        APP_WSGI.text(environ),
     ]  # fmt: skip
 
 
 def worker_command(environ: Mapping[str, str]) -> list[str]:
+    queues = [queue.strip() for queue in WORKER_QUEUES.text(environ).split(",") if queue.strip()]
     return [
-        _program("celery"), "--app", "config", "worker",
+        _program("celery"), "--app", APP_CELERY.text(environ), "worker",
         "--concurrency", str(WORKER_CONCURRENCY.integer(environ)),
         "--prefetch-multiplier", str(WORKER_PREFETCH_MULTIPLIER.integer(environ)), "-O", "fair",
         "--without-heartbeat", "--without-gossip", "--without-mingle",
+        "--loglevel", WORKER_LOG_LEVEL.text(environ),
+        *(["--queues", ",".join(queues)] if queues else []),
+    ]  # fmt: skip
+
+
+def beat_command(environ: Mapping[str, str]) -> list[str]:
+    return [
+        _program("celery"), "--app", APP_CELERY.text(environ), "beat",
+        "--schedule", BEAT_SCHEDULE_FILE.text(environ),
         "--loglevel", WORKER_LOG_LEVEL.text(environ),
     ]  # fmt: skip
 
@@ -248,66 +279,64 @@ def migrate_command(environ: Mapping[str, str]) -> list[str]:
     return [sys.executable, "manage.py", "migrate", "--noinput"]
 
 
-def reconcile_command(environ: Mapping[str, str]) -> list[str]:
-    """One reconciler pass (the CronJob's); ``reconcile --every S`` repeats it every S seconds."""
-    return [sys.executable, "manage.py", "jobs_reconcile"]
+Command = Callable[[Mapping[str, str]], list[str]]
+"""A process's command line from the environment; SettingError names a variable that is wrong."""
+Runner = Callable[[list[str], Mapping[str, str]], int]
+"""Runs a process's full command line instead of the exec (the demo's benchmark Job does)."""
 
 
-def wait_for_credentials_command(environ: Mapping[str, str]) -> list[str]:
-    """The migration Job's init container: waits for the pod's Pod Identity credentials."""
-    return [sys.executable, "-m", "config.pod_credentials",
-            "--timeout", str(CREDENTIALS_TIMEOUT_SECONDS.integer(environ))]
+def exec_command(argv: list[str], environ: Mapping[str, str]) -> int:
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)  # never returns: the server takes this process's place
 
 
-def bench_command(environ: Mapping[str, str]) -> list[str]:
-    """The benchmark; its results JSON on stdout unless ``BENCH_RESULTS_MARKER`` is set."""
-    out = BENCH_RESULTS_FILE if BENCH_RESULTS_MARKER.text(environ) else "-"
-    return [sys.executable, "-m", "benchmarks", "run", *(["--fast"] if BENCH_FAST.flag(environ) else []), "--out", out]
+@dataclass(frozen=True)
+class Launcher:
+    """A launcher's processes, and what it fills in where the environment leaves a variable unset."""
+
+    prog: str
+    commands: Mapping[str, Command]
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    runners: Mapping[str, Runner] = field(default_factory=dict)
+
+    def extend(self, prog: str, commands: Mapping[str, Command] | None = None,
+               defaults: Mapping[str, str] | None = None, runners: Mapping[str, Runner] | None = None) -> Launcher:
+        """This launcher with more processes (or other ones under the same names) and defaults."""
+        return Launcher(prog, {**self.commands, **(commands or {})}, {**self.defaults, **(defaults or {})},
+                        {**self.runners, **(runners or {})})
+
+    def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """``environ`` with this launcher's defaults where a variable is unset or empty."""
+        merged = dict(environ)
+        for name, value in self.defaults.items():
+            if not merged.get(name, "").strip():
+                merged[name] = value
+        return merged
+
+    def command(self, process: str, environ: Mapping[str, str], extra: Sequence[str] = ()) -> list[str]:
+        """The full command line of `process`; SettingError on a bad variable, KeyError on a bad name."""
+        return [*self.commands[process](self.environ(environ)), *extra]
+
+    def main(self, argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+        args = list(sys.argv[1:] if argv is None else argv)
+        if not args or args[0] not in self.commands:
+            print(f"usage: python -m {self.prog} {{{','.join(self.commands)}}} [extra args]", file=sys.stderr)
+            return 2
+        process, extra = args[0], args[1:]
+        try:
+            full = self.command(process, environ, extra)
+        except SettingError as error:
+            print(f"{self.prog} {process}: {error}", file=sys.stderr, flush=True)
+            return 2
+        return self.runners.get(process, exec_command)(full, self.environ(environ))
 
 
-COMMANDS: dict[str, Callable[[Mapping[str, str]], list[str]]] = {
+LAUNCHER = Launcher("django_eks_runtime", {
     "web": web_command,
     "worker": worker_command,
+    "beat": beat_command,
     "migrate": migrate_command,
-    "reconcile": reconcile_command,
-    "wait-for-credentials": wait_for_credentials_command,
-    "bench": bench_command,
-}
-
-
-def command(process: str, environ: Mapping[str, str], extra: Sequence[str] = ()) -> list[str]:
-    """The full command line of `process`; SettingError on a bad variable, KeyError on a bad name."""
-    return [*COMMANDS[process](environ), *extra]
-
-
-def _bench_with_marker(argv: list[str], marker: str) -> int:
-    # A container's log interleaves stdout and stderr: the run's own output goes to stderr and
-    # the results are printed once, last, after the marker line (the Job's log ends with them).
-    done = subprocess.run(argv, stdout=sys.stderr, check=False)
-    if done.returncode != 0:
-        return done.returncode
-    print(marker, flush=True)
-    sys.stdout.write(Path(BENCH_RESULTS_FILE).read_text())
-    sys.stdout.flush()
-    return 0
-
-
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in COMMANDS:
-        print(f"usage: python -m config.launch {{{','.join(COMMANDS)}}} [extra args]", file=sys.stderr)
-        return 2
-    process, extra = args[0], args[1:]
-    try:
-        full = command(process, environ, extra)
-    except SettingError as error:
-        print(f"config.launch {process}: {error}", file=sys.stderr, flush=True)
-        return 2
-    if process == "bench" and BENCH_RESULTS_MARKER.text(environ):
-        return _bench_with_marker(full, BENCH_RESULTS_MARKER.text(environ))
-    sys.stdout.flush()
-    os.execvp(full[0], full)  # never returns: the server takes this process's place
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+})
+COMMANDS = LAUNCHER.commands
+command = LAUNCHER.command
+main = LAUNCHER.main

@@ -4,7 +4,7 @@ When slow clients or slow requests hold every gunicorn thread, probes sent to th
 application port queue behind them: kubelet then restarts a pod that is only busy,
 and marks it unready exactly when it is loaded. This server answers from its own
 thread, so a probe's latency does not depend on the request threads. It starts from
-``config.wsgi`` when ``PROBE_BIND`` is set, in each worker process of gunicorn or uWSGI
+``django_eks_runtime.wsgi`` when ``PROBE_BIND`` is set, in each worker process of gunicorn, uWSGI or granian
 (after the fork under uWSGI's master); each binds the port with SO_REUSEPORT and the
 kernel spreads the probes over them.
 """
@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.db import connection
 
-from config import probes
+from django_eks_runtime import probes
 
 logger = logging.getLogger(__name__)
 

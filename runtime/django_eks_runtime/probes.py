@@ -6,12 +6,14 @@ HTTPS (SECURE_SSL_REDIRECT), so these two paths are served by the first
 middleware, before anything calls ``request.get_host()``.
 """
 
-import threading
-import time
+import functools
+import os
 from collections.abc import Callable
 
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -21,11 +23,21 @@ def check_database() -> None:
         cursor.execute("SELECT 1")
 
 
+REDIS_SOCKET_TIMEOUT = 2.0
+"""Seconds the broker check waits unless the ``REDIS_SOCKET_TIMEOUT`` setting says otherwise:
+an outage answers a fast 503 instead of holding the probe past kubelet's timeout."""
+
+
 def check_redis() -> None:
+    """The broker (``REDIS_URL``, the setting or else the environment) answers a PING."""
+    url = getattr(settings, "REDIS_URL", None) or os.environ.get("REDIS_URL", "")
+    if not url:
+        raise ImproperlyConfigured("REDIS_URL is unset (neither a setting nor in the environment)")
+    timeout = float(getattr(settings, "REDIS_SOCKET_TIMEOUT", REDIS_SOCKET_TIMEOUT))
     client = redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
         retry_on_timeout=False,
     )
     try:
@@ -34,45 +46,28 @@ def check_redis() -> None:
         client.close()
 
 
-FILES_CHECK_SECONDS = 10.0
-"""How long a process reuses the outcome of its last bucket check: kubelet probes every web
-process every few seconds, and each check is an S3 request. An outage or its end shows
-within this many seconds."""
-
-_files_checked: tuple[float, str, str | None] | None = None
-_files_lock = threading.Lock()
-
-
-def check_files() -> None:
-    """The uploads and results storage answers: HeadBucket on S3, a writable directory locally.
-
-    Fails naming the bucket, so a missing bucket or refused credentials keep the pod out of the
-    Service instead of failing its first upload.
-    """
-    from jobs.files import FileStoreUnavailable, file_store_check, file_store_name
-
-    global _files_checked
-    store = file_store_name()
-    # One check at a time per process; the others wait for it and share its outcome.
-    with _files_lock:
-        now = time.monotonic()
-        if _files_checked is None or _files_checked[1] != store or now - _files_checked[0] >= FILES_CHECK_SECONDS:
-            try:
-                file_store_check()
-            except FileStoreUnavailable as exc:
-                _files_checked = (now, store, str(exc))
-            else:
-                _files_checked = (now, store, None)
-        problem = _files_checked[2]
-    if problem is not None:
-        raise FileStoreUnavailable(problem)
-
-
-READINESS_CHECKS: dict[str, Callable[[], None]] = {
-    "database": check_database,
-    "redis": check_redis,
-    "files": check_files,
+DEFAULT_READINESS_CHECKS: dict[str, str] = {
+    "database": "django_eks_runtime.probes.check_database",
+    "redis": "django_eks_runtime.probes.check_redis",
 }
+"""What /readyz checks unless the ``PROBE_READINESS_CHECKS`` setting names others: a name for
+the answer, and the dotted path of a function that raises when its dependency is unavailable."""
+
+
+def readiness_checks() -> dict[str, Callable[[], None]]:
+    paths: dict[str, str] = getattr(settings, "PROBE_READINESS_CHECKS", DEFAULT_READINESS_CHECKS)
+    return _imported(tuple(paths.items()))
+
+
+@functools.cache
+def _imported(paths: tuple[tuple[str, str], ...]) -> dict[str, Callable[[], None]]:
+    checks: dict[str, Callable[[], None]] = {}
+    for name, path in paths:
+        try:
+            checks[name] = import_string(path)
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"PROBE_READINESS_CHECKS[{name!r}]: {exc}") from exc
+    return checks
 
 
 def healthz() -> JsonResponse:
@@ -83,7 +78,7 @@ def healthz() -> JsonResponse:
 
 def readyz() -> JsonResponse:
     checks: dict[str, str] = {}
-    for name, check in READINESS_CHECKS.items():
+    for name, check in readiness_checks().items():
         try:
             check()
         except Exception as exc:  # noqa: BLE001 - any failure means not ready

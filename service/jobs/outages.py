@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from jobs.views import error_response
+from django_eks_runtime.errors import error_response
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,9 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
+from django_eks_runtime.errors import error_response
 
 from jobs import files, imaging, services
 from jobs.files import FileStoreUnavailable
@@ -19,10 +18,6 @@ logger = logging.getLogger(__name__)
 IO_MAX_MS = 5000
 # Room for the multipart boundaries and headers around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def error_response(http_status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail, **extra}, status=http_status)
 
 
 def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
@@ -202,37 +197,3 @@ def io_wait(request: HttpRequest) -> HttpResponse:
         return error_response(400, "bad_ms", f"ms must be between 0 and {IO_MAX_MS}, got {ms}")
     time.sleep(ms / 1000)
     return JsonResponse({"slept_ms": ms})
-
-
-def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_response(404, "not_found", f"no route for {request.path}")
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    return error_response(500, "server_error", "internal server error")
-
-
-# Django raises these while parsing a request, before any view runs; without handler400
-# the client would get Django's HTML page.
-BAD_REQUESTS: list[tuple[type[Exception], str, str]] = [
-    (TooManyFilesSent, "too_many_files", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files in one request"),
-    (TooManyFieldsSent, "too_many_fields", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields"),
-    (MultiPartParserError, "bad_request", "the multipart body could not be parsed"),
-    (DisallowedHost, "disallowed_host", "the Host header names no host this service answers for"),
-]
-
-
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    # Fixed texts: Django's messages can quote what the client sent (a Host header, a field name).
-    for kind, code, detail in BAD_REQUESTS:
-        if isinstance(exception, kind):
-            return error_response(400, code, detail)
-    return error_response(400, "bad_request", "the request is malformed")
-
-
-def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_response(403, "forbidden", "this request is not allowed")
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return error_response(403, "forbidden", "this request is not allowed")

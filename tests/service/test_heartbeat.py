@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from config import heartbeat
+from django_eks_runtime import heartbeat
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 

@@ -333,7 +333,7 @@ class WebAutoscaling(ReplicaBounds):
 
 
 WebServer = Literal["granian", "gunicorn", "uwsgi"]
-"""The application servers the web pods can run (service/config/launch.py builds their commands)."""
+"""The application servers the web pods can run (runtime/django_eks_runtime/launch.py builds their commands)."""
 
 
 class WebConfig(Model):

@@ -41,7 +41,7 @@ KEEP_ALIVE_OPTION: dict[str, str] = {
 }
 GRANIAN_KEEP_ALIVE_MAX_SECONDS = 60
 """granian closes an idle connection at `--http1-header-read-timeout`, which takes at most
-60000 ms (`granian --help`; service/config/launch.py refuses more)."""
+60000 ms (`granian --help`; runtime/django_eks_runtime/launch.py refuses more)."""
 
 
 def web_server_problems(config: StackConfig) -> list[ConfigProblem]:

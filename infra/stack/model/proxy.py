@@ -92,7 +92,7 @@ class ProxySizing:
     large_header_buffer_bytes: int = 8 * KIB
     """`large_client_header_buffers`: a request line or header line up to 8 KiB, 32 KiB in all:
     what the app servers take (gunicorn's 8190-byte header line, uWSGI's `--buffer-size` 32 KiB,
-    WEB_BUFFER_SIZE in service/config/launch.py)."""
+    WEB_BUFFER_SIZE in runtime/django_eks_runtime/launch.py)."""
     max_header_lines: int | None = None
     """The header lines nginx keeps per request (`max_headers`, nginx 1.29.8 and later, and
     Debian's backport with 1000 lines); None: no such limit (the cluster's nginx 1.28), as many

@@ -20,7 +20,7 @@ from stack.config.model import LoadBalancerConfig
 from stack.platform.security_groups import security_group, tcp_rule
 
 APP_PORT = 8000
-"""The port gunicorn binds in the web pods (service/gunicorn.conf.py)."""
+"""The port the web server binds in the web pods (WEB_BIND, runtime/django_eks_runtime/launch.py)."""
 
 HEALTH_CHECK_PATH = "/healthz"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"

@@ -31,7 +31,7 @@ then acknowledges it and closes the broker connection."""
 
 
 def worker_settings(worker: WorkerConfig) -> dict[str, str]:
-    """The worker launcher's settings (service/config/launch.py says why each of its flags)."""
+    """The worker launcher's settings (runtime/django_eks_runtime/launch.py says why each of its flags)."""
     return {"WORKER_CONCURRENCY": str(worker.concurrency)}
 
 

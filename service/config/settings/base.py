@@ -97,8 +97,6 @@ JOBS_EXPIRE_MAX_PERCENT = _env_int("JOBS_EXPIRE_MAX_PERCENT", 50)
 JOBS_DB_RETRY_BACKOFF_MAX = _env_int("JOBS_DB_RETRY_BACKOFF_MAX", 30)
 CELERY_BROKER_SOCKET_TIMEOUT = _env_int("CELERY_BROKER_SOCKET_TIMEOUT", 30)
 API_IO_ENABLED = _env_bool("API_IO_ENABLED", False)
-# host:port of the probe server (config/probe_server.py); empty: probes only on the app port.
-PROBE_BIND = _env("PROBE_BIND", "")
 # Uploads and results: in this S3 bucket when it is named (the cluster), else in a local directory.
 AWS_STORAGE_BUCKET_NAME = _env("AWS_STORAGE_BUCKET_NAME", "")
 AWS_S3_REGION_NAME = _env("AWS_S3_REGION_NAME", "") or None
@@ -121,7 +119,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that kubelet and ALB probes (Host: <pod IP>, plain HTTP) are
     # answered before ALLOWED_HOSTS validation and the HTTPS redirect.
-    "config.probes.ProbeMiddleware",
+    "django_eks_runtime.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,8 +128,15 @@ MIDDLEWARE = [
     "jobs.outages.DatabaseOutageMiddleware",
 ]
 
+# /readyz: the runtime's database and broker checks, then the uploads and results storage.
+PROBE_READINESS_CHECKS = {
+    "database": "django_eks_runtime.probes.check_database",
+    "redis": "django_eks_runtime.probes.check_redis",
+    "files": "jobs.readiness.check_files",
+}
+
 ROOT_URLCONF = "config.urls"
-CSRF_FAILURE_VIEW = "jobs.views.csrf_failure"
+CSRF_FAILURE_VIEW = "django_eks_runtime.errors.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES: list[dict[str, object]] = []
 

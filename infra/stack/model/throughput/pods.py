@@ -37,7 +37,7 @@ class WebShape:
 WORKER_CLASS: dict[str, str] = {"gunicorn": "gthread", "uwsgi": "http-router", "granian": "blocking-threads"}
 """The benchmark's name for how each `web.server` runs threads: gunicorn's gthread workers,
 uWSGI's processes and threads behind its HTTP router, granian's blocking threads behind its
-Rust runtime (service/config/launch.py)."""
+Rust runtime (runtime/django_eks_runtime/launch.py)."""
 
 
 def web_shape(config: StackConfig) -> WebShape:
