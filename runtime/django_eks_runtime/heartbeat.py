@@ -25,12 +25,14 @@ DEFAULT_INTERVAL_SECONDS = 10
 
 
 def heartbeat_file() -> str:
-    """The file the worker touches: the ``CELERY_HEARTBEAT_FILE`` setting, else /tmp's."""
+    """The file the worker touches: the ``CELERY_HEARTBEAT_FILE`` setting, else the variable of
+    that name (the platform's ConfigMap sets it), else /tmp's."""
     from django.conf import settings
 
+    default = os.environ.get("CELERY_HEARTBEAT_FILE", "").strip() or DEFAULT_FILE
     if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
-        return DEFAULT_FILE
-    return str(getattr(settings, "CELERY_HEARTBEAT_FILE", DEFAULT_FILE))
+        return default
+    return str(getattr(settings, "CELERY_HEARTBEAT_FILE", default))
 
 
 def touch(path: str) -> None:
