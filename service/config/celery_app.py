@@ -6,7 +6,7 @@ from celery import Celery, bootsteps
 from celery.worker import state
 from celery.worker.request import Request
 
-from config import heartbeat
+from config import heartbeat, worker_shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -123,3 +123,4 @@ class FileStoreCheck(bootsteps.StartStopStep):
 
 app.steps["worker"].add(FileStoreCheck)
 app.steps["consumer"].add(Heartbeat)
+worker_shutdown.register()

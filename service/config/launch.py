@@ -47,7 +47,9 @@ one hostage. No worker heartbeat events, gossip or mingle: nothing here reads th
 lives in PostgreSQL, the autoscaler watches the queue's length), and each is one more broker
 conversation held from the worker's event loop; the event heartbeat in particular retries its
 publish without end while Redis hangs, which would freeze the liveness heartbeat
-(``config.celery_app.Heartbeat``) for as long as Redis does.
+(``config.celery_app.Heartbeat``) for as long as Redis does. SIGTERM lets running tasks finish
+within ``WORKER_SOFT_SHUTDOWN_SECONDS``, then hands them back to the queue
+(config/worker_shutdown.py, docs/worker-shutdown.md).
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ WEB_WORKER_CLASS = Setting(
 WORKER_CONCURRENCY = Setting("WORKER_CONCURRENCY", "1", "Celery worker processes", minimum=1)
 WORKER_PREFETCH_MULTIPLIER = Setting(
     "WORKER_PREFETCH_MULTIPLIER", "1", "tasks each worker process reserves ahead", minimum=1)
+WORKER_SOFT_SHUTDOWN_SECONDS = Setting(
+    "WORKER_SOFT_SHUTDOWN_SECONDS", "30",
+    "after SIGTERM, running tasks may finish within this; then they go back to the queue (0: no bound)",
+    minimum=0)
 WORKER_LOG_LEVEL = Setting(
     "WORKER_LOG_LEVEL", "INFO", "Celery's log level", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 CREDENTIALS_TIMEOUT_SECONDS = Setting(
@@ -140,7 +146,7 @@ BENCH_RESULTS_MARKER = Setting(
 SETTINGS: tuple[Setting, ...] = (
     WEB_SERVER, WEB_BIND, WEB_PROCESSES, WEB_THREADS, WEB_KEEP_ALIVE_SECONDS, WEB_TIMEOUT_SECONDS,
     WEB_GRACEFUL_TIMEOUT_SECONDS, WEB_BUFFER_SIZE, WEB_POST_BUFFERING, WEB_WORKER_CLASS,
-    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_LOG_LEVEL,
+    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_SOFT_SHUTDOWN_SECONDS, WORKER_LOG_LEVEL,
     CREDENTIALS_TIMEOUT_SECONDS, BENCH_FAST, BENCH_RESULTS_MARKER,
 )
 
@@ -235,6 +241,8 @@ def granian_command(environ: Mapping[str, str]) -> list[str]:
 
 
 def worker_command(environ: Mapping[str, str]) -> list[str]:
+    # Read by the worker itself (config/worker_shutdown.py); checked here, before it starts.
+    WORKER_SOFT_SHUTDOWN_SECONDS.integer(environ)
     return [
         _program("celery"), "--app", "config", "worker",
         "--concurrency", str(WORKER_CONCURRENCY.integer(environ)),
