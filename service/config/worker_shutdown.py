@@ -45,6 +45,7 @@ from typing import Any
 
 from billiard.common import terminate_handler_fired
 from celery.signals import worker_shutting_down
+from celery.worker import state
 
 from config.launch import WORKER_SOFT_SHUTDOWN_SECONDS
 
@@ -63,6 +64,10 @@ def stopping_now() -> bool:
 
 
 def _cold_shutdown(seconds: int) -> None:
+    # Tasks that ended within the window leave the warm shutdown closing the pool and the broker
+    # connection (a few seconds): a cold shutdown then would cancel nothing and exit 1.
+    if not state.active_requests:
+        return
     logger.warning("worker still busy %d s after SIGTERM: its running tasks go back to the queue", seconds)
     os.kill(os.getpid(), signal.SIGQUIT)
 
