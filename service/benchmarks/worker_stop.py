@@ -115,7 +115,9 @@ class StopCase:
         """Two workers; one job (rollout: the other worker is idle, as a new pod is) or one job
         each (scale-in: the other worker is busy too). The worker running the first job gets
         SIGTERM."""
-        pods = [self.worker(f"{scenario}-{name}", task_seconds=task_seconds, window=window) for name in "ab"]
+        # A log of each case's own: the busy worker is found by its log.
+        case = f"{scenario}-{task_seconds:g}s-window{window}"
+        pods = [self.worker(f"{case}-{name}", task_seconds=task_seconds, window=window) for name in "ab"]
         job_ids = [self.submit() for _ in range(2 if scenario == "scale-in" else 1)]
         if not self.wait(job_ids, {"running"}, timeout=60):
             raise TimeoutError(f"{scenario}: jobs {job_ids} not all running")

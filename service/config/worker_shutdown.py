@@ -9,12 +9,12 @@ ends with the worker still there, sends the worker SIGQUIT, Celery's cold shutdo
 whose tasks end within the window leaves as soon as they end (the timer dies with it).
 
 The cold shutdown (Celery 5.6.3, ``celery/apps/worker.py`` ``on_cold_shutdown``, lines
-368-430) cancels the task consumer, then ``Consumer.cancel_active_requests``
+369-430) cancels the task consumer, then ``Consumer.cancel_active_requests``
 (``celery/worker/consumer/consumer.py`` lines 742-773) sends SIGTERM to each pool child running
 a late-acknowledged task that has not succeeded, without acknowledging its message. In the child,
 billiard's handler (``billiard/common.py`` ``_shutdown_cleanup``, lines 124-132) raises
 SystemExit, so the task's ``finally`` blocks and ``except`` clauses run, and the pool reports no
-result for it (``billiard/pool.py`` lines 370-384: nothing gets acknowledged for a task that did
+result for it (``billiard/pool.py`` lines 370-401: nothing gets acknowledged for a task that did
 not finish). The message stays unacknowledged until the worker closes its broker channel, when
 kombu's Redis transport puts it back on the queue (``kombu/transport/virtual/base.py``
 ``restore_unacked_once``, line 277, called from ``Channel.close`` at line 806), or, if the pool
