@@ -12,9 +12,9 @@ from conftest import MEDIA_ROOT, TEST_REDIS_URL
 from benchmarks.environment import Backends
 from benchmarks.worker_stop import SCENARIOS, StopCase
 
-WINDOW = 8
+WINDOW = 10
 SHORT = 1.5
-LONG = 20.0
+LONG = 24.0
 # Production-like: a lease renewed while the job runs, the attempt limit as deployed.
 ENV = {"JOBS_LEASE_SECONDS": "3", "JOBS_MAX_ATTEMPTS": "3", "CELERY_TASK_TIME_LIMIT": "60"}
 
