@@ -50,7 +50,9 @@ one hostage. No worker heartbeat events, gossip or mingle: nothing here reads th
 lives in PostgreSQL, the autoscaler watches the queue's length), and each is one more broker
 conversation held from the worker's event loop; the event heartbeat in particular retries its
 publish without end while Redis hangs, which would freeze the liveness heartbeat
-(``django_eks_runtime.worker.Heartbeat``) for as long as Redis does.
+(``django_eks_runtime.worker.Heartbeat``) for as long as Redis does. SIGTERM lets running tasks
+finish within ``WORKER_SOFT_SHUTDOWN_SECONDS``, then hands them back to the queue
+(``django_eks_runtime.worker_shutdown``, docs/worker-shutdown.md).
 
 Beat: one process per app (the platform runs exactly one), its schedule file under /tmp, as the
 image's root filesystem is read-only (``celery beat --schedule``; Celery's default is
@@ -144,6 +146,10 @@ WEB_GUNICORN_CONFIG = Setting(
 WORKER_CONCURRENCY = Setting("WORKER_CONCURRENCY", "1", "Celery worker processes", minimum=1)
 WORKER_PREFETCH_MULTIPLIER = Setting(
     "WORKER_PREFETCH_MULTIPLIER", "1", "tasks each worker process reserves ahead", minimum=1)
+WORKER_SOFT_SHUTDOWN_SECONDS = Setting(
+    "WORKER_SOFT_SHUTDOWN_SECONDS", "30",
+    "after SIGTERM, running tasks may finish within this; then they go back to the queue (0: no bound)",
+    minimum=0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WORKER_LOG_LEVEL = Setting("WORKER_LOG_LEVEL", "INFO", "Celery's log level", choices=LOG_LEVELS)
 WORKER_QUEUES = Setting(
@@ -155,7 +161,7 @@ SETTINGS: tuple[Setting, ...] = (
     APP_WSGI, APP_CELERY,
     WEB_SERVER, WEB_BIND, WEB_PROCESSES, WEB_THREADS, WEB_KEEP_ALIVE_SECONDS, WEB_TIMEOUT_SECONDS,
     WEB_GRACEFUL_TIMEOUT_SECONDS, WEB_BUFFER_SIZE, WEB_POST_BUFFERING, WEB_WORKER_CLASS, WEB_GUNICORN_CONFIG,
-    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_LOG_LEVEL, WORKER_QUEUES, BEAT_SCHEDULE_FILE,
+    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_SOFT_SHUTDOWN_SECONDS, WORKER_LOG_LEVEL, WORKER_QUEUES, BEAT_SCHEDULE_FILE,
 )
 
 
@@ -257,6 +263,8 @@ def granian_command(environ: Mapping[str, str]) -> list[str]:
 
 def worker_command(environ: Mapping[str, str]) -> list[str]:
     queues = [queue.strip() for queue in WORKER_QUEUES.text(environ).split(",") if queue.strip()]
+    # Read by the worker itself (worker_shutdown.py); checked here, before it starts.
+    WORKER_SOFT_SHUTDOWN_SECONDS.integer(environ)
     return [
         _program("celery"), "--app", APP_CELERY.text(environ), "worker",
         "--concurrency", str(WORKER_CONCURRENCY.integer(environ)),

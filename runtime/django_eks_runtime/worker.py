@@ -13,14 +13,15 @@ from celery import Celery, bootsteps
 from celery.worker import state
 from celery.worker.request import Request
 
-from django_eks_runtime import heartbeat
+from django_eks_runtime import heartbeat, worker_shutdown
 
 logger = logging.getLogger(__name__)
 
 
 def install(app: Celery) -> None:
-    """Add the liveness heartbeat to `app`'s workers."""
+    """Add the liveness heartbeat to `app`'s workers, and bound their stop (worker_shutdown.py)."""
     app.steps["consumer"].add(Heartbeat)
+    worker_shutdown.register()
 
 
 class Heartbeat(bootsteps.StartStopStep):

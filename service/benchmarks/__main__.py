@@ -221,7 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     load_parser.add_argument("--rate", type=float, default=10, help="requests (or jobs) per second in all (default 10)")
     load_parser.add_argument("--users", type=int, default=4, help="concurrent users per workload (default 4)")
     load_parser.add_argument("--workloads", default="jobs,io,db", help="comma-separated: jobs, io, db")
+    stop_parser = commands.add_parser("stop", help="a worker stopped with a task running (docs/worker-shutdown.md)")
+    stop_parser.add_argument("--window", type=int, default=5, help="WORKER_SOFT_SHUTDOWN_SECONDS (default 5)")
+    stop_parser.add_argument("--short", type=float, default=2, help="the short task's seconds (default 2)")
+    stop_parser.add_argument("--long", type=float, default=30, help="the long task's seconds (default 30)")
     args = parser.parse_args(argv)
+    if args.command == "stop":
+        from benchmarks.worker_stop import measure
+
+        return measure(args.window, args.short, args.long)
     return run(args) if args.command == "run" else load(args)
 
 

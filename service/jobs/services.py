@@ -14,6 +14,8 @@ from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 
+from django_eks_runtime import worker_shutdown
+
 from jobs import broker, files, imaging
 from jobs.files import FileStoreUnavailable
 from jobs.leases import JobBusy, JobInterrupted, LeaseKeeper, db_now, lease_length
@@ -205,8 +207,20 @@ def job_compress(*, job_id: uuid.UUID | str, resume: uuid.UUID | str | None = No
     keeper.start()
     try:
         return _job_run(job)
-    except DatabaseError as exc:
-        raise JobInterrupted(claim) from exc
+    except BaseException as exc:
+        if worker_shutdown.stopping_now():
+            # The worker's stop cancelled this delivery, whatever the exception it interrupted
+            # (its message goes back to the queue): no attempt used, and the next delivery need
+            # not wait for the lease to run out. Released by this process before it exits, so
+            # the job runs nowhere else meanwhile; should that fail, the lease still holds.
+            try:
+                _job_release(job, "the worker stopped before it finished")
+            except DatabaseError as release_error:
+                logger.warning("job %s not released as its worker stopped: %s", job.id, release_error)
+            raise
+        if isinstance(exc, DatabaseError):
+            raise JobInterrupted(claim) from exc
+        raise
     finally:
         keeper.stop()
 
@@ -218,7 +232,7 @@ def _job_run(job: Job) -> Job | None:
         job_fail(job_id=job.id, error=f"the upload {job.input_key} is missing from the storage")
         return Job.objects.filter(pk=job.id).first()
     except FileStoreUnavailable:
-        _job_requeue_after_storage_error(job)
+        _job_release(job, "the storage failed")
         raise
     try:
         compressed = imaging.image_recompress(
@@ -258,18 +272,20 @@ def _job_run(job: Job) -> Job | None:
             job.finished_at = db_now()
             job.save(update_fields=["status", "error", "lease_until", "finished_at"])
     except FileStoreUnavailable:
-        _job_requeue_after_storage_error(job)
+        _job_release(job, "the storage failed")
         raise
     logger.info("job %s done: %d -> %d bytes", job.id, job.input_bytes, len(compressed.data))
     return job
 
 
-def _job_requeue_after_storage_error(job: Job) -> None:
-    # The storage failed, not the image nor the worker: this attempt does not count towards
-    # JOBS_MAX_ATTEMPTS, and the job waits queued for the task's retry (or the reconciler).
+def _job_release(job: Job, why: str) -> None:
+    """Set this delivery's job back to queued: the storage failed, or the worker stopped, not the
+    image nor the worker's memory, so this attempt does not count towards JOBS_MAX_ATTEMPTS. The
+    job waits for the task's retry or its message's redelivery (or the reconciler)."""
     Job.objects.filter(pk=job.id, status=Job.Status.RUNNING, claim=job.claim).update(
         status=Job.Status.QUEUED, attempts=F("attempts") - 1, started_at=None, lease_until=None
     )
+    logger.info("job %s back to queued: %s", job.id, why)
 
 
 def job_fail(*, job_id: uuid.UUID | str, error: str) -> None:

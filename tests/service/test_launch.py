@@ -118,6 +118,7 @@ def test_one_shot_processes():
     ("web", "WEB_PROCESSES", "0"),
     ("web", "WEB_SERVER", "waitress"),
     ("worker", "WORKER_CONCURRENCY", "1.5"),
+    ("worker", "WORKER_SOFT_SHUTDOWN_SECONDS", "-5"),
     ("wait-for-credentials", "CREDENTIALS_TIMEOUT_SECONDS", "-1"),
 ])
 def test_a_bad_value_is_refused_at_start_naming_the_variable(process, name, value):

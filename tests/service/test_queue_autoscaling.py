@@ -4,17 +4,32 @@ The ScaledObject is rendered by the infra program for the broker in the test's R
 its Redis list scaler settings (address, database, list name, target) are read back and used
 with redis-py exactly as KEDA uses them (`LLEN <listName>` in `databaseIndex`); TLS aside,
 since the local Redis speaks plain TCP.
+
+What a worker has taken but not started would be missing from the list while its job still
+waits: the scaler would see less than the backlog. With this project's settings (late
+acknowledgement, prefetch multiplier 1, ``-O fair``) a worker at ``-c N`` holds at most N
+unacknowledged messages (kombu 5.7 ``QoS.can_consume``, ``kombu/transport/virtual/base.py``
+lines 197-204, under Celery's prefetch count of N x the multiplier, ``celery/worker/consumer/
+consumer.py`` lines 281-285), and the fair pool hands each to an idle process at once: every
+message a worker holds is running. Celery 5.6's ``--disable-prefetch`` (``celery/bin/worker.py``
+lines 185-193; ``celery/worker/consumer/tasks.py`` lines 54-74: no new message while the
+worker's reserved requests reach its pool size) adds nothing to that; the backlog test runs
+both.
 """
 
 import io
 import math
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import redis
 from conftest import TEST_REDIS_URL, encode, photo_like
 from service_processes import SERVICE_DIR, wait_for
 
+from config import launch
 from jobs.models import Job, JobResult
 from stack.config.loader import config_from_stack_file
 from stack.workloads.app_config import CELERY_QUEUE
@@ -119,3 +134,30 @@ def test_the_queue_name_comes_from_the_environment_with_the_infra_default():
 
     assert queue(None) == f"{CELERY_QUEUE} [0]"
     assert queue("images") == "images [0]"
+
+
+@pytest.mark.parametrize("prefetch", ["default", "--disable-prefetch"])
+def test_the_scalers_list_length_is_the_backlog_at_c2(processes, prefetch):
+    metadata = scaler_trigger()
+    scaler = scaler_client(metadata)
+    concurrency, jobs = 2, 6
+    env = {"WORKER_CONCURRENCY": str(concurrency), "SLOW_JOB_SECONDS": "8",
+           "CELERY_HEARTBEAT_FILE": str(processes.tmp_path / "heartbeat")}
+    extra = ["--hostname", "backlog@%h", *([prefetch] if prefetch != "default" else [])]
+    args = launch.command("worker", {**processes.base_env, **env}, extra)[1:]
+    worker = processes.start("worker", [sys.executable, str(Path(__file__).with_name("slow_worker.py")), *args],
+                             env=env)
+    wait_for(lambda: "ready." in worker.log(), timeout=30, what="worker ready")
+    job_ids = submit_jobs(jobs)
+
+    def count(status: str) -> int:
+        return Job.objects.filter(pk__in=job_ids, status=status).count()
+
+    wait_for(lambda: count(Job.Status.RUNNING) == concurrency, timeout=30, what=f"{concurrency} jobs running")
+    # While the first two run (8 s each): what KEDA reads, against the jobs no worker started.
+    samples = [(scaler.llen(metadata["listName"]), count(Job.Status.QUEUED), count(Job.Status.RUNNING))
+               for _ in range(10)]
+    print(f"{prefetch}: (LLEN, queued, running) = {sorted(set(samples))}")
+    assert all(seen == queued for seen, queued, _ in samples), samples
+    assert samples[-1][:2] == (jobs - concurrency, jobs - concurrency), samples
+

@@ -17,8 +17,9 @@ So the target is "waiting jobs per replica": with prefetch 1 a worker pod holds 
 `--concurrency` jobs, all running, none waiting in its buffer, so a target equal to the
 concurrency asks for one more pod for every `-c` jobs left in the list. Because running jobs
 do not count, a drained list says nothing about busy workers; the scale-down stabilization
-window is at least the task time limit, and the workers' termination grace exceeds it, so
-a scale-in never cuts a job short.
+window is at least the task time limit, so a scale-in seldom stops a busy worker; one that is
+stopped finishes its task within its soft-shutdown window or hands it back to the queue
+(runtime/django_eks_runtime/worker_shutdown.py).
 """
 
 from __future__ import annotations

@@ -25,14 +25,23 @@ from stack.workloads.pods import (
 
 HEARTBEAT_MAX_AGE_SECONDS = 60
 
+WORKER_SOFT_SHUTDOWN_SECONDS = 30
+"""After SIGTERM, running tasks may finish within this; then the worker hands them back to the
+queue and leaves (runtime/django_eks_runtime/worker_shutdown.py, docs/worker-shutdown.md)."""
 WORKER_TERMINATION_MARGIN_SECONDS = 30
-"""Slack on top of the task time limit: Celery's warm shutdown lets the running task finish,
-then acknowledges it and closes the broker connection."""
+"""Slack on top of the soft-shutdown window: the cold shutdown stops the pool children, returns
+their messages to the queue and closes the broker connection (seconds, measured)."""
+
+
+def worker_soft_shutdown_seconds(worker: WorkerConfig) -> int:
+    # A task past its time limit is killed anyway: the window never needs to be longer.
+    return min(WORKER_SOFT_SHUTDOWN_SECONDS, worker.task_time_limit_seconds)
 
 
 def worker_settings(worker: WorkerConfig) -> dict[str, str]:
     """The worker launcher's settings (runtime/django_eks_runtime/launch.py says why each of its flags)."""
-    return {"WORKER_CONCURRENCY": str(worker.concurrency)}
+    return {"WORKER_CONCURRENCY": str(worker.concurrency),
+            "WORKER_SOFT_SHUTDOWN_SECONDS": str(worker_soft_shutdown_seconds(worker))}
 
 
 def heartbeat_command() -> list[str]:
@@ -42,8 +51,9 @@ def heartbeat_command() -> list[str]:
 
 
 def worker_termination_grace_seconds(worker: WorkerConfig) -> int:
-    # SIGTERM starts Celery's warm shutdown: the running task may take up to its time limit.
-    return worker.task_time_limit_seconds + WORKER_TERMINATION_MARGIN_SECONDS
+    # SIGTERM starts Celery's warm shutdown, bounded by the soft-shutdown window: the pod's node
+    # is held for the window, not for a task's time limit.
+    return worker_soft_shutdown_seconds(worker) + WORKER_TERMINATION_MARGIN_SECONDS
 
 
 def worker_probes() -> dict[str, Any]:
@@ -94,7 +104,8 @@ def worker_deployment(
         "metadata": metadata(WORKER, WORKER),
         "spec": {
             "selector": {"matchLabels": selector_labels(WORKER)},
-            # Old workers finish their task while new ones start: never less processing power.
+            # Old workers finish (or hand back) their task while new ones start: never less
+            # processing power.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "revisionHistoryLimit": 5,
             "template": pod_template(WORKER, spec),

@@ -1,5 +1,5 @@
 """The Celery worker (stack/workloads/worker.py): its settings reach the command the launcher
-starts, its grace period outlasts a task, and its probes read the heartbeat file."""
+starts, its grace period outlasts the soft-shutdown window, and its probes read the heartbeat file."""
 
 from __future__ import annotations
 
@@ -17,9 +17,15 @@ def test_celery_command_follows_config(stack_config: StackConfig) -> None:
     assert "ports" not in container
 
 
-def test_worker_grace_period_outlasts_the_task_time_limit(stack_config: StackConfig) -> None:
+def test_worker_grace_period_outlasts_the_soft_shutdown_window_not_the_task(stack_config: StackConfig) -> None:
+    # A worker told to stop hands long tasks back after its window: its node is not held for a
+    # task's time limit (tests/service/test_worker_stop.py shows the worker leaving in time).
     spec = find(render(stack_config), "Deployment", WORKER)["spec"]["template"]["spec"]
-    assert spec["terminationGracePeriodSeconds"] > stack_config.worker.task_time_limit_seconds
+    container = spec["containers"][0]
+    window = int(next(e["value"] for e in container["env"] if e["name"] == "WORKER_SOFT_SHUTDOWN_SECONDS"))
+    assert 0 < window <= stack_config.worker.task_time_limit_seconds
+    assert window < spec["terminationGracePeriodSeconds"] <= window + 60
+    assert spec["terminationGracePeriodSeconds"] < stack_config.worker.task_time_limit_seconds
 
 
 def test_worker_probes_read_the_heartbeat(stack_config: StackConfig) -> None:
