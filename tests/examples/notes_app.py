@@ -39,7 +39,15 @@ def database_url(server: ThrowawayPostgres) -> str:
 
 
 def create_database(server: ThrowawayPostgres) -> None:
-    with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
+    def connected() -> psycopg.Connection | None:
+        # Once seen refused right after a start under load: give the server a few seconds.
+        try:
+            return psycopg.connect(server.url("postgres"), autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as error:
+            print(f"PostgreSQL on {server.port} not answering yet: {error}")
+            return None
+
+    with wait_for(connected, timeout=30, interval=0.5, what=f"PostgreSQL on {server.port}") as connection:
         connection.execute(f"CREATE DATABASE {DATABASE}")
 
 
