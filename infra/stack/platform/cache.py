@@ -38,6 +38,8 @@ class RedisArgs:
 
 class Redis(pulumi.ComponentResource):
     primary_endpoint: pulumi.Output[str]
+    member_clusters: pulumi.Output[list[str]]
+    """The group's nodes' cache cluster IDs: the CacheClusterId dimension of their metrics."""
     url: pulumi.Output[str]
     """Secret: rediss:// URL with the AUTH token."""
     auth_token: pulumi.Output[str]
@@ -102,6 +104,7 @@ class Redis(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["authToken"]),
         )
         self.primary_endpoint = group.primary_endpoint_address
+        self.member_clusters = group.member_clusters
         self.url = pulumi.Output.secret(
             pulumi.Output.all(group.primary_endpoint_address, token.result).apply(
                 lambda v: redis_url(v[0], v[1])
