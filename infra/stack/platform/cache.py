@@ -6,6 +6,7 @@ service's clients, the rediss:// URL and KEDA's redis list scaler do not change 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -38,7 +39,7 @@ class RedisArgs:
 
 class Redis(pulumi.ComponentResource):
     primary_endpoint: pulumi.Output[str]
-    member_clusters: pulumi.Output[list[str]]
+    member_clusters: pulumi.Output[Sequence[str]]
     """The group's nodes' cache cluster IDs: the CacheClusterId dimension of their metrics."""
     url: pulumi.Output[str]
     """Secret: rediss:// URL with the AUTH token."""

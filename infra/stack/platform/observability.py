@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +66,7 @@ class ObservabilityArgs:
     load_balancer_arn_suffix: pulumi.Input[str]
     target_group_arn_suffix: pulumi.Input[str]
     database_identifier: pulumi.Input[str]
-    cache_member_clusters: pulumi.Output[list[str]]
+    cache_member_clusters: pulumi.Output[Sequence[str]]
     tags: Mapping[str, str]
 
 
@@ -116,6 +116,10 @@ def alarm_inputs(spec: AlarmSpec, values: Mapping[str, pulumi.Input[str]]) -> di
     ]
     queries.append({"id": "rate", "expression": spec.expression, "label": spec.name, "return_data": True})
     return {**common, "metric_queries": queries}
+
+
+def _nth(index: int) -> Callable[[Sequence[str]], str]:
+    return lambda ids: sorted(ids)[index]
 
 
 class Observability(pulumi.ComponentResource):
@@ -184,7 +188,7 @@ class Observability(pulumi.ComponentResource):
         }
         for node in range(1 + config.redis.replicas):
             # Cluster mode off: the group's nodes are its member clusters, `<group>-001`, `-002`, ...
-            values[cache_node(node)] = args.cache_member_clusters.apply(lambda ids, n=node: sorted(ids)[n])
+            values[cache_node(node)] = args.cache_member_clusters.apply(_nth(node))
         alarms = [
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.name}",
@@ -199,16 +203,17 @@ class Observability(pulumi.ComponentResource):
         ]
 
         references = list(values)
+
+        def body(resolved: list[Any]) -> str:
+            dimension_values, arns = resolved
+            return json.dumps(
+                dashboard_body(config, region=region, values=dict(zip(references, dimension_values)), alarm_arns=list(arns))
+            )
+
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             dashboard_name=args.cluster_name,
-            dashboard_body=pulumi.Output.all(
-                [values[r] for r in references], [alarm.arn for alarm in alarms]
-            ).apply(
-                lambda v: json.dumps(
-                    dashboard_body(config, region=region, values=dict(zip(references, v[0])), alarm_arns=list(v[1]))
-                )
-            ),
+            dashboard_body=pulumi.Output.all([values[r] for r in references], [alarm.arn for alarm in alarms]).apply(body),
             opts=child,
         )
         self.topic_arn = topic.arn
