@@ -770,7 +770,7 @@ class AlarmSubscriber(Model):
 class AlarmThresholds(Model):
     """Where each alarm fires. Unset: derived from the stack (see each key)."""
 
-    alb_5xx_percent: float = Field(
+    alb_error_percent: float = Field(
         5.0, gt=0, le=100, description="5xx answers (the targets' and the ALB's own) as a percentage of requests, over 5 minutes."
     )
     target_p99_seconds: float | None = Field(

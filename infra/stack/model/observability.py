@@ -120,14 +120,14 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
     specs = [
         AlarmSpec(
             "alb-5xx-rate",
-            f"More than {t.alb_5xx_percent:g}% of requests answered 5xx (by the pods or the ALB itself) "
+            f"More than {t.alb_error_percent:g}% of requests answered 5xx (by the pods or the ALB itself) "
             "for 5 minutes",
             (
                 MetricSpec("target5xx", ALB, "HTTPCode_Target_5XX_Count", alb, "Sum"),
                 MetricSpec("elb5xx", ALB, "HTTPCode_ELB_5XX_Count", alb, "Sum"),
                 MetricSpec("requests", ALB, "RequestCount", alb, "Sum"),
             ),
-            t.alb_5xx_percent,
+            t.alb_error_percent,
             "GreaterThanThreshold",
             60,
             5,

@@ -276,7 +276,8 @@ def test_each_subscriber_gets_a_subscription_and_the_off_switch_removes_everythi
         ({"subscribers": [{"protocol": "email", "endpoint": "ops"}]}, "observability.subscribers.0.endpoint"),
         ({"subscribers": [{"protocol": "https", "endpoint": "http://x"}]}, "observability.subscribers.0.endpoint"),
         ({"logRetentionDays": 10}, "observability.logRetentionDays"),
-        ({"thresholds": {"alb5xxPercent": 0}}, "observability.thresholds.alb5xxPercent"),
+        ({"thresholds": {"albErrorPercent": 0}}, "observability.thresholds.albErrorPercent"),
+        ({"thresholds": {"alb5xxPercent": 1}}, "observability.thresholds.alb5xxPercent"),
     ],
 )
 def test_bad_observability_config_names_the_key(observability: dict[str, Any], key: str) -> None:
