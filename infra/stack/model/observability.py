@@ -89,6 +89,31 @@ RDS = "AWS/RDS"
 ELASTICACHE = "AWS/ElastiCache"
 CONTAINER_INSIGHTS = "ContainerInsights"
 
+_ALB = {"LoadBalancer": LOAD_BALANCER}
+_TARGET_GROUP = {"TargetGroup": TARGET_GROUP, "LoadBalancer": LOAD_BALANCER}
+_DATABASE = {"DBInstanceIdentifier": DATABASE}
+_CLUSTER = {"ClusterName": CLUSTER}
+
+# The metrics the alarms watch; the dashboard graphs them too.
+REQUESTS = MetricSpec("requests", ALB, "RequestCount", _ALB, "Sum")
+TARGET_5XX = MetricSpec("target5xx", ALB, "HTTPCode_Target_5XX_Count", _ALB, "Sum")
+ELB_5XX = MetricSpec("elb5xx", ALB, "HTTPCode_ELB_5XX_Count", _ALB, "Sum")
+P99 = MetricSpec("p99", ALB, "TargetResponseTime", _TARGET_GROUP, "p99")
+UNHEALTHY = MetricSpec("unhealthy", ALB, "UnHealthyHostCount", _TARGET_GROUP, "Maximum")
+PENDING = MetricSpec("pending", CONTAINER_INSIGHTS, "pod_status_pending", _CLUSTER, "Minimum")
+"""Minimum over each minute: pods were Pending all of it."""
+DATABASE_CPU = MetricSpec("cpu", RDS, "CPUUtilization", _DATABASE, "Average")
+FREE_STORAGE = MetricSpec("free", RDS, "FreeStorageSpace", _DATABASE, "Minimum")
+CONNECTIONS = MetricSpec("connections", RDS, "DatabaseConnections", _DATABASE, "Maximum")
+
+
+def cache_memory(node: int) -> MetricSpec:
+    return MetricSpec(f"memory{node}", ELASTICACHE, "DatabaseMemoryUsagePercentage", {"CacheClusterId": cache_node(node)}, "Maximum")
+
+
+def cache_evictions(node: int) -> MetricSpec:
+    return MetricSpec(f"evictions{node}", ELASTICACHE, "Evictions", {"CacheClusterId": cache_node(node)}, "Sum")
+
 
 def target_p99_seconds(config: StackConfig) -> float:
     threshold = config.observability.thresholds.target_p99_seconds
@@ -114,19 +139,12 @@ def free_storage_bytes(config: StackConfig) -> float:
 def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
     """Every alarm of the stack, in the order they are registered and documented."""
     t = config.observability.thresholds
-    alb = {"LoadBalancer": LOAD_BALANCER}
-    target_group = {"TargetGroup": TARGET_GROUP, "LoadBalancer": LOAD_BALANCER}
-    database = {"DBInstanceIdentifier": DATABASE}
     specs = [
         AlarmSpec(
             "alb-5xx-rate",
             f"More than {t.alb_error_percent:g}% of requests answered 5xx (by the pods or the ALB itself) "
             "for 5 minutes",
-            (
-                MetricSpec("target5xx", ALB, "HTTPCode_Target_5XX_Count", alb, "Sum"),
-                MetricSpec("elb5xx", ALB, "HTTPCode_ELB_5XX_Count", alb, "Sum"),
-                MetricSpec("requests", ALB, "RequestCount", alb, "Sum"),
-            ),
+            (TARGET_5XX, ELB_5XX, REQUESTS),
             t.alb_error_percent,
             "GreaterThanThreshold",
             60,
@@ -138,7 +156,7 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
         AlarmSpec(
             "target-p99-latency",
             f"The pods' p99 response time above {target_p99_seconds(config):g} s for 10 minutes",
-            (MetricSpec("p99", ALB, "TargetResponseTime", target_group, "p99"),),
+            (P99,),
             target_p99_seconds(config),
             "GreaterThanThreshold",
             300,
@@ -147,7 +165,7 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
         AlarmSpec(
             "unhealthy-targets",
             "A web pod failing the ALB's health check for 5 minutes",
-            (MetricSpec("unhealthy", ALB, "UnHealthyHostCount", target_group, "Maximum"),),
+            (UNHEALTHY,),
             0,
             "GreaterThanThreshold",
             60,
@@ -157,7 +175,7 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
             "pods-pending",
             f"Pods Pending for {t.pending_minutes} minutes: a node pool at its maxSize, or pods no "
             "node type can hold",
-            (MetricSpec("pending", CONTAINER_INSIGHTS, "pod_status_pending", {"ClusterName": CLUSTER}, "Minimum"),),
+            (PENDING,),
             0,
             "GreaterThanThreshold",
             60,
@@ -166,7 +184,7 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
         AlarmSpec(
             "database-cpu",
             f"PostgreSQL CPU above {t.database_cpu_percent:g}% for 15 minutes",
-            (MetricSpec("cpu", RDS, "CPUUtilization", database, "Average"),),
+            (DATABASE_CPU,),
             t.database_cpu_percent,
             "GreaterThanThreshold",
             300,
@@ -176,7 +194,7 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
             "database-free-storage",
             f"PostgreSQL free storage below {t.database_free_storage_percent:g}% of "
             f"{config.database.storage_gib} GiB",
-            (MetricSpec("free", RDS, "FreeStorageSpace", database, "Minimum"),),
+            (FREE_STORAGE,),
             free_storage_bytes(config),
             "LessThanThreshold",
             300,
@@ -186,7 +204,7 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
         AlarmSpec(
             "database-connections",
             f"More than {database_connections(config)} PostgreSQL connections for 10 minutes",
-            (MetricSpec("connections", RDS, "DatabaseConnections", database, "Maximum"),),
+            (CONNECTIONS,),
             database_connections(config),
             "GreaterThanThreshold",
             300,
@@ -194,13 +212,12 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
         ),
     ]
     for node in range(1 + config.redis.replicas):
-        cache = {"CacheClusterId": cache_node(node)}
         specs += [
             AlarmSpec(
                 f"cache-{node + 1}-memory",
                 f"Cache node {node + 1}: memory above {t.cache_memory_percent:g}% of maxmemory for 10 minutes "
                 "(at 100% the broker refuses writes)",
-                (MetricSpec("memory", ELASTICACHE, "DatabaseMemoryUsagePercentage", cache, "Maximum"),),
+                (cache_memory(node),),
                 t.cache_memory_percent,
                 "GreaterThanThreshold",
                 300,
@@ -209,7 +226,7 @@ def alarm_specs(config: StackConfig) -> list[AlarmSpec]:
             AlarmSpec(
                 f"cache-{node + 1}-evictions",
                 f"Cache node {node + 1} evicted keys: queued messages lost (its policy is noeviction)",
-                (MetricSpec("evictions", ELASTICACHE, "Evictions", cache, "Sum"),),
+                (cache_evictions(node),),
                 0,
                 "GreaterThanThreshold",
                 300,
@@ -237,71 +254,23 @@ class Graph:
 
 def graphs(config: StackConfig) -> list[Graph]:
     """The dashboard's graphs: the alarms' metrics, and what explains them."""
-    alb = {"LoadBalancer": LOAD_BALANCER}
-    target_group = {"TargetGroup": TARGET_GROUP, "LoadBalancer": LOAD_BALANCER}
-    database = {"DBInstanceIdentifier": DATABASE}
-    cluster = {"ClusterName": CLUSTER}
     nodes = range(1 + config.redis.replicas)
     return [
-        Graph(
-            "Requests and 5xx (per minute)",
-            (
-                MetricSpec("requests", ALB, "RequestCount", alb, "Sum"),
-                MetricSpec("target5xx", ALB, "HTTPCode_Target_5XX_Count", alb, "Sum"),
-                MetricSpec("elb5xx", ALB, "HTTPCode_ELB_5XX_Count", alb, "Sum"),
-            ),
-        ),
-        Graph(
-            "Target response time (s)",
-            (
-                MetricSpec("p50", ALB, "TargetResponseTime", target_group, "p50"),
-                MetricSpec("p99", ALB, "TargetResponseTime", target_group, "p99"),
-            ),
-        ),
-        Graph(
-            "Web targets",
-            (
-                MetricSpec("healthy", ALB, "HealthyHostCount", target_group, "Minimum"),
-                MetricSpec("unhealthy", ALB, "UnHealthyHostCount", target_group, "Maximum"),
-            ),
-        ),
+        Graph("Requests and 5xx (per minute)", (REQUESTS, TARGET_5XX, ELB_5XX)),
+        Graph("Target response time (s)", (MetricSpec("p50", ALB, "TargetResponseTime", _TARGET_GROUP, "p50"), P99)),
+        Graph("Web targets", (MetricSpec("healthy", ALB, "HealthyHostCount", _TARGET_GROUP, "Minimum"), UNHEALTHY)),
         Graph(
             "Pods and nodes",
             (
-                MetricSpec("pending", CONTAINER_INSIGHTS, "pod_status_pending", cluster, "Maximum"),
-                MetricSpec("running", CONTAINER_INSIGHTS, "cluster_number_of_running_pods", cluster, "Average"),
-                MetricSpec("nodes", CONTAINER_INSIGHTS, "cluster_node_count", cluster, "Average"),
+                PENDING,
+                MetricSpec("running", CONTAINER_INSIGHTS, "cluster_number_of_running_pods", _CLUSTER, "Average"),
+                MetricSpec("nodes", CONTAINER_INSIGHTS, "cluster_node_count", _CLUSTER, "Average"),
             ),
         ),
-        Graph(
-            "PostgreSQL CPU (%) and connections",
-            (
-                MetricSpec("cpu", RDS, "CPUUtilization", database, "Average"),
-                MetricSpec("connections", RDS, "DatabaseConnections", database, "Maximum"),
-            ),
-            period=300,
-        ),
-        Graph(
-            "PostgreSQL free storage (bytes)",
-            (MetricSpec("free", RDS, "FreeStorageSpace", database, "Minimum"),),
-            period=300,
-        ),
-        Graph(
-            "Cache memory (% of maxmemory)",
-            tuple(
-                MetricSpec(f"memory{n}", ELASTICACHE, "DatabaseMemoryUsagePercentage", {"CacheClusterId": cache_node(n)}, "Maximum")
-                for n in nodes
-            ),
-            period=300,
-        ),
-        Graph(
-            "Cache evictions",
-            tuple(
-                MetricSpec(f"evictions{n}", ELASTICACHE, "Evictions", {"CacheClusterId": cache_node(n)}, "Sum")
-                for n in nodes
-            ),
-            period=300,
-        ),
+        Graph("PostgreSQL CPU (%) and connections", (DATABASE_CPU, CONNECTIONS), period=300),
+        Graph("PostgreSQL free storage (bytes)", (FREE_STORAGE,), period=300),
+        Graph("Cache memory (% of maxmemory)", tuple(cache_memory(n) for n in nodes), period=300),
+        Graph("Cache evictions", tuple(cache_evictions(n) for n in nodes), period=300),
     ]
 
 
