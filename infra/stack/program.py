@@ -16,6 +16,7 @@ from stack.platform.database import Database, DatabaseArgs
 from stack.platform.datastore_network import DatastoreNetworkArgs
 from stack.platform.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.platform.network import Network, NetworkArgs
+from stack.platform.observability import Observability, ObservabilityArgs
 from stack.addons.preview_access import PreviewAccessArgs, preview_access
 from stack.platform.cache import Redis, RedisArgs
 from stack.platform.registry import Registry, pinned_image, pull_through_prefix
@@ -96,6 +97,23 @@ def build(config: StackConfig) -> dict[str, Any]:
             tags=tags,
         ),
     )
+    observability: dict[str, Any] = {}
+    if config.observability.enabled:
+        watch = Observability(
+            "watch",
+            ObservabilityArgs(
+                config=config,
+                cluster_name=cluster_name,
+                cluster=cluster.cluster,
+                after=cluster.ready,
+                load_balancer_arn_suffix=load_balancer.arn_suffix,
+                target_group_arn_suffix=load_balancer.target_group_arn_suffix,
+                database_identifier=database.identifier,
+                cache_member_clusters=redis.member_clusters,
+                tags=tags,
+            ),
+        )
+        observability = {"alarmTopicArn": watch.topic_arn, "dashboardName": watch.dashboard_name}
     app: dict[str, Any] = {"appUrl": load_balancer.url}
     if config.image.tag is None:
         # A stack without an image yet: the platform and the registry, so the deploy can push
@@ -158,6 +176,7 @@ def build(config: StackConfig) -> dict[str, Any]:
         "imageRepositoryUrl": registry.repository_url,
         "imageTag": config.image.tag,
         "filesBucket": storage.bucket_name,
+        **observability,
         "nodePoolNames": {
             name: pool.node_group_name for name, pool in cluster.node_pools.items()
         },

@@ -737,6 +737,117 @@ class StorageConfig(Model):
     )
 
 
+# --- observability (logs, alarms, dashboard) ---------------------------------------------
+
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+"""The retention periods CloudWatch Logs accepts (PutRetentionPolicy `retentionInDays`,
+https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html)."""
+
+SnsProtocol = Literal["email", "email-json", "http", "https", "sms", "sqs", "lambda", "firehose", "application"]
+"""The protocols an SNS topic subscription takes (Subscribe `Protocol`,
+https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html)."""
+
+
+class AlarmSubscriber(Model):
+    """Who gets the alarms: one SNS subscription."""
+
+    protocol: SnsProtocol = Field(description="SNS protocol: email, email-json, http, https, sms, sqs, lambda, firehose, application.")
+    endpoint: str = Field(min_length=1, description="The address for the protocol: an email address, a URL, a phone number, an ARN.")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str, info: ValidationInfo) -> str:
+        protocol = info.data.get("protocol")
+        if protocol in ("email", "email-json") and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError(f"{value!r} is not an email address")
+        if protocol in ("http", "https") and not value.startswith(f"{protocol}://"):
+            raise ValueError(f"{value!r} does not start with {protocol}://")
+        if protocol in ("sqs", "lambda", "firehose", "application") and not value.startswith("arn:"):
+            raise ValueError(f"{value!r} is not an ARN ({protocol} subscriptions take one)")
+        return value
+
+
+class AlarmThresholds(Model):
+    """Where each alarm fires. Unset: derived from the stack (see each key)."""
+
+    alb_error_percent: float = Field(
+        5.0, gt=0, le=100, description="5xx answers (the targets' and the ALB's own) as a percentage of requests, over 5 minutes."
+    )
+    target_p99_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=4000,
+        description="p99 of the targets' response time, over 5 minutes. Unset: half of web.timeoutSeconds "
+        "(the time after which a request is killed).",
+    )
+    pending_minutes: int = Field(
+        10,
+        ge=2,
+        le=60,
+        description="Minutes pods may stay Pending before the alarm (longer than a node takes to join "
+        "when the Cluster Autoscaler adds one).",
+    )
+    database_cpu_percent: float = Field(80.0, gt=0, le=100, description="RDS CPUUtilization, over 15 minutes.")
+    database_free_storage_percent: float = Field(
+        10.0, gt=0, lt=100, description="RDS FreeStorageSpace below this share of database.storageGib."
+    )
+    database_connections: int | None = Field(
+        None,
+        ge=1,
+        le=100000,
+        description="RDS DatabaseConnections above this. Unset: the connections the app's pods can hold at "
+        "their maximum replicas (web processes x threads, worker concurrency, the reconciler and migrate "
+        "Job): more means something else holds connections, or they leak.",
+    )
+    cache_memory_percent: float = Field(
+        80.0,
+        gt=0,
+        le=100,
+        description="ElastiCache DatabaseMemoryUsagePercentage per node (the broker never evicts: at 100% "
+        "it refuses writes, and jobs are refused).",
+    )
+
+
+class ObservabilityConfig(Model):
+    """Container logs to CloudWatch Logs (the EKS CloudWatch observability add-on), alarms to an SNS
+    topic, one dashboard; what the plan assumes to price the logs."""
+
+    enabled: bool = Field(
+        True,
+        description="false: no add-on, log groups, alarms, topic or dashboard (and nothing of them in the "
+        "cost); an experiment stack that lives an hour needs none.",
+    )
+    log_retention_days: int = Field(
+        14, description=f"Days CloudWatch Logs keeps the container logs: one of {', '.join(map(str, LOG_RETENTION_DAYS))}."
+    )
+    subscribers: list[AlarmSubscriber] = Field(
+        default_factory=list,
+        description="SNS subscriptions of the alarm topic (an email subscription waits for its confirmation).",
+    )
+    thresholds: AlarmThresholds = Field(default_factory=AlarmThresholds)
+    log_bytes_per_job: int = Field(
+        4096,
+        ge=0,
+        le=10_000_000,
+        description="Log bytes one job writes across the web (upload, status polls, result) and the worker "
+        "(cost estimate only, times storage.jobsPerDay).",
+    )
+    log_mib_per_pod_day: float = Field(
+        10.0,
+        ge=0,
+        le=100_000,
+        description="Log MiB an app pod writes a day without jobs (health checks, probes, start-up; cost "
+        "estimate only, times the web and worker pods at their configured replicas).",
+    )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a retention CloudWatch Logs accepts: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+
 GITHUB_HOSTED_RUNNER = re.compile(r"(ubuntu|windows|macos)-(latest|[0-9][0-9.]*)(-arm)?")
 """GitHub's standard hosted runner labels: their egress addresses are GitHub's whole, shared,
 changing ranges (docs.github.com "About GitHub-hosted runners", IP addresses)."""
@@ -791,3 +902,4 @@ class StackConfig(Model):
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)

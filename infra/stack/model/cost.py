@@ -11,8 +11,9 @@ Assumptions, also printed with every estimate:
 * the ALB processes 1 LCU on average (itemized on its own line; a busy site uses more);
 * an internet-facing ALB holds one public IPv4 address per AZ;
 * SPOT pools are priced on-demand: an upper bound, no spot price is bundled;
-* not included: data transfer and NAT data processing per GB, CloudWatch logs, ECR storage,
-  backups beyond the free allowance.
+* the container logs' volume is an assumption (`observability.logBytesPerJob`, `logMibPerPodDay`);
+* not included: data transfer and NAT data processing per GB, Container Insights observations
+  (no sourced price), ECR storage, backups beyond the free allowance.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from stack.model.capacity import capacity_report
+from stack.model.observability import observability_usage
 from stack.config.model import KUBERNETES_STANDARD_SUPPORT_ENDS, StackConfig
 from stack.model.prices import HOURS_PER_MONTH, MissingPriceError, PriceBook, bundled_price_book
 
@@ -299,6 +301,9 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
         usd = prices.service(price)
         items.append(CostItem("s3", item, quantity, unit, usd, quantity * usd, quantity * usd, assumption))
 
+    if config.observability.enabled:
+        notes += observability_items(config, prices, items)
+
     notes += [
         f"a month is {HOURS_PER_MONTH} hours; node pools at desired size; 'scaled in' and 'scaled out': "
         "the nodes the Cluster Autoscaler keeps with every workload at its minimum or maximum "
@@ -306,9 +311,35 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
         f"S3: {assumption.removeprefix('assumption: ')}; per job {PUTS_PER_JOB} PUTs (upload, "
         f"result) and {GETS_PER_JOB} GETs (the worker's read, one result download); DELETEs are free",
         f"ALB LCUs assumed: {ALB_LCU_ASSUMED:g}",
-        "not included: data transfer, NAT data processing, CloudWatch logs, ECR storage, extra backups",
+        "not included: data transfer, NAT data processing, ECR storage, extra backups",
     ]
     return CostEstimate(items=items, as_of=prices.as_of, price_source=prices.source, notes=notes)
+
+
+def observability_items(config: StackConfig, prices: PriceBook, items: list[CostItem]) -> list[str]:
+    """The container logs (ingested and stored), the alarms and the dashboard; returns the notes."""
+    usage = observability_usage(config)
+    logs = usage.assumption
+    for item, quantity, unit, price, note in (
+        ("CloudWatch Logs: container logs ingested", usage.log_gib_per_day * DAYS_PER_MONTH, "GB", "cloudwatch_logs_ingestion", logs),
+        ("CloudWatch Logs: container logs stored", usage.log_gib_stored, "GB-month", "cloudwatch_logs_storage", logs),
+        (
+            f"CloudWatch alarms: {usage.alarms} alarms",
+            usage.alarm_metrics,
+            "alarm-metric-month",
+            "cloudwatch_alarm_standard",
+            "standard resolution; a metric math alarm counts each metric",
+        ),
+        ("CloudWatch dashboard", usage.dashboards, "dashboard-month", "cloudwatch_dashboard", ""),
+    ):
+        usd = prices.service(price)
+        items.append(CostItem("observability", item, quantity, unit, usd, quantity * usd, quantity * usd, note))
+    return [
+        f"logs: {logs.removeprefix('assumption: ')}; each day's logs kept for the retention (GiB, as written)",
+        "not priced: Container Insights with enhanced observability (billed per observation; no sourced "
+        "price was found), SNS notifications, the CloudWatch free tier (10 alarm metrics, 3 dashboards per "
+        "account)",
+    ]
 
 
 def stack_estimates(config: StackConfig) -> dict[str, object]:

@@ -6,6 +6,7 @@ service's clients, the rediss:// URL and KEDA's redis list scaler do not change 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -38,6 +39,8 @@ class RedisArgs:
 
 class Redis(pulumi.ComponentResource):
     primary_endpoint: pulumi.Output[str]
+    member_clusters: pulumi.Output[Sequence[str]]
+    """The group's nodes' cache cluster IDs: the CacheClusterId dimension of their metrics."""
     url: pulumi.Output[str]
     """Secret: rediss:// URL with the AUTH token."""
     auth_token: pulumi.Output[str]
@@ -102,6 +105,7 @@ class Redis(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["authToken"]),
         )
         self.primary_endpoint = group.primary_endpoint_address
+        self.member_clusters = group.member_clusters
         self.url = pulumi.Output.secret(
             pulumi.Output.all(group.primary_endpoint_address, token.result).apply(
                 lambda v: redis_url(v[0], v[1])

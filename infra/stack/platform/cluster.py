@@ -47,6 +47,8 @@ class ClusterArgs:
 
 class Cluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
+    cluster: aws.eks.Cluster
+    """The EKS cluster itself (add-ons installed outside this component name it)."""
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
@@ -159,6 +161,7 @@ class Cluster(pulumi.ComponentResource):
         node_groups = [pool.node_group for pool in self.node_pools.values()]
         after_nodes = [addon(addon_name, node_groups) for addon_name in ADDONS_AFTER_NODES]
 
+        self.cluster = cluster
         self.name = cluster.name
         self.endpoint = cluster.endpoint
         self.security_group_id = cluster.vpc_config.cluster_security_group_id

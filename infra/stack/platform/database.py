@@ -71,6 +71,8 @@ class DatabaseArgs:
 
 class Database(pulumi.ComponentResource):
     address: pulumi.Output[str]
+    identifier: pulumi.Output[str]
+    """The DBInstanceIdentifier dimension of the instance's CloudWatch metrics."""
     url: pulumi.Output[str]
     """Secret: postgres:// URL with the generated password."""
 
@@ -134,6 +136,7 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["password"]),
         )
         self.address = instance.address
+        self.identifier = instance.identifier
         self.url = pulumi.Output.secret(
             pulumi.Output.all(instance.address, password.result).apply(
                 lambda v: database_url(v[0], v[1])

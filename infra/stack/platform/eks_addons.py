@@ -50,7 +50,10 @@ def eks_addon(
     kubernetes_version: str,
     depends_on: Sequence[pulumi.Resource],
     parent: pulumi.Resource,
+    pod_identity: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
 ) -> aws.eks.Addon:
+    """An EKS add-on; `pod_identity`: the roles its service accounts get through EKS Pod Identity
+    (EKS creates and deletes the associations with the add-on)."""
     return aws.eks.Addon(
         f"{name}-{addon}",
         cluster_name=cluster.name,
@@ -61,5 +64,6 @@ def eks_addon(
         configuration_values=addon_configuration(addon),
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="PRESERVE",
+        pod_identity_associations=list(pod_identity) if pod_identity else None,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )

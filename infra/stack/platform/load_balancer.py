@@ -123,6 +123,10 @@ class LoadBalancer(pulumi.ComponentResource):
     url: pulumi.Output[str]
     arn: pulumi.Output[str]
     target_group_arn: pulumi.Output[str]
+    arn_suffix: pulumi.Output[str]
+    """`app/<name>/<id>`: the ALB's LoadBalancer dimension in CloudWatch."""
+    target_group_arn_suffix: pulumi.Output[str]
+    """`targetgroup/<name>/<id>`: the TargetGroup dimension in CloudWatch."""
     security_group_id: pulumi.Output[str]
 
     def __init__(
@@ -230,6 +234,8 @@ class LoadBalancer(pulumi.ComponentResource):
         self.dns_name = alb.dns_name
         self.url = alb.dns_name.apply(lambda dns: app_url(config, dns))
         self.target_group_arn = target_group.arn
+        self.arn_suffix = alb.arn_suffix
+        self.target_group_arn_suffix = target_group.arn_suffix
         self.security_group_id = alb_group.id
         self.register_outputs(
             {"dnsName": self.dns_name, "url": self.url, "targetGroupArn": self.target_group_arn}

@@ -188,15 +188,21 @@ class OfflineMocks(pulumi.runtime.Mocks):
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
             state["dnsName"] = f"{ph}-{_digest(name)}.{self.region}.elb.amazonaws.com"
             state["arn"] = self._arn("elasticloadbalancing", f"loadbalancer/app/{ph}/{_digest(name, 16)}")
+            state["arnSuffix"] = state["arn"].split(":loadbalancer/", 1)[1]
             # The Route 53 zone of the region's ALB names, which alias records point into.
             state["zoneId"] = f"Z{PLACEHOLDER.upper()}ELB"
         elif typ == "aws:lb/targetGroup:TargetGroup":
             state["arn"] = self._arn("elasticloadbalancing", f"targetgroup/{ph}/{_digest(name, 16)}")
+            state["arnSuffix"] = state["arn"].rsplit(":", 1)[1]
         elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             state["primaryEndpointAddress"] = f"master.{ph}.{_digest(name, 6)}.cache.amazonaws.com"
+            # Cluster mode off: the nodes are member clusters `<group id>-001`, `-002`, ...
+            nodes = int(inputs.get("numCacheClusters", 1))
+            state["memberClusters"] = [f"{ph}-{n:03d}" for n in range(1, nodes + 1)]
         elif typ == "aws:rds/instance:Instance":
             state["address"] = f"{ph}.{_digest(name, 12)}.{self.region}.rds.amazonaws.com"
             state["endpoint"] = f"{state['address']}:{inputs.get('port', 5432)}"
+            state["identifier"] = inputs.get("identifier", ph)
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{ph}"
             state["registryId"] = ACCOUNT_ID

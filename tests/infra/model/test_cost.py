@@ -30,7 +30,12 @@ def test_small_config_monthly_cost_by_hand() -> None:
     #                                          0.023  x 20.5078        =   0.472
     #   S3 PUTs: 1000 x 2 x 730/24 = 60,833    0.005  x 60.833         =   0.304
     #   S3 GETs: the same count                0.0004 x 60.833         =   0.024
-    #                                                           total  = 237.789
+    #   logs a day: 1000 jobs x 4096 B + 2 pods x 10 MiB = 25,067,520 B = 0.023346 GiB
+    #   logs ingested: 0.023346 x 730/24 = 0.71011 GB   0.50    x 0.71011 =   0.355
+    #   logs stored: 0.023346 x 14 days = 0.32684 GB   0.03    x 0.32684 =   0.010
+    #   9 alarms, 11 alarm metrics (the 5xx rate reads 3)  0.10 x 11   =   1.10
+    #   the dashboard                                              3.00 =   3.00
+    #                                                           total  = 242.254
     assert by_item == {
         "EKS control plane (Kubernetes 1.35, standard support)": 73.0,
         "node pool default: m4.large x 1 (max 2)": 73.0,
@@ -46,10 +51,14 @@ def test_small_config_monthly_cost_by_hand() -> None:
         "S3 files bucket: Standard storage": 0.472,
         "S3 files bucket: PUT requests": 0.304,
         "S3 files bucket: GET requests": 0.024,
+        "CloudWatch Logs: container logs ingested": 0.355,
+        "CloudWatch Logs: container logs stored": 0.01,
+        "CloudWatch alarms: 9 alarms": 1.1,
+        "CloudWatch dashboard": 3.0,
     }
-    assert estimate.monthly_usd == pytest.approx(237.789, abs=0.006)
+    assert estimate.monthly_usd == pytest.approx(242.254, abs=0.006)
     # At max size the pool has 2 nodes: one more m4.large (73.00) and volume (1.60).
-    assert estimate.monthly_usd_at_max == pytest.approx(237.789 + 74.6, abs=0.006)
+    assert estimate.monthly_usd_at_max == pytest.approx(242.254 + 74.6, abs=0.006)
     assert estimate.as_of == date(2026, 8, 20)
 
 
@@ -136,14 +145,15 @@ def test_an_unpriced_database_class_is_not_guessed() -> None:
 def test_stack_estimates_are_plain_json_values() -> None:
     estimates = stack_estimates(small_config())
     # At the maxima the web pods and the system pods (KEDA and the Cluster Autoscaler
-    # included, 800m) need 1800m: a second node. The S3 bucket adds $0.80 (test_storage).
+    # included, 800m) need 1800m: a second node. The S3 bucket adds $0.80 (test_storage), logs,
+    # alarms and the dashboard $4.46 (test_observability).
     assert estimates == {
         "nodesNeeded": {"default": 1},
         "nodesNeededAtMax": {"default": 2},
         "nodesAtMin": {"default": 1},
-        "monthlyCostUsd": pytest.approx(237.79, abs=0.01),
-        "monthlyCostAtMaxUsd": pytest.approx(312.39, abs=0.01),
-        "monthlyCostAtMinUsd": pytest.approx(237.79, abs=0.01),
+        "monthlyCostUsd": pytest.approx(242.25, abs=0.01),
+        "monthlyCostAtMaxUsd": pytest.approx(316.85, abs=0.01),
+        "monthlyCostAtMinUsd": pytest.approx(242.25, abs=0.01),
         "priceDate": "2026-08-20",
     }
 

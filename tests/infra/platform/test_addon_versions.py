@@ -20,11 +20,12 @@ import pytest
 
 from stack.platform.addon_versions import DEFAULT, DATA_FILE, addon_versions, pinned_addon_version
 from stack.platform.eks_addons import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
+from stack.platform.observability import ADDON as OBSERVABILITY_ADDON
 from stack.config.model import KubernetesVersion
 from stack.tools.offline import OfflineMocks
 from tests.infra.support.stack_files import run_edited
 
-ADDONS = [*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES]
+ADDONS = [*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES, OBSERVABILITY_ADDON]
 VERSIONS = list(get_args(KubernetesVersion))
 # EKS add-on versions: v<upstream version>-eksbuild.<n> (DescribeAddonVersions addonVersion).
 EKS_BUILD = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")

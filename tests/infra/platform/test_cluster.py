@@ -34,7 +34,8 @@ def test_private_endpoint_only() -> None:
 
 def test_core_addons_are_managed_and_ordered_around_the_nodes() -> None:
     run = stack_run("dev")
-    addons = {a.inputs["addonName"]: a for a in run.of_type("aws:eks/addon:Addon")}
+    cluster = run.named("django-eks:platform:Cluster", "eks").urn
+    addons = {a.inputs["addonName"]: a for a in run.of_type("aws:eks/addon:Addon") if a.parent == cluster}
     assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "metrics-server"}
     groups = {g.urn for g in run.of_type(NODE_GROUP)}
     assert groups <= set(addons["coredns"].dependencies)

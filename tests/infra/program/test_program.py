@@ -35,6 +35,8 @@ DRIVER = textwrap.dedent(
             state.setdefault("result", "mocksecretvalue0123456789")
             state.setdefault("certificateAuthority", {"data": "bW9jaw=="})
             state.setdefault("resources", [{"autoscalingGroups": [{"name": "eks-mock-asg"}]}])
+            # A replication group's nodes (ElastiCache always answers them): the cache alarms' dimension.
+            state.setdefault("memberClusters", ["mock-%03d" % n for n in range(1, 7)])
             state["vpcConfig"] = {**state.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-1"}
             return args.name + "-id", state
 
