@@ -47,6 +47,12 @@ def worker_deployment(config: StackConfig, name: str) -> WorkerDeployment:
     return next(d for d in worker_deployments(config) if d.name == name)
 
 
+def jobs_deployment(config: StackConfig) -> WorkerDeployment:
+    """The worker Deployment that consumes the service's jobs queue (else the first)."""
+    deployments = worker_deployments(config)
+    return next((d for d in deployments if DEFAULT_QUEUE in d.queues), deployments[0])
+
+
 def longest_task_seconds(config: StackConfig) -> int:
     """The longest task time limit of any worker Deployment."""
     return max(d.spec.task_time_limit_seconds for d in worker_deployments(config))
