@@ -295,7 +295,7 @@ class Workloads(pulumi.ComponentResource):
                 ),
             )
         for key in config.cron_jobs:
-            job_manifest = cron_job(config, key, "")
+            job_manifest = cron_job(config, "", key=key)
             record(
                 "cron-jobs",
                 k8s.batch.v1.CronJob(

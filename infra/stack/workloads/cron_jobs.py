@@ -39,16 +39,16 @@ def cron_jobs(
 ) -> list[pods.Manifest]:
     """One CronJob per entry of `cronJobs`, in the stack file's order."""
     return [
-        cron_job(config, key, image, config_map_name=config_map_name, secret_name=secret_name)
+        cron_job(config, image, key=key, config_map_name=config_map_name, secret_name=secret_name)
         for key in config.cron_jobs
     ]
 
 
 def cron_job(
     config: StackConfig,
-    key: str,
     image: str,
     *,
+    key: str,
     config_map_name: str = pods.CONFIG_MAP,
     secret_name: str = pods.SECRET,
 ) -> pods.Manifest:
