@@ -472,8 +472,8 @@ class WorkerDeploymentConfig(WorkerConfig):
     queues: list[QueueName] = Field(
         min_length=1,
         description="Celery queues the pods consume (WORKER_QUEUES, `celery worker -Q`); KEDA "
-        "scales the Deployment on the sum of their Redis lists. A queue is served by one "
-        "Deployment only.",
+        "scales the Deployment on their Redis lists, one trigger each, to the count the longest "
+        "asks for. A queue is served by one Deployment only.",
     )
 
     @field_validator("queues")

@@ -93,7 +93,9 @@ def _type_name(prop: dict[str, Any], definitions: dict[str, Any]) -> str:
 
 
 def _definition(prop: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any] | None:
-    ref = prop.get("$ref") or prop.get("additionalProperties", {}).get("$ref")
+    # A section, a map of sections, or an optional section (anyOf the section and null).
+    optional = [p["$ref"] for p in prop.get("anyOf", []) if "$ref" in p]
+    ref = prop.get("$ref") or prop.get("additionalProperties", {}).get("$ref") or next(iter(optional), None)
     if ref is None:
         return None
     found: dict[str, Any] = definitions[ref.rsplit("/", 1)[-1]]
@@ -104,11 +106,17 @@ def _rows(
     schema: dict[str, Any], defaults: dict[str, Any], definitions: dict[str, Any], prefix: str
 ) -> list[tuple[str, str, str, str]]:
     rows = []
+    required = set(schema.get("required", ()))
     for name, prop in schema.get("properties", {}).items():
         key = f"{prefix}{name}"
-        default = defaults.get(name) if isinstance(defaults, dict) else None
+        # The stack's default, else (a section no stack has by default) the model's own.
+        default = defaults.get(name, prop.get("default")) if isinstance(defaults, dict) else None
+        shown = "(required)" if name in required else json.dumps(default)
         nested = _definition(prop, definitions)
         if nested is not None and "$ref" in prop:
+            rows.extend(_rows(nested, default or {}, definitions, f"{key}."))
+        elif nested is not None and "anyOf" in prop:
+            rows.append((key, "object \\| null", shown, prop.get("description", "")))
             rows.extend(_rows(nested, default or {}, definitions, f"{key}."))
         elif nested is not None:
             pool_defaults = next(iter(default.values())) if default else {}
@@ -116,8 +124,7 @@ def _rows(
                          prop.get("description", "")))
             rows.extend(_rows(nested, pool_defaults, definitions, f"{key}.<name>."))
         else:
-            rows.append((key, _type_name(prop, definitions), json.dumps(default),
-                         prop.get("description", "")))
+            rows.append((key, _type_name(prop, definitions), shown, prop.get("description", "")))
     return rows
 
 
