@@ -129,10 +129,11 @@ def triggers(deployment: WorkerDeployment, location: BrokerLocation) -> list[dic
 
     The scaler reads one list (`listName`, https://keda.sh/docs/2.20/scalers/redis-lists/), so
     a Deployment of several queues has a trigger each. KEDA hands each trigger to the HPA as a
-    metric of its own, and the HPA takes the largest replica count any metric asks for
-    (https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/
-    #scaling-on-multiple-metrics): such a Deployment is sized for its longest list, not for
-    the sum of its lists. Queues whose backlogs add up belong on Deployments of their own.
+    metric of its own, and "if multiple metrics are specified in a HorizontalPodAutoscaler, this
+    calculation is done for each metric, and then the largest of the desired replica counts is
+    chosen" (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/
+    #algorithm-details): such a Deployment is sized for its longest list, not for the sum of
+    its lists. Queues whose backlogs add up belong on Deployments of their own.
     """
     return [
         {
