@@ -25,8 +25,6 @@ eviction anyway.
 
 from __future__ import annotations
 
-from typing import Any
-
 from stack.config.model import StackConfig
 from stack.config.names import BEAT
 from stack.model.pod_requests import beat_pool
@@ -51,16 +49,11 @@ def beat_statefulset(
     if beat is None:
         raise ValueError("the stack configures no beat")
     pool_name = beat_pool(config)
-    container: dict[str, Any] = {
-        "name": BEAT,
-        "image": image,
-        "command": list(BEAT_COMMAND),
-        "envFrom": pods.env_from(config_map_name, secret_name),
-        "resources": pods.resources(beat.cpu_millicores, beat.memory_mib),
-        "securityContext": pods.container_security_context(),
-        # The schedule's state file (celerybeat-schedule) goes to the writable /tmp.
-        "volumeMounts": [dict(pods.TMP_MOUNT)],
-    }
+    # The schedule's state file (celerybeat-schedule) goes to the writable /tmp.
+    container = pods.app_container(
+        BEAT, image, list(BEAT_COMMAND), config_map_name=config_map_name, secret_name=secret_name,
+        cpu_millicores=beat.cpu_millicores, memory_mib=beat.memory_mib,
+    )  # fmt: skip
     spec = pods.pod_spec(
         component=BEAT,
         pool_name=pool_name,

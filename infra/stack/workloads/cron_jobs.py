@@ -11,8 +11,6 @@ management command runs the app's code as a task would.
 
 from __future__ import annotations
 
-from typing import Any
-
 from stack.config.model import CronJobConfig, StackConfig
 from stack.config.names import CRON, NAMESPACE, WORKER
 from stack.model.pod_requests import cron_job_pool
@@ -56,15 +54,10 @@ def cron_job(
     name = cron_job_name(key)
     labels = {**pods.labels(CRON), JOB_LABEL: key}
     pool_name = cron_job_pool(config, key)
-    container: dict[str, Any] = {
-        "name": CRON,
-        "image": image,
-        "command": management_command(job),
-        "envFrom": pods.env_from(config_map_name, secret_name),
-        "resources": pods.resources(job.cpu_millicores, job.memory_mib),
-        "securityContext": pods.container_security_context(),
-        "volumeMounts": [dict(pods.TMP_MOUNT)],
-    }
+    container = pods.app_container(
+        CRON, image, management_command(job), config_map_name=config_map_name, secret_name=secret_name,
+        cpu_millicores=job.cpu_millicores, memory_mib=job.memory_mib,
+    )  # fmt: skip
     spec = pods.pod_spec(
         component=CRON,
         pool_name=pool_name,

@@ -122,6 +122,29 @@ TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 
 
+def app_container(
+    name: str,
+    image: str,
+    command: list[str],
+    *,
+    config_map_name: str,
+    secret_name: str,
+    cpu_millicores: int,
+    memory_mib: int,
+) -> dict[str, Any]:
+    """A container of the app's image running `command` with the app's environment, locked
+    down, sized, with the writable /tmp: what the reconciler, beat and the cron jobs run."""
+    return {
+        "name": name,
+        "image": image,
+        "command": command,
+        "envFrom": env_from(config_map_name, secret_name),
+        "resources": resources(cpu_millicores, memory_mib),
+        "securityContext": container_security_context(),
+        "volumeMounts": [dict(TMP_MOUNT)],
+    }
+
+
 def pod_spec(
     *,
     component: str,
