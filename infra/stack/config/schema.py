@@ -44,7 +44,14 @@ worker.concurrency 1 job(s) of jobs.maxPixels 40000000: needs 603 MiB; ...`), an
 gunicorn's and granian's `--workers`, uWSGI's `--processes`); `reconciler.*` periods and
 thresholds reach the CronJob and, through the ConfigMap, the workers (which enforce
 `maxAttempts` too); at least one pool without a NoSchedule/NoExecute taint for system pods;
-instance types from `infra/stack/data/instance-catalog.csv`."""
+instance types from `infra/stack/data/instance-catalog.csv`.
+
+With `workers` (`infra/stack/config/workers.py`): not together with `worker`; each entry's
+`nodePool` a configured pool and its replicas within its bounds; a queue in one entry only; the
+same `visibilityTimeoutSeconds` in every entry, above the longest `taskTimeLimitSeconds` of any
+entry (every worker restores every queue's unacknowledged messages); one entry consumes the
+`jobs` queue, and its `memoryMib` holds the largest image at its `concurrency`. `beat.nodePool`
+and `cronJobs.<name>.nodePool`, when set, name configured pools."""
 
 
 def stack_file_schema() -> dict[str, Any]:
