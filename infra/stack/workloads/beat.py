@@ -68,6 +68,8 @@ def beat_statefulset(
         "metadata": pods.metadata(BEAT, BEAT),
         "spec": {
             "replicas": 1,
+            # The governing Service of the pods' DNS names: beat is never called, so none is
+            # created; the name only fills the field.
             "serviceName": BEAT,
             "selector": {"matchLabels": pods.selector_labels(BEAT)},
             # OrderedReady (the default) and RollingUpdate without maxUnavailable above 1:
