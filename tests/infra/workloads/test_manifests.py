@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 
 from stack.config.model import StackConfig
-from stack.config.names import NAMESPACE, WEB, WORKER
+from stack.config.names import NAMESPACE, WEB
 from tests.infra.support.manifests import cluster_version, find, render, worker_names
 
 

@@ -16,7 +16,7 @@ from config import launch
 from config.launch import SERVERS
 from stack.addons import load_balancer_controller as lbc
 from stack.config.model import StackConfig, WebServer
-from stack.config.names import WEB, WORKER
+from stack.config.names import WEB
 from stack.config.rules import GRANIAN_KEEP_ALIVE_MAX_SECONDS, parse_stack_config
 from stack.config.workers import worker_deployments
 from stack.workloads.web import target_group_binding, web_container, web_termination_grace_seconds
