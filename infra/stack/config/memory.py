@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import math
 
-from stack.config.model import StackConfig
+from stack.config.model import StackConfig, WorkerConfig
+from stack.config.names import DEFAULT_QUEUE
+from stack.config.workers import worker_deployments
 
 MIB = 1024 * 1024
 
@@ -88,8 +90,10 @@ def web_memory_needed_mib(config: StackConfig) -> int:
     )  # fmt: skip
 
 
-def worker_memory_needed_mib(config: StackConfig) -> int:
-    return worker_pod_memory_mib(concurrency=config.worker.concurrency, max_pixels=config.jobs.max_pixels)
+def worker_memory_needed_mib(config: StackConfig, worker: WorkerConfig | None = None) -> int:
+    """What a pod of `worker` (default: the single `worker`) needs for the largest image."""
+    concurrency = (worker or config.worker).concurrency
+    return worker_pod_memory_mib(concurrency=concurrency, max_pixels=config.jobs.max_pixels)
 
 
 def uploads_per_web_process(config: StackConfig) -> int:
@@ -116,14 +120,20 @@ def memory_problems(config: StackConfig) -> list[tuple[str, str]]:
             f"needs {web_needed} MiB; raise web.memoryMib or lower web.threads, web.gunicornWorkers "
             "or jobs.uploadsPerWebPod",
         ))
-    worker_needed = worker_memory_needed_mib(config)
-    if worker_needed > config.worker.memory_mib:
-        problems.append((
-            "worker.memoryMib",
-            f"{config.worker.memory_mib} MiB cannot hold worker.concurrency {config.worker.concurrency} "
-            f"job(s) of jobs.maxPixels {jobs.max_pixels}: needs {worker_needed} MiB; raise "
-            "worker.memoryMib or lower jobs.maxPixels or worker.concurrency",
-        ))
+    # Images are decoded by the tasks of the service's own queue only: the Deployment that
+    # consumes it is held to the pixel limit, the other queues' tasks are not images.
+    for d in worker_deployments(config):
+        if DEFAULT_QUEUE not in d.queues:
+            continue
+        worker, key = d.spec, d.key
+        worker_needed = worker_memory_needed_mib(config, worker)
+        if worker_needed > worker.memory_mib:
+            problems.append((
+                f"{key}.memoryMib",
+                f"{worker.memory_mib} MiB cannot hold {key}.concurrency {worker.concurrency} "
+                f"job(s) of jobs.maxPixels {jobs.max_pixels}: needs {worker_needed} MiB; raise "
+                f"{key}.memoryMib or lower jobs.maxPixels or {key}.concurrency",
+            ))
     return problems
 
 

@@ -444,6 +444,93 @@ class WorkerConfig(Model):
         return value
 
 
+# --- worker Deployments per queue, Celery beat, CronJobs (`workers`, `beat`, `cronJobs`) ---------
+
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+
+
+def _queue_name(value: str) -> str:
+    # A Celery queue is the Redis list of the same name (queue_scaling.py); WORKER_QUEUES
+    # carries them comma-separated, so no comma, blank or control character.
+    if not _QUEUE_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a queue name: 1-100 letters, digits, '_', '.', ':' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+QueueName = Annotated[str, AfterValidator(_queue_name)]
+ShortName = Annotated[str, AfterValidator(_k8s_name)]
+"""A key of `workers` or `cronJobs`: a DNS label of up to 24 characters (the Deployment is
+`worker-<key>`, the CronJob `cron-<key>`)."""
+
+
+class WorkerDeploymentConfig(WorkerConfig):
+    """One worker Deployment of `workers`: its own queues, shape, replicas and KEDA scaler."""
+
+    queues: list[QueueName] = Field(
+        min_length=1,
+        description="Celery queues the pods consume (WORKER_QUEUES, `celery worker -Q`); KEDA "
+        "scales the Deployment on their Redis lists, one trigger each, to the count the longest "
+        "asks for. A queue is served by one Deployment only.",
+    )
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_queues(cls, value: list[str]) -> list[str]:
+        repeated = sorted({q for q in value if value.count(q) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return value
+
+
+class BeatConfig(Model):
+    """The Celery beat scheduler: one pod, never two (a StatefulSet of one replica)."""
+
+    node_pool: PoolName | None = Field(
+        None, description="Node pool the pod runs on; default: the pool the system pods run on."
+    )
+    cpu_millicores: int = Field(100, ge=50, le=4000, description="CPU request of the pod.")
+    memory_mib: int = Field(256, ge=64, le=8192, description="Memory request and limit of the pod.")
+
+
+_CRON_FIELD = r"[0-9A-Za-z,/*?-]+"
+_CRON = re.compile(rf"{_CRON_FIELD}( {_CRON_FIELD}){{4}}|@(yearly|annually|monthly|weekly|daily|midnight|hourly)")
+
+
+def _cron_schedule(value: str) -> str:
+    # The CronJob controller reads five fields or a macro (robfig/cron's standard parser,
+    # https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#schedule-syntax);
+    # TZ= inside the schedule is refused by the API server since 1.27: timeZone is set instead.
+    if not _CRON.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a cron schedule: five fields (minute hour day-of-month month "
+            "day-of-week, e.g. '*/15 * * * *') or a macro such as @hourly, in UTC"
+        )
+    return value
+
+
+class CronJobConfig(Model):
+    """A management command run on a schedule (a CronJob; one run at a time)."""
+
+    schedule: Annotated[str, AfterValidator(_cron_schedule)] = Field(
+        description="Cron schedule in UTC: five fields or @hourly, @daily, ..."
+    )
+    command: list[str] = Field(
+        min_length=1,
+        description="The management command and its arguments, run as `python -m django <command...>`.",
+    )
+    node_pool: PoolName | None = Field(
+        None, description="Node pool the pods run on; default: the pool the system pods run on."
+    )
+    cpu_millicores: int = Field(100, ge=50, le=64000, description="CPU request of the pod.")
+    memory_mib: int = Field(256, ge=64, le=262144, description="Memory request and limit of the pod.")
+    deadline_seconds: int = Field(
+        600, ge=10, le=86400, description="A run still going after this long is killed."
+    )
+
+
 class JobsConfig(Model):
     """What the service accepts and stores at once, which sets the memory its pods need (stack/memory.py)."""
 
@@ -892,6 +979,15 @@ class StackConfig(Model):
     )
     web: WebConfig = Field(default_factory=WebConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    workers: dict[ShortName, WorkerDeploymentConfig] = Field(
+        default_factory=dict,
+        description="Worker Deployments by name, one per Celery queue or group of queues, each "
+        "scaled by KEDA on its own lists; instead of `worker` (not both).",
+    )
+    beat: BeatConfig | None = Field(None, description="One Celery beat pod; unset: none.")
+    cron_jobs: dict[ShortName, CronJobConfig] = Field(
+        default_factory=dict, description="Management commands on a schedule, by CronJob name."
+    )
     reconciler: ReconcilerConfig = Field(default_factory=ReconcilerConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)

@@ -6,3 +6,8 @@ NAMESPACE = "app"
 WEB = "web"
 WORKER = "worker"
 MIGRATE = "migrate"
+BEAT = "beat"
+CRON = "cron"
+
+DEFAULT_QUEUE = "jobs"
+"""The demo's one Celery queue: the web sends jobs to it, and the single `worker` consumes it."""

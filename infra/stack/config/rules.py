@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from stack.config.memory import memory_problems
 from stack.config.model import LoadBalancerConfig, StackConfig
+from stack.config.workers import worker_deployments, worker_map_problems
 
 @dataclass(frozen=True)
 class ConfigProblem:
@@ -108,12 +109,18 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
     """The rules no single section can check alone."""
     problems: list[ConfigProblem] = []
     pools = config.node_pools
-    for section, workload in (("web", config.web), ("worker", config.worker)):
-        if workload.node_pool not in pools:
+    placed = [
+        ("web", config.web.node_pool),
+        *((d.key, d.spec.node_pool) for d in worker_deployments(config)),
+        ("beat", config.beat.node_pool if config.beat else None),
+        *((f"cronJobs.{key}", job.node_pool) for key, job in config.cron_jobs.items()),
+    ]
+    for section, node_pool in placed:
+        if node_pool is not None and node_pool not in pools:
             problems.append(
                 ConfigProblem(
                     f"{section}.nodePool",
-                    f"names node pool {workload.node_pool!r}, which is not configured; "
+                    f"names node pool {node_pool!r}, which is not configured; "
                     f"nodePools has: {', '.join(pools)}",
                 )
             )
@@ -128,7 +135,7 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
     problems += web_server_problems(config)
     for section, replicas, scaling in (
         ("web", config.web.replicas, config.web.autoscaling),
-        ("worker", config.worker.replicas, config.worker.autoscaling),
+        *((d.key, d.spec.replicas, d.spec.autoscaling) for d in worker_deployments(config)),
     ):
         if not scaling.min_replicas <= replicas <= scaling.max_replicas:
             problems.append(
@@ -149,6 +156,7 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
         )
     problems.extend(load_balancer_problems(config.load_balancer))
     problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
+    problems.extend(ConfigProblem(path, message) for path, message in worker_map_problems(config))
     if not any(pool.schedules_system_pods for pool in pools.values()):
         problems.append(
             ConfigProblem(

@@ -44,7 +44,14 @@ worker.concurrency 1 job(s) of jobs.maxPixels 40000000: needs 603 MiB; ...`), an
 gunicorn's and granian's `--workers`, uWSGI's `--processes`); `reconciler.*` periods and
 thresholds reach the CronJob and, through the ConfigMap, the workers (which enforce
 `maxAttempts` too); at least one pool without a NoSchedule/NoExecute taint for system pods;
-instance types from `infra/stack/data/instance-catalog.csv`."""
+instance types from `infra/stack/data/instance-catalog.csv`.
+
+With `workers` (`infra/stack/config/workers.py`): not together with `worker`; each entry's
+`nodePool` a configured pool and its replicas within its bounds; a queue in one entry only; the
+same `visibilityTimeoutSeconds` in every entry, above the longest `taskTimeLimitSeconds` of any
+entry (every worker restores every queue's unacknowledged messages); one entry consumes the
+`jobs` queue, and its `memoryMib` holds the largest image at its `concurrency`. `beat.nodePool`
+and `cronJobs.<name>.nodePool`, when set, name configured pools."""
 
 
 def stack_file_schema() -> dict[str, Any]:
@@ -93,7 +100,9 @@ def _type_name(prop: dict[str, Any], definitions: dict[str, Any]) -> str:
 
 
 def _definition(prop: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any] | None:
-    ref = prop.get("$ref") or prop.get("additionalProperties", {}).get("$ref")
+    # A section, a map of sections, or an optional section (anyOf the section and null).
+    optional = [p["$ref"] for p in prop.get("anyOf", []) if "$ref" in p]
+    ref = prop.get("$ref") or prop.get("additionalProperties", {}).get("$ref") or next(iter(optional), None)
     if ref is None:
         return None
     found: dict[str, Any] = definitions[ref.rsplit("/", 1)[-1]]
@@ -104,11 +113,17 @@ def _rows(
     schema: dict[str, Any], defaults: dict[str, Any], definitions: dict[str, Any], prefix: str
 ) -> list[tuple[str, str, str, str]]:
     rows = []
+    required = set(schema.get("required", ()))
     for name, prop in schema.get("properties", {}).items():
         key = f"{prefix}{name}"
-        default = defaults.get(name) if isinstance(defaults, dict) else None
+        # The stack's default, else (a section no stack has by default) the model's own.
+        default = defaults.get(name, prop.get("default")) if isinstance(defaults, dict) else None
+        shown = "(required)" if name in required else json.dumps(default)
         nested = _definition(prop, definitions)
         if nested is not None and "$ref" in prop:
+            rows.extend(_rows(nested, default or {}, definitions, f"{key}."))
+        elif nested is not None and "anyOf" in prop:
+            rows.append((key, "object \\| null", shown, prop.get("description", "")))
             rows.extend(_rows(nested, default or {}, definitions, f"{key}."))
         elif nested is not None:
             pool_defaults = next(iter(default.values())) if default else {}
@@ -116,8 +131,7 @@ def _rows(
                          prop.get("description", "")))
             rows.extend(_rows(nested, pool_defaults, definitions, f"{key}.<name>."))
         else:
-            rows.append((key, _type_name(prop, definitions), json.dumps(default),
-                         prop.get("description", "")))
+            rows.append((key, _type_name(prop, definitions), shown, prop.get("description", "")))
     return rows
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from stack.config.model import NodePoolConfig, StackConfig
 from stack.model.nodes import NodeAllocatable, NodeRoom, node_allocatable, nodes_needed, pods_per_node, room_after_daemonsets
-from stack.model.pod_requests import SYSTEM_PODS, WORKLOADS, PodRequests, Workload, system_pool, workload_pod
+from stack.model.pod_requests import SYSTEM_PODS, PodRequests, system_pool, workload_shapes
 
 Severity = Literal["error", "warning"]
 
@@ -36,7 +36,8 @@ class PoolCapacity:
     allocatable: NodeAllocatable
     room: NodeRoom
     runs_system_pods: bool
-    workloads: tuple[Workload, ...]
+    workloads: tuple[str, ...]
+    """The names of the workloads on the pool (`web`, `worker` or `worker-<key>`, `beat`, `cron-<key>`)."""
     pods_per_node: dict[str, int]
     replicas: dict[str, int]
     max_replicas: dict[str, int]
@@ -120,15 +121,22 @@ def _need_message(
     )
 
 
+def _part(key: str, field: str, count: int) -> str:
+    """`web.replicas 2`; a singleton (beat, a cron job) has no such key: `beat (1 pod)`."""
+    if key == "beat" or key.startswith("cronJobs."):
+        return f"{key} (1 pod)"
+    return f"{key}.{field} {count}"
+
+
 def pool_capacity(
     config: StackConfig, pool_name: str, problems: list[CapacityProblem], system: str
 ) -> PoolCapacity:
     pool = config.node_pools[pool_name]
     node = node_allocatable(pool.instance_type)
     room = room_after_daemonsets(node)
-    workloads: tuple[Workload, ...] = tuple(
-        w for w in WORKLOADS if (config.web if w == "web" else config.worker).node_pool == pool_name
-    )
+    shapes = [shape for shape in workload_shapes(config) if shape.node_pool == pool_name]
+    workloads = tuple(shape.name for shape in shapes)
+    keys = {shape.name: shape.key for shape in shapes}
     system_pods = list(SYSTEM_PODS) if pool_name == system else []
     per_node: dict[str, int] = {}
     replicas: dict[str, int] = {}
@@ -137,21 +145,20 @@ def pool_capacity(
     pods_now: list[PodRequests] = list(system_pods)
     pods_max: list[PodRequests] = list(system_pods)
     pods_min: list[PodRequests] = list(system_pods)
-    for w in workloads:
-        spec = config.web if w == "web" else config.worker
-        pod = workload_pod(config, w)
+    for shape in shapes:
+        w, key, pod = shape.name, shape.key, shape.pod
         per_node[w] = pods_per_node(room, pod)
-        replicas[w] = spec.replicas
-        maxima[w] = spec.autoscaling.max_replicas
-        pods_now += [pod] * spec.replicas
-        pods_max += [pod] * spec.autoscaling.max_replicas
-        minima[w] = spec.autoscaling.min_replicas
-        pods_min += [pod] * spec.autoscaling.min_replicas
+        replicas[w] = shape.replicas
+        maxima[w] = shape.max_replicas
+        pods_now += [pod] * shape.replicas
+        pods_max += [pod] * shape.max_replicas
+        minima[w] = shape.min_replicas
+        pods_min += [pod] * shape.min_replicas
         if per_node[w] == 0:
             problems.append(
                 CapacityProblem(
                     "error",
-                    f"{w}.cpuMillicores/{w}.memoryMib",
+                    f"{key}.cpuMillicores/{key}.memoryMib",
                     f"a {w} pod (cpu {pod.cpu_millicores}m, memory {pod.memory_mib}Mi) fits no "
                     f"{pool.instance_type} node of nodePools.{pool_name}: after DaemonSets a node has "
                     f"{room.cpu_millicores}m CPU, {room.memory_mib}Mi memory and {room.pods} pod slots",
@@ -172,8 +179,8 @@ def pool_capacity(
     needed_min = nodes_needed(room, pods_min)
     fits_all = all(per_node.values())
     if fits_all and workloads:
-        max_parts = [f"{w}.autoscaling.maxReplicas {maxima[w]}" for w in workloads]
-        now_parts = [f"{w}.replicas {replicas[w]}" for w in workloads]
+        max_parts = [_part(keys[w], "autoscaling.maxReplicas", maxima[w]) for w in workloads]
+        now_parts = [_part(keys[w], "replicas", replicas[w]) for w in workloads]
         if system_pods:
             max_parts.append("the system pods")
             now_parts.append("the system pods")
@@ -204,7 +211,7 @@ def pool_capacity(
             )
     if pool.desired_size > needed and fits_all:
         what = " and ".join(
-            [f"{w}.replicas {replicas[w]}" for w in workloads] + (["the system pods"] if system_pods else [])
+            [_part(keys[w], "replicas", replicas[w]) for w in workloads] + (["the system pods"] if system_pods else [])
         ) or "no pods besides DaemonSets"
         idle = pool.desired_size - needed
         problems.append(
@@ -218,7 +225,7 @@ def pool_capacity(
     if fits_all and needed_min < pool.min_size:
         idle = pool.min_size - needed_min
         what = " and ".join(
-            [f"{w}.autoscaling.minReplicas {minima[w]}" for w in workloads]
+            [_part(keys[w], "autoscaling.minReplicas", minima[w]) for w in workloads]
             + (["the system pods"] if system_pods else [])
         ) or "no pods besides DaemonSets"
         problems.append(

@@ -1,5 +1,6 @@
 """What each pod asks the scheduler for: the DaemonSets on every node, the cluster's system pods,
-the reconciler, and the app's web and worker pods; and the pool the system pods are counted on.
+the reconciler, and the app's pods (web, each worker Deployment, beat, the cron jobs); and the
+pool the system pods are counted on.
 
 Pure data and functions over `StackConfig`; every request of a pod we do not build names its source.
 """
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stack.config.model import StackConfig
+from stack.config.names import BEAT, CRON
+from stack.config.workers import worker_deployments
 from stack.model import proxy
 
 
@@ -116,6 +119,21 @@ Workload = Literal["web", "worker"]
 WORKLOADS: tuple[Workload, ...] = ("web", "worker")
 
 
+@dataclass(frozen=True)
+class WorkloadShape:
+    """The pods of one Deployment or singleton of the app, as capacity and cost see them."""
+
+    name: str
+    """Its Kubernetes name: `web`, `worker`, `worker-<key>`, `beat` or `cron-<key>`."""
+    key: str
+    """Its config path: `web`, `worker`, `workers.<key>`, `beat` or `cronJobs.<key>`."""
+    node_pool: str
+    pod: PodRequests
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+
+
 def system_pool(config: StackConfig) -> str:
     """The pool we count CoreDNS, metrics-server and the load balancer controller against.
 
@@ -133,6 +151,16 @@ def system_pool(config: StackConfig) -> str:
     raise ValueError("no node pool accepts system pods (every pool has a NoSchedule/NoExecute taint)")
 
 
+def beat_pool(config: StackConfig) -> str:
+    """The beat pod's pool: its own `nodePool`, else the system pods' (which always has a node)."""
+    return (config.beat.node_pool if config.beat else None) or system_pool(config)
+
+
+def cron_job_pool(config: StackConfig, key: str) -> str:
+    """A cron job's pool: its own `nodePool`, else the system pods' (as the reconciler's)."""
+    return config.cron_jobs[key].node_pool or system_pool(config)
+
+
 def workload_pod(config: StackConfig, workload: Workload) -> PodRequests:
     if workload == "web":
         # The web pod is the app container plus its buffering proxy (stack/workloads/proxy.py).
@@ -141,7 +169,37 @@ def workload_pod(config: StackConfig, workload: Workload) -> PodRequests:
     return PodRequests(workload, config.worker.cpu_millicores, config.worker.memory_mib)
 
 
+def workload_shapes(config: StackConfig) -> list[WorkloadShape]:
+    """The app's pods: web, each worker Deployment, beat and each cron job (one pod each, counted
+    as always there, like the reconciler: a run may fall at any time)."""
+    web = config.web
+    shapes = [
+        WorkloadShape(
+            "web", "web", web.node_pool, workload_pod(config, "web"),
+            web.replicas, web.autoscaling.min_replicas, web.autoscaling.max_replicas,
+        ),
+        *(
+            WorkloadShape(
+                d.name, d.key, d.spec.node_pool,
+                PodRequests(d.name, d.spec.cpu_millicores, d.spec.memory_mib),
+                d.spec.replicas, d.spec.autoscaling.min_replicas, d.spec.autoscaling.max_replicas,
+            )
+            for d in worker_deployments(config)
+        ),
+    ]  # fmt: skip
+    if config.beat is not None:
+        pod = PodRequests(BEAT, config.beat.cpu_millicores, config.beat.memory_mib)
+        shapes.append(WorkloadShape(BEAT, "beat", beat_pool(config), pod, 1, 1, 1))
+    for key, job in config.cron_jobs.items():
+        name = f"{CRON}-{key}"
+        pod = PodRequests(name, job.cpu_millicores, job.memory_mib)
+        shapes.append(WorkloadShape(name, f"cronJobs.{key}", cron_job_pool(config, key), pod, 1, 1, 1))
+    return shapes
+
+
 def workload_vcpus(config: StackConfig, workload: Workload) -> float:
-    """vCPUs the workload's pods request at the configured replicas."""
-    spec = config.web if workload == "web" else config.worker
-    return spec.replicas * spec.cpu_millicores / 1000
+    """vCPUs the workload's pods request at the configured replicas (`worker`: every worker
+    Deployment's)."""
+    if workload == "web":
+        return config.web.replicas * config.web.cpu_millicores / 1000
+    return sum(d.spec.replicas * d.spec.cpu_millicores for d in worker_deployments(config)) / 1000

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from stack.config.model import StackConfig
-from stack.config.names import NAMESPACE
+from stack.config.names import DEFAULT_QUEUE, NAMESPACE
+from stack.config.workers import longest_task_seconds, visibility_timeout_seconds
 from stack.config.memory import memory_settings
 from stack.workloads import proxy
 from stack.workloads.pods import CONFIG_MAP, PART_OF, SECRET, Manifest, metadata
@@ -17,10 +18,10 @@ SETTINGS_MODULE = "config.settings.production"
 HEARTBEAT_FILE = "/tmp/celery-worker-heartbeat"
 LOG_LEVEL = "INFO"
 
-CELERY_QUEUE = "jobs"
-"""The one Celery queue: the web sends jobs to it, the workers consume it (CELERY_QUEUE in the
-containers' environment; the service's default is the same name), and the worker ScaledObject
-watches the Redis list of that name."""
+CELERY_QUEUE = DEFAULT_QUEUE
+"""The queue the web sends jobs to, which the single worker consumes (CELERY_QUEUE in the
+containers' environment; the service's default is the same name), and whose Redis list the
+worker ScaledObject watches."""
 
 
 def pod_security_version(config: StackConfig) -> str:
@@ -88,8 +89,10 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
         "DJANGO_LOG_LEVEL": LOG_LEVEL,
         # Without a certificate the ALB only speaks HTTP: redirecting to HTTPS would loop.
         "DJANGO_SECURE_SSL_REDIRECT": "true" if https else "false",
-        "CELERY_TASK_TIME_LIMIT": str(config.worker.task_time_limit_seconds),
-        "CELERY_VISIBILITY_TIMEOUT": str(config.worker.visibility_timeout_seconds),
+        # With several worker Deployments each sets its own limit in its pods' env; the
+        # ConfigMap's (the other pods') is the longest.
+        "CELERY_TASK_TIME_LIMIT": str(longest_task_seconds(config)),
+        "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout_seconds(config)),
         "CELERY_QUEUE": CELERY_QUEUE,
         # The web pod's proxy sizes its body limit from the same number.
         "JOBS_MAX_UPLOAD_BYTES": str(proxy.MAX_UPLOAD_BYTES),

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from stack.config.model import StackConfig
-from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.names import NAMESPACE, WEB
+from stack.config.workers import worker_deployments
 from stack.workloads import app_config, proxy, reconciler
 from stack.workloads.app_secrets import auto_named, register_app_secret
+from stack.workloads.beat import beat_statefulset
 from stack.workloads.benchmark import benchmark_job
+from stack.workloads.cron_jobs import cron_job, cron_job_name
+from stack.workloads.manifests import service_accounts
 from stack.workloads.migration import MIGRATION_DEADLINE_SECONDS, migration_job
 from stack.workloads.network_policies import network_policies, policy_metadata, policy_names
 from stack.workloads.order import Children
@@ -115,7 +120,7 @@ class Workloads(pulumi.ComponentResource):
                     spec=spec_of(policy),
                     opts=after("network-policies"),
                 )
-                for policy in policy_names()
+                for policy in policy_names(config)
             ),
         )
 
@@ -128,7 +133,7 @@ class Workloads(pulumi.ComponentResource):
                     automount_service_account_token=sa["automountServiceAccountToken"],
                     opts=after("service-accounts"),
                 )
-                for component in (WEB, WORKER, MIGRATE, reconciler.RECONCILER)
+                for component in service_accounts(config)
                 for sa in [app_config.service_account(component)]
             ),
         )
@@ -238,15 +243,16 @@ class Workloads(pulumi.ComponentResource):
         self.web = web
         register_scaling(name, "web", web_hpa(config), children)
 
-        # --- worker -------------------------------------------------------------------------
-        worker_manifest = worker_deployment(config, "")
-        worker = k8s.apps.v1.Deployment(
-            f"{name}-worker",
-            metadata=worker_manifest["metadata"],
-            spec=render(worker_deployment).apply(lambda d: d["spec"]),
-            opts=after("worker"),
-        )
-        record("worker", worker)
+        # --- workers: one Deployment per worker Deployment of the config --------------------
+        for deployment in worker_deployments(config):
+            worker_manifest = worker_deployment(config, "", name=deployment.name)
+            worker = k8s.apps.v1.Deployment(
+                f"{name}-{deployment.name}",
+                metadata=worker_manifest["metadata"],
+                spec=render(partial(worker_deployment, name=deployment.name)).apply(lambda d: d["spec"]),
+                opts=after("worker"),
+            )
+            record("worker", worker)
         register_queue_scaling(
             name, config, children, redis_url=args.redis_url, redis_auth_token=args.redis_auth_token
         )
@@ -275,6 +281,30 @@ class Workloads(pulumi.ComponentResource):
             opts=after("reconciler"),
         )
         record("reconciler", cron)
+
+        # --- beat and the cron jobs (`beat`, `cronJobs`) ------------------------------------
+        if config.beat is not None:
+            beat_manifest = beat_statefulset(config, "")
+            record(
+                "beat",
+                k8s.apps.v1.StatefulSet(
+                    f"{name}-beat",
+                    metadata=beat_manifest["metadata"],
+                    spec=render(beat_statefulset).apply(lambda d: d["spec"]),
+                    opts=after("beat"),
+                ),
+            )
+        for key in config.cron_jobs:
+            job_manifest = cron_job(config, "", key=key)
+            record(
+                "cron-jobs",
+                k8s.batch.v1.CronJob(
+                    f"{name}-{cron_job_name(key)}",
+                    metadata=job_manifest["metadata"],
+                    spec=render(partial(cron_job, key=key)).apply(lambda d: d["spec"]),
+                    opts=after("cron-jobs"),
+                ),
+            )
 
         self.namespace = ns.metadata.apply(lambda meta: meta.name or NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)

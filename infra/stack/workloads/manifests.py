@@ -2,7 +2,8 @@
 
 The objects themselves are built where a newcomer looks for them: pods.py (what every pod
 shares), app_config.py (namespace, service accounts, ConfigMap, Secret), web.py, worker.py,
-migration.py, reconciler.py, benchmark.py, proxy.py, queue_scaling.py and network_policies.py.
+migration.py, reconciler.py, beat.py, cron_jobs.py, benchmark.py, proxy.py, queue_scaling.py
+and network_policies.py.
 All of them are pure functions of the stack config: no Pulumi engine, no cluster. The
 `Workloads` component (component.py) turns the same dicts into `pulumi_kubernetes` resources,
 the offline plan writes them as YAML, and the tests validate them against the Kubernetes
@@ -18,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stack.config.model import StackConfig
-from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.names import BEAT, MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.workers import worker_deployments
 from stack.workloads import proxy, queue_scaling
 from stack.workloads.app_config import PLACEHOLDER_SECRETS, config_map, namespace, secret, service_account
 from stack.workloads.migration import migration_job
@@ -26,7 +28,14 @@ from stack.workloads.network_policies import network_policies
 from stack.workloads.pods import Manifest, labels, pod_disruption_budget
 from stack.workloads.reconciler import RECONCILER, reconciler_cronjob
 from stack.workloads.web import target_group_binding, web_deployment, web_hpa, web_service
-from stack.workloads.worker import worker_deployment
+from stack.workloads.beat import beat_statefulset
+from stack.workloads.cron_jobs import cron_jobs
+from stack.workloads.worker import worker_deployment, worker_selector
+
+
+def service_accounts(config: StackConfig) -> list[str]:
+    """The components with a service account of their own (the cron jobs use the workers')."""
+    return [WEB, WORKER, MIGRATE, RECONCILER, *([BEAT] if config.beat is not None else [])]
 
 
 def app_manifests(
@@ -42,7 +51,7 @@ def app_manifests(
     """Every object the app namespace holds, in creation order."""
     return [
         namespace(config),
-        *(service_account(c) for c in (WEB, WORKER, MIGRATE, RECONCILER)),
+        *(service_account(c) for c in service_accounts(config)),
         config_map(config, alb_dns_name=alb_dns_name, app_url=app_url),
         secret(secret_values),
         migration_job(config, image),
@@ -52,9 +61,17 @@ def app_manifests(
         web_deployment(config, image, proxy_image=proxy_image),
         web_hpa(config),
         pod_disruption_budget(WEB),
-        worker_deployment(config, image),
-        pod_disruption_budget(WORKER),
+        *(
+            manifest
+            for d in worker_deployments(config)
+            for manifest in (
+                worker_deployment(config, image, name=d.name),
+                pod_disruption_budget(WORKER, name=d.name, match_labels=worker_selector(d)),
+            )
+        ),
         reconciler_cronjob(config, image),
+        *([beat_statefulset(config, image)] if config.beat is not None else []),
+        *cron_jobs(config, image),
     ]
 
 
@@ -89,5 +106,5 @@ def rendered_manifests(
         *rest,
         queue_scaling.auth_secret(queue_scaling.PLACEHOLDER_TOKEN),
         queue_scaling.trigger_authentication(),
-        queue_scaling.scaled_object(config, location),
+        *(queue_scaling.scaled_object(config, location, d.name) for d in worker_deployments(config)),
     ]

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stack.config.model import StackConfig
-from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.names import BEAT, CRON, MIGRATE, NAMESPACE, WEB, WORKER
 from stack.platform.network import subnet_layout
 from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.reconciler import RECONCILER
@@ -52,14 +52,20 @@ def policy_metadata(name: str) -> dict[str, Any]:
     return {"name": name, "namespace": NAMESPACE, "labels": labels("network-policy")}
 
 
-def policy_names() -> list[str]:
-    """The names of `network_policies`, in the same order (they do not depend on the config)."""
+def policy_names(config: StackConfig) -> list[str]:
+    """The names of `network_policies`, in the same order."""
     return [
         DEFAULT_DENY,
         f"{WEB}-from-alb",
         *(f"{component}-egress" for component in (WEB, WORKER, RECONCILER, BENCHMARK)),
         f"{MIGRATE}-egress",
+        *(f"{component}-egress" for component in optional_components(config)),
     ]
+
+
+def optional_components(config: StackConfig) -> list[str]:
+    """The components only some stacks run: beat, and the cron jobs."""
+    return [*([BEAT] if config.beat is not None else []), *([CRON] if config.cron_jobs else [])]
 
 
 def _policy(name: str, pod_selector: dict[str, Any], spec: dict[str, Any]) -> Manifest:
@@ -139,5 +145,16 @@ def network_policies(config: StackConfig, *, s3_cidrs: Sequence[str]) -> list[Ma
                 "policyTypes": ["Egress"],
                 "egress": [dns_rule(), {"to": data_stores, "ports": _tcp(POSTGRES_PORT)}, *aws_apis],
             },
+        ),
+        *(
+            _policy(f"{component}-egress", _pods(component), {"policyTypes": ["Egress"], "egress": egress})
+            for component, egress in (
+                # Beat publishes to the broker and may read its schedule from the database; it
+                # has no AWS role.
+                (BEAT, [dns_rule(), {"to": data_stores, "ports": _tcp(REDIS_PORT, POSTGRES_PORT)}]),
+                # A management command runs as the workers do, with their role.
+                (CRON, app_egress),
+            )
+            if component in optional_components(config)
         ),
     ]

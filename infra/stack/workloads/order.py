@@ -56,6 +56,9 @@ DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     # Its pods run the image's code against the migrated schema; the expiry of the files
     # bucket runs in them with the reconciler's own Pod Identity role.
     "reconciler": ("migration", "network-policies", "app-pod-identity"),
+    # Beat publishes the app's periodic tasks: after the migrations, like the workers.
+    "beat": ("migration", "network-policies"),
+    "cron-jobs": ("migration", "network-policies", "app-pod-identity"),
 }
 """For each role, the roles it must come after (and be destroyed before)."""
 

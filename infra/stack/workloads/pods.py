@@ -122,6 +122,29 @@ TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 
 
+def app_container(
+    name: str,
+    image: str,
+    command: list[str],
+    *,
+    config_map_name: str,
+    secret_name: str,
+    cpu_millicores: int,
+    memory_mib: int,
+) -> dict[str, Any]:
+    """A container of the app's image running `command` with the app's environment, locked
+    down, sized, with the writable /tmp: what the reconciler, beat and the cron jobs run."""
+    return {
+        "name": name,
+        "image": image,
+        "command": command,
+        "envFrom": env_from(config_map_name, secret_name),
+        "resources": resources(cpu_millicores, memory_mib),
+        "securityContext": container_security_context(),
+        "volumeMounts": [dict(TMP_MOUNT)],
+    }
+
+
 def pod_spec(
     *,
     component: str,
@@ -132,12 +155,14 @@ def pod_spec(
     restart_policy: str = "Always",
     spread: bool = True,
     init_containers: list[dict[str, Any]] | None = None,
+    service_account: str | None = None,
 ) -> dict[str, Any]:
     """The pod spec of every app workload around its one `container`: the component's own
     service account (no API token), Pod Security "restricted", a writable /tmp, the node
-    placement of `pool`, and (with `spread`) the spread over zones and nodes."""
+    placement of `pool`, and (with `spread`) the spread over zones and nodes. `service_account`
+    lends the pods another component's account (and its Pod Identity role)."""
     spec: dict[str, Any] = {
-        "serviceAccountName": component,
+        "serviceAccountName": service_account or component,
         "automountServiceAccountToken": False,
         "securityContext": pod_security_context(),
         "terminationGracePeriodSeconds": termination_grace_seconds,
@@ -157,16 +182,21 @@ def pod_template(component: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {"labels": labels(component)}, "spec": spec}
 
 
-def pod_disruption_budget(component: str) -> Manifest:
+def pod_disruption_budget(
+    component: str, *, name: str | None = None, match_labels: Mapping[str, str] | None = None
+) -> Manifest:
+    """The PDB of the pods of `component` (or of those `match_labels` selects), named `name`
+    (default: the component's)."""
     # maxUnavailable rather than minAvailable: a single-replica dev Deployment can still be
     # drained (its pod is evicted and rescheduled), while bigger ones lose one pod at a time.
+    selector = dict(match_labels) if match_labels is not None else selector_labels(component)
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": metadata(component, component),
+        "metadata": {**metadata(name or component, component), "labels": {**labels(component), **selector}},
         "spec": {
             "maxUnavailable": 1,
-            "selector": {"matchLabels": selector_labels(component)},
+            "selector": {"matchLabels": selector},
             # Let a drain evict a pod that never became healthy (a crash loop would otherwise
             # block node rotation forever).
             "unhealthyPodEvictionPolicy": "AlwaysAllow",

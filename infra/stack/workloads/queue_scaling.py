@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 
 from stack.config.model import StackConfig
 from stack.config.names import NAMESPACE, WORKER
-from stack.workloads.app_config import CELERY_QUEUE
+from stack.config.workers import WorkerDeployment, worker_deployment
 from stack.workloads.pods import Manifest, labels
+from stack.workloads.worker import worker_labels
 
 AUTH_SECRET = "keda-redis-auth"
 """The Secret (app namespace) holding only the Redis AUTH token, for the TriggerAuthentication."""
@@ -101,47 +102,70 @@ def broker_location(redis_url: str) -> BrokerLocation:
     return BrokerLocation(address=f"{parts.hostname}:{port}", database=database, tls=parts.scheme == "rediss")
 
 
-def scale_down_stabilization_seconds(config: StackConfig) -> int:
+def scale_down_stabilization_seconds(config: StackConfig, name: str = WORKER) -> int:
     # Running jobs are invisible to the list length: when the list drains, the HPA would
     # remove busy workers at once. Waiting at least one task time limit lets them finish
     # the jobs they hold before a lower count sticks.
     return min(
         HPA_MAX_STABILIZATION_SECONDS,
-        max(SCALE_DOWN_MIN_STABILIZATION_SECONDS, config.worker.task_time_limit_seconds),
+        max(SCALE_DOWN_MIN_STABILIZATION_SECONDS, worker_deployment(config, name).spec.task_time_limit_seconds),
     )
 
 
-def trigger_metadata(config: StackConfig, location: BrokerLocation) -> dict[str, str]:
-    """The Redis list scaler's metadata (all strings, as KEDA reads them)."""
-    scaling = config.worker.autoscaling
+def trigger_metadata(deployment: WorkerDeployment, location: BrokerLocation, queue: str) -> dict[str, str]:
+    """The Redis list scaler's metadata for the list of `queue` (all strings, as KEDA reads them)."""
+    scaling = deployment.spec.autoscaling
     return {
         "address": location.address,
         "databaseIndex": str(location.database),
         "enableTLS": "true" if location.tls else "false",
-        "listName": CELERY_QUEUE,
+        "listName": queue,
         "listLength": str(scaling.queue_length_per_replica),
         "activationListLength": str(scaling.activation_queue_length),
     }
 
 
-def scaled_object(config: StackConfig, location: BrokerLocation) -> Manifest:
-    """Drives the worker Deployment from the length of its Celery queue."""
-    worker = config.worker
+def triggers(deployment: WorkerDeployment, location: BrokerLocation) -> list[dict[str, object]]:
+    """One Redis list trigger per queue of the Deployment.
+
+    The scaler reads one list (`listName`, https://keda.sh/docs/2.20/scalers/redis-lists/), so
+    a Deployment of several queues has a trigger each. KEDA hands each trigger to the HPA as a
+    metric of its own, and "if multiple metrics are specified in a HorizontalPodAutoscaler, this
+    calculation is done for each metric, and then the largest of the desired replica counts is
+    chosen" (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/
+    #algorithm-details): such a Deployment is sized for its longest list, not for the sum of
+    its lists. Queues whose backlogs add up belong on Deployments of their own.
+    """
+    return [
+        {
+            "type": "redis",
+            "metricType": "AverageValue",
+            "metadata": trigger_metadata(deployment, location, queue),
+            "authenticationRef": {"name": TRIGGER_AUTHENTICATION},
+        }
+        for queue in deployment.queues
+    ]
+
+
+def scaled_object(config: StackConfig, location: BrokerLocation, name: str = WORKER) -> Manifest:
+    """Drives the worker Deployment `name` from the length of its Celery queues."""
+    deployment = worker_deployment(config, name)
+    worker = deployment.spec
     scaling = worker.autoscaling
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
         "metadata": {
-            "name": WORKER,
+            "name": deployment.name,
             "namespace": NAMESPACE,
-            "labels": labels(WORKER),
+            "labels": worker_labels(deployment),
             # A stack deployed before KEDA has a CPU HPA named "worker" on the Deployment until
             # the update that adds this object ends; KEDA's webhook refuses a second autoscaler
             # for the same Deployment, so KEDA takes that HPA over instead (same name, below).
             "annotations": {TRANSFER_HPA_OWNERSHIP: "true"},
         },
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": WORKER},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.name},
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             **scale_to_zero_timing(scaling.min_replicas),
@@ -153,23 +177,16 @@ def scaled_object(config: StackConfig, location: BrokerLocation) -> Manifest:
             },
             "advanced": {
                 "horizontalPodAutoscalerConfig": {
-                    "name": WORKER,
+                    "name": deployment.name,
                     "behavior": {
                         "scaleDown": {
-                            "stabilizationWindowSeconds": scale_down_stabilization_seconds(config),
+                            "stabilizationWindowSeconds": scale_down_stabilization_seconds(config, name),
                             "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
                         },
                     },
                 },
             },
-            "triggers": [
-                {
-                    "type": "redis",
-                    "metricType": "AverageValue",
-                    "metadata": trigger_metadata(config, location),
-                    "authenticationRef": {"name": TRIGGER_AUTHENTICATION},
-                }
-            ],
+            "triggers": triggers(deployment, location),
         },
     }
 

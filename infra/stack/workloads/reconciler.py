@@ -14,8 +14,6 @@ https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/
 
 from __future__ import annotations
 
-from typing import Any
-
 from stack.model.pod_requests import RECONCILER_POD, system_pool
 from stack.config.model import StackConfig
 from stack.workloads import pods
@@ -51,15 +49,10 @@ def reconciler_cronjob(
     # The pool the system pods run on, which always has a node: on the worker pool a pass each
     # minute would hold a node there, and a pool whose workers scale to zero would never empty.
     pool_name = system_pool(config)
-    container: dict[str, Any] = {
-        "name": RECONCILER,
-        "image": image,
-        "command": pods.launch_command("reconcile"),
-        "envFrom": pods.env_from(config_map_name, secret_name),
-        "resources": pods.resources(CPU_MILLICORES, MEMORY_MIB),
-        "securityContext": pods.container_security_context(),
-        "volumeMounts": [dict(pods.TMP_MOUNT)],
-    }
+    container = pods.app_container(
+        RECONCILER, image, pods.launch_command("reconcile"), config_map_name=config_map_name,
+        secret_name=secret_name, cpu_millicores=CPU_MILLICORES, memory_mib=MEMORY_MIB,
+    )  # fmt: skip
     spec = pods.pod_spec(
         component=RECONCILER,
         pool_name=pool_name,

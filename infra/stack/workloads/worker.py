@@ -1,12 +1,18 @@
-"""The Celery worker: its launcher's settings, the heartbeat probe, the container and the
-Deployment (whose replica count belongs to the ScaledObject of queue_scaling.py)."""
+"""The Celery workers: the launcher's settings, the heartbeat probe, the container and one
+Deployment per worker Deployment of the config (`stack.config.workers`: the single `worker`, or
+one per entry of `workers`), whose replica count belongs to its ScaledObject (queue_scaling.py).
+
+A Deployment of `workers` is named `worker-<key>`; its pods keep the component `worker` (its
+service account, Pod Identity role and network policy) and add the instance label, which its
+selector, PDB and ScaledObject use to tell it from the others."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from stack.config.model import StackConfig, WorkerConfig
-from stack.config.names import WORKER
+from stack.config.names import NAMESPACE, WORKER
+from stack.config.workers import WorkerDeployment, worker_deployment as deployment_named
 from stack.workloads.pods import (
     CONFIG_MAP,
     SECRET,
@@ -16,12 +22,15 @@ from stack.workloads.pods import (
     env_from,
     env_list,
     launch_command,
-    metadata,
+    labels,
     pod_spec,
-    pod_template,
     resources,
     selector_labels,
 )
+
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+"""Tells the pods of one worker Deployment of `workers` from the others' (Kubernetes'
+recommended label for "a unique name identifying the instance of an application")."""
 
 HEARTBEAT_MAX_AGE_SECONDS = 60
 
@@ -42,6 +51,34 @@ def worker_settings(worker: WorkerConfig) -> dict[str, str]:
     """The worker launcher's settings (runtime/django_eks_runtime/launch.py says why each of its flags)."""
     return {"WORKER_CONCURRENCY": str(worker.concurrency),
             "WORKER_SOFT_SHUTDOWN_SECONDS": str(worker_soft_shutdown_seconds(worker))}
+
+
+def deployment_settings(deployment: WorkerDeployment) -> dict[str, str]:
+    """A worker Deployment's own settings: a Deployment of `workers` adds its queues and its
+    task time limit. Both override the ConfigMap's: a container's `env` takes precedence over
+    its `envFrom` ("Values defined by an Env with a duplicate key will take precedence",
+    Kubernetes API reference, Container.envFrom)."""
+    settings = worker_settings(deployment.spec)
+    if deployment.from_map:
+        settings |= {
+            "WORKER_QUEUES": ",".join(deployment.queues),
+            "CELERY_TASK_TIME_LIMIT": str(deployment.spec.task_time_limit_seconds),
+        }
+    return settings
+
+
+def worker_labels(deployment: WorkerDeployment) -> dict[str, str]:
+    """The labels of a worker Deployment's objects and pods."""
+    return {**labels(WORKER), **instance_label(deployment)}
+
+
+def worker_selector(deployment: WorkerDeployment) -> dict[str, str]:
+    """The selector of a worker Deployment's pods (immutable: only what never changes)."""
+    return {**selector_labels(WORKER), **instance_label(deployment)}
+
+
+def instance_label(deployment: WorkerDeployment) -> dict[str, str]:
+    return {INSTANCE_LABEL: deployment.name} if deployment.from_map else {}
 
 
 def heartbeat_command() -> list[str]:
@@ -67,13 +104,15 @@ def worker_probes() -> dict[str, Any]:
     }
 
 
-def worker_container(config: StackConfig, image: str, *, config_map_name: str, secret_name: str) -> dict[str, Any]:
-    worker = config.worker
+def worker_container(
+    deployment: WorkerDeployment, image: str, *, config_map_name: str, secret_name: str
+) -> dict[str, Any]:
+    worker = deployment.spec
     return {
         "name": WORKER,
         "image": image,
         "command": launch_command(WORKER),
-        "env": env_list(worker_settings(worker)),
+        "env": env_list(deployment_settings(deployment)),
         "envFrom": env_from(config_map_name, secret_name),
         "resources": resources(worker.cpu_millicores, worker.memory_mib),
         "securityContext": container_security_context(),
@@ -88,26 +127,29 @@ def worker_deployment(
     *,
     config_map_name: str = CONFIG_MAP,
     secret_name: str = SECRET,
+    name: str = WORKER,
 ) -> Manifest:
-    """The Celery worker Deployment; its replica count belongs to KEDA's HPA (the ScaledObject)."""
-    worker = config.worker
+    """The worker Deployment `name` (default: the single `worker`); its replica count belongs
+    to KEDA's HPA (the ScaledObject)."""
+    deployment = deployment_named(config, name)
+    worker = deployment.spec
     spec = pod_spec(
         component=WORKER,
         pool_name=worker.node_pool,
         pool=config.node_pools[worker.node_pool],
-        container=worker_container(config, image, config_map_name=config_map_name, secret_name=secret_name),
+        container=worker_container(deployment, image, config_map_name=config_map_name, secret_name=secret_name),
         termination_grace_seconds=worker_termination_grace_seconds(worker),
     )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(WORKER, WORKER),
+        "metadata": {"name": deployment.name, "namespace": NAMESPACE, "labels": worker_labels(deployment)},
         "spec": {
-            "selector": {"matchLabels": selector_labels(WORKER)},
+            "selector": {"matchLabels": worker_selector(deployment)},
             # Old workers finish (or hand back) their task while new ones start: never less
             # processing power.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "revisionHistoryLimit": 5,
-            "template": pod_template(WORKER, spec),
+            "template": {"metadata": {"labels": worker_labels(deployment)}, "spec": spec},
         },
     }

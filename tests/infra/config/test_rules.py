@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from stack.config.rules import StackConfigError, parse_stack_config
+from stack.config.workers import worker_deployments
 from stack.tools.offline import RecordedResource
 from tests.infra.support.stack_files import STACKS, project_config, run_edited
 
@@ -121,7 +122,7 @@ def test_every_stack_file_is_valid(stack: str) -> None:
     raw = project_config(stack)
     config = parse_stack_config(raw)
     assert config.web.node_pool in config.node_pools
-    assert config.worker.node_pool in config.node_pools
+    assert all(d.spec.node_pool in config.node_pools for d in worker_deployments(config))
 
 
 def test_defaults_follow_the_seed() -> None:

@@ -4,7 +4,9 @@ as errors and warnings naming the keys."""
 from __future__ import annotations
 
 from stack.model.capacity import capacity_report
+from stack.config.rules import parse_stack_config
 from tests.infra.support.configs import small_config, split_pools_config
+from tests.infra.support.stack_files import project_config
 
 
 def test_max_replicas_beyond_max_nodes_is_an_error_naming_the_keys() -> None:
@@ -64,4 +66,27 @@ def test_a_min_size_above_what_the_scaled_in_pods_need_is_a_warning() -> None:
     assert messages == [
         "warning: nodePools.workers.minSize: 2 nodes of c5.large at least, but "
         "worker.autoscaling.minReplicas 0 need 0 nodes; 2 nodes idle when scaled in"
+    ]
+
+
+def test_each_worker_deployment_beat_and_cron_job_are_counted_on_their_own_pool() -> None:
+    raw = project_config("exp-queues")
+    report = capacity_report(parse_stack_config(raw))
+    general, compute = report.pool("general"), report.pool("compute")
+    assert general.workloads == ("web", "worker-io", "beat", "cron-clearsessions")
+    assert compute.workloads == ("worker-cpu",)
+    # c5.large after DaemonSets: 1780m; a 1000m pod each, so 2 nodes for 2 replicas, 6 for 6.
+    assert (compute.pods_per_node["worker-cpu"], compute.nodes_needed, compute.nodes_needed_at_max) == (1, 2, 6)
+    assert (compute.min_replicas["worker-cpu"], compute.nodes_at_min) == (0, 0)
+    assert general.replicas == {"web": 2, "worker-io": 1, "beat": 1, "cron-clearsessions": 1}
+    assert report.errors == []
+
+
+def test_a_worker_deployment_beyond_its_pool_is_an_error_naming_its_key() -> None:
+    raw = project_config("exp-queues")
+    raw["nodePools"]["compute"]["maxSize"] = 4
+    messages = [str(p) for p in capacity_report(parse_stack_config(raw)).errors]
+    assert messages == [
+        "error: nodePools.compute.maxSize: workers.cpu.autoscaling.maxReplicas 6 needs 6 nodes of "
+        "c5.large but nodePools.compute.maxSize is 4"
     ]

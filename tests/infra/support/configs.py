@@ -36,7 +36,10 @@ def small_config(**overrides: Any) -> StackConfig:
         "jobs": {"maxPixels": 30_000_000},
     }
     for key, value in overrides.items():
-        raw[key] = value
+        if value is None:
+            raw.pop(key, None)  # e.g. worker=None with workers=...
+        else:
+            raw[key] = value
     return parse_stack_config(raw)
 
 

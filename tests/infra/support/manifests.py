@@ -7,6 +7,7 @@ from typing import Any
 
 from config import launch
 from stack.config.model import StackConfig
+from stack.config.workers import worker_deployments
 from stack.tools.offline import S3_PREFIX_LIST_CIDRS
 from stack.workloads import proxy
 from stack.workloads.manifests import rendered_manifests
@@ -40,9 +41,12 @@ def find(manifests: list[dict[str, Any]], kind: str, name: str | None = None) ->
 
 
 def pod_specs(manifests: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The pod spec of every Deployment, StatefulSet, Job and CronJob, by the object's name."""
     for o in manifests:
-        if o["kind"] in ("Deployment", "Job"):
+        if o["kind"] in ("Deployment", "StatefulSet", "Job"):
             yield o["metadata"]["name"], o["spec"]["template"]["spec"]
+        elif o["kind"] == "CronJob":
+            yield o["metadata"]["name"], o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def option(command: list[str], flag: str) -> str:
@@ -87,3 +91,8 @@ GRANIAN_LOAD_BALANCER = {"idleTimeoutSeconds": 55}
 def cluster_version(config: StackConfig) -> str:
     """The Kubernetes version kubernetes_validate checks the stack's objects against."""
     return f"{config.cluster.version}.0"
+
+
+def worker_names(config: StackConfig) -> list[str]:
+    """The names of the stack's worker Deployments (`worker`, or `worker-<key>` of `workers`)."""
+    return [d.name for d in worker_deployments(config)]

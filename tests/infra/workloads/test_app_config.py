@@ -73,7 +73,9 @@ def test_namespace_enforces_restricted_pod_security_and_readiness_gates(stack_co
 
 def test_service_accounts_mount_no_token(stack_config: StackConfig) -> None:
     accounts = [o for o in render(stack_config) if o["kind"] == "ServiceAccount"]
-    assert {a["metadata"]["name"] for a in accounts} == {WEB, WORKER, MIGRATE, "reconciler"}
+    assert {a["metadata"]["name"] for a in accounts} == {
+        WEB, WORKER, MIGRATE, "reconciler", *(["beat"] if stack_config.beat else [])
+    }  # fmt: skip
     assert all(a["automountServiceAccountToken"] is False for a in accounts)
 
 

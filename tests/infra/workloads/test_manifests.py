@@ -8,8 +8,8 @@ import kubernetes_validate
 import pytest
 
 from stack.config.model import StackConfig
-from stack.config.names import NAMESPACE, WEB, WORKER
-from tests.infra.support.manifests import cluster_version, find, render
+from stack.config.names import NAMESPACE, WEB
+from tests.infra.support.manifests import cluster_version, find, render, worker_names
 
 
 def test_everything_lives_in_the_app_namespace(stack_config: StackConfig) -> None:
@@ -22,7 +22,7 @@ def test_deployments_leave_replicas_to_the_autoscaler(stack_config: StackConfig)
     # With Server-Side Apply, a replicas field in Pulumi's manifest would be re-applied on every
     # `pulumi up`, undoing the HPA's choice.
     manifests = render(stack_config)
-    for name in (WEB, WORKER):
+    for name in (WEB, *worker_names(stack_config)):
         deployment = find(manifests, "Deployment", name)
         assert "replicas" not in deployment["spec"]
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0

@@ -8,12 +8,17 @@ from typing import Any
 
 from config import launch
 from stack.config.model import NODE_POOL_LABEL, NodePoolConfig, StackConfig
-from stack.config.names import MIGRATE, WEB, WORKER
+from stack.config.names import BEAT, MIGRATE, WEB, WORKER
+from stack.config.workers import worker_deployments
+from stack.model.pod_requests import beat_pool, cron_job_pool, system_pool
 from stack.config.rules import parse_stack_config
 from stack.platform.node_pools import node_placement
+from stack.workloads.cron_jobs import cron_job_name
 from stack.workloads.migration import migration_job_name
+from stack.workloads.reconciler import RECONCILER
+from stack.workloads.worker import worker_selector
 from stack.workloads.pods import CONFIG_MAP, SECRET, selector_labels
-from tests.infra.support.manifests import IMAGE, find, pod_specs, render
+from tests.infra.support.manifests import IMAGE, find, pod_specs, render, worker_names
 
 
 def tolerates(tolerations: list[dict[str, Any]], taint: Any) -> bool:
@@ -46,10 +51,14 @@ def can_land(pod_spec: dict[str, Any], pool_name: str, pool: NodePoolConfig) -> 
 
 def test_pods_land_only_on_their_own_pool(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
+    system = system_pool(stack_config)
     expected = {
         WEB: stack_config.web.node_pool,
-        WORKER: stack_config.worker.node_pool,
+        **{d.name: d.spec.node_pool for d in worker_deployments(stack_config)},
         migration_job_name(IMAGE): stack_config.web.node_pool,
+        RECONCILER: system,
+        BEAT: beat_pool(stack_config),
+        **{cron_job_name(key): cron_job_pool(stack_config, key) for key in stack_config.cron_jobs},
     }
     for name, spec in pod_specs(manifests):
         for pool_name, pool in stack_config.node_pools.items():
@@ -107,7 +116,8 @@ def test_placement_tolerates_exactly_the_pools_taints() -> None:
 
 def test_requests_and_limits_follow_config(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
-    for name, section in ((WEB, stack_config.web), (WORKER, stack_config.worker)):
+    sections = [(WEB, stack_config.web), *((d.name, d.spec) for d in worker_deployments(stack_config))]
+    for name, section in sections:
         container = find(manifests, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"] == {
             "requests": {"cpu": f"{section.cpu_millicores}m", "memory": f"{section.memory_mib}Mi"},
@@ -118,7 +128,10 @@ def test_requests_and_limits_follow_config(stack_config: StackConfig) -> None:
 def test_every_container_is_locked_down_and_sized(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     specs = dict(pod_specs(manifests))
-    assert set(specs) == {WEB, WORKER, migration_job_name(IMAGE)}
+    assert set(specs) == {
+        WEB, *worker_names(stack_config), migration_job_name(IMAGE), RECONCILER,
+        *([BEAT] if stack_config.beat else []), *map(cron_job_name, stack_config.cron_jobs),
+    }  # fmt: skip
     for name, spec in specs.items():
         assert spec["securityContext"] == {
             "runAsNonRoot": True,
@@ -128,7 +141,7 @@ def test_every_container_is_locked_down_and_sized(stack_config: StackConfig) -> 
             "seccompProfile": {"type": "RuntimeDefault"},
         }, name
         assert spec["automountServiceAccountToken"] is False
-        assert spec["serviceAccountName"] in (WEB, WORKER, MIGRATE)
+        assert spec["serviceAccountName"] in (WEB, WORKER, MIGRATE, RECONCILER, BEAT)
         assert {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}} in spec["volumes"]
         for container in spec["containers"]:
             context = container["securityContext"]
@@ -151,24 +164,30 @@ def test_every_container_is_locked_down_and_sized(stack_config: StackConfig) -> 
                 {"configMapRef": {"name": CONFIG_MAP}},
                 {"secretRef": {"name": SECRET}},
             ]
-            if name in (WEB, WORKER):
+            if name in (WEB, *worker_names(stack_config)):
                 assert "livenessProbe" in container and "startupProbe" in container
 
 
 def test_deployments_spread_across_zones(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
-    for name in (WEB, WORKER):
+    for name, component in ((WEB, WEB), *((name, WORKER) for name in worker_names(stack_config))):
         spec = find(manifests, "Deployment", name)["spec"]["template"]["spec"]
         zone = [c for c in spec["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
         assert len(zone) == 1
-        assert zone[0]["labelSelector"]["matchLabels"] == selector_labels(name)
+        # Counted per ReplicaSet (matchLabelKeys pod-template-hash), so one Deployment's pods
+        # spread among themselves whatever the other worker Deployments do.
+        assert zone[0]["labelSelector"]["matchLabels"] == selector_labels(component)
+        assert zone[0]["matchLabelKeys"] == ["pod-template-hash"]
 
 
 def test_one_disruption_budget_per_deployment_allowing_a_drain(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
-    for name in (WEB, WORKER):
+    selectors = {WEB: selector_labels(WEB), **{d.name: worker_selector(d) for d in worker_deployments(stack_config)}}
+    assert {o["metadata"]["name"] for o in manifests if o["kind"] == "PodDisruptionBudget"} == set(selectors)
+    for name, selector in selectors.items():
         budget = find(manifests, "PodDisruptionBudget", name)["spec"]
-        assert budget["selector"]["matchLabels"] == selector_labels(name)
+        assert budget["selector"]["matchLabels"] == selector
+        assert find(manifests, "Deployment", name)["spec"]["selector"]["matchLabels"] == selector
         # With one replica (dev), maxUnavailable 1 still lets a node drain evict the pod.
         assert budget["maxUnavailable"] == 1
 
@@ -176,7 +195,11 @@ def test_one_disruption_budget_per_deployment_allowing_a_drain(stack_config: Sta
 def test_literal_environment_variables_are_only_launcher_settings(stack_config: StackConfig) -> None:
     # A literal `env` value is stored in the Deployment (and the Pulumi state) in plain text:
     # only the launcher's settings are; the app's configuration and secrets come through envFrom.
+    # A Deployment of `workers` adds its queues (read by the runtime package's launcher) and
+    # its own task time limit (stack.workloads.worker.deployment_settings).
     settings = {setting.name for setting in launch.SETTINGS}
+    if stack_config.workers:
+        settings |= {"WORKER_QUEUES", "CELERY_TASK_TIME_LIMIT"}
     for _, spec in pod_specs(render(stack_config)):
         for container in [*spec["containers"], *spec.get("initContainers", [])]:
             assert {item["name"] for item in container.get("env", [])} <= settings

@@ -16,6 +16,7 @@ from stack.addons import keda
 from stack.config.model import StackConfig
 from stack.config.names import WEB, WORKER
 from stack.config.rules import parse_stack_config
+from stack.config.workers import jobs_deployment, worker_deployments
 from stack.tools.offline import is_secret
 from stack.workloads import queue_scaling as qs
 from stack.workloads.app_config import CELERY_QUEUE, PLACEHOLDER_SECRETS
@@ -23,7 +24,7 @@ from stack.workloads.pods import CONFIG_MAP, SECRET
 from stack.workloads.worker import worker_settings
 from tests.infra.support.stack_files import STACKS, project_config, stack_run
 from tests.infra.support.crds import crd_schemas
-from tests.infra.support.manifests import find, render
+from tests.infra.support.manifests import find, render, worker_names
 
 
 def keda_schemas() -> dict[tuple[str, str], Any]:
@@ -48,18 +49,23 @@ def test_strict_keda_schema_rejects_a_misspelt_field(prod_config: StackConfig) -
 
 
 def test_scaled_object_follows_config(stack_config: StackConfig) -> None:
-    spec = find(render(stack_config), "ScaledObject", WORKER)["spec"]
-    scaling = stack_config.worker.autoscaling
-    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": WORKER}
-    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (scaling.min_replicas, scaling.max_replicas)
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "redis"
-    assert trigger["metadata"]["listLength"] == str(scaling.queue_length_per_replica)
-    assert trigger["metadata"]["activationListLength"] == str(scaling.activation_queue_length)
-    assert spec["fallback"]["replicas"] == stack_config.worker.replicas
-    window = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
-    # Busy workers are invisible to the list length: they get at least one task time limit.
-    assert window >= stack_config.worker.task_time_limit_seconds
+    manifests = render(stack_config)
+    for d in worker_deployments(stack_config):
+        spec = find(manifests, "ScaledObject", d.name)["spec"]
+        scaling = d.spec.autoscaling
+        assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": d.name}
+        assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (scaling.min_replicas, scaling.max_replicas)
+        # One Redis list trigger per queue of the Deployment, each on its own list.
+        assert [t["metadata"]["listName"] for t in spec["triggers"]] == list(d.queues)
+        for trigger in spec["triggers"]:
+            assert trigger["type"] == "redis"
+            assert trigger["metadata"]["listLength"] == str(scaling.queue_length_per_replica)
+            assert trigger["metadata"]["activationListLength"] == str(scaling.activation_queue_length)
+        assert spec["fallback"]["replicas"] == d.spec.replicas
+        window = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
+        # Busy workers are invisible to the list length: they get at least one task time limit.
+        assert window >= d.spec.task_time_limit_seconds
+        assert spec["advanced"]["horizontalPodAutoscalerConfig"]["name"] == d.name
 
 
 def test_keda_takes_over_the_worker_hpa_of_a_stack_deployed_before_it(prod_config: StackConfig) -> None:
@@ -89,19 +95,33 @@ def test_scale_to_zero_and_a_larger_target_reach_the_scaled_object() -> None:
 def test_the_watched_list_is_the_queue_the_containers_use(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     config_map = find(manifests, "ConfigMap", CONFIG_MAP)
-    trigger = find(manifests, "ScaledObject", WORKER)["spec"]["triggers"][0]["metadata"]
-    assert trigger["listName"] == config_map["data"]["CELERY_QUEUE"] == CELERY_QUEUE
-    for name in (WEB, WORKER):
+    # The web sends jobs to CELERY_QUEUE; the worker Deployment consuming it watches that list.
+    jobs = jobs_deployment(stack_config)
+    lists = [t["metadata"]["listName"] for t in find(manifests, "ScaledObject", jobs.name)["spec"]["triggers"]]
+    assert config_map["data"]["CELERY_QUEUE"] == CELERY_QUEUE
+    assert CELERY_QUEUE in lists
+    for name in (WEB, *worker_names(stack_config)):
         container = find(manifests, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
         assert {"configMapRef": {"name": config_map["metadata"]["name"]}} in container["envFrom"]
+    for d in worker_deployments(stack_config):
+        container = find(manifests, "Deployment", d.name)["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item["value"] for item in container["env"]}
+        watched = [t["metadata"]["listName"] for t in find(manifests, "ScaledObject", d.name)["spec"]["triggers"]]
+        if d.from_map:
+            # The pods consume exactly the lists their ScaledObject watches.
+            assert env["WORKER_QUEUES"].split(",") == watched
+        else:
+            assert "WORKER_QUEUES" not in env and watched == [CELERY_QUEUE]
 
 
 def test_the_watched_broker_is_the_one_in_redis_url(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     url = find(manifests, "Secret", SECRET)["stringData"]["REDIS_URL"]
-    trigger = find(manifests, "ScaledObject", WORKER)["spec"]["triggers"][0]["metadata"]
     assert url.startswith("rediss://")
-    assert (trigger["address"], trigger["databaseIndex"], trigger["enableTLS"]) == ("redis:6379", "0", "true")
+    for name in worker_names(stack_config):
+        for trigger in find(manifests, "ScaledObject", name)["spec"]["triggers"]:
+            where = trigger["metadata"]
+            assert (where["address"], where["databaseIndex"], where["enableTLS"]) == ("redis:6379", "0", "true")
 
 
 @pytest.mark.parametrize(
@@ -134,13 +154,14 @@ def test_broker_location_rejects_bad_urls(url: str, message: str) -> None:
 def test_trigger_authentication_reads_the_token_from_the_secret(stack_config: StackConfig) -> None:
     manifests = render(stack_config)
     auth = find(manifests, "TriggerAuthentication")
-    scaled = find(manifests, "ScaledObject", WORKER)
-    assert scaled["spec"]["triggers"][0]["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    for name in worker_names(stack_config):
+        for trigger in find(manifests, "ScaledObject", name)["spec"]["triggers"]:
+            assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
     (ref,) = auth["spec"]["secretTargetRef"]
     secret = find(manifests, "Secret", ref["name"])
     assert ref["parameter"] == "password"
     assert set(secret["stringData"]) == {ref["key"]}
-    for o in (auth, scaled):
+    for o in (auth, *(find(manifests, "ScaledObject", name) for name in worker_names(stack_config))):
         assert qs.PLACEHOLDER_TOKEN not in json.dumps(o)
 
 
@@ -155,10 +176,11 @@ def test_no_token_in_plain_state(stack: str) -> None:
     assert is_secret(secret.inputs["stringData"])
     assert secret.inputs["stringData"]["value"] == {qs.AUTH_SECRET_KEY: token}
     # The ScaledObject is plain (previews show it) and points at the replication group.
-    scaled = run.named("kubernetes:keda.sh/v1alpha1:ScaledObject", "app-worker")
-    metadata = scaled.inputs["spec"]["triggers"][0]["metadata"]
-    assert metadata["address"] == f"{run.outputs['redisEndpoint']}:6379"
-    assert metadata["enableTLS"] == "true"
+    for name in worker_names(parse_stack_config(project_config(stack))):
+        scaled = run.named("kubernetes:keda.sh/v1alpha1:ScaledObject", f"app-{name}")
+        for trigger in scaled.inputs["spec"]["triggers"]:
+            assert trigger["metadata"]["address"] == f"{run.outputs['redisEndpoint']}:6379"
+            assert trigger["metadata"]["enableTLS"] == "true"
     # Outside secret-marked values the token appears nowhere in what is stored.
     for r in run.resources:
         assert token not in json.dumps(r.redacted_inputs), (r.type, r.name)
@@ -194,8 +216,10 @@ def worker_scaled_object(min_replicas: int) -> dict[str, Any]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_scaled_objects_of_every_stack_draw_no_keda_admission_warning(stack: str) -> None:
     run = stack_run(stack)
-    (scaled,) = [r for r in run.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")]
-    assert keda_admission_warnings(scaled.inputs) == []
+    scaled_objects = list(run.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject"))
+    assert len(scaled_objects) == len(worker_names(parse_stack_config(project_config(stack))))
+    for scaled in scaled_objects:
+        assert keda_admission_warnings(scaled.inputs) == []
 
 
 @pytest.mark.parametrize("min_replicas", [1, 2])

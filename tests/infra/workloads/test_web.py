@@ -16,8 +16,9 @@ from config import launch
 from config.launch import SERVERS
 from stack.addons import load_balancer_controller as lbc
 from stack.config.model import StackConfig, WebServer
-from stack.config.names import WEB, WORKER
+from stack.config.names import WEB
 from stack.config.rules import GRANIAN_KEEP_ALIVE_MAX_SECONDS, parse_stack_config
+from stack.config.workers import worker_deployments
 from stack.workloads.web import target_group_binding, web_container, web_termination_grace_seconds
 from tests.infra.support.stack_files import project_config
 from tests.infra.support.crds import crd_schemas
@@ -192,12 +193,13 @@ def test_autoscaler_bounds_follow_config(stack_config: StackConfig) -> None:
     assert [o for o in manifests if o["kind"] == "HorizontalPodAutoscaler"] == [
         find(manifests, "HorizontalPodAutoscaler", WEB)
     ]
-    worker = find(manifests, "ScaledObject", WORKER)["spec"]
-    assert (worker["minReplicaCount"], worker["maxReplicaCount"]) == (
-        stack_config.worker.autoscaling.min_replicas,
-        stack_config.worker.autoscaling.max_replicas,
-    )
-    assert worker["scaleTargetRef"]["name"] == WORKER
+    for d in worker_deployments(stack_config):
+        worker = find(manifests, "ScaledObject", d.name)["spec"]
+        assert (worker["minReplicaCount"], worker["maxReplicaCount"]) == (
+            d.spec.autoscaling.min_replicas,
+            d.spec.autoscaling.max_replicas,
+        )
+        assert worker["scaleTargetRef"]["name"] == d.name
 
 
 def test_target_group_binding_points_the_target_group_at_the_web_service(stack_config: StackConfig) -> None:

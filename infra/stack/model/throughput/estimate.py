@@ -30,14 +30,15 @@ from typing import Any, Literal
 
 from stack.model.capacity import CapacityReport, capacity_report
 from stack.model.nodes import NodeRoom, node_allocatable, room_after_daemonsets
-from stack.model.pod_requests import SYSTEM_PODS, PodRequests, system_pool
-from stack.config.model import StackConfig
+from stack.model.pod_requests import SYSTEM_PODS, PodRequests, system_pool, workload_shapes
+from stack.config.model import StackConfig, WebConfig, WorkerConfig
+from stack.config.names import DEFAULT_QUEUE
+from stack.config.workers import WorkerDeployment, worker_deployments
 from stack.model.prices import HOURS_PER_MONTH, PriceBook
 from stack.model.throughput.cpu import CpuBasis, assumed_basis, measured_basis
-from stack.model.throughput.pods import HEADLINE_HTTP_WORKLOAD, PerPod, web_per_pod, worker_per_pod
+from stack.model.throughput.pods import HEADLINE_HTTP_WORKLOAD, PerPod, web_per_pod, worker_rate
 from stack.model.throughput.results import LoadedResults
 
-Workload = Literal["web", "worker"]
 Scale = Literal["replicas", "min", "max"]
 """Configured replicas, scaled in (autoscaling minima) or scaled out (autoscaling maxima)."""
 
@@ -54,7 +55,8 @@ def packing_bound(room: NodeRoom, pod: PodRequests) -> str:
 
 @dataclass
 class WorkloadThroughput:
-    workload: Workload
+    workload: str
+    """`web`, or the worker Deployment's name (`worker`, `worker-<key>`)."""
     unit: str
     pool: str
     instance_type: str
@@ -70,6 +72,8 @@ class WorkloadThroughput:
     usd_per_hour_at_min: float | None = None
     max_reachable: bool = True
     """False when the pool's maxima need more nodes than its maxSize (pods stay Pending)."""
+    queues: tuple[str, ...] = ()
+    """A worker Deployment's Celery queues."""
 
     @property
     def per_second(self) -> float | None:
@@ -134,8 +138,16 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 @dataclass
 class StackThroughput:
     web: WorkloadThroughput
-    worker: WorkloadThroughput
+    workers: list[WorkloadThroughput]
+    """Every worker Deployment's figures; the one consuming the service's jobs queue first."""
     problems: list[str] = field(default_factory=list)
+    per_deployment: bool = False
+    """The stack configures `workers`: the JSON lists every Deployment under `workers`."""
+
+    @property
+    def worker(self) -> WorkloadThroughput:
+        """The worker Deployment that runs the service's jobs (the benchmark measured them)."""
+        return self.workers[0]
 
     @property
     def jobs_per_hour(self) -> float | None:
@@ -186,8 +198,21 @@ class StackThroughput:
             "usdPerMillionRequestsAtMax": _round(self.usd_per_million_requests_at_max),
             "web": self.web.as_json(),
             "worker": self.worker.as_json(),
+            **({"workers": {w.workload: _deployment_json(w) for w in self.workers}} if self.per_deployment else {}),
             "problems": list(self.problems),
         }
+
+
+def _deployment_json(w: WorkloadThroughput) -> dict[str, Any]:
+    """A worker Deployment's figures: its queues, tasks per hour and $ per 1000 tasks."""
+    rate = w.per_second
+    return {
+        **w.as_json(),
+        "queues": list(w.queues),
+        "tasksPerHour": None if rate is None else round(rate * 3600, 1),
+        "usdPer1000Tasks": _round(w.usd_per(1000)),
+        "usdPer1000TasksAtMax": _round(w.usd_per(1000, at_max=True)),
+    }
 
 
 # --- which results, and what a vCPU is worth -------------------------------------------------
@@ -232,7 +257,7 @@ def _replicas_at(spec_replicas: int, min_replicas: int, max_replicas: int, scale
 
 def workload_node_usd_per_hour(
     config: StackConfig,
-    workload: Workload,
+    workload: str,
     prices: PriceBook,
     *,
     scale: Scale,
@@ -244,8 +269,8 @@ def workload_node_usd_per_hour(
     Autoscaler keeps with every workload at its minimum or maximum (as `stack.model.cost` prices
     them). A workload with no pods (workers scaled to zero) is charged nothing.
     """
-    spec = config.web if workload == "web" else config.worker
-    pool_name = spec.node_pool
+    shapes = workload_shapes(config)
+    pool_name = next(shape.node_pool for shape in shapes if shape.name == workload)
     pool = config.node_pools[pool_name]
     scaled = (capacity or capacity_report(config)).pool(pool_name)
     nodes = {"replicas": pool.desired_size, "min": scaled.nodes_at_min, "max": scaled.nodes_at_max}[scale]
@@ -253,10 +278,13 @@ def workload_node_usd_per_hour(
         pool.disk_size_gib * prices.service("ebs_gp3") / HOURS_PER_MONTH
     )
     requested: dict[str, int] = {}
-    for name, other in (("web", config.web), ("worker", config.worker)):
-        if other.node_pool == pool_name:
-            a = other.autoscaling
-            requested[name] = _replicas_at(other.replicas, a.min_replicas, a.max_replicas, scale) * other.cpu_millicores
+    for shape in shapes:
+        if shape.node_pool == pool_name:
+            count = _replicas_at(shape.replicas, shape.min_replicas, shape.max_replicas, scale)
+            # The web pod's app container only: its proxy's CPU is not charged to the pods
+            # here (as the recorded plans have it).
+            cpu = config.web.cpu_millicores if shape.name == "web" else shape.pod.cpu_millicores
+            requested[shape.name] = count * cpu
     if system_pool(config) == pool_name:
         requested["system"] = sum(p.cpu_millicores for p in SYSTEM_PODS)
     total = sum(requested.values())
@@ -268,21 +296,44 @@ def workload_node_usd_per_hour(
 # --- the stack ----------------------------------------------------------------------------
 
 
+def _worker_per_pod(
+    config: StackConfig, deployment: WorkerDeployment, results: ResultsSet
+) -> PerPod | str:
+    """Tasks per second of one pod of `deployment`, or why there is no figure.
+
+    The benchmark measures the service's own task (an image compressed), which runs on the
+    jobs queue: a Deployment of other queues runs other tasks, which it never measured.
+    """
+    pool = config.node_pools[deployment.spec.node_pool]
+    loaded, basis = results.for_instance_type(pool.instance_type)
+    if DEFAULT_QUEUE not in deployment.queues:
+        return (
+            f"{deployment.key} (queues {', '.join(deployment.queues)}): the benchmark measures the "
+            f"tasks of the {DEFAULT_QUEUE!r} queue only; tasks per hour and $ per 1000 tasks not estimated"
+        )
+    w = deployment.spec
+    return worker_rate(
+        loaded.results, concurrency=w.concurrency, cpu_millicores=w.cpu_millicores, basis=basis, label=loaded.label
+    )
+
+
 def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook) -> StackThroughput:
     """Jobs per hour, requests per second and their node cost for a stack, from `results`."""
     problems: list[str] = []
-    figures: dict[Workload, WorkloadThroughput] = {}
     capacity = capacity_report(config)
-    for workload in ("web", "worker"):
-        spec = config.web if workload == "web" else config.worker
+    web = config.web
+    deployments = sorted(worker_deployments(config), key=lambda d: DEFAULT_QUEUE not in d.queues)
+    figures: list[WorkloadThroughput] = []
+    entries: list[tuple[str, str, WebConfig | WorkerConfig]] = [
+        ("web", "web", web), *((d.name, d.key, d.spec) for d in deployments)
+    ]
+    for name, key, spec in entries:
         pool = config.node_pools[spec.node_pool]
-        loaded, basis = results.for_instance_type(pool.instance_type)
         room = room_after_daemonsets(node_allocatable(pool.instance_type))
-        pod = PodRequests(workload, spec.cpu_millicores, spec.memory_mib)
+        pod = PodRequests(name, spec.cpu_millicores, spec.memory_mib)
         by_workload: dict[str, float] = {}
-        if workload == "worker":
-            per_pod = worker_per_pod(config, loaded.results, basis, loaded.label)
-        else:
+        if name == "web":
+            loaded, basis = results.for_instance_type(pool.instance_type)
             per_pod = web_per_pod(config, loaded.results, basis, loaded.label, HEADLINE_HTTP_WORKLOAD)
             for http in ("db", "io"):
                 other = per_pod if http == HEADLINE_HTTP_WORKLOAD else web_per_pod(
@@ -290,6 +341,11 @@ def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook
                 )
                 if isinstance(other, PerPod):
                     by_workload[http] = other.per_second * spec.replicas
+            queues: tuple[str, ...] = ()
+        else:
+            deployment = next(d for d in deployments if d.name == name)
+            per_pod = _worker_per_pod(config, deployment, results)
+            queues = deployment.queues
         unmatched = per_pod if isinstance(per_pod, str) else None
         if unmatched:
             problems.append(unmatched)
@@ -297,32 +353,34 @@ def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook
         max_reachable = scaled.nodes_needed_at_max <= pool.max_size
         if not max_reachable:
             problems.append(
-                f"{workload} at autoscaling.maxReplicas {spec.autoscaling.max_replicas}: the pods of "
+                f"{key} at autoscaling.maxReplicas {spec.autoscaling.max_replicas}: the pods of "
                 f"nodePools.{spec.node_pool} at their maxima need {scaled.nodes_needed_at_max} nodes but "
                 f"its maxSize is {pool.max_size}, so the Cluster Autoscaler cannot place them all; "
-                f"{'jobs per hour' if workload == 'worker' else 'requests per second'} at max not estimated"
+                f"{'requests per second' if name == 'web' else 'jobs per hour'} at max not estimated"
             )
         scales: tuple[Scale, ...] = ("replicas", "min", "max")
         hourly = {
-            scale: workload_node_usd_per_hour(config, workload, prices, scale=scale, capacity=capacity)
+            scale: workload_node_usd_per_hour(config, name, prices, scale=scale, capacity=capacity)
             for scale in scales
         }
-        figures[workload] = WorkloadThroughput(
-            workload=workload,
-            unit="jobs" if workload == "worker" else "requests",
-            pool=spec.node_pool,
-            instance_type=pool.instance_type,
-            replicas=spec.replicas,
-            max_replicas=spec.autoscaling.max_replicas,
-            per_pod=per_pod if isinstance(per_pod, PerPod) else None,
-            node_bound=packing_bound(room, pod),
-            usd_per_hour=hourly["replicas"],
-            usd_per_hour_at_max=hourly["max"],
-            unmatched=unmatched,
-            by_http_workload=by_workload,
-            min_replicas=spec.autoscaling.min_replicas,
-            usd_per_hour_at_min=hourly["min"],
-            max_reachable=max_reachable,
+        figures.append(
+            WorkloadThroughput(
+                workload=name,
+                unit="requests" if name == "web" else "jobs",
+                pool=spec.node_pool,
+                instance_type=pool.instance_type,
+                replicas=spec.replicas,
+                max_replicas=spec.autoscaling.max_replicas,
+                per_pod=per_pod if isinstance(per_pod, PerPod) else None,
+                node_bound=packing_bound(room, pod),
+                usd_per_hour=hourly["replicas"],
+                usd_per_hour_at_max=hourly["max"],
+                unmatched=unmatched,
+                by_http_workload=by_workload,
+                min_replicas=spec.autoscaling.min_replicas,
+                usd_per_hour_at_min=hourly["min"],
+                max_reachable=max_reachable,
+                queues=queues,
+            )
         )
-    return StackThroughput(web=figures["web"], worker=figures["worker"], problems=problems)
-
+    return StackThroughput(web=figures[0], workers=figures[1:], problems=problems, per_deployment=bool(config.workers))

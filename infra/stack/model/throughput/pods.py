@@ -132,12 +132,6 @@ def web_rate(
     return PerPod(per_second, bound, text, basis, label)
 
 
-def worker_per_pod(config: StackConfig, results: BenchResults, basis: CpuBasis, label: str) -> PerPod | str:
-    """Jobs per second of one of the stack's worker pods."""
-    w = config.worker
-    return worker_rate(results, concurrency=w.concurrency, cpu_millicores=w.cpu_millicores, basis=basis, label=label)
-
-
 def web_per_pod(
     config: StackConfig, results: BenchResults, basis: CpuBasis, label: str, workload: HttpWorkload
 ) -> PerPod | str:

@@ -10,6 +10,7 @@ from stack.model.capacity import CapacityReport, capacity_report
 from stack.model.pod_requests import workload_vcpus
 from stack.config.loader import config_from_stack_file, stack_names
 from stack.config.model import StackConfig
+from stack.config.workers import jobs_deployment
 from stack.config.rules import StackConfigError
 
 __all__ = ["config_from_stack_file", "stack_names"]  # read through stack.config.loader
@@ -66,14 +67,14 @@ class StackPlan:
         return out
 
     def usd_per_worker_vcpu(self) -> float | None:
-        """Monthly node cost of the workers' pool per vCPU its pods request.
+        """Monthly node cost of the pool of the workers of the jobs queue per vCPU its pods request.
 
         Idle capacity and co-located pods (web, system) count against it, so a pool of
         nodes that packs worker pods badly shows a higher figure.
         """
         if self.config is None or self.capacity is None or self.cost is None:
             return None
-        pool_name = self.config.worker.node_pool
+        pool_name = jobs_deployment(self.config).spec.node_pool
         pool = self.config.node_pools[pool_name]
         requested = self.capacity.pool(pool_name).requested_cpu_millicores / 1000
         hourly = next(

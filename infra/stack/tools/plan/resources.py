@@ -185,7 +185,14 @@ def _policy_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {"policy": "; ".join(rendered)}
 
 
+def _scaled_object_queues(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Every list a ScaledObject watches (one trigger per queue), comma-separated."""
+    lists = [_get(t, "metadata.listName") for t in _get(inputs, "spec.triggers") or []]
+    return {"queue": ",".join(str(name) for name in lists)} if lists else {}
+
+
 _SPECIAL: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": _scaled_object_queues,
     "kubernetes:apps/v1:Deployment": _workload_settings,
     "kubernetes:apps/v1:StatefulSet": _workload_settings,
     "aws:iam/rolePolicy:RolePolicy": _policy_settings,

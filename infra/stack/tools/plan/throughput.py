@@ -19,8 +19,10 @@ def _row(w: WorkloadThroughput) -> tuple[str, ...]:
     amount = 1000 if w.unit == "jobs" else 1_000_000
     per = "$/1000 jobs" if w.unit == "jobs" else "$/M requests"
     pod = w.per_pod
+    # A Deployment of `workers` shows the queues it consumes.
+    name = f"{w.workload} [{', '.join(w.queues)}]" if w.workload.startswith("worker-") else w.workload
     return (
-        w.workload,
+        name,
         f"{w.pool} ({w.instance_type})",
         "-" if pod is None else _rate(pod.per_second, w.unit),
         f"{w.min_replicas} / {w.replicas} / {w.max_replicas}",
@@ -47,12 +49,12 @@ def render_throughput(throughput: StackThroughput | None, note: str = "") -> str
         "pod bound by",
         "node packing bound by",
     )
-    rows = [_row(throughput.worker), _row(throughput.web)]
+    rows = [*(_row(w) for w in throughput.workers), _row(throughput.web)]
     lines = [
         "Throughput at full use (from benchmark results; an estimate until measured on the stack itself)",
         table(headers, rows),
     ]
-    shapes = {w.workload: w.per_pod for w in (throughput.worker, throughput.web) if w.per_pod}
+    shapes = {w.workload: w.per_pod for w in (*throughput.workers, throughput.web) if w.per_pod}
     for workload, pod in shapes.items():
         lines.append(f"  {workload} shape: {pod.shape}")
     bases = {pod.basis.describe() for pod in shapes.values()}

@@ -22,6 +22,7 @@ from stack.tools.recommend.stack_file import (
     assemble,
     base_document,
     header_lines,
+    kept_pods,
     memory_rule,
     stack_file_text,
 )
@@ -68,8 +69,11 @@ def recommend(
     types = list(catalog)
     memory = memory_rule(dict(base))
     disk = DISK_GIB
+    alongside = kept_pods(dict(base))
     webs = best_per_type(
-        web_choices(types, results, requests_per_second, memory=memory, disk_gib=disk, prices=prices),
+        web_choices(
+            types, results, requests_per_second, memory=memory, disk_gib=disk, prices=prices, alongside=alongside
+        ),
         top + 1,
     )
     workers = best_per_type(
@@ -84,6 +88,7 @@ def recommend(
         memory=memory,
         disk_gib=disk,
         prices=prices,
+        alongside=alongside,
     )[: top + 1]
     candidates = [(web, worker, False) for web in webs for worker in workers]
     candidates += [(web, worker, True) for web, worker in shared]

@@ -215,8 +215,10 @@ def web_choices(
     memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
+    alongside: Sequence[PodRequests] = (),
 ) -> list[PoolChoice]:
-    """Every web pool (with the system pods) that serves the load with headroom, cheapest first."""
+    """Every web pool (with the system pods, and the `alongside` pods the base stack keeps
+    there) that serves the load with headroom, cheapest first."""
     out = []
     for instance in catalog:
         loaded, basis = results.for_instance_type(instance.name)
@@ -234,7 +236,7 @@ def web_choices(
                 if not isinstance(per, PerPod):
                     continue
                 pod = web_pod(cpu, memory_mib)
-                sized = _size(requests_per_second, per.per_second, room, pod, SYSTEM_PODS)
+                sized = _size(requests_per_second, per.per_second, room, pod, [*SYSTEM_PODS, *alongside])
                 if sized is None:
                     continue
                 replicas, nodes, most = sized
@@ -306,6 +308,7 @@ def shared_choices(
     memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
+    alongside: Sequence[PodRequests] = (),
 ) -> list[tuple[PoolChoice, PoolChoice]]:
     """One pool for web, workers and the system pods: the cheapest (web, worker) of each type.
 
@@ -328,7 +331,7 @@ def shared_choices(
                 if max(web_replicas, worker_replicas) > MAX_REPLICAS:
                     continue
                 worker_pod = PodRequests("worker", worker.cpu_millicores, worker.memory_mib)
-                pods = [*SYSTEM_PODS, *[web_requests] * web_replicas, *[worker_pod] * worker_replicas]
+                pods = [*SYSTEM_PODS, *alongside, *[web_requests] * web_replicas, *[worker_pod] * worker_replicas]
                 nodes = max(MIN_NODES, nodes_needed(room, pods) + 1)
                 if nodes > MAX_NODES:
                     continue
@@ -339,7 +342,9 @@ def shared_choices(
                 )
                 if best is not None and (round(cost, 6), -margin) >= (round(best[0], 6), -best[1]):
                     continue
-                web_max, worker_max = _grow_together(room, web_requests, web_replicas, worker_pod, worker_replicas, nodes)
+                web_max, worker_max = _grow_together(
+                    room, web_requests, web_replicas, worker_pod, worker_replicas, nodes, alongside
+                )
                 pair = (
                     PoolChoice(
                         "web", instance.name, web.cpu_millicores, web.memory_mib, web.concurrency, web.shape,
@@ -359,7 +364,13 @@ def shared_choices(
 
 
 def _grow_together(
-    room: NodeRoom, web: PodRequests, web_replicas: int, worker: PodRequests, worker_replicas: int, nodes: int
+    room: NodeRoom,
+    web: PodRequests,
+    web_replicas: int,
+    worker: PodRequests,
+    worker_replicas: int,
+    nodes: int,
+    alongside: Sequence[PodRequests] = (),
 ) -> tuple[int, int]:
     """Autoscaling maxima for a shared pool: both workloads grown in turn while all fit `nodes`."""
     most = {"web": web_replicas, "worker": worker_replicas}
@@ -371,7 +382,7 @@ def _grow_together(
             trial = dict(most, **{name: most[name] + 1})
             if trial[name] > 200:
                 continue
-            packed = [*SYSTEM_PODS, *[pods["web"]] * trial["web"], *[pods["worker"]] * trial["worker"]]
+            packed = [*SYSTEM_PODS, *alongside, *[pods["web"]] * trial["web"], *[pods["worker"]] * trial["worker"]]
             if nodes_needed(room, packed) <= nodes:
                 most = trial
                 grown = True

@@ -13,6 +13,9 @@ import yaml
 from stack.config.loader import decoded_stack_file, project_config
 from stack.model.capacity import capacity_report
 from stack.config.model import PROJECT, JobsConfig, StackConfig, WebConfig, WorkerAutoscaling, WorkerConfig
+from stack.config.names import DEFAULT_QUEUE
+from stack.config.workers import jobs_deployment
+from stack.model.pod_requests import PodRequests, workload_shapes
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.model.cost import monthly_cost
 from stack.model.prices import PriceBook
@@ -47,6 +50,23 @@ def memory_rule(base: dict[str, Any]) -> MemoryRule:
     jobs = JobsConfig.model_validate(raw.get("jobs") or {})
     web = WebConfig.model_validate(raw.get("web") or {})
     return MemoryRule(jobs.max_pixels, max(1, jobs.uploads_per_web_pod // web.gunicorn_workers))
+
+
+def kept_pods(base: dict[str, Any]) -> list[PodRequests]:
+    """The pods of the base stack the recommendation keeps as they are and puts on the web pool:
+    the worker Deployments of queues other than the jobs queue (at their maxReplicas), beat and
+    the cron jobs (one pod each)."""
+    raw = project_config(base)
+    if not raw.get("workers") and not raw.get("beat") and not raw.get("cronJobs"):
+        return []
+    config = parse_stack_config(raw)
+    jobs = jobs_deployment(config).name
+    return [
+        shape.pod
+        for shape in workload_shapes(config)
+        if shape.name not in ("web", jobs)
+        for _ in range(shape.max_replicas)
+    ]
 
 
 def recommended_document(
@@ -109,7 +129,21 @@ def recommended_document(
     jobs_doc = dict(doc.get(_key("jobs")) or {})
     jobs_doc["uploadsPerWebPod"] = memory_rule(base).web_uploads(web.shape)
     doc[_key("jobs")] = jobs_doc
-    worker_doc = dict(doc.get(_key("worker")) or {})
+    # With a `workers` map the recommendation sizes the Deployment of the jobs queue (the task
+    # the benchmark measures); the others, beat and the cron jobs keep their shapes and move to
+    # the web pool (which holds the system pods), where the capacity check must find them room.
+    workers_map = dict(doc.get(_key("workers")) or {})
+    jobs_key = next((k for k, v in workers_map.items() if DEFAULT_QUEUE in (v.get("queues") or [])), None)
+    for key, entry in workers_map.items():
+        if key != jobs_key:
+            workers_map[key] = {**entry, "nodePool": web_pool}
+    beat = doc.get(_key("beat"))
+    if beat and "nodePool" in beat:
+        doc[_key("beat")] = {**beat, "nodePool": web_pool}
+    if doc.get(_key("cronJobs")):
+        doc[_key("cronJobs")] = {k: {**v, "nodePool": web_pool} if "nodePool" in v else v
+                                 for k, v in doc[_key("cronJobs")].items()}  # fmt: skip
+    worker_doc = dict((workers_map[jobs_key] if jobs_key else doc.get(_key("worker"))) or {})
     base_scaling = dict(worker_doc.get("autoscaling") or {})
     worker_doc.update(
         nodePool=worker_pool,
@@ -126,14 +160,20 @@ def recommended_document(
             base_scaling, base_concurrency=base_worker_concurrency(base), concurrency=worker.concurrency
         ),
     }
-    doc[_key("worker")] = worker_doc
+    if jobs_key:
+        doc[_key("workers")] = {**workers_map, jobs_key: worker_doc}
+    else:
+        doc[_key("worker")] = worker_doc
     return doc
 
 
 
 def base_worker_concurrency(base: dict[str, Any]) -> int:
-    """The base stack's worker.concurrency (the config's default when it sets none)."""
-    worker = dict(base.get(_key("worker")) or {})
+    """The base stack's concurrency of the workers of the jobs queue (the config's default when
+    it sets none)."""
+    workers = dict(base.get(_key("workers")) or {})
+    jobs = [v for v in workers.values() if DEFAULT_QUEUE in (v.get("queues") or [])]
+    worker = dict(jobs[0] if jobs else base.get(_key("worker")) or {})
     value = worker.get("concurrency", WorkerConfig.model_fields["concurrency"].default)
     return int(value)
 

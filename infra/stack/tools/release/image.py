@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from stack.config.catalog import instance_type
 from stack.config.model import StackConfig
+from stack.model.pod_requests import workload_shapes
 
 # What `docker buildx --platform` calls the architectures of the EC2 catalog.
 DOCKER_ARCHITECTURE = {"x86_64": "amd64", "arm64": "arm64"}
@@ -18,7 +19,7 @@ def image_platforms(config: StackConfig) -> list[str]:
 
     Graviton pools need arm64, the others amd64; mixed pools need a multi-arch image.
     """
-    pools = {config.web.node_pool, config.worker.node_pool}
+    pools = {shape.node_pool for shape in workload_shapes(config)}
     architectures = {instance_type(config.node_pools[p].instance_type).architecture for p in pools}
     return sorted(f"linux/{DOCKER_ARCHITECTURE[a]}" for a in architectures)
 

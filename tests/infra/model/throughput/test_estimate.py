@@ -284,3 +284,46 @@ def test_default_results_are_the_newest_run_of_each_machine_kind(tmp_path: Path)
     assert chosen == [on_c5, newer]
     assert older not in chosen
     assert default_results(tmp_path / "none") == []
+
+
+def two_queues_config(**beat: Any) -> Any:
+    """small_config's web on m4.large, the jobs queue at -c 1 x 500m and an `io` queue at -c 4
+    x 250m on the same node, beat too when given."""
+    return small_config(
+        worker=None,
+        workers={
+            "cpu": {"queues": ["jobs"], "nodePool": "default", "replicas": 1, "cpuMillicores": 500,
+                    "memoryMib": 512, "autoscaling": {"minReplicas": 1, "maxReplicas": 1}},
+            "io": {"queues": ["io"], "nodePool": "default", "replicas": 1, "concurrency": 4, "cpuMillicores": 250,
+                   "memoryMib": 256, "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "queueLengthPerReplica": 4}},
+        },
+        nodePools={"default": {"instanceType": "m4.large", "minSize": 1, "desiredSize": 2, "maxSize": 2}},
+        **({"beat": beat} if beat else {}),
+    )  # fmt: skip
+
+
+def test_each_worker_deployment_is_charged_its_share_and_only_the_jobs_queue_has_a_rate() -> None:
+    t = stack_throughput(two_queues_config(cpuMillicores=150, memoryMib=192), results(), PRICES)
+    assert [w.workload for w in t.workers] == ["worker-cpu", "worker-io"]
+    cpu, io = t.workers
+    # The jobs queue's Deployment runs the measured task: 0.5 vCPU / 0.25 s x 0.8 = 5760 jobs/h.
+    assert cpu.per_second is not None and cpu.per_second * 3600 == pytest.approx(5760)
+    assert t.jobs_per_hour == pytest.approx(5760)
+    # Two nodes (desired size) shared by CPU requested: web 250m, cpu 500m, io 250m, beat 150m
+    # and the system pods 900m.
+    total = 250 + 500 + 250 + 150 + SYSTEM_CPU
+    assert cpu.usd_per_hour == pytest.approx(2 * M4_NODE_HOUR * 500 / total)
+    assert io.usd_per_hour == pytest.approx(2 * M4_NODE_HOUR * 250 / total)
+    assert cpu.usd_per(1000) == pytest.approx(2 * M4_NODE_HOUR * 500 / total / 5760 * 1000)
+    # The io queue's tasks were never measured: its node cost is known, its rate is not.
+    assert io.per_pod is None and io.usd_per(1000) is None
+    assert any(p.startswith("workers.io (queues io): the benchmark measures the tasks of the 'jobs' queue only")
+               for p in t.problems)  # fmt: skip
+    rows = t.as_json()["workers"]
+    assert rows["worker-cpu"]["queues"] == ["jobs"] and rows["worker-cpu"]["tasksPerHour"] == pytest.approx(5760)
+    assert rows["worker-cpu"]["usdPer1000Tasks"] == pytest.approx(round(cpu.usd_per(1000) or 0, 4))
+    assert rows["worker-io"]["usdPer1000Tasks"] is None and rows["worker-io"]["tasksPerHour"] is None
+
+
+def test_a_single_worker_keeps_the_json_without_per_deployment_rows() -> None:
+    assert "workers" not in stack_throughput(small_config(), results(), PRICES).as_json()

@@ -105,3 +105,21 @@ def test_without_results_the_plan_says_how_to_get_them(tmp_path: Path) -> None:
     text = render_stack(plan("dev", results=None, root=tmp_path))
     assert "Throughput at full use" in text
     assert "20261101T000000Z-fixture.json" in text
+
+
+def test_exp_queues_shows_a_row_per_worker_deployment_in_text_and_json() -> None:
+    queues = next(p for p in all_stacks() if p.stack == "exp-queues")
+    text = render_stack(queues)
+    rows = [line for line in text.splitlines() if line.startswith("worker-")]
+    assert [row.split("  ")[0] for row in rows] == ["worker-cpu [jobs]", "worker-io [io, notifications]"]
+    data = json.loads(json.dumps(queues.as_json(), default=str))
+    workers = data["throughput"]["workers"]
+    assert list(workers) == ["worker-cpu", "worker-io"]
+    # The jobs queue on c5.large, 1000m, -c 1: 1 vCPU / 0.25 s x 0.8 = 3.2 jobs/s a pod, 2 pods.
+    assert workers["worker-cpu"]["queues"] == ["jobs"]
+    assert workers["worker-cpu"]["tasksPerHour"] == pytest.approx(2 * 3.2 * 3600)
+    assert workers["worker-cpu"]["usdPer1000Tasks"] > 0
+    assert workers["worker-io"]["tasksPerHour"] is None
+    pools = {p["pool"]: p for p in data["capacity"]["pools"]}
+    assert pools["compute"]["replicas"] == {"worker-cpu": 2}
+    assert pools["general"]["replicas"] == {"web": 2, "worker-io": 1, "beat": 1, "cron-clearsessions": 1}

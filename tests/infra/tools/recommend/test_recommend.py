@@ -22,6 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
+from stack.model.capacity import capacity_report
 from stack.model.nodes import node_allocatable, nodes_needed, room_after_daemonsets
 from stack.model.pod_requests import SYSTEM_PODS, PodRequests
 from stack.config.catalog import instance_type, instance_types
@@ -286,3 +287,25 @@ def test_pods_get_the_memory_the_memory_model_requires() -> None:
         assert config.worker.memory_mib == worker_memory_needed_mib(config)
         assert config.web.memory_mib == web_memory_needed_mib(config)
         assert config.jobs.uploads_per_web_pod % config.web.gunicorn_workers == 0
+
+
+def test_a_base_with_worker_deployments_gets_its_jobs_queue_sized_and_keeps_the_rest() -> None:
+    # exp-queues: the jobs queue's Deployment is what the load sizes; the io Deployment (3 pods of
+    # 500m at most), beat and the cron job keep their shapes and join the web pool, whose nodes
+    # must now hold them too.
+    base = base_document("exp-queues", REPO_ROOT)
+    recs, _ = recommend(
+        jobs_per_hour=20000, requests_per_second=100, results=RESULTS, catalog=SMALL_CATALOG, base=base, prices=PRICES
+    )
+    assert recs
+    for rec in recs:
+        config = rec.config
+        assert "django-eks:worker" not in rec.document  # not both
+        cpu, io = config.workers["cpu"], config.workers["io"]
+        web_pool = config.web.node_pool
+        assert (cpu.node_pool, cpu.replicas, cpu.concurrency) == (
+            "default" if rec.shared else "workers", rec.worker.replicas, rec.worker.concurrency
+        )
+        assert (io.node_pool, io.concurrency, io.autoscaling.max_replicas) == (web_pool, 8, 3)
+        assert config.beat is not None and "clearsessions" in config.cron_jobs
+        assert capacity_report(config).errors == []

@@ -13,15 +13,19 @@ from stack.platform.registry import lifecycle_policy
 from stack.platform.registry import ImageNotFoundError, digest_for_tag, parse_ecr_url
 from stack.tools.release.image import image_platforms
 from tests.infra.support.configs import small_config, split_pools_config
+from tests.infra.support.manifests import worker_names
 from tests.infra.support.stack_files import STACKS, stack_run
 
 
 def pod_images(resources: list[Any]) -> dict[str, str]:
     images = {}
     for r in resources:
-        if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"):
+        if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job"):
             # The app container (the web pod's nginx proxy runs its own pinned image).
             (container,) = [c for c in r.inputs["spec"]["template"]["spec"]["containers"] if c["name"] != "proxy"]
+            images[r.name] = container["image"]
+        elif r.type == "kubernetes:batch/v1:CronJob":
+            (container,) = r.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
             images[r.name] = container["image"]
     return images
 
@@ -33,7 +37,13 @@ def test_pods_run_the_configured_tag_by_its_digest(stack: str) -> None:
     name = repository.split("/", 1)[1]
     expected = f"{repository}@{image_digest(name, run.config.image.tag)}"
     images = pod_images(run.resources)
-    assert set(images) == {"app-web", "app-worker", "app-migrate"}
+    config = run.config
+    assert set(images) == {
+        "app-web", "app-migrate", "app-reconciler",
+        *(f"app-{name}" for name in worker_names(config)),
+        *(["app-beat"] if config.beat else []),
+        *(f"app-cron-{key}" for key in config.cron_jobs),
+    }  # fmt: skip
     assert set(images.values()) == {expected}
     assert run.outputs["image"] == expected
     assert run.outputs["imageTag"] == run.config.image.tag
