@@ -32,15 +32,30 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"  # the benchmark's own pods: see service_env
-    from benchmarks.environment import BENCH_FILES_DIR, Backends, database_ensure, machine, versions
+def _django() -> Any:
+    """The benchmark's backends, with Django set up on them (its own pods: see service_env)."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    from benchmarks.environment import Backends, database_ensure
 
     backends = Backends.from_environment()
     os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = backends.database_url, backends.redis_url
     import django
 
     django.setup()
+    database_ensure(backends)
+    return backends
+
+
+def servers(args: argparse.Namespace) -> int:
+    from benchmarks import servers
+
+    return servers.run(args, _django())
+
+
+def run(args: argparse.Namespace) -> int:
+    backends = _django()
+    from benchmarks.environment import BENCH_FILES_DIR, machine, versions
+
     from benchmarks import report
     from benchmarks.corpus import corpus
     from benchmarks.http_load import WebPod, WebShape
@@ -61,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
         "http": [],
     }
     _say(f"bench: {len(cpus)} cores, load average {results['run']['machine']['loadavg_at_start']}")
-    database_ensure(backends)
     results["run"]["versions"] = versions(backends)
     if shutil.which("taskset") is None:
         raise SystemExit("bench: taskset (util-linux) is needed to pin pods to their CPUs")
@@ -221,8 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     load_parser.add_argument("--rate", type=float, default=10, help="requests (or jobs) per second in all (default 10)")
     load_parser.add_argument("--users", type=int, default=4, help="concurrent users per workload (default 4)")
     load_parser.add_argument("--workloads", default="jobs,io,db", help="comma-separated: jobs, io, db")
+    from benchmarks.servers import add_arguments
+
+    add_arguments(commands.add_parser("servers", help="gunicorn, uWSGI and granian interleaved on one core"))
     args = parser.parse_args(argv)
-    return run(args) if args.command == "run" else load(args)
+    return {"run": run, "load": load, "servers": servers}[args.command](args)
 
 
 if __name__ == "__main__":

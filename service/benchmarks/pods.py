@@ -56,6 +56,27 @@ def session_cpu_seconds(session_id: int) -> float:
     return total
 
 
+def session_memory_mib(session_id: int) -> float:
+    """Proportional set size of the session's live processes (/proc/<pid>/smaps_rollup ``Pss``), MiB.
+
+    Pages the processes share (a forked master's code, the interpreter) are divided among them, so
+    the sum is what the session adds to the machine, not the sum of RSS."""
+    total_kib = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is None or int(fields[3]) != session_id:
+            continue
+        try:
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total_kib / 1024, 1)
+
+
 def session_runqueue_wait_seconds(session_id: int) -> float:
     """Time the session's live threads spent runnable but waiting for a CPU (/proc/.../schedstat).
 
