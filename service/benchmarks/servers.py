@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per measurement (default 3)")
     parser.add_argument("--servers", default="granian,gunicorn,uwsgi", help="comma-separated, in round order")
-    parser.add_argument("--out", help="results file (default benchmarks/results/servers-<time>-<host>.json)")
+    parser.add_argument("--out", help="results file (default benchmarks/results/servers/<time>-<host>.json)")
 
 
 def load(url: str, path: str, clients: int, duration_s: float) -> dict[str, Any]:
@@ -253,8 +253,9 @@ def run(args: argparse.Namespace, backends: Backends) -> int:
     results["run"]["duration_total_s"] = round((datetime.now(timezone.utc) - started).total_seconds(), 1)
     from benchmarks.servers_report import markdown
 
-    out = Path(args.out) if args.out else SERVICE_DIR / "benchmarks" / "results" / (
-        f"servers-{started.strftime('%Y%m%dT%H%M%SZ')}-{results['run']['machine']['hostname']}.json")
+    # A directory of its own: the plan reads every results/*.json as a `run` results file.
+    out = Path(args.out) if args.out else SERVICE_DIR / "benchmarks" / "results" / "servers" / (
+        f"{started.strftime('%Y%m%dT%H%M%SZ')}-{results['run']['machine']['hostname']}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)

@@ -59,6 +59,9 @@ class JobRow(Strict):
     cpu_s_per_job: float = Field(gt=0)
     limit_jobs_per_s: float = Field(gt=0)
     ratio: float = Field(gt=0)
+    limit_path_jobs_per_s: float = Field(gt=0)
+    ratio_path: float = Field(gt=0)
+    cpu_efficiency: float = Field(gt=0)
     submit_to_done_ms: Percentiles
     time_per_job_ms: dict[str, float]
 
@@ -84,7 +87,7 @@ class HttpRow(Strict):
 
 
 class Results(Strict):
-    schema_: Literal["django-eks-bench/1"] = Field(alias="schema")
+    schema_: Literal["django-eks-bench/2"] = Field(alias="schema")
     run: Run
     jobs: list[JobRow] = Field(min_length=1)
     http: list[HttpRow] = Field(min_length=1)
@@ -131,6 +134,12 @@ def test_fast_run_writes_results_table_and_chart(bench_database, tmp_path):
     assert {"pillow", "worker", "web", "database"} <= set(job.time_per_job_ms)
     # The worker pod's CPU per job includes the compression itself.
     assert job.time_per_job_ms["worker"] >= job.time_per_job_ms["pillow"] * 0.8
+    assert job.cpu_efficiency == pytest.approx(job.time_per_job_ms["pillow"] / job.time_per_job_ms["worker"], rel=0.02)
+    # The whole path: every process a job took CPU in, on all the machine's cores.
+    spent = sum(job.time_per_job_ms.get(part, 0.0) for part in ("worker", "web", "database", "broker", "load_generator"))
+    assert spent > job.time_per_job_ms["worker"]
+    assert job.limit_path_jobs_per_s == pytest.approx(results.run.machine.cores * 1000 / spent, rel=0.02)
+    assert job.ratio_path == pytest.approx(job.jobs_per_s / job.limit_path_jobs_per_s, rel=0.02)
 
     assert {(row.server, row.workload) for row in results.http} == {(s, w) for s in SERVERS for w in ("io", "db")}
     for row in results.http:

@@ -265,15 +265,26 @@ def test_a_results_file_that_breaks_the_contract_is_refused_naming_the_field(tmp
     bad = fixture_with(tmp_path, "bad.json", **{"jobs.0.cpu_s_per_job": -1})
     with pytest.raises(ResultsError, match=r"jobs\.0\.cpu_s_per_job"):
         load_results(bad)
-    other_schema = fixture_with(tmp_path, "v2.json", schema="django-eks-bench/2")
-    with pytest.raises(ResultsError, match="django-eks-bench/2"):
+    other_schema = fixture_with(tmp_path, "v3.json", schema="django-eks-bench/3")
+    with pytest.raises(ResultsError, match="django-eks-bench/3"):
         load_results(other_schema)
+    bad_v2 = fixture_with(tmp_path, "bad-v2.json", schema="django-eks-bench/2", **{"jobs.0.cpu_efficiency": 0})
+    with pytest.raises(ResultsError, match=r"jobs\.0\.cpu_efficiency"):
+        load_results(bad_v2)
     not_json = tmp_path / "x.json"
     not_json.write_text("{")
     with pytest.raises(ResultsError, match="not JSON"):
         load_results(not_json)
     with pytest.raises(ResultsError, match="cannot be read"):
         load_results(tmp_path / "missing.json")
+
+
+def test_a_version_2_file_with_whole_path_limits_is_read_like_version_1(tmp_path: Path) -> None:
+    v2 = fixture_with(tmp_path, "v2.json", schema="django-eks-bench/2",
+                      **{"jobs.0.limit_path_jobs_per_s": 3.2, "jobs.0.ratio_path": 0.8, "jobs.0.cpu_efficiency": 0.85})
+    job = load_results(v2).results.jobs[0]
+    assert (job.limit_path_jobs_per_s, job.ratio_path, job.cpu_efficiency) == (3.2, 0.8, 0.85)
+    assert job.cpu_s_per_job == load_results(FIXTURE).results.jobs[0].cpu_s_per_job
 
 
 def test_default_results_are_the_newest_run_of_each_machine_kind(tmp_path: Path) -> None:
