@@ -29,6 +29,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +41,7 @@ from benchmarks.environment import LAUNCH, SERVICE_DIR, Backends, service_env
 from benchmarks.http_load import free_port
 from benchmarks.pods import Pod, machine_cpus, session_memory_mib
 from benchmarks.slow_clients import answer, trickling
+from config.launch import SERVERS
 
 SCHEMA = "django-eks-bench-servers/1"
 THREADS = 8
@@ -51,10 +53,30 @@ SETTLE_SECONDS = 2.0
 """How long the slow clients trickle before the other clients ask: every one has sent its headers."""
 
 
+def _server_list(value: str) -> list[str]:
+    servers = value.split(",")
+    unknown = [s for s in servers if s not in SERVERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(SERVERS)}")
+    return servers
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        number = kind(value)
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"{value} is not positive")
+        return number
+
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per measurement (default 3)")
-    parser.add_argument("--servers", default="granian,gunicorn,uwsgi", help="comma-separated, in round order")
+    parser.add_argument("--rounds", type=_positive(int), default=8, help="interleaved rounds (default 8)")
+    parser.add_argument("--duration", type=_positive(float), default=2.0,
+                        help="seconds of load per measurement (default 2)")
+    parser.add_argument("--servers", type=_server_list, default=list(SERVERS),
+                        help=f"comma-separated, in round order (default {','.join(SERVERS)})")
     parser.add_argument("--out", help="results file (default benchmarks/results/servers/<time>-<host>.json)")
 
 
@@ -212,13 +234,7 @@ def _job_id() -> str:
 
 
 def run(args: argparse.Namespace, backends: Backends) -> int:
-    servers = args.servers.split(",")
-    from config.launch import SERVERS
-
-    unknown = [s for s in servers if s not in SERVERS]
-    if unknown or args.rounds < 1 or args.duration <= 0:
-        raise SystemExit(f"bench servers: --servers from {', '.join(SERVERS)} (got {args.servers!r}), "
-                         "--rounds and --duration positive")
+    servers = args.servers
     from benchmarks.environment import machine, versions
 
     cpus = machine_cpus()
