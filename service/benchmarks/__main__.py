@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             row = bench.measure(shape, burst=int(jobs_spec["burst"]), pillow_s=pillow_s)
             results["jobs"].append(row)
             _say(f"jobs  {row['shape']:<16} {row['jobs_per_s']:6.2f} jobs/s  limit {row['limit_jobs_per_s']:5.2f}"
-                 f"  ratio {row['ratio']:.2f}  per job ms {row['time_per_job_ms']}")
+                 f"  ratio {row['ratio']:.2f}  whole path {row['limit_path_jobs_per_s']:5.2f} ratio {row['ratio_path']:.2f}"
+                 f"  CPU efficiency {row['cpu_efficiency']:.2f}  per job ms {row['time_per_job_ms']}")
 
     http_spec = shapes["http"]
     # The server gets the last cores, the load generator (and, locally, PostgreSQL) the others.
