@@ -225,7 +225,7 @@ def test_an_unmeasured_web_shape_is_not_estimated_and_says_so() -> None:
     t = stack_throughput(config, results(), PRICES)
     assert t.web.per_second is None and t.usd_per_million_requests is None
     assert t.jobs_per_hour == pytest.approx(5760)  # the workers are still estimated
-    assert any("uwsgi http-router 1x16" in p and "uwsgi http-router 1x8" in p for p in t.problems)
+    assert any("granian blocking-threads 1x16" in p and "granian blocking-threads 1x8" in p for p in t.problems)
 
 
 def test_the_web_shape_follows_the_configured_server() -> None:
@@ -242,7 +242,7 @@ def test_the_web_shape_follows_the_configured_server() -> None:
     )
     t = stack_throughput(config, results(), PRICES)
     assert t.web.per_second is None
-    assert any("gunicorn gthread 1x8" in p and "uwsgi http-router 1x8" in p for p in t.problems)
+    assert any("gunicorn gthread 1x8" in p and "granian blocking-threads 1x8" in p for p in t.problems)
 
 
 def test_an_unmeasured_concurrency_is_not_estimated_and_says_so() -> None:
