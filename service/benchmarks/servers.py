@@ -41,10 +41,10 @@ from benchmarks.environment import LAUNCH, SERVICE_DIR, Backends, service_env
 from benchmarks.http_load import free_port
 from benchmarks.pods import Pod, machine_cpus, session_memory_mib
 from benchmarks.slow_clients import answer, trickling
-from config.launch import SERVERS
+from config.launch import SERVERS, WEB_THREADS
 
 SCHEMA = "django-eks-bench-servers/1"
-THREADS = 8
+THREADS = int(WEB_THREADS.default)
 SLOW_CLIENTS = (12, 64)
 IO_CLIENTS = (16, 64)
 CPU_CLIENTS = 16
