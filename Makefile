@@ -5,7 +5,7 @@ ARGS ?=
 DURATION ?= 60
 RATE ?= 10
 
-.PHONY: install install-python system-packages test plan dev bench load
+.PHONY: install install-python system-packages test plan dev bench bench-servers load
 
 # Bytecode is compiled once, here, into __pycache__ next to the sources: environments that set
 # PYTHONDONTWRITEBYTECODE would otherwise recompile pulumi_aws and pulumi_kubernetes on every
@@ -54,6 +54,11 @@ dev: install-python
 # service/benchmarks/results/ (ARGS="--fast" for the smoke run; see the README for the duration).
 bench: install-python
 	cd service && $(UV) run --project .. python -m benchmarks run $(ARGS)
+
+# granian, gunicorn and uWSGI interleaved on one core, with and without the nginx sidecar:
+# service/benchmarks/results/servers/ (ARGS="--rounds 8 --duration 2"; docs/web-server.md).
+bench-servers: install-python
+	cd service && $(UV) run --project .. python -m benchmarks servers $(ARGS)
 
 # The same workloads against a deployed stack: make load URL=$$(pulumi stack output appUrl) DURATION=60 RATE=10
 load: install-python

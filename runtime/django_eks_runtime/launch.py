@@ -67,7 +67,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVERS = ("uwsgi", "gunicorn", "granian")
+SERVERS = ("granian", "gunicorn", "uwsgi")
 """The application servers ``WEB_SERVER`` picks from; the first is the image's default."""
 GUNICORN_CONFIG = "python:django_eks_runtime.gunicorn_conf"
 """gunicorn's settings module that the launcher's flags leave out (``--config python:<module>``)."""
@@ -119,7 +119,8 @@ APP_WSGI = Setting("APP_WSGI", "", "the app's WSGI callable, module:callable (we
 APP_CELERY = Setting("APP_CELERY", "", "the app's Celery application, as `celery --app` takes it (worker, beat)",
                      required=True)
 
-WEB_SERVER = Setting("WEB_SERVER", "uwsgi", "the application server", choices=SERVERS)
+# granian: the least CPU per request of the maintained servers (docs/web-server.md).
+WEB_SERVER = Setting("WEB_SERVER", SERVERS[0], "the application server", choices=SERVERS)
 WEB_BIND = Setting("WEB_BIND", "0.0.0.0:8000", "host:port the server listens on")
 WEB_PROCESSES = Setting("WEB_PROCESSES", "1", "worker processes", minimum=1)
 WEB_THREADS = Setting("WEB_THREADS", "8", "request threads per process", minimum=1)

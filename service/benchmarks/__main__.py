@@ -32,15 +32,30 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"  # the benchmark's own pods: see service_env
-    from benchmarks.environment import BENCH_FILES_DIR, Backends, database_ensure, machine, versions
+def _django() -> Any:
+    """The benchmark's backends, with Django set up on them (its own pods: see service_env)."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    from benchmarks.environment import Backends, database_ensure
 
     backends = Backends.from_environment()
     os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = backends.database_url, backends.redis_url
     import django
 
     django.setup()
+    database_ensure(backends)
+    return backends
+
+
+def servers(args: argparse.Namespace) -> int:
+    from benchmarks import servers
+
+    return servers.run(args, _django())
+
+
+def run(args: argparse.Namespace) -> int:
+    backends = _django()
+    from benchmarks.environment import BENCH_FILES_DIR, machine, versions
+
     from benchmarks import report
     from benchmarks.corpus import corpus
     from benchmarks.http_load import WebPod, WebShape
@@ -61,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
         "http": [],
     }
     _say(f"bench: {len(cpus)} cores, load average {results['run']['machine']['loadavg_at_start']}")
-    database_ensure(backends)
     results["run"]["versions"] = versions(backends)
     if shutil.which("taskset") is None:
         raise SystemExit("bench: taskset (util-linux) is needed to pin pods to their CPUs")
@@ -79,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             row = bench.measure(shape, burst=int(jobs_spec["burst"]), pillow_s=pillow_s)
             results["jobs"].append(row)
             _say(f"jobs  {row['shape']:<16} {row['jobs_per_s']:6.2f} jobs/s  limit {row['limit_jobs_per_s']:5.2f}"
-                 f"  ratio {row['ratio']:.2f}  per job ms {row['time_per_job_ms']}")
+                 f"  ratio {row['ratio']:.2f}  whole path {row['limit_path_jobs_per_s']:5.2f} ratio {row['ratio_path']:.2f}"
+                 f"  CPU efficiency {row['cpu_efficiency']:.2f}  per job ms {row['time_per_job_ms']}")
 
     http_spec = shapes["http"]
     # The server gets the last cores, the load generator (and, locally, PostgreSQL) the others.
@@ -207,6 +222,12 @@ def load(args: argparse.Namespace) -> int:
     return 0 if result.returncode in (0, 1) else result.returncode
 
 
+def stop(args: argparse.Namespace) -> int:
+    from benchmarks.worker_stop import measure
+
+    return measure(args.window, args.short, args.long)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -225,12 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     stop_parser.add_argument("--window", type=int, default=5, help="WORKER_SOFT_SHUTDOWN_SECONDS (default 5)")
     stop_parser.add_argument("--short", type=float, default=2, help="the short task's seconds (default 2)")
     stop_parser.add_argument("--long", type=float, default=30, help="the long task's seconds (default 30)")
-    args = parser.parse_args(argv)
-    if args.command == "stop":
-        from benchmarks.worker_stop import measure
+    from benchmarks.servers import add_arguments
 
-        return measure(args.window, args.short, args.long)
-    return run(args) if args.command == "run" else load(args)
+    add_arguments(commands.add_parser("servers", help="gunicorn, uWSGI and granian interleaved on one core"))
+    args = parser.parse_args(argv)
+    return {"run": run, "load": load, "servers": servers, "stop": stop}[args.command](args)
 
 
 if __name__ == "__main__":

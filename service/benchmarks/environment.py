@@ -22,6 +22,7 @@ LAUNCH = [sys.executable, "-m", "config.launch"]
 # Local defaults: a database of the benchmark's own and a Redis database number nobody else uses.
 LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/django_eks_bench"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/15"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # The run's own Celery queue (a Redis list of that name): a worker of a deployed stack, or of
 # another run, on the same Redis database would otherwise take the benchmark's jobs, skip them
 # (their rows are in another database) and leave the run waiting for jobs that never finish.
@@ -51,7 +52,11 @@ class Backends:
 
     @property
     def database_is_local(self) -> bool:
-        return urlsplit(self.database_url).hostname in {"127.0.0.1", "localhost", "::1"}
+        return urlsplit(self.database_url).hostname in LOCAL_HOSTS
+
+    @property
+    def redis_is_local(self) -> bool:
+        return urlsplit(self.redis_url).hostname in LOCAL_HOSTS
 
 
 def database_connect(url: str) -> psycopg.Connection:

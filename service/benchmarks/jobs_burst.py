@@ -1,6 +1,7 @@
 """The job workload: a burst of compression jobs through the real web and Celery workers, per worker shape."""
 
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 import requests
 
 from benchmarks.corpus import corpus
@@ -16,6 +18,8 @@ from benchmarks.environment import LAUNCH, SERVICE_DIR, Backends, backend_pids, 
 from benchmarks.pods import Pod, process_cpu_seconds
 
 SUBMITTERS = 4
+PATH_PARTS = ("worker", "web", "database", "broker", "load_generator")
+"""The CPU a job takes on its way, per process (time_per_job_ms keys): the whole path's limit."""
 JOB_TIMEOUT_SECONDS = 600
 
 
@@ -58,8 +62,14 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
 
 
+def _own_cpu_seconds() -> float:
+    """This process's CPU: the load generator (the submitters and the poller), on the same cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class JobBench:
-    """One web pod (gunicorn, as deployed) and, per shape, its worker pods."""
+    """One web pod (the image's default server, as deployed) and, per shape, its worker pods."""
 
     def __init__(self, backends: Backends, cpu_ids: list[int], workdir: Path, *, web_port: int) -> None:
         self.backends = backends
@@ -68,8 +78,8 @@ class JobBench:
         self.url = f"http://127.0.0.1:{web_port}"
         # The web pod is not what this workload measures: it may use every core, as the bench does.
         self.web = Pod("jobs-web", [*LAUNCH, "web"], cpu_ids, float(len(cpu_ids)),
-                       service_env(backends, application_name="bench-jobs-web",
-                                   WEB_SERVER="gunicorn", WEB_BIND=f"127.0.0.1:{web_port}"), SERVICE_DIR,
+                       service_env(backends, application_name="bench-jobs-web", WEB_BIND=f"127.0.0.1:{web_port}"),
+                       SERVICE_DIR,
                        workdir / "jobs-web.log")
         self.job_ids: list[str] = []
 
@@ -137,6 +147,17 @@ class JobBench:
             return {}
         return {pid: process_cpu_seconds(pid) for pid in backend_pids(self.backends, "bench-jobs-")}
 
+    def _broker_cpu(self) -> float | None:
+        """Redis's own CPU (INFO cpu), when it runs on this machine: None otherwise."""
+        if not self.backends.redis_is_local:
+            return None
+        client = redis.Redis.from_url(self.backends.redis_url, socket_connect_timeout=5)
+        try:
+            info = client.info("cpu")
+        finally:
+            client.close()
+        return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
     def measure(self, shape: WorkerShape, *, burst: int, pillow_s: float) -> dict[str, Any]:
         pods = self._worker_pods(shape)
         images = list(corpus())
@@ -153,6 +174,8 @@ class JobBench:
             wait_before = {pod.name: pod.runqueue_wait_seconds() for pod in pods}
             web_before = self.web.cpu_seconds()
             db_before = self._database_cpu()
+            broker_before = self._broker_cpu()
+            own_before = _own_cpu_seconds()
             start = time.time()
             submitted = self._submit([images[i % len(images)] for i in range(burst)])
             done = self._wait_done([job_id for job_id, _ in submitted])
@@ -160,6 +183,8 @@ class JobBench:
             worker_wait = sum(pod.runqueue_wait_seconds() - wait_before[pod.name] for pod in pods)
             web_cpu = self.web.cpu_seconds() - web_before
             db_after = self._database_cpu()
+            broker_after = self._broker_cpu()
+            own_cpu = _own_cpu_seconds() - own_before
         finally:
             for pod in pods:
                 pod.stop()
@@ -178,6 +203,13 @@ class JobBench:
         if db_before or db_after:
             db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items())
             split["database"] = round(db_cpu / burst * 1000, 1)
+        if broker_before is not None and broker_after is not None:
+            split["broker"] = round((broker_after - broker_before) / burst * 1000, 1)
+        split["load_generator"] = round(own_cpu / burst * 1000, 1)
+        # The whole path on this machine: every process a job takes CPU in shares its cores (the
+        # local file storage's CPU is in the web and worker pods' system time).
+        path_ms = sum(split.get(part) or 0.0 for part in PATH_PARTS)
+        path_limit = len(self.cpu_ids) * 1000 / path_ms
         split["queue_wait_p50"] = round(percentile(queue_wait, 50), 1)
         # Runnable but not running: the worker pods' cores were busy with other processes.
         split["worker_cpu_wait"] = round(worker_wait / burst * 1000, 1)
@@ -186,6 +218,8 @@ class JobBench:
             "cpus_per_pod": shape.cpus_per_pod, "jobs": burst,
             "jobs_per_s": round(jobs_per_s, 3), "cpu_s_per_job": round(pillow_s, 4),
             "limit_jobs_per_s": round(limit, 3), "ratio": round(jobs_per_s / limit, 3),
+            "limit_path_jobs_per_s": round(path_limit, 3), "ratio_path": round(jobs_per_s / path_limit, 3),
+            "cpu_efficiency": round(pillow_s / (worker_cpu / burst), 3),
             "submit_to_done_ms": {"p50": round(percentile(submit_to_done, 50), 1),
                                   "p95": round(percentile(submit_to_done, 95), 1)},
             "time_per_job_ms": split,

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,17 +43,36 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def session_cpu_seconds(session_id: int) -> float:
-    """CPU of every live process of a session, plus what its reaped children used."""
-    total = 0.0
+def _session_processes(session_id: int) -> Iterator[tuple[Path, list[str]]]:
+    """(/proc/<pid>, its stat fields) of every live process of a session."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         fields = _stat_fields(int(entry.name))
-        if fields is None or int(fields[3]) != session_id:
+        if fields is not None and int(fields[3]) == session_id:
+            yield entry, fields
+
+
+def session_cpu_seconds(session_id: int) -> float:
+    """CPU of every live process of a session, plus what its reaped children used."""
+    return sum((int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+               for _, fields in _session_processes(session_id))
+
+
+def session_memory_mib(session_id: int) -> float:
+    """Proportional set size of the session's live processes (/proc/<pid>/smaps_rollup ``Pss``), MiB.
+
+    Pages the processes share (a forked master's code, the interpreter) are divided among them, so
+    the sum is what the session adds to the machine, not the sum of RSS."""
+    total_kib = 0
+    for entry, _ in _session_processes(session_id):
+        try:
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / CLOCK_TICKS
-    return total
+    return round(total_kib / 1024, 1)
 
 
 def session_runqueue_wait_seconds(session_id: int) -> float:
@@ -63,12 +82,7 @@ def session_runqueue_wait_seconds(session_id: int) -> float:
     with someone else's process.
     """
     total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields is None or int(fields[3]) != session_id:
-            continue
+    for entry, _ in _session_processes(session_id):
         try:
             for task in (entry / "task").iterdir():
                 total += int((task / "schedstat").read_text().split()[1])

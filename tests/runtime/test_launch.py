@@ -33,7 +33,8 @@ def test_the_usage_names_the_runtimes_processes():
 
 
 def test_web_serves_the_apps_callable_on_each_server():
-    uwsgi = launch.command("web", APP)
+    assert launch.command("web", APP)[-1] == "site.wsgi:application"  # granian, the default
+    uwsgi = launch.command("web", {**APP, "WEB_SERVER": "uwsgi"})
     assert uwsgi[uwsgi.index("--module") + 1] == "site.wsgi:application"
     assert launch.command("web", {**APP, "WEB_SERVER": "granian"})[-1] == "site.wsgi:application"
     gunicorn = launch.command("web", {**APP, "WEB_SERVER": "gunicorn"})

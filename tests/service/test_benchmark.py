@@ -59,6 +59,9 @@ class JobRow(Strict):
     cpu_s_per_job: float = Field(gt=0)
     limit_jobs_per_s: float = Field(gt=0)
     ratio: float = Field(gt=0)
+    limit_path_jobs_per_s: float = Field(gt=0)
+    ratio_path: float = Field(gt=0)
+    cpu_efficiency: float = Field(gt=0)
     submit_to_done_ms: Percentiles
     time_per_job_ms: dict[str, float]
 
@@ -84,7 +87,7 @@ class HttpRow(Strict):
 
 
 class Results(Strict):
-    schema_: Literal["django-eks-bench/1"] = Field(alias="schema")
+    schema_: Literal["django-eks-bench/2"] = Field(alias="schema")
     run: Run
     jobs: list[JobRow] = Field(min_length=1)
     http: list[HttpRow] = Field(min_length=1)
@@ -131,6 +134,12 @@ def test_fast_run_writes_results_table_and_chart(bench_database, tmp_path):
     assert {"pillow", "worker", "web", "database"} <= set(job.time_per_job_ms)
     # The worker pod's CPU per job includes the compression itself.
     assert job.time_per_job_ms["worker"] >= job.time_per_job_ms["pillow"] * 0.8
+    assert job.cpu_efficiency == pytest.approx(job.time_per_job_ms["pillow"] / job.time_per_job_ms["worker"], rel=0.02)
+    # The whole path: every process a job took CPU in, on all the machine's cores.
+    spent = sum(job.time_per_job_ms.get(part, 0.0) for part in ("worker", "web", "database", "broker", "load_generator"))
+    assert spent > job.time_per_job_ms["worker"]
+    assert job.limit_path_jobs_per_s == pytest.approx(results.run.machine.cores * 1000 / spent, rel=0.02)
+    assert job.ratio_path == pytest.approx(job.jobs_per_s / job.limit_path_jobs_per_s, rel=0.02)
 
     assert {(row.server, row.workload) for row in results.http} == {(s, w) for s in SERVERS for w in ("io", "db")}
     for row in results.http:
@@ -157,6 +166,41 @@ def test_bad_shapes_file_is_named(tmp_path):
     assert f"the shapes file {shapes} has no 'http' section" in result.stderr
 
 
+def test_servers_compares_each_server_alone_and_behind_the_sidecar(bench_database, tmp_path):
+    """One short round of one server: CPU per request, the I/O path, memory, slow clients."""
+    out = tmp_path / "servers.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "servers", "--rounds", "1", "--duration", "0.5",
+                             "--servers", "granian", "--out", str(out)],
+                            cwd=SERVICE_DIR, env=bench_env(bench_database), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = json.loads(out.read_text())
+    assert results["schema"] == "django-eks-bench-servers/1"
+    assert len(results["run"]["loadavg_at_end"]) == 3 and results["run"]["server_cpus"]
+    (row,) = results["rounds"]
+    assert row["server"] == "granian" and row["round"] == 1
+    # The sidecar's own CPU is part of its configuration's total.
+    assert 0 < row["nginx_own_db_cpu_ms"] < row["nginx_db_cpu_ms"]
+    assert 0 < row["healthz_cpu_ms"] and 0 < row["db_cpu_ms"]
+    assert row["io16"]["rps"] > 0 and row["io64"]["p99_ms"] >= 50  # /api/io?ms=50
+    assert row["pss_mib"] > row["nginx_pss_mib"] > 0
+    # The probe port answers whatever the request threads do; nginx holds 12 slow bodies and
+    # lets the other client's requests through.
+    for key in ("slow", "nginx_slow"):
+        assert set(row[key]) == {"12", "64"}
+        assert all(row[key][n]["probe"]["status"] == 200 for n in ("12", "64")), row[key]
+    assert row["nginx_slow"]["12"]["held"] == 12
+    assert row["nginx_slow"]["12"]["healthz"]["status"] == row["nginx_slow"]["12"]["db"]["status"] == 200
+    table = out.with_suffix(".md").read_text()
+    assert "| granian |" in table and "| granian | nginx sidecar | 64 |" in table and "median" in table
+
+
+def test_servers_refuses_an_unknown_server():
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "servers", "--servers", "granian,waitress"],
+                            cwd=SERVICE_DIR, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "waitress" in result.stderr and "granian, gunicorn, uwsgi" in result.stderr
+
+
 def one_job_seconds(url: str, *, until_done: bool) -> float:
     """How long one small job takes through this service now: its upload and first status
     answer, and with ``until_done`` its compression too. The load runs last a multiple of it, so
@@ -181,7 +225,7 @@ def load_seconds(baseline_s: float) -> int:
 
 
 def test_load_drives_jobs_and_http_against_a_running_service_within_its_rate(processes):
-    _, url = processes.web("uwsgi", env={"API_IO_ENABLED": "true"})  # the default server; /api/io is off by default
+    _, url = processes.web(SERVERS[0], env={"API_IO_ENABLED": "true"})  # the default server; /api/io is off by default
     processes.worker()
     duration = load_seconds(one_job_seconds(url, until_done=True))
     result = subprocess.run(

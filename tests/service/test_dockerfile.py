@@ -70,6 +70,12 @@ def test_the_locked_service_dependencies_carry_the_s3_storage_and_no_test_server
     names = {line.split("==")[0] for line in exported.splitlines() if "==" in line}
     assert {"django-storages", "boto3", "botocore", "s3transfer"} <= names
     assert "moto" not in names
+    # The web target's default server (and each one WEB_SERVER may pick) is in the image.
+    from django_eks_runtime.launch import SERVERS, WEB_SERVER
+
+    distribution = {"granian": "granian", "gunicorn": "gunicorn", "uwsgi": "pyuwsgi"}
+    assert WEB_SERVER.default == "granian"
+    assert {distribution[server] for server in SERVERS} <= names
 
 
 def test_runtime_is_non_root_with_the_contract_layout(parsed):

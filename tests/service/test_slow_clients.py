@@ -9,13 +9,9 @@ service/README.md "Slow clients" lists them.
 """
 
 import os
-import selectors
 import signal
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import requests
@@ -23,6 +19,7 @@ import nginx_proxy
 from nginx_proxy import NGINX, UPLOAD_LIMIT, require_nginx
 from service_processes import free_port
 
+from benchmarks.slow_clients import answer, trickling
 from config.launch import SERVERS
 from jobs.models import Job
 from stack.model.proxy import SIZING
@@ -37,71 +34,13 @@ ANSWER_TIMEOUT = 5.0
 ANSWER_SLACK = ANSWER_TIMEOUT / 2
 
 
-def slow_request_heads(kind: str) -> tuple[bytes, bytes]:
-    """What a slow client sends at once, and what it then trickles one byte per second."""
-    if kind == "headers":
-        return b"", b"GET /api/jobs HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + b"a" * 4096 + b"\r\n\r\n"
-    boundary = "slowclientboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + b"\x89PNG" + b"x" * 100_000
-    head = (f"POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary={boundary}"
-            f"\r\nContent-Length: {len(body) + 64}\r\n\r\n").encode()
-    return head, body
-
-
-@contextmanager
-def trickling(url: str, count: int, kind: str) -> Iterator[list[socket.socket]]:
-    """`count` connections sending `kind` ("headers" or "body") one byte per second until exit."""
-    host, port = url.removeprefix("http://").split(":")
-    head, body = slow_request_heads(kind)
-    sockets = []
-    stop = threading.Event()
-    for _ in range(count):
-        sock = socket.create_connection((host, int(port)), timeout=5)
-        sock.setblocking(False)
-        if head:
-            _send_all(sock, head)
-        sockets.append(sock)
-
-    def run() -> None:
-        position = 0
-        while not stop.wait(1.0) and position < len(body):
-            for sock in list(sockets):
-                try:
-                    sock.send(body[position:position + 1])
-                except OSError:
-                    sockets.remove(sock)  # the server gave up on it: that is allowed
-            position += 1
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield sockets
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for sock in sockets:
-            sock.close()
-
-
-def _send_all(sock: socket.socket, data: bytes) -> None:
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_WRITE)
-    while data:
-        selector.select(timeout=5)
-        data = data[sock.send(data):]
-    selector.close()
-
-
 def answer_time(url: str) -> float | None:
     """Seconds until `url` answered 200, or None if it did not within ANSWER_TIMEOUT."""
-    started = time.monotonic()
-    try:
-        response = requests.get(url, timeout=ANSWER_TIMEOUT, headers={"Host": "localhost"})
-    except requests.RequestException:
+    status, seconds = answer(url, ANSWER_TIMEOUT)
+    if status is None:
         return None
-    assert response.status_code == 200, response.text[:300]
-    return time.monotonic() - started
+    assert status == 200, (url, status)
+    return seconds
 
 
 def answer_bound(urls: list[str]) -> float:

@@ -340,10 +340,11 @@ class WebConfig(Model):
     """The Django web Deployment: one application server process per pod by default."""
 
     server: WebServer = Field(
-        "uwsgi",
-        description="Application server: 'uwsgi' (its HTTP router holds the connections; the "
-        "cheapest per request in `make bench`), 'gunicorn' (gthread) or 'granian' (its Rust runtime "
-        "holds the connections; keepAliveSeconds at most 60, so loadBalancer.idleTimeoutSeconds below it).",
+        "granian",
+        description="Application server: 'granian' (its Rust runtime holds the connections; the least "
+        "CPU per request of the maintained servers, docs/web-server.md; keepAliveSeconds at most 60, so "
+        "loadBalancer.idleTimeoutSeconds below it), 'gunicorn' (gthread) or 'uwsgi' (its HTTP router holds "
+        "the connections; in maintenance mode since 2022).",
     )
 
     node_pool: PoolName = Field("default", description="Node pool the pods run on.")
@@ -362,7 +363,7 @@ class WebConfig(Model):
         "for keep-alive)."
     )
     keep_alive_seconds: int = Field(
-        75,
+        60,
         ge=2,
         le=4001,
         description="Idle keep-alive (gunicorn --keep-alive, uWSGI --http-keepalive, granian "
@@ -654,7 +655,9 @@ class DatabaseConfig(Model):
 class LoadBalancerConfig(Model):
     """The Application Load Balancer in front of the web pods."""
 
-    idle_timeout_seconds: int = Field(60, ge=1, le=4000, description="ALB idle timeout.")
+    idle_timeout_seconds: int = Field(
+        55, ge=1, le=4000, description="ALB idle timeout: below web.keepAliveSeconds, which granian keeps at most 60."
+    )
     certificate_arn: str | None = Field(
         None,
         description="ACM certificate ARN, in the stack's region: HTTPS on 443 and HTTP redirected "

@@ -52,14 +52,14 @@ INVALID = [
     pytest.param(_set("django-eks:nodePools.default.diskSizeGib", 8), "nodePools.default.diskSizeGib", "greater than or equal to 20", id="disk-too-small"),
     pytest.param(_set("django-eks:nodePools.default.labels", {"bad key!": "x"}), "nodePools.default.labels.bad key!", "not a valid Kubernetes label key", id="bad-label"),
     pytest.param(_set("django-eks:worker.nodePool", "gpu"), "worker.nodePool", "'gpu', which is not configured", id="unknown-pool"),
-    pytest.param(_set("django-eks:web.keepAliveSeconds", 60), "web.keepAliveSeconds", "above loadBalancer.idleTimeoutSeconds 60", id="keepalive-vs-idle"),
+    pytest.param(_set("django-eks:web.keepAliveSeconds", 55), "web.keepAliveSeconds", "above loadBalancer.idleTimeoutSeconds 55", id="keepalive-vs-idle"),
     pytest.param(_set("django-eks:loadBalancer.idleTimeoutSeconds", 120), "web.keepAliveSeconds", "above loadBalancer.idleTimeoutSeconds 120", id="idle-above-keepalive"),
-    pytest.param(_all(_set("django-eks:web.server", "uwsgi"), _set("django-eks:web.keepAliveSeconds", 60)), "web.keepAliveSeconds", "connections uwsgi (--http-keepalive) has closed", id="uwsgi-keepalive-vs-idle"),
+    pytest.param(_all(_set("django-eks:web.server", "uwsgi"), _set("django-eks:web.keepAliveSeconds", 55)), "web.keepAliveSeconds", "connections uwsgi (--http-keepalive) has closed", id="uwsgi-keepalive-vs-idle"),
     pytest.param(_all(_set("django-eks:web.server", "gunicorn"), _set("django-eks:web.keepAliveSeconds", 30)), "web.keepAliveSeconds", "connections gunicorn (--keep-alive) has closed", id="gunicorn-keepalive-vs-idle"),
-    pytest.param(_all(_set("django-eks:web.server", "uwsgi"), _set("django-eks:web.timeoutSeconds", 30)), "web.timeoutSeconds", "uWSGI's --harakiri and must be at least loadBalancer.idleTimeoutSeconds 60", id="uwsgi-harakiri-vs-idle"),
-    pytest.param(_all(_set("django-eks:web.server", "granian"), _set("django-eks:web.keepAliveSeconds", 60)), "web.keepAliveSeconds", "connections granian (--http1-header-read-timeout) has closed", id="granian-keepalive-vs-idle"),
+    pytest.param(_all(_set("django-eks:web.server", "uwsgi"), _set("django-eks:web.timeoutSeconds", 30)), "web.timeoutSeconds", "uWSGI's --harakiri and must be at least loadBalancer.idleTimeoutSeconds 55", id="uwsgi-harakiri-vs-idle"),
+    pytest.param(_all(_set("django-eks:web.server", "granian"), _set("django-eks:web.keepAliveSeconds", 55)), "web.keepAliveSeconds", "connections granian (--http1-header-read-timeout) has closed", id="granian-keepalive-vs-idle"),
     # granian's idle limit is at most 60 s (`granian --help`: --http1-header-read-timeout 1<=x<=60000 ms).
-    pytest.param(_set("django-eks:web.server", "granian"), "web.keepAliveSeconds", "above the 60 s granian can keep an idle connection", id="granian-keepalive-above-its-max"),
+    pytest.param(_set("django-eks:web.keepAliveSeconds", 75), "web.keepAliveSeconds", "above the 60 s granian can keep an idle connection", id="granian-keepalive-above-its-max"),
     pytest.param(_set("django-eks:web.server", "waitress"), "web.server", "'granian', 'gunicorn' or 'uwsgi'", id="unknown-web-server"),
     pytest.param(_set("django-eks:web.threads", 1), "web.threads", "greater than or equal to 2", id="sync-worker"),
     pytest.param(_set("django-eks:web.replicas", 5), "web.replicas", "within autoscaling.minReplicas 1 and autoscaling.maxReplicas 3", id="replicas-outside-hpa"),
@@ -132,6 +132,8 @@ def test_defaults_follow_the_seed() -> None:
     assert config.web.threads > 1
     assert config.worker.concurrency == 1
     assert config.web.keep_alive_seconds > config.load_balancer.idle_timeout_seconds
+    # docs/web-server.md: the maintained server with the least CPU per request; its idle limit is 60 s.
+    assert config.web.server == "granian" and config.web.keep_alive_seconds <= 60
 
 
 def test_prod_follows_the_seeds_production_answer() -> None:

@@ -20,7 +20,7 @@ def small_config(**overrides: Any) -> StackConfig:
             "nodePool": "default",
             "replicas": 1,
             "cpuMillicores": 250,
-            "memoryMib": 448,  # as dev: uWSGI 1x8 with an upload on each thread needs 440 MiB
+            "memoryMib": 448,  # uWSGI 1x8 with an upload on each thread needs 440 MiB (granian 376)
             "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
         },
         "worker": {

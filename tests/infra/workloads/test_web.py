@@ -122,10 +122,11 @@ def test_the_config_and_the_launcher_agree_on_the_servers_and_granians_keep_aliv
         launch.command("web", {**most, "WEB_KEEP_ALIVE_SECONDS": str(GRANIAN_KEEP_ALIVE_MAX_SECONDS + 1)})
 
 
-def test_default_server_is_uwsgi() -> None:
+def test_default_server_is_granian() -> None:
+    # docs/web-server.md: the maintained server with the least CPU per request.
     raw = project_config("dev")
     raw.get("web", {}).pop("server", None)
-    assert parse_stack_config(raw).web.server == "uwsgi"
+    assert parse_stack_config(raw).web.server == "granian"
 
 
 def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
@@ -147,12 +148,17 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
 
 
 def keep_alive_seconds(command: list[str]) -> int:
-    """The idle keep-alive of either server's command (gunicorn --keep-alive, uWSGI --http-keepalive=)."""
-    return int(option(command, "--http-keepalive" if command[0].endswith("uwsgi") else "--keep-alive"))
+    """The idle keep-alive of any server's command."""
+    return int(server_settings(command, _server(command))["keep_alive"])
 
 
 def graceful_seconds(command: list[str]) -> int:
-    return int(option(command, "--worker-reload-mercy" if command[0].endswith("uwsgi") else "--graceful-timeout"))
+    return int(server_settings(command, _server(command))["graceful"])
+
+
+def _server(command: list[str]) -> str:
+    (server,) = (s for s in SERVERS if command[0].endswith(s))
+    return server
 
 
 def test_keep_alive_outlasts_the_alb_idle_timeout(stack_config: StackConfig) -> None:

@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-SCHEMA = "django-eks-bench/1"
+SCHEMA = "django-eks-bench/2"
+SCHEMAS = ("django-eks-bench/1", SCHEMA)
+"""The versions this reader takes: /2 adds each job shape's whole-path limit and CPU efficiency."""
 REPO_ROOT = Path(__file__).resolve().parents[4]
 RESULTS_DIR = REPO_ROOT / "service" / "benchmarks" / "results"
 
@@ -61,6 +63,11 @@ class JobShape(_Model):
     cpu_s_per_job: Positive
     limit_jobs_per_s: Positive
     ratio: Positive
+    # From /2: the limit of every process a job takes CPU in (worker, web, database, broker, load
+    # generator) on the machine's cores, the ratio to it, and compression CPU / worker CPU per job.
+    limit_path_jobs_per_s: Positive | None = None
+    ratio_path: Positive | None = None
+    cpu_efficiency: Positive | None = None
     submit_to_done_ms: Latency
     time_per_job_ms: dict[str, float | None] = Field(default_factory=dict)
 
@@ -88,7 +95,7 @@ class HttpShape(_Model):
 
 
 class BenchResults(_Model):
-    schema_: Literal["django-eks-bench/1"] = Field(alias="schema")
+    schema_: Literal["django-eks-bench/1", "django-eks-bench/2"] = Field(alias="schema")
     run: Run
     jobs: list[JobShape] = Field(default_factory=list)
     http: list[HttpShape] = Field(default_factory=list)
@@ -131,10 +138,10 @@ def load_results(path: Path) -> LoadedResults:
         document = json.loads(text)
     except json.JSONDecodeError as e:
         raise ResultsError(f"results file {path}: not JSON ({e})") from None
-    if isinstance(document, dict) and document.get("schema") not in (None, SCHEMA):
+    if isinstance(document, dict) and document.get("schema") not in (None, *SCHEMAS):
         raise ResultsError(
-            f"results file {path}: schema {document.get('schema')!r} is not {SCHEMA!r}, "
-            "the version this plan reads"
+            f"results file {path}: schema {document.get('schema')!r} is not one of {', '.join(map(repr, SCHEMAS))}, "
+            "the versions this plan reads"
         )
     try:
         results = BenchResults.model_validate(document)

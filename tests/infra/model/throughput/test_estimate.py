@@ -225,7 +225,7 @@ def test_an_unmeasured_web_shape_is_not_estimated_and_says_so() -> None:
     t = stack_throughput(config, results(), PRICES)
     assert t.web.per_second is None and t.usd_per_million_requests is None
     assert t.jobs_per_hour == pytest.approx(5760)  # the workers are still estimated
-    assert any("uwsgi http-router 1x16" in p and "uwsgi http-router 1x8" in p for p in t.problems)
+    assert any("granian blocking-threads 1x16" in p and "granian blocking-threads 1x8" in p for p in t.problems)
 
 
 def test_the_web_shape_follows_the_configured_server() -> None:
@@ -242,7 +242,7 @@ def test_the_web_shape_follows_the_configured_server() -> None:
     )
     t = stack_throughput(config, results(), PRICES)
     assert t.web.per_second is None
-    assert any("gunicorn gthread 1x8" in p and "uwsgi http-router 1x8" in p for p in t.problems)
+    assert any("gunicorn gthread 1x8" in p and "granian blocking-threads 1x8" in p for p in t.problems)
 
 
 def test_an_unmeasured_concurrency_is_not_estimated_and_says_so() -> None:
@@ -265,15 +265,26 @@ def test_a_results_file_that_breaks_the_contract_is_refused_naming_the_field(tmp
     bad = fixture_with(tmp_path, "bad.json", **{"jobs.0.cpu_s_per_job": -1})
     with pytest.raises(ResultsError, match=r"jobs\.0\.cpu_s_per_job"):
         load_results(bad)
-    other_schema = fixture_with(tmp_path, "v2.json", schema="django-eks-bench/2")
-    with pytest.raises(ResultsError, match="django-eks-bench/2"):
+    other_schema = fixture_with(tmp_path, "v3.json", schema="django-eks-bench/3")
+    with pytest.raises(ResultsError, match="django-eks-bench/3"):
         load_results(other_schema)
+    bad_v2 = fixture_with(tmp_path, "bad-v2.json", schema="django-eks-bench/2", **{"jobs.0.cpu_efficiency": 0})
+    with pytest.raises(ResultsError, match=r"jobs\.0\.cpu_efficiency"):
+        load_results(bad_v2)
     not_json = tmp_path / "x.json"
     not_json.write_text("{")
     with pytest.raises(ResultsError, match="not JSON"):
         load_results(not_json)
     with pytest.raises(ResultsError, match="cannot be read"):
         load_results(tmp_path / "missing.json")
+
+
+def test_a_version_2_file_with_whole_path_limits_is_read_like_version_1(tmp_path: Path) -> None:
+    v2 = fixture_with(tmp_path, "v2.json", schema="django-eks-bench/2",
+                      **{"jobs.0.limit_path_jobs_per_s": 3.2, "jobs.0.ratio_path": 0.8, "jobs.0.cpu_efficiency": 0.85})
+    job = load_results(v2).results.jobs[0]
+    assert (job.limit_path_jobs_per_s, job.ratio_path, job.cpu_efficiency) == (3.2, 0.8, 0.85)
+    assert job.cpu_s_per_job == load_results(FIXTURE).results.jobs[0].cpu_s_per_job
 
 
 def test_default_results_are_the_newest_run_of_each_machine_kind(tmp_path: Path) -> None:

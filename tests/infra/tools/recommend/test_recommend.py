@@ -1,7 +1,7 @@
 """The recommender against a small catalog where the answer is known by hand.
 
 Fixture figures (tests/infra/support/fixtures/bench-small.json): worker `-c 1` 0.25 CPU
-s/job at ratio 0.8 (3.2 jobs/s per vCPU), `-c 2` ratio 0.6; uWSGI http-router 1x8 db requests:
+s/job at ratio 0.8 (3.2 jobs/s per vCPU), `-c 2` ratio 0.6; granian 1x8 db requests:
 threads limit 200 req/s, 5 CPU ms each, ratio 0.9.
 
 A c5.large node has 1780m CPU and 3114 MiB left after DaemonSets (1930m allocatable - 150m); an
