@@ -41,7 +41,7 @@ from benchmarks.environment import LAUNCH, SERVICE_DIR, Backends, service_env
 from benchmarks.http_load import free_port
 from benchmarks.pods import Pod, machine_cpus, session_memory_mib
 from benchmarks.slow_clients import answer, trickling
-from config.launch import SERVERS, WEB_THREADS
+from django_eks_runtime.launch import SERVERS, WEB_THREADS
 
 SCHEMA = "django-eks-bench-servers/1"
 THREADS = int(WEB_THREADS.default)
