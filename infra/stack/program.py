@@ -62,6 +62,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             target_security_group_id=cluster.security_group_id,
             deregistration_delay_seconds=config.web.graceful_timeout_seconds,
             tags=tags,
+            **({"health_check_path": config.app.health_path} if config.app is not None else {}),
         ),
     )
     datastore_network = DatastoreNetworkArgs(
@@ -124,9 +125,7 @@ def build(config: StackConfig) -> dict[str, Any]:
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
                 depends_on=[*cluster.ready, *addons.ready],
                 load_balancer_controller=addons.load_balancer_controller,
-                extra_settings=storage.bucket_name.apply(
-                    lambda bucket: pod_settings(config.storage, bucket=bucket, region=config.region)
-                ),
+                extra_settings=storage.bucket_name.apply(lambda bucket: pod_settings(config, bucket=bucket)),
                 pod_identity=storage.pod_identity,
             ),
         )

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stack.config.model import StackConfig
-from stack.config.names import MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.names import NAMESPACE, WEB
 from stack.workloads import app_config, proxy, reconciler
 from stack.workloads.app_secrets import auto_named, register_app_secret
 from stack.workloads.benchmark import benchmark_job
@@ -115,7 +115,7 @@ class Workloads(pulumi.ComponentResource):
                     spec=spec_of(policy),
                     opts=after("network-policies"),
                 )
-                for policy in policy_names()
+                for policy in policy_names(config)
             ),
         )
 
@@ -128,7 +128,7 @@ class Workloads(pulumi.ComponentResource):
                     automount_service_account_token=sa["automountServiceAccountToken"],
                     opts=after("service-accounts"),
                 )
-                for component in (WEB, WORKER, MIGRATE, reconciler.RECONCILER)
+                for component in app_config.components(config)
                 for sa in [app_config.service_account(component)]
             ),
         )
@@ -157,7 +157,13 @@ class Workloads(pulumi.ComponentResource):
             ),
         )
 
-        secret = register_app_secret(name, children, database_url=args.database_url, redis_url=args.redis_url)
+        secret = register_app_secret(
+            name,
+            children,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            app_secrets=app_config.app_secret_values(config.app),
+        )
         record("app-pod-identity", *args.pod_identity)
 
         # --- the load balancer controller (installed by stack.addons) -----------------------
@@ -251,7 +257,10 @@ class Workloads(pulumi.ComponentResource):
             name, config, children, redis_url=args.redis_url, redis_auth_token=args.redis_auth_token
         )
 
-        # --- benchmark (benchmark.nodePool) -------------------------------------------------
+        # --- the demo's own: benchmark (benchmark.nodePool) and reconciler -------------------
+        if config.app is not None:
+            self._finish(ns, args)
+            return
         if config.benchmark.node_pool is not None:
             bench_job = names.apply(
                 lambda v: benchmark_job(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
@@ -275,7 +284,9 @@ class Workloads(pulumi.ComponentResource):
             opts=after("reconciler"),
         )
         record("reconciler", cron)
+        self._finish(ns, args)
 
+    def _finish(self, ns: k8s.core.v1.Namespace, args: WorkloadsArgs) -> None:
         self.namespace = ns.metadata.apply(lambda meta: meta.name or NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)
         self.register_outputs({"namespace": self.namespace, "app_url": self.app_url})

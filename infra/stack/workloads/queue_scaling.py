@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from stack.config.model import StackConfig
 from stack.config.names import NAMESPACE, WORKER
-from stack.workloads.app_config import CELERY_QUEUE
+from stack.workloads.app_config import celery_queue
 from stack.workloads.pods import Manifest, labels
 
 AUTH_SECRET = "keda-redis-auth"
@@ -117,7 +117,7 @@ def trigger_metadata(config: StackConfig, location: BrokerLocation) -> dict[str,
         "address": location.address,
         "databaseIndex": str(location.database),
         "enableTLS": "true" if location.tls else "false",
-        "listName": CELERY_QUEUE,
+        "listName": celery_queue(config.app),
         "listLength": str(scaling.queue_length_per_replica),
         "activationListLength": str(scaling.activation_queue_length),
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.config.model import StackConfig, WorkerConfig
+from stack.config.model import AppConfig, StackConfig, WorkerConfig
 from stack.config.names import WORKER
+from stack.workloads.app_config import celery_queue
 from stack.workloads.pods import (
     CONFIG_MAP,
     SECRET,
@@ -15,6 +16,7 @@ from stack.workloads.pods import (
     container_security_context,
     env_from,
     env_list,
+    RUNTIME_LAUNCHER,
     launch_command,
     metadata,
     pod_spec,
@@ -30,15 +32,20 @@ WORKER_TERMINATION_MARGIN_SECONDS = 30
 then acknowledges it and closes the broker connection."""
 
 
-def worker_settings(worker: WorkerConfig) -> dict[str, str]:
-    """The worker launcher's settings (service/config/launch.py says why each of its flags)."""
-    return {"WORKER_CONCURRENCY": str(worker.concurrency)}
+def worker_settings(worker: WorkerConfig, app: AppConfig | None = None) -> dict[str, str]:
+    """The worker launcher's settings (service/config/launch.py says why each of its flags);
+    an app's worker also gets its Celery app and the queues it consumes."""
+    settings = {"WORKER_CONCURRENCY": str(worker.concurrency)}
+    if app is not None:
+        settings |= {"APP_CELERY": app.celery, "WORKER_QUEUES": celery_queue(app)}
+    return settings
 
 
-def heartbeat_command() -> list[str]:
+def heartbeat_command(app: AppConfig | None = None) -> list[str]:
     # The worker touches the heartbeat file; `celery inspect ping` would cost seconds of CPU per
     # probe and restart healthy workers whenever the broker blips.
-    return ["python", "-m", "config.heartbeat", "--max-age", str(HEARTBEAT_MAX_AGE_SECONDS)]
+    module = "config.heartbeat" if app is None else f"{RUNTIME_LAUNCHER}.heartbeat"
+    return ["python", "-m", module, "--max-age", str(HEARTBEAT_MAX_AGE_SECONDS)]
 
 
 def worker_termination_grace_seconds(worker: WorkerConfig) -> int:
@@ -46,10 +53,10 @@ def worker_termination_grace_seconds(worker: WorkerConfig) -> int:
     return worker.task_time_limit_seconds + WORKER_TERMINATION_MARGIN_SECONDS
 
 
-def worker_probes() -> dict[str, Any]:
+def worker_probes(app: AppConfig | None = None) -> dict[str, Any]:
     def exec_probe(**timing: int) -> dict[str, Any]:
         # Starting Python and Django takes a second or two; give the probe room.
-        return {"exec": {"command": heartbeat_command()}, "timeoutSeconds": 10, **timing}
+        return {"exec": {"command": heartbeat_command(app)}, "timeoutSeconds": 10, **timing}
 
     return {
         "startupProbe": exec_probe(periodSeconds=5, failureThreshold=36),
@@ -62,13 +69,13 @@ def worker_container(config: StackConfig, image: str, *, config_map_name: str, s
     return {
         "name": WORKER,
         "image": image,
-        "command": launch_command(WORKER),
-        "env": env_list(worker_settings(worker)),
+        "command": launch_command(WORKER, config.app),
+        "env": env_list(worker_settings(worker, config.app)),
         "envFrom": env_from(config_map_name, secret_name),
         "resources": resources(worker.cpu_millicores, worker.memory_mib),
         "securityContext": container_security_context(),
         "volumeMounts": [dict(TMP_MOUNT)],
-        **worker_probes(),
+        **worker_probes(config.app),
     }
 
 
