@@ -388,7 +388,7 @@ class WebConfig(Model):
     )
     load_test_endpoint: bool = Field(
         False,
-        description="Serve `GET /api/io?ms=N` (API_IO_ENABLED), the I/O-bound workload of `make load`: "
+        description="The demo's: serve `GET /api/io?ms=N` (API_IO_ENABLED), the I/O-bound workload of `make load`: "
         "for an experiment stack only, since any client can hold a request thread for up to 5 s per call.",
     )
     cpu_millicores: int = Field(500, ge=50, le=64000, description="CPU request per pod.")
@@ -446,7 +446,8 @@ class WorkerConfig(Model):
 
 
 class JobsConfig(Model):
-    """What the service accepts and stores at once, which sets the memory its pods need (stack/memory.py)."""
+    """The demo's settings (DEMO_SETTINGS): what the service accepts and stores at once, which sets
+    the memory its pods need (stack/memory.py)."""
 
     max_pixels: int = Field(
         40_000_000,
@@ -464,7 +465,8 @@ class JobsConfig(Model):
 
 
 class ReconcilerConfig(Model):
-    """The CronJob that re-enqueues stuck jobs and fails those past their attempt limit."""
+    """The demo's settings (DEMO_SETTINGS): the CronJob that re-enqueues stuck jobs and fails those
+    past their attempt limit."""
 
     every_minutes: int = Field(
         1, ge=1, le=60, description="Minutes between reconciler runs (a CronJob; 1 is its finest period)."
@@ -701,7 +703,8 @@ class ImageConfig(Model):
 
 
 class BenchmarkConfig(Model):
-    """The service's benchmark (`python -m benchmarks run`) as a Job on one node pool."""
+    """The demo's settings (DEMO_SETTINGS): the service's benchmark (`python -m benchmarks run`) as a
+    Job on one node pool."""
 
     node_pool: PoolName | None = Field(
         None,
@@ -834,7 +837,7 @@ class AppConfig(Model):
         False,
         description="Whether the app stores files in the stack's S3 bucket: its web, worker and "
         "migration pods then get AWS_STORAGE_BUCKET_NAME, AWS_S3_REGION_NAME and read/write access "
-        "to the bucket through Pod Identity. false: no bucket, no bucket variables, no S3 permissions.",
+        "to the bucket through Pod Identity. false: no bucket variable and no S3 permission for its pods.",
     )
     env: dict[EnvName, str] = Field(
         default_factory=dict,

@@ -44,7 +44,17 @@ worker.concurrency 1 job(s) of jobs.maxPixels 40000000: needs 603 MiB; ...`), an
 gunicorn's and granian's `--workers`, uWSGI's `--processes`); `reconciler.*` periods and
 thresholds reach the CronJob and, through the ConfigMap, the workers (which enforce
 `maxAttempts` too); at least one pool without a NoSchedule/NoExecute taint for system pods;
-instance types from `infra/stack/data/instance-catalog.csv`."""
+instance types from `infra/stack/data/instance-catalog.csv`.
+
+With an `app` section (your Django + Celery project, [docs/your-app.md](your-app.md)) the demo's
+settings are refused, each error naming its key: `jobs`, `reconciler`, `benchmark` and
+`web.loadTestEndpoint` configure the demo service alone (its pixel limit and upload slots, its job
+reconciler CronJob, its benchmark Job, its `/api/io`), and the memory rules above, which model
+the demo's uploads and images, do not apply. `app.env` and `app.secrets` may not set a variable
+the platform sets (`DATABASE_URL`, `REDIS_URL`, `DJANGO_SETTINGS_MODULE`, `DJANGO_SECRET_KEY`, the
+other `DJANGO_*` it sets, `PYTHONUNBUFFERED`, and any `APP_*`, `WEB_*`, `WORKER_*`, `PROBE_*`,
+`CELERY_*`, `AWS_*`), nor one name in both; each `app.secrets` value must be `secure:` in the
+stack file (`pulumi config set --secret --path app.secrets.<NAME> <value>`)."""
 
 
 def stack_file_schema() -> dict[str, Any]:
@@ -87,6 +97,8 @@ def _type_name(prop: dict[str, Any], definitions: dict[str, Any]) -> str:
         return " \\| ".join(_type_name(p, definitions) for p in prop["anyOf"])
     if prop.get("type") == "array":
         return f"list of {_type_name(prop.get('items', {}), definitions)}"
+    if prop.get("type") == "object" and "anyOf" in prop.get("additionalProperties", {}):
+        return "map of name to `secure:` value"
     if prop.get("type") == "object":
         return "map of string to string"
     return str(prop.get("type", "any"))
@@ -108,7 +120,17 @@ def _rows(
         key = f"{prefix}{name}"
         default = defaults.get(name) if isinstance(defaults, dict) else None
         nested = _definition(prop, definitions)
-        if nested is not None and "$ref" in prop:
+        optional = [p for p in prop.get("anyOf", []) if "$ref" in p]
+        if nested is None and optional:
+            # An optional section (`app`): its row, then its keys.
+            rows.append((key, "optional section", json.dumps(default), prop.get("description", "")))
+            section = _definition(optional[0], definitions) or {}
+            section_defaults = {
+                n: "(required)" if n in section.get("required", ()) else p.get("default")
+                for n, p in section.get("properties", {}).items()
+            }
+            rows.extend(_rows(section, section_defaults, definitions, f"{key}."))
+        elif nested is not None and "$ref" in prop:
             rows.extend(_rows(nested, default or {}, definitions, f"{key}."))
         elif nested is not None:
             pool_defaults = next(iter(default.values())) if default else {}

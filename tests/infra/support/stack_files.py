@@ -12,6 +12,10 @@ from stack.config.loader import decoded_stack_file, stack_names
 from stack.tools.offline import OfflineRun, RecordedResource, run_program, run_stack
 
 STACKS = stack_names()
+APP_STACKS = [s for s in STACKS if "django-eks:app" in decoded_stack_file(s)]
+"""The stacks of an app of their own (an `app` section): the example project's."""
+DEMO_STACKS = [s for s in STACKS if s not in APP_STACKS]
+"""The stacks that deploy the demo service."""
 
 
 def stack_raw_config(stack: str) -> dict[str, Any]:
