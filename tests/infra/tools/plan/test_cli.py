@@ -201,3 +201,29 @@ def test_the_cost_diff_of_two_plans_as_the_pull_request_workflow_runs_it(tmp_pat
 def test_unknown_stack_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--stack", "nope"]) == 2
     assert "unknown stack 'nope'" in capsys.readouterr().err
+
+
+CIPHERTEXT = "v1:ciphertext-canary-0b7d"
+"""An app secret as the stack file stores it: only the engine could decrypt it."""
+
+
+def test_the_plan_of_an_app_with_secrets_says_it_cannot_decrypt_them_and_shows_no_secret(tmp_path: Path) -> None:
+    # A stack file like the example's with a `secure:` secret, beside the real program.
+    document = yaml.safe_load((REPO_ROOT / "Pulumi.exp-example.yaml").read_text())
+    document["config"]["django-eks:app"]["secrets"] = {"NOTES_API_TOKEN": {"secure": CIPHERTEXT}}
+    (tmp_path / "Pulumi.exp-secret.yaml").write_text(yaml.safe_dump(document))
+    (tmp_path / "infra").symlink_to(REPO_ROOT / "infra")
+    out = tmp_path / "manifests"
+    text = run_plan("--stack", "exp-secret", "--root", str(tmp_path), "--manifests", str(out))
+    as_json = run_plan("--stack", "exp-secret", "--root", str(tmp_path), "--json")
+    assert text.returncode == 0 and as_json.returncode == 0, text.stdout + text.stderr + as_json.stderr
+    plan = json.loads(as_json.stdout)["stacks"][0] if "stacks" in json.loads(as_json.stdout) else json.loads(as_json.stdout)
+    assert plan["errors"] == []
+    (warning,) = [w for w in plan["warnings"] if w.startswith("app.secrets:")]
+    assert "NOTES_API_TOKEN" in warning and "cannot decrypt" in warning
+    assert "cannot decrypt" in text.stdout
+    written = "\n".join(p.read_text() for p in sorted(out.rglob("*.yaml")))
+    (secret,) = [yaml.safe_load(p.read_text()) for p in out.rglob("*-secret-app-secrets.yaml")]
+    assert secret["stringData"] == SECRET  # the whole Secret shown as a secret
+    for shown in (text.stdout, as_json.stdout, written):
+        assert CIPHERTEXT not in shown and "ciphertext-canary" not in shown
