@@ -83,7 +83,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             node_groups={name: pool.node_group for name, pool in cluster.node_pools.items()},
             vpc_id=network.vpc_id,
             depends_on=cluster.ready,
-            with_load_balancer_controller=config.image.tag is not None,
+            with_load_balancer_controller=config.image.named,
         ),
     )
     storage = Storage(
@@ -98,13 +98,13 @@ def build(config: StackConfig) -> dict[str, Any]:
         ),
     )
     app: dict[str, Any] = {"appUrl": load_balancer.url}
-    if config.image.tag is None:
+    if not config.image.named:
         # A stack without an image yet: the platform and the registry, so the deploy can push
         # the first image before the app exists (a new stack's first, untargeted `pulumi up`:
         # stack.tools.release.bootstrap).
-        pulumi.log.warn("image.tag is not set: the platform is deployed without the app")
+        pulumi.log.warn("neither image.tag nor image.digest is set: the platform is deployed without the app")
     else:
-        image = pinned_image(config, registry, config.image.tag)
+        image = pinned_image(config, registry)
         workloads = Workloads(
             "app",
             WorkloadsArgs(
@@ -132,7 +132,7 @@ def build(config: StackConfig) -> dict[str, Any]:
         app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
     # The public listeners forward to the target group only after the web rollout (with the
     # pods healthy in it); without the app there are no targets to wait for.
-    load_balancer.serve(after=[] if config.image.tag is None else [workloads.web])
+    load_balancer.serve(after=[workloads.web] if config.image.named else [])
     # After the app: the preview principals' grants in its namespace come after the namespace.
     preview_access(
         "preview",

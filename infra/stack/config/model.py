@@ -670,7 +670,8 @@ class ClusterAutoscalerConfig(Model):
 
 
 class ImageConfig(Model):
-    """The service image. Without a repository, the stack's own ECR repository is used."""
+    """The image of the app the stack deploys: the demo service's, or yours (`app`). Without a
+    repository, the stack's own ECR repository is used."""
 
     repository: str | None = Field(
         None,
@@ -684,6 +685,24 @@ class ImageConfig(Model):
         "the migration Job runs once per image. The deploy workflow sets the commit's tag. "
         "Without a tag only the platform is deployed, not the app (a new stack's first step).",
     )
+    digest: str | None = Field(
+        None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The image by digest instead of a tag (an image built and pushed elsewhere): "
+        "pods run <repository>@<digest> as given, without looking it up. A tag or a digest, not both.",
+    )
+
+    @field_validator("digest")
+    @classmethod
+    def _tag_or_digest(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("tag") is not None:
+            raise ValueError("give image.tag or image.digest, not both: the tag is resolved to a digest")
+        return value
+
+    @property
+    def named(self) -> bool:
+        """Whether an image is named (a tag or a digest): without one only the platform is deployed."""
+        return self.tag is not None or self.digest is not None
 
     @field_validator("repository")
     @classmethod

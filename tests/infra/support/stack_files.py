@@ -47,11 +47,15 @@ def run_edited(
     base: str = "dev",
     recorded: list[RecordedResource] | None = None,
     zones: list[tuple[str, str]] | None = None,
+    registry_tags: list[str] | None = None,
 ) -> OfflineRun:
     """Run the program with a stack's config changed by `edit(raw_config)`.
 
-    `zones` replaces the mock account's (zone name, zone ID) pairs.
+    `zones` replaces the mock account's (zone name, zone ID) pairs; `registry_tags` the image
+    tags the registry holds (by default the one the config names).
     """
     raw = copy.deepcopy(stack_raw_config(base))
     edit(raw)
-    return run_program(encode(raw), stack=f"{base}-edited", recorded=recorded, zones=zones)
+    return run_program(
+        encode(raw), stack=f"{base}-edited", recorded=recorded, zones=zones, registry_tags=registry_tags
+    )
