@@ -12,7 +12,7 @@ import pytest
 
 from stack.config.model import StackConfig
 from stack.config.rules import StackConfigError
-from stack.tools.offline import is_secret, run_program
+from stack.tools.offline import is_secret, redact, run_program
 from stack.workloads import queue_scaling as qs
 from stack.workloads.app_secrets import secret_values
 from tests.infra.support.stack_files import encode, stack_raw_config
@@ -89,17 +89,6 @@ APP_SECRET = "app-secret-canary-5f1e"
 """A decrypted app secret, distinguishable wherever it would leak."""
 
 
-def _plain(value: Any) -> Any:
-    """`value` with every secret-marked part dropped: what the state holds in clear text."""
-    if is_secret(value):
-        return "[secret]"
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def test_an_app_secret_reaches_only_the_apps_secret_and_only_as_a_secret() -> None:
     raw = copy.deepcopy(stack_raw_config("exp-example"))
     raw["django-eks:app"]["secrets"] = {"NOTES_API_TOKEN": APP_SECRET}
@@ -115,7 +104,7 @@ def test_an_app_secret_reaches_only_the_apps_secret_and_only_as_a_secret() -> No
     assert is_secret(secret.inputs["stringData"])
     # ...and nowhere in clear text: no input or output of any resource, no stack output.
     for r in run.resources:
-        assert APP_SECRET not in repr(_plain(r.inputs)) + repr(_plain(r.outputs)), (r.type, r.name)
+        assert APP_SECRET not in repr(redact(r.inputs)) + repr(redact(r.outputs)), (r.type, r.name)
     assert APP_SECRET not in repr({k: v for k, v in run.outputs.items() if k not in run.secret_outputs})
     assert APP_SECRET not in repr(run.config)
 

@@ -217,7 +217,7 @@ def test_the_plan_of_an_app_with_secrets_says_it_cannot_decrypt_them_and_shows_n
     text = run_plan("--stack", "exp-secret", "--root", str(tmp_path), "--manifests", str(out))
     as_json = run_plan("--stack", "exp-secret", "--root", str(tmp_path), "--json")
     assert text.returncode == 0 and as_json.returncode == 0, text.stdout + text.stderr + as_json.stderr
-    plan = json.loads(as_json.stdout)["stacks"][0] if "stacks" in json.loads(as_json.stdout) else json.loads(as_json.stdout)
+    (plan,) = json.loads(as_json.stdout)["stacks"]
     assert plan["errors"] == []
     (warning,) = [w for w in plan["warnings"] if w.startswith("app.secrets:")]
     assert "NOTES_API_TOKEN" in warning and "cannot decrypt" in warning
