@@ -36,7 +36,11 @@ def small_config(**overrides: Any) -> StackConfig:
         "jobs": {"maxPixels": 30_000_000},
     }
     for key, value in overrides.items():
-        raw[key] = value
+        # None drops a section (`jobs=None` beside an `app`, which refuses the demo's keys).
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
     return parse_stack_config(raw)
 
 

@@ -105,3 +105,12 @@ def test_without_results_the_plan_says_how_to_get_them(tmp_path: Path) -> None:
     text = render_stack(plan("dev", results=None, root=tmp_path))
     assert "Throughput at full use" in text
     assert "20261101T000000Z-fixture.json" in text
+
+
+def test_an_apps_stack_gets_no_throughput_from_the_demos_benchmark() -> None:
+    example = next(p for p in all_stacks() if p.stack == "exp-example")
+    assert example.throughput is None
+    assert "demo service" in example.throughput_note
+    assert "Throughput: n/a: the benchmark results measure the demo service" in render_stack(example)
+    # The same results do give the demo's stacks their figures.
+    assert next(p for p in all_stacks() if p.stack == "dev").throughput is not None
