@@ -63,6 +63,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             target_security_group_id=cluster.security_group_id,
             deregistration_delay_seconds=config.web.graceful_timeout_seconds,
             tags=tags,
+            **({"health_check_path": config.app.health_path} if config.app is not None else {}),
         ),
     )
     datastore_network = DatastoreNetworkArgs(
@@ -83,7 +84,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             node_groups={name: pool.node_group for name, pool in cluster.node_pools.items()},
             vpc_id=network.vpc_id,
             depends_on=cluster.ready,
-            with_load_balancer_controller=config.image.tag is not None,
+            with_load_balancer_controller=config.image.named,
         ),
     )
     storage = Storage(
@@ -115,13 +116,13 @@ def build(config: StackConfig) -> dict[str, Any]:
         )
         observability = {"alarmTopicArn": watch.topic_arn, "dashboardName": watch.dashboard_name}
     app: dict[str, Any] = {"appUrl": load_balancer.url}
-    if config.image.tag is None:
+    if not config.image.named:
         # A stack without an image yet: the platform and the registry, so the deploy can push
         # the first image before the app exists (a new stack's first, untargeted `pulumi up`:
         # stack.tools.release.bootstrap).
-        pulumi.log.warn("image.tag is not set: the platform is deployed without the app")
+        pulumi.log.warn("neither image.tag nor image.digest is set: the platform is deployed without the app")
     else:
-        image = pinned_image(config, registry, config.image.tag)
+        image = pinned_image(config, registry)
         workloads = Workloads(
             "app",
             WorkloadsArgs(
@@ -142,16 +143,14 @@ def build(config: StackConfig) -> dict[str, Any]:
                 # After the autoscalers, so destroy removes the app (and its ScaledObject) first.
                 depends_on=[*cluster.ready, *addons.ready],
                 load_balancer_controller=addons.load_balancer_controller,
-                extra_settings=storage.bucket_name.apply(
-                    lambda bucket: pod_settings(config.storage, bucket=bucket, region=config.region)
-                ),
+                extra_settings=storage.bucket_name.apply(lambda bucket: pod_settings(config, bucket=bucket)),
                 pod_identity=storage.pod_identity,
             ),
         )
         app = {"appUrl": workloads.app_url, "namespace": workloads.namespace, "image": image}
     # The public listeners forward to the target group only after the web rollout (with the
     # pods healthy in it); without the app there are no targets to wait for.
-    load_balancer.serve(after=[] if config.image.tag is None else [workloads.web])
+    load_balancer.serve(after=[workloads.web] if config.image.named else [])
     # After the app: the preview principals' grants in its namespace come after the namespace.
     preview_access(
         "preview",

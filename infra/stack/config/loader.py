@@ -49,6 +49,21 @@ def decode_config_value(name: str, value: Any) -> Any:
     return value
 
 
+APP_KEY = f"{PROJECT}:app"
+"""The key whose `secure:` values (app.secrets) the engine decrypts and marks secret."""
+
+
+def app_secrets_decrypted() -> bool:
+    """Whether the engine handed over the `app` key as a secret, as it does a key holding any
+    `secure:` value, decrypted: the language host lists such keys in PULUMI_CONFIG_SECRET_KEYS
+    beside the values in PULUMI_CONFIG (pulumi 3.272 pulumi/runtime/config.py:80-87,
+    `get_config_secret_keys_env`), and `set_all_config(config, secret_keys)` sets them for a
+    provider or the mocks (config.py:39-51, read by `is_config_secret`, config.py:111-115)."""
+    from pulumi.runtime import config as runtime_config
+
+    return runtime_config.is_config_secret(APP_KEY) or APP_KEY in runtime_config.get_config_secret_keys_env()
+
+
 def raw_config_from_pulumi(project: str = PROJECT) -> dict[str, Any]:
     """This project's config keys (namespace stripped, objects decoded) plus aws:region."""
     from pulumi.runtime import config as runtime_config
@@ -68,7 +83,7 @@ def raw_config_from_pulumi(project: str = PROJECT) -> dict[str, Any]:
 
 def load_stack_config() -> StackConfig:
     """The validated config of the running stack. Raises StackConfigError before any resource."""
-    return parse_stack_config(raw_config_from_pulumi())
+    return parse_stack_config(raw_config_from_pulumi(), secrets_decrypted=app_secrets_decrypted())
 
 
 def project_config(pulumi_config: dict[str, Any]) -> dict[str, Any]:

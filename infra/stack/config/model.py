@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationInfo,
     field_validator,
 )
@@ -388,7 +389,7 @@ class WebConfig(Model):
     )
     load_test_endpoint: bool = Field(
         False,
-        description="Serve `GET /api/io?ms=N` (API_IO_ENABLED), the I/O-bound workload of `make load`: "
+        description="The demo's: serve `GET /api/io?ms=N` (API_IO_ENABLED), the I/O-bound workload of `make load`: "
         "for an experiment stack only, since any client can hold a request thread for up to 5 s per call.",
     )
     cpu_millicores: int = Field(500, ge=50, le=64000, description="CPU request per pod.")
@@ -533,7 +534,8 @@ class CronJobConfig(Model):
 
 
 class JobsConfig(Model):
-    """What the service accepts and stores at once, which sets the memory its pods need (stack/memory.py)."""
+    """The demo's settings (DEMO_SETTINGS): what the service accepts and stores at once, which sets
+    the memory its pods need (stack/memory.py)."""
 
     max_pixels: int = Field(
         40_000_000,
@@ -551,7 +553,8 @@ class JobsConfig(Model):
 
 
 class ReconcilerConfig(Model):
-    """The CronJob that re-enqueues stuck jobs and fails those past their attempt limit."""
+    """The demo's settings (DEMO_SETTINGS): the CronJob that re-enqueues stuck jobs and fails those
+    past their attempt limit."""
 
     every_minutes: int = Field(
         1, ge=1, le=60, description="Minutes between reconciler runs (a CronJob; 1 is its finest period)."
@@ -757,7 +760,8 @@ class ClusterAutoscalerConfig(Model):
 
 
 class ImageConfig(Model):
-    """The service image. Without a repository, the stack's own ECR repository is used."""
+    """The image of the app the stack deploys: the demo service's, or yours (`app`). Without a
+    repository, the stack's own ECR repository is used."""
 
     repository: str | None = Field(
         None,
@@ -771,6 +775,24 @@ class ImageConfig(Model):
         "the migration Job runs once per image. The deploy workflow sets the commit's tag. "
         "Without a tag only the platform is deployed, not the app (a new stack's first step).",
     )
+    digest: str | None = Field(
+        None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The image by digest instead of a tag (an image built and pushed elsewhere): "
+        "pods run <repository>@<digest> as given, without looking it up. A tag or a digest, not both.",
+    )
+
+    @field_validator("digest")
+    @classmethod
+    def _tag_or_digest(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("tag") is not None:
+            raise ValueError("give image.tag or image.digest, not both: the tag is resolved to a digest")
+        return value
+
+    @property
+    def named(self) -> bool:
+        """Whether an image is named (a tag or a digest): without one only the platform is deployed."""
+        return self.tag is not None or self.digest is not None
 
     @field_validator("repository")
     @classmethod
@@ -790,7 +812,8 @@ class ImageConfig(Model):
 
 
 class BenchmarkConfig(Model):
-    """The service's benchmark (`python -m benchmarks run`) as a Job on one node pool."""
+    """The demo's settings (DEMO_SETTINGS): the service's benchmark (`python -m benchmarks run`) as a
+    Job on one node pool."""
 
     node_pool: PoolName | None = Field(
         None,
@@ -969,6 +992,122 @@ class DeployConfig(Model):
         return len(self.runner) == 1 and GITHUB_HOSTED_RUNNER.fullmatch(self.runner[0]) is not None
 
 
+# --- the app: any Django + Celery project (absent: the demo service) ---------------------
+
+_PYTHON_PATH = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _python_path(kind: str, attribute: bool) -> Any:
+    pattern = re.compile(rf"{_PYTHON_PATH}:{_PYTHON_PATH}" if attribute else rf"{_PYTHON_PATH}(:{_PYTHON_PATH})?")
+    shape = "<module>:<callable>, e.g. mysite.wsgi:application" if attribute else "<module> or <module>:<attribute>"
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {kind} ({shape})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an environment variable name (letters, digits and '_', not starting with a digit)")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
+
+class EncryptedValue(Model):
+    """A `secure:` value as the stack file stores it: ciphertext only the Pulumi engine (with the
+    stack's secrets provider) decrypts. The engine hands the program the plain value; only an
+    offline reading of the stack file (`make plan`, the tests) ever sees this."""
+
+    secure: str = Field(min_length=1, description="Ciphertext written by `pulumi config set --secret`.")
+
+
+SecretValue = SecretStr | EncryptedValue
+"""A secret of `app.secrets`: the decrypted value (masked in every repr and dump of the config)
+or, read offline from the stack file, its ciphertext."""
+
+
+class AppConfig(Model):
+    """Your Django + Celery project (docs/your-app.md, docs/app-contract.md). Without this
+    section the stack deploys the demo service (service/) and the demo's settings apply:
+    `jobs`, `reconciler`, `benchmark`, `web.loadTestEndpoint` (DEMO_SETTINGS)."""
+
+    settings_module: Annotated[str, _python_path("a Python module", attribute=False)] = Field(
+        description="DJANGO_SETTINGS_MODULE of every pod, e.g. mysite.settings."
+    )
+    wsgi: Annotated[str, _python_path("a WSGI callable", attribute=True)] = Field(
+        description="The WSGI callable the web server serves (APP_WSGI), e.g. mysite.wsgi:application."
+    )
+    celery: Annotated[str, _python_path("a Celery app", attribute=False)] = Field(
+        description="The Celery app, as `celery --app` takes it (APP_CELERY), e.g. mysite or mysite.celery:app."
+    )
+    health_path: str = Field(
+        "/healthz",
+        pattern=r"^/[A-Za-z0-9._~/-]*$",
+        description="Path the ALB health-checks through the web pods' proxy (200 when the process "
+        "serves), also the probe server's (APP_HEALTH_PATH). It must answer any Host header "
+        "(ALB health checks carry the pod IP), before Django's ALLOWED_HOSTS check.",
+    )
+    uses_files_bucket: bool = Field(
+        False,
+        description="Whether the app stores files in the stack's S3 bucket: its web, worker and "
+        "migration pods then get AWS_STORAGE_BUCKET_NAME, AWS_S3_REGION_NAME and read/write access "
+        "to the bucket through Pod Identity. false: no bucket variable and no S3 permission for its pods.",
+    )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Extra environment of every app pod (the app's ConfigMap); not for secrets. "
+        "Names the platform sets are refused.",
+    )
+    secrets: dict[EnvName, SecretValue] = Field(
+        default_factory=dict,
+        description="Secret environment of every app pod, each value set with `pulumi config set "
+        "--secret --path app.secrets.<NAME> <value>` (a `secure:` value in the stack file): kept "
+        "encrypted in the state and delivered in the app's Kubernetes Secret. Plain values are refused.",
+    )
+
+    @field_validator("secrets")
+    @classmethod
+    def _not_also_env(cls, value: dict[str, SecretValue], info: ValidationInfo) -> dict[str, SecretValue]:
+        both = sorted(set(value) & set(info.data.get("env") or ()))
+        if both:
+            raise ValueError(f"{', '.join(both)} is also in app.env; give each variable once")
+        return value
+
+    @property
+    def encrypted_secrets(self) -> list[str]:
+        """The secrets still encrypted (read offline): their values are not known here."""
+        return sorted(name for name, value in self.secrets.items() if isinstance(value, EncryptedValue))
+
+    @property
+    def decrypted_secrets(self) -> list[str]:
+        """The secrets whose values are here: decrypted by the engine, or plain in the file."""
+        return sorted(name for name, value in self.secrets.items() if isinstance(value, SecretStr))
+
+
+DEMO_SETTINGS: dict[str, str] = {
+    "jobs": "the demo's pixel limit and upload slots (JOBS_* environment)",
+    "reconciler": "the demo's job reconciler CronJob",
+    "benchmark": "the demo's benchmark Job",
+    "web.loadTestEndpoint": "the demo's GET /api/io (API_IO_ENABLED)",
+}
+"""The stack file keys that configure the demo service alone: rendered only when the demo is the
+app (no `app` section); set together with `app` they are errors."""
+
+
+def demo_settings_set(config: StackConfig) -> list[str]:
+    """The demo-only keys (DEMO_SETTINGS) a stack file sets."""
+    found = [key for key in ("jobs", "reconciler", "benchmark") if key in config.model_fields_set]
+    if "load_test_endpoint" in config.web.model_fields_set:
+        found.append("web.loadTestEndpoint")
+    return found
+
+
 class StackConfig(Model):
     """Everything a stack file configures."""
 
@@ -1002,3 +1141,7 @@ class StackConfig(Model):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    app: AppConfig | None = Field(
+        None,
+        description="Your Django + Celery project; without it the stack deploys the demo service.",
+    )

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from stack.config.memory import memory_problems
-from stack.config.model import LoadBalancerConfig, StackConfig
+from stack.config.model import DEMO_SETTINGS, LoadBalancerConfig, StackConfig, demo_settings_set
 from stack.config.workers import worker_deployments, worker_map_problems
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def load_balancer_problems(config: LoadBalancerConfig) -> list[ConfigProblem]:
     return problems
 
 
-def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
+def cross_section_problems(config: StackConfig, *, secrets_decrypted: bool = False) -> list[ConfigProblem]:
     """The rules no single section can check alone."""
     problems: list[ConfigProblem] = []
     pools = config.node_pools
@@ -155,8 +155,11 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
             )
         )
     problems.extend(load_balancer_problems(config.load_balancer))
-    problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
+    if config.app is None:
+        # The memory model is the demo's (its uploads and images); an app sizes its own pods.
+        problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
     problems.extend(ConfigProblem(path, message) for path, message in worker_map_problems(config))
+    problems += app_problems(config, secrets_decrypted=secrets_decrypted)
     if not any(pool.schedules_system_pods for pool in pools.values()):
         problems.append(
             ConfigProblem(
@@ -165,6 +168,53 @@ def cross_section_problems(config: StackConfig) -> list[ConfigProblem]:
                 "system pods (CoreDNS, the load balancer controller, metrics-server)",
             )
         )
+    return problems
+
+
+PLATFORM_ENV_NAMES = frozenset({
+    "DATABASE_URL", "REDIS_URL", "PYTHONUNBUFFERED", "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
+    "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS", "DJANGO_LOG_LEVEL",
+    "DJANGO_SECURE_SSL_REDIRECT",
+})
+PLATFORM_ENV_PREFIXES = ("APP_", "WEB_", "WORKER_", "PROBE_", "CELERY_", "AWS_")
+"""The environment the platform gives an app's pods (docs/app-contract.md): `app.env` and
+`app.secrets` may not set these names, nor any under these prefixes (AWS_: the bucket's, and
+those the Pod Identity agent injects)."""
+
+
+def platform_env_name(name: str) -> bool:
+    return name in PLATFORM_ENV_NAMES or name.startswith(PLATFORM_ENV_PREFIXES)
+
+
+def app_problems(config: StackConfig, *, secrets_decrypted: bool) -> list[ConfigProblem]:
+    """With an `app` section: no demo-only key, no variable of the platform's own, and no secret
+    in plain text (a value not `secure:` in the stack file: the engine did not decrypt it)."""
+    app = config.app
+    if app is None:
+        return []
+    problems = [
+        ConfigProblem(key, f"is one of the demo's settings ({DEMO_SETTINGS[key]}) and has no effect on your app; remove it")
+        for key in demo_settings_set(config)
+    ]
+    for section, names in (("app.env", app.env), ("app.secrets", app.secrets)):
+        problems += [
+            ConfigProblem(
+                f"{section}.{name}",
+                "is set by the platform (docs/app-contract.md: the names it sets and the prefixes "
+                f"{', '.join(PLATFORM_ENV_PREFIXES)} are its own); choose another name",
+            )
+            for name in names
+            if platform_env_name(name)
+        ]
+    if not secrets_decrypted:
+        problems += [
+            ConfigProblem(
+                f"app.secrets.{name}",
+                f"is plain text in the stack file; store it encrypted: `pulumi config set --secret "
+                f"--path app.secrets.{name} <value>` (only its ciphertext is written)",
+            )
+            for name in app.decrypted_secrets
+        ]
     return problems
 
 
@@ -188,13 +238,18 @@ def _problems_from(error: ValidationError) -> list[ConfigProblem]:
     return problems
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate a stack's config, given as {camelCase key: value} without the namespace."""
+def parse_stack_config(raw: Mapping[str, Any], *, secrets_decrypted: bool = False) -> StackConfig:
+    """Validate a stack's config, given as {camelCase key: value} without the namespace.
+
+    `secrets_decrypted`: the engine handed over `app` as a secret key, its `secure:` values
+    decrypted (stack.config.loader); otherwise a plain string in `app.secrets` was plain text in
+    the stack file, and is refused.
+    """
     try:
         config = StackConfig.model_validate(dict(raw))
     except ValidationError as e:
         raise StackConfigError(_problems_from(e)) from None
-    problems = cross_section_problems(config)
+    problems = cross_section_problems(config, secrets_decrypted=secrets_decrypted)
     if problems:
         raise StackConfigError(problems)
     return config

@@ -49,9 +49,19 @@ instance types from `infra/stack/data/instance-catalog.csv`.
 With `workers` (`infra/stack/config/workers.py`): not together with `worker`; each entry's
 `nodePool` a configured pool and its replicas within its bounds; a queue in one entry only; the
 same `visibilityTimeoutSeconds` in every entry, above the longest `taskTimeLimitSeconds` of any
-entry (every worker restores every queue's unacknowledged messages); one entry consumes the
-`jobs` queue, and its `memoryMib` holds the largest image at its `concurrency`. `beat.nodePool`
-and `cronJobs.<name>.nodePool`, when set, name configured pools."""
+entry (every worker restores every queue's unacknowledged messages); with the demo, one entry
+consumes the `jobs` queue, and its `memoryMib` holds the largest image at its `concurrency`. `beat.nodePool`
+and `cronJobs.<name>.nodePool`, when set, name configured pools.
+
+With an `app` section (your Django + Celery project, [docs/your-app.md](your-app.md)) the demo's
+settings are refused, each error naming its key: `jobs`, `reconciler`, `benchmark` and
+`web.loadTestEndpoint` configure the demo service alone (its pixel limit and upload slots, its job
+reconciler CronJob, its benchmark Job, its `/api/io`), and the memory rules above, which model
+the demo's uploads and images, do not apply. `app.env` and `app.secrets` may not set a variable
+the platform sets (`DATABASE_URL`, `REDIS_URL`, `DJANGO_SETTINGS_MODULE`, `DJANGO_SECRET_KEY`, the
+other `DJANGO_*` it sets, `PYTHONUNBUFFERED`, and any `APP_*`, `WEB_*`, `WORKER_*`, `PROBE_*`,
+`CELERY_*`, `AWS_*`), nor one name in both; each `app.secrets` value must be `secure:` in the
+stack file (`pulumi config set --secret --path app.secrets.<NAME> <value>`)."""
 
 
 def stack_file_schema() -> dict[str, Any]:
@@ -94,6 +104,8 @@ def _type_name(prop: dict[str, Any], definitions: dict[str, Any]) -> str:
         return " \\| ".join(_type_name(p, definitions) for p in prop["anyOf"])
     if prop.get("type") == "array":
         return f"list of {_type_name(prop.get('items', {}), definitions)}"
+    if prop.get("type") == "object" and "anyOf" in prop.get("additionalProperties", {}):
+        return "map of name to `secure:` value"
     if prop.get("type") == "object":
         return "map of string to string"
     return str(prop.get("type", "any"))
@@ -120,7 +132,17 @@ def _rows(
         default = defaults.get(name, prop.get("default")) if isinstance(defaults, dict) else None
         shown = "(required)" if name in required else json.dumps(default)
         nested = _definition(prop, definitions)
-        if nested is not None and "$ref" in prop:
+        optional = [p for p in prop.get("anyOf", []) if "$ref" in p]
+        if nested is None and optional:
+            # An optional section (`app`): its row, then its keys.
+            rows.append((key, "optional section", json.dumps(default), prop.get("description", "")))
+            section = _definition(optional[0], definitions) or {}
+            section_defaults = {
+                n: "(required)" if n in section.get("required", ()) else p.get("default")
+                for n, p in section.get("properties", {}).items()
+            }
+            rows.extend(_rows(section, section_defaults, definitions, f"{key}."))
+        elif nested is not None and "$ref" in prop:
             rows.extend(_rows(nested, default or {}, definitions, f"{key}."))
         elif nested is not None and "anyOf" in prop:
             rows.append((key, "object \\| null", shown, prop.get("description", "")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stack.config.model import StackConfig, WorkerConfig
-from stack.config.names import DEFAULT_QUEUE, WORKER
+from stack.config.names import APP_DEFAULT_QUEUE, DEFAULT_QUEUE, WORKER
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,15 @@ def uses_worker_map(config: StackConfig) -> bool:
     return bool(config.workers)
 
 
+def single_worker_queue(config: StackConfig) -> str:
+    """The queue of a single `worker`: the demo's jobs queue, or an app's Celery default queue."""
+    return DEFAULT_QUEUE if config.app is None else APP_DEFAULT_QUEUE
+
+
 def worker_deployments(config: StackConfig) -> list[WorkerDeployment]:
     """The stack's worker Deployments, in the stack file's order."""
     if not config.workers:
-        return [WorkerDeployment(WORKER, WORKER, (DEFAULT_QUEUE,), config.worker, from_map=False)]
+        return [WorkerDeployment(WORKER, WORKER, (single_worker_queue(config),), config.worker, from_map=False)]
     return [
         WorkerDeployment(f"workers.{key}", f"{WORKER}-{key}", tuple(spec.queues), spec, from_map=True)
         for key, spec in config.workers.items()
@@ -111,7 +116,7 @@ def worker_map_problems(config: StackConfig) -> list[tuple[str, str]]:
                 f"of any worker Deployment ({longest}): any worker restores any queue's unacknowledged "
                 "messages, so a shorter timeout delivers a running task twice",
             ))
-    if not any(DEFAULT_QUEUE in d.queues for d in deployments):
+    if config.app is None and not any(DEFAULT_QUEUE in d.queues for d in deployments):
         problems.append((
             "workers",
             f"no worker Deployment consumes the queue {DEFAULT_QUEUE!r}, where the service sends its "

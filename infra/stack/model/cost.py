@@ -293,11 +293,13 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
         f"assumption: {s3.jobs_per_day:,} jobs/day x ({s3.average_upload_mib:g} + "
         f"{s3.average_result_mib:g}) MiB, kept {s3.retention_days} days"
     )
+    # An app that does not use the bucket stores nothing in it (app.usesFilesBucket).
+    files = config.app is None or config.app.uses_files_bucket
     for item, quantity, unit, price in (
         ("S3 files bucket: Standard storage", usage.gb_month, "GB-month", "s3_standard_storage"),
         ("S3 files bucket: PUT requests", usage.put_requests / 1000, "1000-requests", "s3_put_requests"),
         ("S3 files bucket: GET requests", usage.get_requests / 1000, "1000-requests", "s3_get_requests"),
-    ):
+    ) if files else ():
         usd = prices.service(price)
         items.append(CostItem("s3", item, quantity, unit, usd, quantity * usd, quantity * usd, assumption))
 
@@ -308,8 +310,11 @@ def monthly_cost(config: StackConfig, prices: PriceBook | None = None) -> CostEs
         f"a month is {HOURS_PER_MONTH} hours; node pools at desired size; 'scaled in' and 'scaled out': "
         "the nodes the Cluster Autoscaler keeps with every workload at its minimum or maximum "
         "replicas, within minSize..maxSize",
-        f"S3: {assumption.removeprefix('assumption: ')}; per job {PUTS_PER_JOB} PUTs (upload, "
-        f"result) and {GETS_PER_JOB} GETs (the worker's read, one result download); DELETEs are free",
+        *(
+            [f"S3: {assumption.removeprefix('assumption: ')}; per job {PUTS_PER_JOB} PUTs (upload, "
+             f"result) and {GETS_PER_JOB} GETs (the worker's read, one result download); DELETEs are free"]
+            if files else []
+        ),
         f"ALB LCUs assumed: {ALB_LCU_ASSUMED:g}",
         "not included: data transfer, NAT data processing, ECR storage, extra backups",
     ]

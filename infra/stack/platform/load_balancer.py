@@ -114,6 +114,9 @@ class LoadBalancerArgs:
     """The security group of the pods (EKS's cluster security group, carried by every node)."""
     deregistration_delay_seconds: int
     tags: dict[str, str]
+    health_check_path: str = HEALTH_CHECK_PATH
+    """The app's health path (app.healthPath); the demo's is /healthz. A change is made in place
+    (ModifyTargetGroup), the target group is kept."""
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -193,8 +196,8 @@ class LoadBalancer(pulumi.ComponentResource):
             deregistration_delay=args.deregistration_delay_seconds,
             health_check={
                 # ALB health checks carry the pod IP as Host; the service answers /healthz
-                # before Django's host validation for that reason.
-                "path": HEALTH_CHECK_PATH,
+                # (an app its health path) before Django's host validation for that reason.
+                "path": args.health_check_path,
                 "port": "traffic-port",
                 "protocol": "HTTP",
                 "matcher": "200",

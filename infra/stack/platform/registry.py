@@ -196,8 +196,9 @@ def _tag_and_digest(image: Any) -> tuple[str | None, str]:
     return image.image_tag, str(image.image_digest)
 
 
-def pinned_image(config: StackConfig, registry: Registry, tag: str) -> pulumi.Output[str]:
-    """`repo@sha256:...` of the configured tag, resolved from ECR now (ListImages).
+def pinned_image(config: StackConfig, registry: Registry) -> pulumi.Output[str]:
+    """`repo@sha256:...` of the configured digest as given, or of the configured tag, resolved
+    from ECR now (ListImages).
 
     Listing rather than `aws.ecr.get_image`: a missing tag then fails with an error that names
     the tag, the repository and the fix, not the provider's ImageNotFoundException. A preview
@@ -212,6 +213,11 @@ def pinned_image(config: StackConfig, registry: Registry, tag: str) -> pulumi.Ou
     else:
         url, name, registry_id = registry.repository_url, registry.repository_name, registry.registry_id
         region = config.region
+    digest, tag = config.image.digest, config.image.tag
+    if digest is not None:
+        return pulumi.Output.from_input(url).apply(lambda repository: pinned_reference(repository, digest))
+    if tag is None:
+        raise ValueError("image.tag or image.digest must be set to deploy the app")
     listed = aws.ecr.get_images_output(repository_name=name, registry_id=registry_id, region=region)
 
     def pin(values: list[Any]) -> str:

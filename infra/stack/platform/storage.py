@@ -17,6 +17,10 @@ web and worker may also list the bucket: HeadBucket, the cheap start-up check th
 exists and the credentials work, needs s3:ListBucket, and without it a missing key answers
 403 instead of 404.
 
+That is the demo's layout. An app (`app` section) with `usesFilesBucket: true` lays out the
+bucket as it likes: its web, worker and migrate pods may read, write, delete and list any key.
+Without `usesFilesBucket` its pods get no role at all, and no bucket variable.
+
 The document builders are plain functions, so tests evaluate them without the engine.
 """
 
@@ -93,6 +97,29 @@ POD_ACCESS: dict[str, PodAccess] = {
 }
 
 
+APP_POD_ACCESS: dict[str, PodAccess] = {
+    kind: PodAccess(
+        kind,
+        {"": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")},
+        ("s3:ListBucket",),
+    )
+    for kind in (WEB, WORKER, MIGRATE)
+}
+"""An app's pods on the bucket, with `app.usesFilesBucket`: any key of the stack's bucket."""
+
+
+def pod_access(config: StackConfig) -> dict[str, PodAccess]:
+    """Each pod kind's access to the bucket: the demo's, an app's, or none."""
+    if config.app is None:
+        return POD_ACCESS
+    return APP_POD_ACCESS if config.app.uses_files_bucket else {}
+
+
+def uses_bucket(config: StackConfig) -> bool:
+    """Whether the app's pods get the bucket's variables (pod_settings)."""
+    return config.app is None or config.app.uses_files_bucket
+
+
 def partition(region: str) -> str:
     if region.startswith("cn-"):
         return "aws-cn"
@@ -116,7 +143,7 @@ def pod_policy(access: PodAccess, arn: str) -> dict[str, Any]:
     """The identity policy of one pod kind's role."""
     statements: list[dict[str, Any]] = [
         {
-            "Sid": prefix.strip("/").capitalize(),
+            "Sid": prefix.strip("/").capitalize() or "Objects",
             "Effect": "Allow",
             "Action": list(actions),
             "Resource": f"{arn}/{prefix}*",
@@ -145,7 +172,22 @@ def bucket_policy(arn: str) -> dict[str, Any]:
     }
 
 
-def lifecycle_rules(storage: StorageConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
+def expires(config: StackConfig) -> bool:
+    """Whether the bucket expires objects after storage.retentionDays: always for the demo (its
+    jobs expire), for an app only when its stack file sets the key (its files are its own)."""
+    return config.app is None or "retention_days" in config.storage.model_fields_set
+
+
+def lifecycle_rules(storage: StorageConfig, *, expire: bool = True) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
+    if not expire:
+        return [
+            {
+                "id": "abort-incomplete-multipart",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_MULTIPART_DAYS},
+            }
+        ]
     return [
         {
             "id": "expire-after-retention",
@@ -157,14 +199,15 @@ def lifecycle_rules(storage: StorageConfig) -> list[aws.s3.BucketLifecycleConfig
     ]
 
 
-def pod_settings(storage: StorageConfig, *, bucket: str, region: str) -> dict[str, str]:
+def pod_settings(config: StackConfig, *, bucket: str) -> dict[str, str]:
     """Environment of every app pod: the names django-storages reads, and the retention the
-    app's expiry applies."""
-    return {
-        "AWS_STORAGE_BUCKET_NAME": bucket,
-        "AWS_S3_REGION_NAME": region,
-        "JOBS_RETENTION_DAYS": str(storage.retention_days),
-    }
+    demo's expiry applies; none for an app that does not use the bucket."""
+    if not uses_bucket(config):
+        return {}
+    settings = {"AWS_STORAGE_BUCKET_NAME": bucket, "AWS_S3_REGION_NAME": config.region}
+    if config.app is None:
+        settings["JOBS_RETENTION_DAYS"] = str(config.storage.retention_days)
+    return settings
 
 
 def compact(document: Mapping[str, Any]) -> str:
@@ -242,7 +285,7 @@ class Storage(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket",
             bucket=bucket.id,
-            rules=lifecycle_rules(storage),
+            rules=lifecycle_rules(storage, expire=expires(config)),
             opts=child,
         )
         aws.s3.BucketPolicy(
@@ -268,7 +311,7 @@ class Storage(pulumi.ComponentResource):
         )
 
         associations: list[aws.eks.PodIdentityAssociation] = []
-        for kind, access in POD_ACCESS.items():
+        for kind, access in pod_access(config).items():
             role = aws.iam.Role(
                 f"{name}-{kind}",
                 assume_role_policy=json.dumps(trust_policy()),

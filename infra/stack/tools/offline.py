@@ -347,6 +347,7 @@ def run_program(
     registry_tags: Sequence[str] | None = None,
     preview: bool = False,
     mocks_type: type[OfflineMocks] = OfflineMocks,
+    secret_keys: Sequence[str] = (),
 ) -> OfflineRun:
     """Run `<root>/infra` with the given config under the mock engine and record everything.
 
@@ -355,14 +356,16 @@ def run_program(
     (zone name, zone ID) pairs. `deployer` is the role name the caller identity reports;
     `registry_tags` the image tags the registry holds (by default the one the config names, as
     after the deploy workflow pushed it); `preview` runs it as `pulumi preview` does;
-    `mocks_type` answers the registrations and calls in place of `OfflineMocks`.
+    `mocks_type` answers the registrations and calls in place of `OfflineMocks`;
+    `secret_keys` the config keys handed over as secrets, decrypted, as the engine hands over a
+    key holding `secure:` values (a stack file read offline has only their ciphertext).
     """
     region = pulumi_config.get("aws:region", "us-east-1")
     tags = configured_image_tags(pulumi_config) if registry_tags is None else registry_tags
     mocks = mocks_type(region, zones, deployer, tags)
     monitor = _RecordingMonitor(mocks, [] if recorded is None else recorded)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_all_config(dict(pulumi_config))
+    pulumi.runtime.set_all_config(dict(pulumi_config), list(secret_keys))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     root_stack = pulumi_settings.get_root_resource()
     program = str(root / "infra")

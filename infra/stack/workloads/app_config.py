@@ -6,22 +6,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from stack.config.model import StackConfig
-from stack.config.names import DEFAULT_QUEUE, NAMESPACE
-from stack.config.workers import longest_task_seconds, visibility_timeout_seconds
+from stack.config.model import AppConfig, EncryptedValue, StackConfig
+from stack.config.names import BEAT, MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.workers import longest_task_seconds, single_worker_queue, visibility_timeout_seconds
 from stack.config.memory import memory_settings
 from stack.workloads import proxy
 from stack.workloads.pods import CONFIG_MAP, PART_OF, SECRET, Manifest, metadata
-from stack.workloads.reconciler import reconciler_settings
+from stack.workloads.reconciler import RECONCILER, reconciler_settings
 
 SETTINGS_MODULE = "config.settings.production"
 HEARTBEAT_FILE = "/tmp/celery-worker-heartbeat"
 LOG_LEVEL = "INFO"
 
-CELERY_QUEUE = DEFAULT_QUEUE
-"""The queue the web sends jobs to, which the single worker consumes (CELERY_QUEUE in the
-containers' environment; the service's default is the same name), and whose Redis list the
-worker ScaledObject watches."""
+def components(config: StackConfig) -> tuple[str, ...]:
+    """The app's pod kinds, each with its own service account: the demo's job reconciler only
+    where the demo is the app."""
+    demo = (RECONCILER,) if config.app is None else ()
+    return (WEB, WORKER, MIGRATE, *demo, *((BEAT,) if config.beat is not None else ()))
 
 
 def pod_security_version(config: StackConfig) -> str:
@@ -79,10 +80,11 @@ def csrf_trusted_origins(app_url: str) -> list[str]:
 
 
 def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dict[str, str]:
-    """The non-secret environment of every app container (the ConfigMap's data)."""
+    """The non-secret environment of every app container (the ConfigMap's data): the platform's
+    (docs/app-contract.md), then the demo's own settings or the app's `env`."""
     https = config.load_balancer.certificate_arn is not None
-    return {
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+    platform = {
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE if config.app is None else config.app.settings_module,
         "DJANGO_DEBUG": "false",
         "DJANGO_ALLOWED_HOSTS": ",".join(allowed_hosts(alb_dns_name, app_url)),
         "DJANGO_CSRF_TRUSTED_ORIGINS": ",".join(csrf_trusted_origins(app_url)),
@@ -93,11 +95,16 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
         # ConfigMap's (the other pods') is the longest.
         "CELERY_TASK_TIME_LIMIT": str(longest_task_seconds(config)),
         "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout_seconds(config)),
-        "CELERY_QUEUE": CELERY_QUEUE,
-        # The web pod's proxy sizes its body limit from the same number.
-        "JOBS_MAX_UPLOAD_BYTES": str(proxy.MAX_UPLOAD_BYTES),
+        "CELERY_QUEUE": single_worker_queue(config),
         "CELERY_HEARTBEAT_FILE": HEARTBEAT_FILE,
         "PYTHONUNBUFFERED": "1",
+    }
+    if config.app is not None:
+        return {**platform, **config.app.env}
+    return {
+        **platform,
+        # The web pod's proxy sizes its body limit from the same number.
+        "JOBS_MAX_UPLOAD_BYTES": str(proxy.MAX_UPLOAD_BYTES),
         "API_IO_ENABLED": "true" if config.web.load_test_endpoint else "false",
         **reconciler_settings(config),
         **memory_settings(config),
@@ -105,6 +112,12 @@ def app_settings(config: StackConfig, *, alb_dns_name: str, app_url: str) -> dic
 
 
 SECRET_KEYS = ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+"""The platform's secrets; an app's own (app.secrets) follow them in the same Secret."""
+
+
+def secret_names(config: StackConfig) -> tuple[str, ...]:
+    """Every key of the app's Secret."""
+    return SECRET_KEYS + tuple(sorted(config.app.secrets) if config.app is not None else ())
 
 
 def config_map(config: StackConfig, *, alb_dns_name: str, app_url: str) -> Manifest:
@@ -116,9 +129,9 @@ def config_map(config: StackConfig, *, alb_dns_name: str, app_url: str) -> Manif
     }
 
 
-def secret(values: Mapping[str, str]) -> Manifest:
-    """The Secret with `values` as stringData; in the cluster the values are secret Outputs."""
-    missing = set(SECRET_KEYS) - set(values)
+def secret(values: Mapping[str, str], names: tuple[str, ...] = SECRET_KEYS) -> Manifest:
+    """The Secret with `values` of `names` as stringData; in the cluster the values are secret Outputs."""
+    missing = set(names) - set(values)
     if missing:
         raise ValueError(f"secret values missing: {', '.join(sorted(missing))}")
     return {
@@ -126,7 +139,7 @@ def secret(values: Mapping[str, str]) -> Manifest:
         "kind": "Secret",
         "metadata": metadata(SECRET, "config"),
         "type": "Opaque",
-        "stringData": {key: values[key] for key in SECRET_KEYS},
+        "stringData": {key: values[key] for key in names},
     }
 
 
@@ -137,3 +150,17 @@ PLACEHOLDER_SECRETS = {
     "REDIS_URL": "rediss://:placeholder-redis-token@redis:6379/0?ssl_cert_reqs=required",
 }
 """Stand-ins for the Secret's values in offline renderings; never real credentials."""
+
+ENCRYPTED_PLACEHOLDER = "placeholder-encrypted-in-the-stack-file"
+"""What an offline rendering shows of an app secret: its ciphertext is not decrypted offline."""
+
+
+def app_secret_values(app: AppConfig | None) -> dict[str, str]:
+    """The app's own secrets (app.secrets) as the Secret holds them; a value still encrypted
+    (read offline, without the engine) as ENCRYPTED_PLACEHOLDER."""
+    if app is None:
+        return {}
+    return {
+        name: ENCRYPTED_PLACEHOLDER if isinstance(value, EncryptedValue) else value.get_secret_value()
+        for name, value in app.secrets.items()
+    }

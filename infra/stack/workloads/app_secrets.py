@@ -1,5 +1,7 @@
 """The app's Secrets in the cluster: the generated Django key with the database and Redis URLs
-(every app pod's environment), and the Redis token alone for KEDA's queue-length scaler.
+and an app's own secrets (app.secrets: `secure:` values of the stack file, which the engine
+decrypts for the program) in every app pod's environment, and the Redis token alone for KEDA's
+queue-length scaler.
 
 Their values only ever travel as secret Outputs: in the state, `data` and `stringData` stay
 encrypted even when an input arrived in plain text.
@@ -7,6 +9,7 @@ encrypted even when an input arrived in plain text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import pulumi
@@ -27,11 +30,21 @@ def _encrypted(options: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
 
 
 def secret_values(
-    *, secret_key: pulumi.Input[str], database_url: pulumi.Input[str], redis_url: pulumi.Input[str]
+    *,
+    secret_key: pulumi.Input[str],
+    database_url: pulumi.Input[str],
+    redis_url: pulumi.Input[str],
+    app_secrets: Mapping[str, str] | None = None,
 ) -> pulumi.Output[dict[str, str]]:
-    """The Secret's stringData, always a secret Output, even if an input arrived in plain text."""
+    """The Secret's stringData, always a secret Output, even if an input arrived in plain text.
+
+    `app_secrets` are the app's own, plain only inside this process: the Output wrapping them is
+    secret from the start (Output.secret), so the engine stores them encrypted and shows them as
+    [secret]; pulumi_kubernetes 4.34 core/v1/Secret.py:229-235 wraps `data` and `stringData` in
+    Output.secret too and lists both as additional secret outputs."""
+    extra = dict(app_secrets or {})
     values = pulumi.Output.all(secret_key, database_url, redis_url).apply(
-        lambda v: dict(zip(app_config.SECRET_KEYS, (str(x) for x in v), strict=True))
+        lambda v: {**dict(zip(app_config.SECRET_KEYS, (str(x) for x in v), strict=True)), **extra}
     )
     return pulumi.Output.secret(values)
 
@@ -47,6 +60,7 @@ def register_app_secret(
     *,
     database_url: pulumi.Input[str],
     redis_url: pulumi.Input[str],
+    app_secrets: Mapping[str, str] | None = None,
 ) -> k8s.core.v1.Secret:
     """The app's Secret (role "secret"), auto-named like the ConfigMap, with a Django secret key
     generated once and kept in the state."""
@@ -63,7 +77,9 @@ def register_app_secret(
         type=placeholder_secret["type"],
         string_data=cast(
             Any,
-            secret_values(secret_key=secret_key.result, database_url=database_url, redis_url=redis_url),
+            secret_values(
+                secret_key=secret_key.result, database_url=database_url, redis_url=redis_url, app_secrets=app_secrets
+            ),
         ),
         opts=_encrypted(children.after("secret")),
     )

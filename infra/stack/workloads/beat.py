@@ -30,8 +30,6 @@ from stack.config.names import BEAT
 from stack.model.pod_requests import beat_pool
 from stack.workloads import pods
 
-BEAT_COMMAND = ["python", "-m", "django_eks_runtime", BEAT]
-"""The runtime package's launcher of `celery beat` (the app contract's generic command)."""
 
 TERMINATION_GRACE_SECONDS = 30
 """Beat holds no task: SIGTERM stops it at once, the grace is only the usual ceiling."""
@@ -50,10 +48,14 @@ def beat_statefulset(
         raise ValueError("the stack configures no beat")
     pool_name = beat_pool(config)
     # The schedule's state file (celerybeat-schedule) goes to the writable /tmp.
+    # The launcher's `beat`: the demo's (its Celery app filled in) or the runtime package's, which
+    # an app's pod tells its Celery app (APP_CELERY), as its workers' do.
     container = pods.app_container(
-        BEAT, image, list(BEAT_COMMAND), config_map_name=config_map_name, secret_name=secret_name,
-        cpu_millicores=beat.cpu_millicores, memory_mib=beat.memory_mib,
+        BEAT, image, pods.launch_command(BEAT, config.app), config_map_name=config_map_name,
+        secret_name=secret_name, cpu_millicores=beat.cpu_millicores, memory_mib=beat.memory_mib,
     )  # fmt: skip
+    if config.app is not None:
+        container["env"] = pods.env_list({"APP_CELERY": config.app.celery})
     spec = pods.pod_spec(
         component=BEAT,
         pool_name=pool_name,

@@ -25,7 +25,6 @@ from stack.workloads.app_secrets import auto_named, register_app_secret
 from stack.workloads.beat import beat_statefulset
 from stack.workloads.benchmark import benchmark_job
 from stack.workloads.cron_jobs import cron_job, cron_job_name
-from stack.workloads.manifests import service_accounts
 from stack.workloads.migration import MIGRATION_DEADLINE_SECONDS, migration_job
 from stack.workloads.network_policies import network_policies, policy_metadata, policy_names
 from stack.workloads.order import Children
@@ -133,7 +132,7 @@ class Workloads(pulumi.ComponentResource):
                     automount_service_account_token=sa["automountServiceAccountToken"],
                     opts=after("service-accounts"),
                 )
-                for component in service_accounts(config)
+                for component in app_config.components(config)
                 for sa in [app_config.service_account(component)]
             ),
         )
@@ -162,7 +161,13 @@ class Workloads(pulumi.ComponentResource):
             ),
         )
 
-        secret = register_app_secret(name, children, database_url=args.database_url, redis_url=args.redis_url)
+        secret = register_app_secret(
+            name,
+            children,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            app_secrets=app_config.app_secret_values(config.app),
+        )
         record("app-pod-identity", *args.pod_identity)
 
         # --- the load balancer controller (installed by stack.addons) -----------------------
@@ -257,31 +262,6 @@ class Workloads(pulumi.ComponentResource):
             name, config, children, redis_url=args.redis_url, redis_auth_token=args.redis_auth_token
         )
 
-        # --- benchmark (benchmark.nodePool) -------------------------------------------------
-        if config.benchmark.node_pool is not None:
-            bench_job = names.apply(
-                lambda v: benchmark_job(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
-            )
-            record(
-                "benchmark",
-                k8s.batch.v1.Job(
-                    f"{name}-benchmark",
-                    metadata=bench_job.apply(lambda j: j["metadata"]),
-                    spec=bench_job.apply(lambda j: j["spec"]),
-                    opts=after("benchmark"),
-                ),
-            )
-
-        # --- reconciler ---------------------------------------------------------------------
-        cron_manifest = reconciler.reconciler_cronjob(config, "")
-        cron = k8s.batch.v1.CronJob(
-            f"{name}-reconciler",
-            metadata=cron_manifest["metadata"],
-            spec=render(reconciler.reconciler_cronjob).apply(lambda d: d["spec"]),
-            opts=after("reconciler"),
-        )
-        record("reconciler", cron)
-
         # --- beat and the cron jobs (`beat`, `cronJobs`) ------------------------------------
         if config.beat is not None:
             beat_manifest = beat_statefulset(config, "")
@@ -306,6 +286,36 @@ class Workloads(pulumi.ComponentResource):
                 ),
             )
 
+        # --- the demo's own: benchmark (benchmark.nodePool) and reconciler -------------------
+        if config.app is not None:
+            self._finish(ns, args)
+            return
+        if config.benchmark.node_pool is not None:
+            bench_job = names.apply(
+                lambda v: benchmark_job(config, str(v[0]), config_map_name=str(v[1]), secret_name=str(v[2]))
+            )
+            record(
+                "benchmark",
+                k8s.batch.v1.Job(
+                    f"{name}-benchmark",
+                    metadata=bench_job.apply(lambda j: j["metadata"]),
+                    spec=bench_job.apply(lambda j: j["spec"]),
+                    opts=after("benchmark"),
+                ),
+            )
+
+        # --- reconciler ---------------------------------------------------------------------
+        cron_manifest = reconciler.reconciler_cronjob(config, "")
+        cron = k8s.batch.v1.CronJob(
+            f"{name}-reconciler",
+            metadata=cron_manifest["metadata"],
+            spec=render(reconciler.reconciler_cronjob).apply(lambda d: d["spec"]),
+            opts=after("reconciler"),
+        )
+        record("reconciler", cron)
+        self._finish(ns, args)
+
+    def _finish(self, ns: k8s.core.v1.Namespace, args: WorkloadsArgs) -> None:
         self.namespace = ns.metadata.apply(lambda meta: meta.name or NAMESPACE)
         self.app_url = pulumi.Output.from_input(args.app_url)
         self.register_outputs({"namespace": self.namespace, "app_url": self.app_url})

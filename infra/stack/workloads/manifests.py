@@ -19,23 +19,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stack.config.model import StackConfig
-from stack.config.names import BEAT, MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.names import NAMESPACE, WEB, WORKER
 from stack.config.workers import worker_deployments
 from stack.workloads import proxy, queue_scaling
-from stack.workloads.app_config import PLACEHOLDER_SECRETS, config_map, namespace, secret, service_account
+from stack.workloads.app_config import (
+    PLACEHOLDER_SECRETS,
+    app_secret_values,
+    components,
+    config_map,
+    namespace,
+    secret,
+    secret_names,
+    service_account,
+)
 from stack.workloads.migration import migration_job
 from stack.workloads.network_policies import network_policies
 from stack.workloads.pods import Manifest, labels, pod_disruption_budget
-from stack.workloads.reconciler import RECONCILER, reconciler_cronjob
+from stack.workloads.reconciler import reconciler_cronjob
 from stack.workloads.web import target_group_binding, web_deployment, web_hpa, web_service
 from stack.workloads.beat import beat_statefulset
 from stack.workloads.cron_jobs import cron_jobs
 from stack.workloads.worker import worker_deployment, worker_selector
-
-
-def service_accounts(config: StackConfig) -> list[str]:
-    """The components with a service account of their own (the cron jobs use the workers')."""
-    return [WEB, WORKER, MIGRATE, RECONCILER, *([BEAT] if config.beat is not None else [])]
 
 
 def app_manifests(
@@ -48,12 +52,13 @@ def app_manifests(
     target_group_arn: str,
     secret_values: Mapping[str, str] = PLACEHOLDER_SECRETS,
 ) -> list[Manifest]:
-    """Every object the app namespace holds, in creation order."""
+    """Every object the app namespace holds, in creation order: the demo's reconciler CronJob
+    only where the demo is the app."""
     return [
         namespace(config),
-        *(service_account(c) for c in service_accounts(config)),
+        *(service_account(c) for c in components(config)),
         config_map(config, alb_dns_name=alb_dns_name, app_url=app_url),
-        secret(secret_values),
+        secret({**secret_values, **app_secret_values(config.app)}, secret_names(config)),
         migration_job(config, image),
         web_service(),
         target_group_binding(target_group_arn),
@@ -69,7 +74,7 @@ def app_manifests(
                 pod_disruption_budget(WORKER, name=d.name, match_labels=worker_selector(d)),
             )
         ),
-        reconciler_cronjob(config, image),
+        *([reconciler_cronjob(config, image)] if config.app is None else []),
         *([beat_statefulset(config, image)] if config.beat is not None else []),
         *cron_jobs(config, image),
     ]

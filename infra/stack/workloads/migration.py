@@ -63,7 +63,7 @@ def migration_job(
     container = {
         "name": MIGRATE,
         "image": image,
-        "command": launch_command(MIGRATE),
+        "command": launch_command(MIGRATE, config.app),
         "envFrom": env_from(config_map_name, secret_name),
         "resources": resources(web.cpu_millicores, web.memory_mib),
         "securityContext": container_security_context(),
@@ -77,7 +77,9 @@ def migration_job(
         termination_grace_seconds=30,
         restart_policy="Never",
         spread=False,
-        init_containers=[credentials_wait_container(image)],
+        # The demo's migrations write to the bucket (storage.py, POD_ACCESS); an app's run
+        # `manage.py migrate` alone, without waiting for credentials it may not have.
+        init_containers=[credentials_wait_container(image)] if config.app is None else None,
     )
     return {
         "apiVersion": "batch/v1",
@@ -93,23 +95,30 @@ def migration_job(
         "spec": {
             "backoffLimit": MIGRATION_BACKOFF_LIMIT,
             "activeDeadlineSeconds": MIGRATION_DEADLINE_SECONDS,
-            # A pod that never got its credentials (created while the Pod Identity association
-            # was not yet in effect) is replaced without spending the one retry, which stays
-            # for a failure of the migration itself; activeDeadlineSeconds bounds the attempts.
-            # https://kubernetes.io/docs/concepts/workloads/controllers/job/#pod-failure-policy
-            "podFailurePolicy": {
-                "rules": [
-                    {
-                        "action": "Ignore",
-                        "onExitCodes": {
-                            "containerName": WAIT_FOR_CREDENTIALS,
-                            "operator": "In",
-                            "values": [CREDENTIALS_NOT_INJECTED_EXIT_CODE],
-                        },
-                    }
-                ]
-            },
+            **(credentials_failure_policy() if config.app is None else {}),
             "template": pod_template(MIGRATE, spec),
+        },
+    }
+
+
+def credentials_failure_policy() -> dict[str, Any]:
+    """The Job's rule for its credentials wait (the demo's only)."""
+    return {
+        # A pod that never got its credentials (created while the Pod Identity association
+        # was not yet in effect) is replaced without spending the one retry, which stays
+        # for a failure of the migration itself; activeDeadlineSeconds bounds the attempts.
+        # https://kubernetes.io/docs/concepts/workloads/controllers/job/#pod-failure-policy
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "Ignore",
+                    "onExitCodes": {
+                        "containerName": WAIT_FOR_CREDENTIALS,
+                        "operator": "In",
+                        "values": [CREDENTIALS_NOT_INJECTED_EXIT_CODE],
+                    },
+                }
+            ]
         },
     }
 

@@ -52,12 +52,18 @@ def policy_metadata(name: str) -> dict[str, Any]:
     return {"name": name, "namespace": NAMESPACE, "labels": labels("network-policy")}
 
 
+def egress_components(config: StackConfig) -> tuple[str, ...]:
+    """The pod kinds that reach the data stores: the demo's reconciler and benchmark only where
+    the demo is the app."""
+    return (WEB, WORKER, RECONCILER, BENCHMARK) if config.app is None else (WEB, WORKER)
+
+
 def policy_names(config: StackConfig) -> list[str]:
-    """The names of `network_policies`, in the same order."""
+    """The names of `network_policies`, in the same order (they do not depend on the network)."""
     return [
         DEFAULT_DENY,
         f"{WEB}-from-alb",
-        *(f"{component}-egress" for component in (WEB, WORKER, RECONCILER, BENCHMARK)),
+        *(f"{component}-egress" for component in egress_components(config)),
         f"{MIGRATE}-egress",
         *(f"{component}-egress" for component in optional_components(config)),
     ]
@@ -121,6 +127,9 @@ def network_policies(config: StackConfig, *, s3_cidrs: Sequence[str]) -> list[Ma
         {"to": _cidrs(sorted(s3_cidrs)), "ports": _tcp(HTTPS_PORT)},
         {"to": _cidrs([POD_IDENTITY_AGENT]), "ports": _tcp(POD_IDENTITY_AGENT_PORT)},
     ]
+    if config.app is not None and not config.app.uses_files_bucket:
+        # No bucket, no AWS credentials (stack.platform.storage): nothing to reach there.
+        aws_apis = []
     app_egress = [dns_rule(), {"to": data_stores, "ports": _tcp(REDIS_PORT, POSTGRES_PORT)}, *aws_apis]
     return [
         # Selects every pod of the namespace, allows nothing: whatever is not allowed below
@@ -136,7 +145,7 @@ def network_policies(config: StackConfig, *, s3_cidrs: Sequence[str]) -> list[Ma
         ),
         *(
             _policy(f"{component}-egress", _pods(component), {"policyTypes": ["Egress"], "egress": app_egress})
-            for component in (WEB, WORKER, RECONCILER, BENCHMARK)
+            for component in egress_components(config)
         ),
         _policy(
             f"{MIGRATE}-egress",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stack.config.model import NodePoolConfig
+from stack.config.model import AppConfig, NodePoolConfig
 from stack.config.names import NAMESPACE
 from stack.platform.node_pools import node_placement
 
@@ -107,10 +107,17 @@ def env_from(config_map_name: str, secret_name: str) -> list[dict[str, Any]]:
     return [{"configMapRef": {"name": config_map_name}}, {"secretRef": {"name": secret_name}}]
 
 
-def launch_command(process: str) -> list[str]:
-    """The image's launcher for `process` (service/config/launch.py), exec form: it reads its
-    settings from the container's env and execs the server, so SIGTERM reaches the server."""
-    return ["python", "-m", "config.launch", process]
+DEMO_LAUNCHER = "config.launch"
+"""The demo service's launcher module (service/config/launch.py)."""
+RUNTIME_LAUNCHER = "django_eks_runtime"
+"""An app's launcher: the runtime package (runtime/, `python -m django_eks_runtime <process>`)."""
+
+
+def launch_command(process: str, app: AppConfig | None = None) -> list[str]:
+    """The image's launcher for `process`, exec form: the demo's (no `app` section) or the runtime
+    package's. It reads its settings from the container's env and execs the server, so SIGTERM
+    reaches the server."""
+    return ["python", "-m", DEMO_LAUNCHER if app is None else RUNTIME_LAUNCHER, process]
 
 
 def env_list(settings: Mapping[str, str]) -> list[dict[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.config.model import StackConfig, WebConfig
+from stack.config.model import AppConfig, StackConfig, WebConfig
 from stack.config.names import WEB
 from stack.workloads import proxy
 from stack.workloads.pods import (
@@ -33,7 +33,7 @@ WEB_TERMINATION_MARGIN_SECONDS = 5
 """Slack on top of preStop + the server's graceful timeout before the kubelet sends SIGKILL."""
 
 
-def web_settings(web: WebConfig) -> dict[str, str]:
+def web_settings(web: WebConfig, app: AppConfig | None = None) -> dict[str, str]:
     """The web launcher's settings (service/config/launch.py reads them and builds the server's
     flags): keep-alive above the ALB's idle timeout, the graceful timeout inside the pod's grace
     period, and the app on loopback behind the proxy (port 8000 is the proxy's, proxy.py)."""
@@ -45,7 +45,14 @@ def web_settings(web: WebConfig) -> dict[str, str]:
         "WEB_KEEP_ALIVE_SECONDS": str(web.keep_alive_seconds),
         "WEB_GRACEFUL_TIMEOUT_SECONDS": str(web.graceful_timeout_seconds),
         "WEB_TIMEOUT_SECONDS": str(web.timeout_seconds),
+        # An app's probe server and WSGI callable (the demo's image sets its own).
+        **(app_web_settings(app) if app is not None else {}),
     }
+
+
+def app_web_settings(app: AppConfig) -> dict[str, str]:
+    """What the runtime package's web launcher needs of an app beyond the server's flags."""
+    return {"APP_WSGI": app.wsgi, "PROBE_BIND": f"0.0.0.0:{PROBE_PORT}", "APP_HEALTH_PATH": app.health_path}
 
 
 def web_app_pre_stop_seconds(web: WebConfig) -> int:
@@ -82,8 +89,8 @@ def web_container(config: StackConfig, image: str, *, config_map_name: str, secr
     container: dict[str, Any] = {
         "name": WEB,
         "image": image,
-        "command": launch_command(WEB),
-        "env": env_list(web_settings(web)),
+        "command": launch_command(WEB, config.app),
+        "env": env_list(web_settings(web, config.app)),
         # Port 8000 (`http`) is the proxy's; the app listens on loopback behind it.
         "ports": [{"name": "probes", "containerPort": PROBE_PORT, "protocol": "TCP"}],
         "envFrom": env_from(config_map_name, secret_name),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.config.model import StackConfig, WorkerConfig
+from stack.config.model import AppConfig, StackConfig, WorkerConfig
 from stack.config.names import NAMESPACE, WORKER
 from stack.config.workers import WorkerDeployment, worker_deployment as deployment_named
 from stack.workloads.pods import (
@@ -21,6 +21,7 @@ from stack.workloads.pods import (
     container_security_context,
     env_from,
     env_list,
+    RUNTIME_LAUNCHER,
     launch_command,
     labels,
     pod_spec,
@@ -53,17 +54,18 @@ def worker_settings(worker: WorkerConfig) -> dict[str, str]:
             "WORKER_SOFT_SHUTDOWN_SECONDS": str(worker_soft_shutdown_seconds(worker))}
 
 
-def deployment_settings(deployment: WorkerDeployment) -> dict[str, str]:
+def deployment_settings(config: StackConfig, deployment: WorkerDeployment) -> dict[str, str]:
     """A worker Deployment's own settings: a Deployment of `workers` adds its queues and its
-    task time limit. Both override the ConfigMap's: a container's `env` takes precedence over
-    its `envFrom` ("Values defined by an Env with a duplicate key will take precedence",
-    Kubernetes API reference, Container.envFrom)."""
+    task time limit, an app's worker its Celery app and queues. They override the ConfigMap's: a
+    container's `env` takes precedence over its `envFrom` ("Values defined by an Env with a
+    duplicate key will take precedence", Kubernetes API reference, Container.envFrom)."""
     settings = worker_settings(deployment.spec)
+    if config.app is not None:
+        settings |= {"APP_CELERY": config.app.celery}
+    if deployment.from_map or config.app is not None:
+        settings |= {"WORKER_QUEUES": ",".join(deployment.queues)}
     if deployment.from_map:
-        settings |= {
-            "WORKER_QUEUES": ",".join(deployment.queues),
-            "CELERY_TASK_TIME_LIMIT": str(deployment.spec.task_time_limit_seconds),
-        }
+        settings |= {"CELERY_TASK_TIME_LIMIT": str(deployment.spec.task_time_limit_seconds)}
     return settings
 
 
@@ -81,10 +83,11 @@ def instance_label(deployment: WorkerDeployment) -> dict[str, str]:
     return {INSTANCE_LABEL: deployment.name} if deployment.from_map else {}
 
 
-def heartbeat_command() -> list[str]:
+def heartbeat_command(app: AppConfig | None = None) -> list[str]:
     # The worker touches the heartbeat file; `celery inspect ping` would cost seconds of CPU per
     # probe and restart healthy workers whenever the broker blips.
-    return ["python", "-m", "config.heartbeat", "--max-age", str(HEARTBEAT_MAX_AGE_SECONDS)]
+    module = "config.heartbeat" if app is None else f"{RUNTIME_LAUNCHER}.heartbeat"
+    return ["python", "-m", module, "--max-age", str(HEARTBEAT_MAX_AGE_SECONDS)]
 
 
 def worker_termination_grace_seconds(worker: WorkerConfig) -> int:
@@ -93,10 +96,10 @@ def worker_termination_grace_seconds(worker: WorkerConfig) -> int:
     return worker_soft_shutdown_seconds(worker) + WORKER_TERMINATION_MARGIN_SECONDS
 
 
-def worker_probes() -> dict[str, Any]:
+def worker_probes(app: AppConfig | None = None) -> dict[str, Any]:
     def exec_probe(**timing: int) -> dict[str, Any]:
         # Starting Python and Django takes a second or two; give the probe room.
-        return {"exec": {"command": heartbeat_command()}, "timeoutSeconds": 10, **timing}
+        return {"exec": {"command": heartbeat_command(app)}, "timeoutSeconds": 10, **timing}
 
     return {
         "startupProbe": exec_probe(periodSeconds=5, failureThreshold=36),
@@ -105,19 +108,19 @@ def worker_probes() -> dict[str, Any]:
 
 
 def worker_container(
-    deployment: WorkerDeployment, image: str, *, config_map_name: str, secret_name: str
+    config: StackConfig, deployment: WorkerDeployment, image: str, *, config_map_name: str, secret_name: str
 ) -> dict[str, Any]:
     worker = deployment.spec
     return {
         "name": WORKER,
         "image": image,
-        "command": launch_command(WORKER),
-        "env": env_list(deployment_settings(deployment)),
+        "command": launch_command(WORKER, config.app),
+        "env": env_list(deployment_settings(config, deployment)),
         "envFrom": env_from(config_map_name, secret_name),
         "resources": resources(worker.cpu_millicores, worker.memory_mib),
         "securityContext": container_security_context(),
         "volumeMounts": [dict(TMP_MOUNT)],
-        **worker_probes(),
+        **worker_probes(config.app),
     }
 
 
@@ -137,7 +140,7 @@ def worker_deployment(
         component=WORKER,
         pool_name=worker.node_pool,
         pool=config.node_pools[worker.node_pool],
-        container=worker_container(deployment, image, config_map_name=config_map_name, secret_name=secret_name),
+        container=worker_container(config, deployment, image, config_map_name=config_map_name, secret_name=secret_name),
         termination_grace_seconds=worker_termination_grace_seconds(worker),
     )
     return {

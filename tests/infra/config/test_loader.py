@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.config.loader import REPO_ROOT, config_from_stack_file, decoded_stack_file
+from stack.config.loader import REPO_ROOT, config_from_stack_file, decoded_stack_file, load_stack_config
 from stack.config.rules import StackConfigError
 from stack.tools.plan.cli import main as plan_main
 from stack.tools.release.cli import main as release_main
@@ -45,3 +45,28 @@ def test_an_object_that_is_not_json_is_reported_under_its_key(tmp_path: Path) ->
     path.write_text(path.read_text().replace('django-eks:benchmark: ""', "django-eks:benchmark: '{nodePool: web'"))
     with pytest.raises(StackConfigError, match="benchmark: is not valid JSON"):
         config_from_stack_file("dev", tmp_path)
+
+
+APP_JSON = (
+    '{"settingsModule": "notes.settings", "wsgi": "notes.wsgi:application", "celery": "notes", '
+    '"secrets": {"NOTES_API_TOKEN": "decrypted-token-value"}}'
+)
+
+
+def test_the_engines_decrypted_app_secrets_are_accepted_and_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # How the language host hands config to a program: PULUMI_CONFIG, and the keys whose values
+    # it decrypted in PULUMI_CONFIG_SECRET_KEYS (pulumi/runtime/config.py).
+    import json
+
+    from pulumi.runtime import config as runtime_config
+
+    runtime_config.set_all_config({}, [])
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"django-eks:app": APP_JSON, "aws:region": "us-east-1"}))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["django-eks:app"]))
+    config = load_stack_config()
+    assert config.app is not None and config.app.decrypted_secrets == ["NOTES_API_TOKEN"]
+    assert "decrypted-token-value" not in repr(config)
+    # The same value not listed as a secret was plain text in the stack file: refused.
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "[]")
+    with pytest.raises(StackConfigError, match="app.secrets.NOTES_API_TOKEN"):
+        load_stack_config()

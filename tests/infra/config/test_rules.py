@@ -143,3 +143,64 @@ def test_prod_follows_the_seeds_production_answer() -> None:
     assert sum(pool.desired_size for pool in config.node_pools.values()) >= 3
     assert config.web.replicas == 3 and config.worker.replicas == 3
     assert config.worker.concurrency == 1 and config.web.gunicorn_workers == 1
+
+
+# --- the app section ------------------------------------------------------------------------
+
+APP = {"settingsModule": "notes.settings", "wsgi": "notes.wsgi:application", "celery": "notes"}
+
+
+def _problems(raw: dict[str, Any], **kwargs: Any) -> dict[str, str]:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(raw, **kwargs)
+    return {p.path: p.message for p in caught.value.problems}
+
+
+def test_a_demo_setting_beside_an_app_is_an_error_naming_the_key() -> None:
+    problems = _problems({
+        "app": APP,
+        "jobs": {"maxPixels": 2_000_000},
+        "reconciler": {"everyMinutes": 5},
+        "benchmark": {"fast": True},
+        "web": {"loadTestEndpoint": False},
+    })
+    assert set(problems) == {"jobs", "reconciler", "benchmark", "web.loadTestEndpoint"}
+    assert "demo" in problems["jobs"]
+    # The same keys without `app` are the demo's, and fine.
+    parse_stack_config({"jobs": {"maxPixels": 2_000_000}, "web": {"loadTestEndpoint": True}})
+
+
+def test_app_keys_are_checked_and_named() -> None:
+    problems = _problems({"app": {**APP, "wsgi": "notes.wsgi", "healthPath": "healthz", "env": {"1X": "y"}}})
+    assert set(problems) == {"app.wsgi", "app.healthPath", "app.env.1X"}
+    assert "<module>:<callable>" in problems["app.wsgi"]
+    assert set(_problems({"app": {"wsgi": "a:b"}})) == {"app.settingsModule", "app.celery"}
+
+
+def test_an_app_may_not_set_what_the_platform_sets() -> None:
+    problems = _problems({
+        "app": {**APP, "env": {"DATABASE_URL": "x", "WEB_THREADS": "2", "NOTES_PAGE_SIZE": "5"},
+                "secrets": {"AWS_SECRET_ACCESS_KEY": {"secure": "v1:x"}}},
+    })
+    assert set(problems) == {"app.env.DATABASE_URL", "app.env.WEB_THREADS", "app.secrets.AWS_SECRET_ACCESS_KEY"}
+
+
+def test_a_secret_must_be_encrypted_in_the_stack_file() -> None:
+    encrypted = parse_stack_config({"app": {**APP, "secrets": {"TOKEN": {"secure": "v1:abc"}}}})
+    assert encrypted.app is not None and encrypted.app.encrypted_secrets == ["TOKEN"]
+    # Plain in the file: refused, naming the key and the command that encrypts it.
+    problems = _problems({"app": {**APP, "secrets": {"TOKEN": "s3cr3t"}}})
+    assert "pulumi config set --secret --path app.secrets.TOKEN" in problems["app.secrets.TOKEN"]
+    assert "s3cr3t" not in str(problems)
+    # Decrypted by the engine (the key handed over as a secret): accepted, and masked.
+    config = parse_stack_config({"app": {**APP, "secrets": {"TOKEN": "s3cr3t"}}}, secrets_decrypted=True)
+    assert config.app is not None and "s3cr3t" not in repr(config) + config.model_dump_json()
+    assert _problems({"app": {**APP, "env": {"TOKEN": "a"}, "secrets": {"TOKEN": {"secure": "v1:x"}}}}) == {
+        "app.secrets": "TOKEN is also in app.env; give each variable once"
+    }
+
+
+def test_an_app_is_not_held_to_the_demos_memory_model() -> None:
+    small = {"worker": {"memoryMib": 128, "cpuMillicores": 100}}
+    assert "worker.memoryMib" in _problems(small)
+    parse_stack_config({**small, "app": APP})

@@ -82,6 +82,17 @@ def test_the_files_bucket_is_priced_from_jobs_sizes_and_retention() -> None:
     assert next(i for i in week.items if i.item == storage.item).monthly_usd == pytest.approx(9.703125 * 7 / 30)
 
 
+def test_an_app_that_does_not_use_the_bucket_pays_nothing_for_it() -> None:
+    app = {"settingsModule": "notes.settings", "wsgi": "notes.wsgi:application", "celery": "notes"}
+    storage = {"jobsPerDay": 2400, "averageUploadMib": 4, "averageResultMib": 2}
+    without = monthly_cost(small_config(storage=storage, app=app, jobs=None))
+    assert [i for i in without.items if i.category == "s3"] == []
+    assert not [n for n in without.notes if n.startswith("S3")]
+    with_bucket = monthly_cost(small_config(storage=storage, app={**app, "usesFilesBucket": True}, jobs=None))
+    assert len([i for i in with_bucket.items if i.category == "s3"]) == 3
+    assert without.monthly_usd < with_bucket.monthly_usd
+
+
 def test_multi_az_database_bills_the_standby_and_per_az_nat() -> None:
     config = small_config(
         network={"azCount": 3, "natGateways": "perAz"},

@@ -183,3 +183,11 @@ def test_only_the_alb_is_open_to_the_internet_and_only_on_http_ports(stack: str)
     assert egress.inputs["securityGroupId"] == alb_group
     assert (egress.inputs["fromPort"], egress.inputs["toPort"]) == (8000, 8000)
     assert egress.inputs["referencedSecurityGroupId"] == "sg-placeholder-cluster"
+
+
+def test_an_apps_health_path_is_what_the_alb_checks() -> None:
+    def health(raw: dict[str, Any]) -> None:
+        raw["django-eks:app"]["healthPath"] = "/-/ready"
+
+    (target_group,) = run_edited(health, base="exp-example").of_type("aws:lb/targetGroup:TargetGroup")
+    assert target_group.inputs["healthCheck"]["path"] == "/-/ready"

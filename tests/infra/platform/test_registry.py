@@ -29,7 +29,8 @@ from stack.tools.offline import ACCOUNT_ID, OfflineRun
 from stack.platform.registry import pull_through_prefix
 from stack.workloads import proxy
 from tests.infra.support.iam_evaluator import Request, evaluate
-from tests.infra.support.stack_files import STACKS, stack_run
+from stack.config.rules import StackConfigError, parse_stack_config
+from tests.infra.support.stack_files import STACKS, run_edited, stack_run
 
 PREFIX_PATTERN = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 IMPORT_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
@@ -117,3 +118,28 @@ def test_image_registry_scans_on_push_and_expires_untagged_images() -> None:
     assert repo["imageTagMutability"] == "IMMUTABLE"
     policy = json.loads(run.named("aws:ecr/lifecyclePolicy:LifecyclePolicy", "service-lifecycle").inputs["policy"])
     assert {rule["selection"]["tagStatus"] for rule in policy["rules"]} == {"untagged"}
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_an_image_by_digest_runs_as_given_without_a_tag() -> None:
+    def by_digest(raw: dict[str, object]) -> None:
+        image = raw["django-eks:image"]
+        assert isinstance(image, dict)
+        image.pop("tag")
+        image["repository"] = "111122223333.dkr.ecr.us-east-1.amazonaws.com/notes"
+        image["digest"] = DIGEST
+
+    # No tag in the registry to resolve: the digest is what the pods run.
+    run = run_edited(by_digest, base="exp-example", registry_tags=[])
+    assert run.outputs["image"] == f"111122223333.dkr.ecr.us-east-1.amazonaws.com/notes@{DIGEST}"
+    web = run.named("kubernetes:apps/v1:Deployment", "app-web")
+    assert web.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == run.outputs["image"]
+
+
+def test_a_tag_and_a_digest_together_are_refused() -> None:
+    with pytest.raises(StackConfigError, match="image.digest"):
+        parse_stack_config({"image": {"tag": "0.1.0", "digest": DIGEST}})
+    with pytest.raises(StackConfigError, match="image.digest"):
+        parse_stack_config({"image": {"digest": "sha256:short"}})

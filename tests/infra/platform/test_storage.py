@@ -308,3 +308,37 @@ def test_s3_traffic_from_the_private_subnets_bypasses_the_nat_gateway(stack: str
                       if t.name.startswith("net-private-")}
     assert len(private_tables) == run.config.network.az_count
     assert set(endpoint["routeTableIds"]) == private_tables
+
+
+# --- an app of its own (`app` section) ---------------------------------------------------------
+
+
+def with_bucket(raw: dict[str, Any]) -> None:
+    raw["django-eks:app"]["usesFilesBucket"] = True
+
+
+def test_an_app_without_the_files_bucket_gets_no_role_and_no_bucket_variable() -> None:
+    run = stack_run("exp-example")
+    assert run.config.app is not None and not run.config.app.uses_files_bucket
+    assert [r for r in run.of_type(ASSOCIATION) if r.inputs["namespace"] == "app"] == []
+    assert [r for r in run.of_type(ROLE_POLICY) if r.name.startswith("files-")] == []
+    data = run.named("kubernetes:core/v1:ConfigMap", "app-config").inputs["data"]
+    assert not [k for k in data if k.startswith(("AWS_", "JOBS_"))], sorted(data)
+
+
+def test_an_app_with_the_files_bucket_may_use_any_key_of_it_and_nothing_else() -> None:
+    run = run_edited(with_bucket, base="exp-example")
+    app_accounts = [r.inputs["serviceAccount"] for r in run.of_type(ASSOCIATION) if r.inputs["namespace"] == "app"]
+    assert sorted(app_accounts) == ["migrate", "web", "worker"]
+    for kind in ("web", "worker", "migrate"):
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            assert may(run, kind, action, "notes/attachments/a.pdf")
+        assert may(run, kind, "s3:ListBucket", None)
+        assert not may(run, kind, "s3:DeleteBucket", None)
+        assert not may(run, kind, "s3:PutBucketPolicy", None)
+        assert not may(run, kind, "s3:GetObject", "a.pdf", bucket="another-bucket")
+    data = run.named("kubernetes:core/v1:ConfigMap", "app-config").inputs["data"]
+    assert data["AWS_STORAGE_BUCKET_NAME"] == bucket_of(run) and "JOBS_RETENTION_DAYS" not in data
+    # An app's files are its own: no expiry unless the stack file asks for one.
+    (rule,) = run.named("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "files-bucket").inputs["rules"]
+    assert "expiration" not in rule and rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 1

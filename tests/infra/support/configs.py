@@ -36,8 +36,10 @@ def small_config(**overrides: Any) -> StackConfig:
         "jobs": {"maxPixels": 30_000_000},
     }
     for key, value in overrides.items():
+        # None drops a section (`jobs=None` beside an `app`, which refuses the demo's keys;
+        # worker=None with workers=...).
         if value is None:
-            raw.pop(key, None)  # e.g. worker=None with workers=...
+            raw.pop(key, None)
         else:
             raw[key] = value
     return parse_stack_config(raw)

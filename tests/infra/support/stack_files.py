@@ -12,6 +12,10 @@ from stack.config.loader import decoded_stack_file, stack_names
 from stack.tools.offline import OfflineRun, RecordedResource, run_program, run_stack
 
 STACKS = stack_names()
+APP_STACKS = [s for s in STACKS if "django-eks:app" in decoded_stack_file(s)]
+"""The stacks of an app of their own (an `app` section): the example project's."""
+DEMO_STACKS = [s for s in STACKS if s not in APP_STACKS]
+"""The stacks that deploy the demo service."""
 
 
 def stack_raw_config(stack: str) -> dict[str, Any]:
@@ -43,11 +47,15 @@ def run_edited(
     base: str = "dev",
     recorded: list[RecordedResource] | None = None,
     zones: list[tuple[str, str]] | None = None,
+    registry_tags: list[str] | None = None,
 ) -> OfflineRun:
     """Run the program with a stack's config changed by `edit(raw_config)`.
 
-    `zones` replaces the mock account's (zone name, zone ID) pairs.
+    `zones` replaces the mock account's (zone name, zone ID) pairs; `registry_tags` the image
+    tags the registry holds (by default the one the config names).
     """
     raw = copy.deepcopy(stack_raw_config(base))
     edit(raw)
-    return run_program(encode(raw), stack=f"{base}-edited", recorded=recorded, zones=zones)
+    return run_program(
+        encode(raw), stack=f"{base}-edited", recorded=recorded, zones=zones, registry_tags=registry_tags
+    )

@@ -9,12 +9,19 @@ import pytest
 
 from stack.config.model import StackConfig
 from stack.config.rules import parse_stack_config
-from tests.infra.support.stack_files import STACKS, project_config
+from tests.infra.support.stack_files import APP_STACKS, DEMO_STACKS, project_config
 from tests.infra.support.workload_mocks import RecordingMonitor, recording_monitor
 
 
-@pytest.fixture(params=STACKS)
+@pytest.fixture(params=DEMO_STACKS)
 def stack_config(request: pytest.FixtureRequest) -> StackConfig:
+    """Each stack file of the demo service (the workloads' tests of the demo's launcher)."""
+    return parse_stack_config(project_config(request.param))
+
+
+@pytest.fixture(params=APP_STACKS)
+def app_stack_config(request: pytest.FixtureRequest) -> StackConfig:
+    """Each stack file with an app of its own (`app` section)."""
     return parse_stack_config(project_config(request.param))
 
 

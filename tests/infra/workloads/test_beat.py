@@ -10,7 +10,7 @@ from stack.config.names import BEAT
 from stack.config.rules import parse_stack_config
 from stack.model.pod_requests import system_pool
 from stack.workloads.pods import selector_labels
-from tests.infra.support.manifests import find, render
+from tests.infra.support.manifests import find, launched, render
 from tests.infra.support.stack_files import project_config
 
 
@@ -29,12 +29,22 @@ def test_beat_is_a_statefulset_of_exactly_one_pod() -> None:
     assert spec["updateStrategy"] == {"type": "RollingUpdate"}
     assert spec["selector"]["matchLabels"] == selector_labels(BEAT)
     container = spec["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python", "-m", "django_eks_runtime", "beat"]
+    # The demo's launcher, which names its Celery app: `celery --app config beat`.
+    command = launched(container)
+    assert command[0].endswith("celery") and command[1:4] == ["--app", "config", "beat"]
     # Nothing else runs beat, and nothing scales it.
     assert not [o for o in manifests if o["kind"] == "Deployment" and o["metadata"]["name"] == BEAT]
     assert not [o for o in manifests if o["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")
                 and o["spec"]["scaleTargetRef"]["name"] == BEAT]  # fmt: skip
     assert not [o for o in manifests if o["kind"] == "PodDisruptionBudget" and o["metadata"]["name"] == BEAT]
+
+
+def test_an_apps_beat_runs_the_runtimes_launcher_with_its_celery_app() -> None:
+    config = parse_stack_config({**project_config("exp-example"), "beat": {}})
+    container = find(render(config), "StatefulSet", BEAT)["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "django_eks_runtime", "beat"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert config.app is not None and env == {"APP_CELERY": config.app.celery}
 
 
 def test_beat_runs_where_configured_else_with_the_system_pods() -> None:

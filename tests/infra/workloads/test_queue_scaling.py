@@ -19,7 +19,8 @@ from stack.config.rules import parse_stack_config
 from stack.config.workers import jobs_deployment, worker_deployments
 from stack.tools.offline import is_secret
 from stack.workloads import queue_scaling as qs
-from stack.workloads.app_config import CELERY_QUEUE, PLACEHOLDER_SECRETS
+from stack.config.names import DEFAULT_QUEUE as CELERY_QUEUE
+from stack.workloads.app_config import PLACEHOLDER_SECRETS
 from stack.workloads.pods import CONFIG_MAP, SECRET
 from stack.workloads.worker import worker_settings
 from tests.infra.support.stack_files import STACKS, project_config, stack_run
@@ -112,6 +113,20 @@ def test_the_watched_list_is_the_queue_the_containers_use(stack_config: StackCon
             assert env["WORKER_QUEUES"].split(",") == watched
         else:
             assert "WORKER_QUEUES" not in env and watched == [CELERY_QUEUE]
+
+
+def test_an_apps_worker_consumes_and_is_scaled_on_celerys_default_queue(app_stack_config: StackConfig) -> None:
+    # An app's tasks go to Celery's default queue unless routed; its worker consumes the lists
+    # its ScaledObject watches, and the runtime's launcher passes them to `celery worker -Q`.
+    manifests = render(app_stack_config)
+    for d in worker_deployments(app_stack_config):
+        container = find(manifests, "Deployment", d.name)["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item["value"] for item in container["env"]}
+        watched = [t["metadata"]["listName"] for t in find(manifests, "ScaledObject", d.name)["spec"]["triggers"]]
+        assert env["WORKER_QUEUES"].split(",") == watched
+        assert env["APP_CELERY"] == app_stack_config.app.celery
+    if not app_stack_config.workers:
+        assert watched == ["celery"]
 
 
 def test_the_watched_broker_is_the_one_in_redis_url(stack_config: StackConfig) -> None:

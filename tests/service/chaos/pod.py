@@ -30,6 +30,7 @@ from service_processes import SERVICE_DIR, Proc, Processes, free_port, wait_for
 
 from chaos.kubelet import Container, Kubelet, Probe
 from stack.config.model import StackConfig
+from stack.config.workers import single_worker_queue
 from stack.workloads import app_config, web, worker
 from stack.workloads import proxy
 from stack.workloads.reconciler import DEADLINE_SECONDS as RECONCILE_DEADLINE
@@ -102,7 +103,7 @@ class Pod:
         self.redis_port = free_port()
         self.redis = self.processes.redis_server(self.redis_port)
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.queue = app_config.CELERY_QUEUE
+        self.queue = single_worker_queue(config)
         self.env = {
             **app_config.app_settings(config, alb_dns_name="127.0.0.1", app_url="http://localhost"),
             "DJANGO_SETTINGS_MODULE": "config.settings.local",

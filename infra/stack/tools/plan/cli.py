@@ -88,7 +88,10 @@ def stack_plan(
     if plan.config is not None and plan.capacity is not None and plan.config.benchmark.node_pool:
         needed = plan.capacity.pool(plan.config.benchmark.node_pool).nodes_needed
         plan.warnings += benchmark_problems(plan.config, needed)
-    if results is not None and plan.config is not None and plan.cost is not None:
+    if plan.config is not None and plan.config.app is not None:
+        # The benchmark results measure the demo service; they say nothing of another app.
+        plan.throughput_note = "n/a: the benchmark results measure the demo service, not this stack's app"
+    elif results is not None and plan.config is not None and plan.cost is not None:
         plan.throughput = stack_throughput(plan.config, results, prices)
         plan.warnings += [f"throughput: {p}" for p in plan.throughput.problems]
     return plan

@@ -39,6 +39,15 @@ def posture_warnings(config: StackConfig) -> list[ConfigProblem]:
                 "keep it to experiment stacks",
             )
         )
+    if config.app is not None and config.app.encrypted_secrets:
+        warnings.append(
+            ConfigProblem(
+                "app.secrets",
+                f"{', '.join(config.app.encrypted_secrets)}: encrypted in the stack file (secure:), which "
+                "this offline plan cannot decrypt (only the Pulumi engine, with the stack's secrets "
+                "provider, can): the app's Secret is rendered with a placeholder for each",
+            )
+        )
     warnings += list(_examples_left(config))
     warnings += list(_deploy_runner_reach(config))
     return warnings

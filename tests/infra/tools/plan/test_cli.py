@@ -24,6 +24,7 @@ from stack.tools.plan.report import REPO_ROOT, plan_stack, stack_names
 from stack.tools.plan.resources import SECRET, manifest_of, plain, settings_of
 from stack.tools.plan.text import render_side_by_side, render_stack
 from tests.infra.support.benchmarks import BENCH_SMALL as FIXTURE
+from tests.infra.support.stack_files import APP_STACKS
 
 STACKS = stack_names()
 OFFLINE = importlib.util.find_spec("stack.tools.offline") is not None
@@ -170,7 +171,9 @@ def test_all_stacks_text_from_the_real_program(tmp_path: Path) -> None:
     result = run_plan("--stack", "all", "--manifests", str(tmp_path), "--results", str(FIXTURE))
     assert result.returncode in (0, 1), result.stderr
     assert "Stacks side by side" in result.stdout
-    assert result.stdout.count("Throughput at full use") == len(STACKS)
+    # Every stack of the demo; an app's stack says the demo's results do not apply to it.
+    assert result.stdout.count("Throughput at full use") == len(STACKS) - len(APP_STACKS)
+    assert result.stdout.count("Throughput: n/a: the benchmark results measure the demo service") == len(APP_STACKS)
     for stack in STACKS:
         assert f"Stack {stack} (Pulumi.{stack}.yaml)" in result.stdout
         manifests = sorted((tmp_path / stack).glob("*.yaml"))
@@ -201,3 +204,29 @@ def test_the_cost_diff_of_two_plans_as_the_pull_request_workflow_runs_it(tmp_pat
 def test_unknown_stack_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--stack", "nope"]) == 2
     assert "unknown stack 'nope'" in capsys.readouterr().err
+
+
+CIPHERTEXT = "v1:ciphertext-canary-0b7d"
+"""An app secret as the stack file stores it: only the engine could decrypt it."""
+
+
+def test_the_plan_of_an_app_with_secrets_says_it_cannot_decrypt_them_and_shows_no_secret(tmp_path: Path) -> None:
+    # A stack file like the example's with a `secure:` secret, beside the real program.
+    document = yaml.safe_load((REPO_ROOT / "Pulumi.exp-example.yaml").read_text())
+    document["config"]["django-eks:app"]["secrets"] = {"NOTES_API_TOKEN": {"secure": CIPHERTEXT}}
+    (tmp_path / "Pulumi.exp-secret.yaml").write_text(yaml.safe_dump(document))
+    (tmp_path / "infra").symlink_to(REPO_ROOT / "infra")
+    out = tmp_path / "manifests"
+    text = run_plan("--stack", "exp-secret", "--root", str(tmp_path), "--manifests", str(out))
+    as_json = run_plan("--stack", "exp-secret", "--root", str(tmp_path), "--json")
+    assert text.returncode == 0 and as_json.returncode == 0, text.stdout + text.stderr + as_json.stderr
+    (plan,) = json.loads(as_json.stdout)["stacks"]
+    assert plan["errors"] == []
+    (warning,) = [w for w in plan["warnings"] if w.startswith("app.secrets:")]
+    assert "NOTES_API_TOKEN" in warning and "cannot decrypt" in warning
+    assert "cannot decrypt" in text.stdout
+    written = "\n".join(p.read_text() for p in sorted(out.rglob("*.yaml")))
+    (secret,) = [yaml.safe_load(p.read_text()) for p in out.rglob("*-secret-app-secrets.yaml")]
+    assert secret["stringData"] == SECRET  # the whole Secret shown as a secret
+    for shown in (text.stdout, as_json.stdout, written):
+        assert CIPHERTEXT not in shown and "ciphertext-canary" not in shown

@@ -123,3 +123,12 @@ def test_exp_queues_shows_a_row_per_worker_deployment_in_text_and_json() -> None
     pools = {p["pool"]: p for p in data["capacity"]["pools"]}
     assert pools["compute"]["replicas"] == {"worker-cpu": 2}
     assert pools["general"]["replicas"] == {"web": 2, "worker-io": 1, "beat": 1, "cron-clearsessions": 1}
+
+
+def test_an_apps_stack_gets_no_throughput_from_the_demos_benchmark() -> None:
+    example = next(p for p in all_stacks() if p.stack == "exp-example")
+    assert example.throughput is None
+    assert "demo service" in example.throughput_note
+    assert "Throughput: n/a: the benchmark results measure the demo service" in render_stack(example)
+    # The same results do give the demo's stacks their figures.
+    assert next(p for p in all_stacks() if p.stack == "dev").throughput is not None
