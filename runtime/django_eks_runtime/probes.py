@@ -8,7 +8,7 @@ middleware, before anything calls ``request.get_host()``.
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import redis
 from django.conf import settings
@@ -89,7 +89,18 @@ def readyz() -> JsonResponse:
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 
 
-PROBES: dict[str, Callable[[], JsonResponse]] = {"/healthz": healthz, "/readyz": readyz}
+HEALTH_PATH = "/healthz"
+APP_HEALTH_PATH = "APP_HEALTH_PATH"
+"""The path the ALB health-checks (the stack's `app.healthPath`): liveness too, as /healthz is."""
+
+
+def probes(environ: Mapping[str, str] = os.environ) -> dict[str, Callable[[], JsonResponse]]:
+    """The probe paths: /healthz and the app's health path (liveness), /readyz (readiness)."""
+    health = environ.get(APP_HEALTH_PATH, "").strip() or HEALTH_PATH
+    return {HEALTH_PATH: healthz, health: healthz, "/readyz": readyz}
+
+
+PROBES = probes()
 
 
 class ProbeMiddleware:

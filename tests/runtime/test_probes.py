@@ -1,5 +1,7 @@
-"""/readyz's checks as an app names them (the PROBE_READINESS_CHECKS setting)."""
+"""/readyz's checks as an app names them (the PROBE_READINESS_CHECKS setting), and the app's health
+path (APP_HEALTH_PATH, where the ALB checks) answered as /healthz is."""
 
+import os
 import subprocess
 import sys
 
@@ -26,3 +28,18 @@ def test_a_check_that_does_not_import_is_named_by_its_key():
     done = run({"queue": "nowhere.check"}, "probes.readiness_checks()")
     assert done.returncode != 0
     assert "PROBE_READINESS_CHECKS['queue']" in done.stderr
+
+
+def test_the_apps_health_path_is_answered_before_django_as_healthz_is():
+    # The ALB health-checks app.healthPath with the pod IP as Host: the middleware answers it
+    # before ALLOWED_HOSTS, as it answers /healthz; other paths go on to the app.
+    code = ("from django.test import RequestFactory; "
+            "mw = probes.ProbeMiddleware(lambda r: (_ for _ in ()).throw(AssertionError(r.path))); "
+            "rf = RequestFactory(); "
+            "print(mw(rf.get('/health/live', HTTP_HOST='10.0.3.7')).status_code, "
+            "mw(rf.get('/healthz', HTTP_HOST='10.0.3.7')).status_code); "
+            "mw(rf.get('/elsewhere'))")
+    done = subprocess.run([sys.executable, "-c", SETUP.format(checks={}) + code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "APP_HEALTH_PATH": "/health/live"})
+    assert done.stdout.strip() == "200 200", done.stderr
+    assert "AssertionError: /elsewhere" in done.stderr
