@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django_eks_runtime.errors import error_response
+from django_eks_runtime.errors import error_response, not_found
 
 from jobs import files, imaging, services
 from jobs.files import FileStoreUnavailable

@@ -32,7 +32,7 @@ from service_processes import SERVICE_DIR, wait_for
 from config import launch
 from jobs.models import Job, JobResult
 from stack.config.loader import config_from_stack_file
-from stack.workloads.app_config import CELERY_QUEUE
+from stack.config.names import DEFAULT_QUEUE as CELERY_QUEUE
 from stack.workloads import queue_scaling
 
 JOBS = 4

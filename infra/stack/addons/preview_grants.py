@@ -59,6 +59,7 @@ APP_KINDS: tuple[tuple[str, str], ...] = (
     ("", "serviceaccounts"),
     ("", "services"),
     ("apps", "deployments"),
+    ("apps", "statefulsets"),
     ("batch", "jobs"),
     ("batch", "cronjobs"),
     ("autoscaling", "horizontalpodautoscalers"),

@@ -17,6 +17,7 @@ from stack.workloads import component as workloads
 from tests.infra.support.stack_files import STACKS, stack_run
 from tests.infra.support.aliases import alias_urn, child_urn, recorded_alias_specs
 from tests.infra.support.dependencies import comes_after
+from tests.infra.support.manifests import worker_names
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -80,11 +81,12 @@ def test_destroy_order(stack: str) -> None:
     run = stack_run(stack)
     keda_release = release(run, "autoscaling-keda")
     autoscaler = release(run, "autoscaling-cluster-autoscaler")
-    scaled = run.named("kubernetes:keda.sh/v1alpha1:ScaledObject", "app-worker")
-    # Destroy deletes dependents first: the ScaledObject before KEDA ...
-    assert comes_after(run, scaled, keda_release)
+    workers = [f"app-{name}" for name in worker_names(run.config)]
+    # Destroy deletes dependents first: each ScaledObject before KEDA ...
+    for name in workers:
+        assert comes_after(run, run.named("kubernetes:keda.sh/v1alpha1:ScaledObject", name), keda_release)
     # ... the app before the autoscalers ...
-    for name in ("app-web", "app-worker"):
+    for name in ("app-web", *workers):
         deployment = run.named("kubernetes:apps/v1:Deployment", name)
         assert comes_after(run, deployment, keda_release) and comes_after(run, deployment, autoscaler)
     # ... and the autoscalers before the node groups.
@@ -138,7 +140,7 @@ def test_the_app_comes_after_the_load_balancer_controller_and_goes_before_it(sta
     assert comes_after(run, binding, controller)
     # The Service too: the controller's webhooks answer before anything they admit is created.
     assert comes_after(run, run.named("kubernetes:core/v1:Service", "app-web"), controller)
-    for name in ("app-web", "app-worker"):
+    for name in ("app-web", *(f"app-{name}" for name in worker_names(run.config))):
         assert comes_after(run, run.named("kubernetes:apps/v1:Deployment", name), controller)
     # As before it moved into the add-ons: after the autoscalers and the node groups.
     for dependency in (release(run, "autoscaling-keda"), release(run, "autoscaling-cluster-autoscaler")):

@@ -13,7 +13,8 @@ import pytest
 from stack.addons import keda
 from stack.addons import load_balancer_controller as lbc
 from stack.config.model import StackConfig
-from stack.config.names import NAMESPACE, WEB, WORKER
+from stack.config.names import BEAT, NAMESPACE, WEB, WORKER
+from stack.config.workers import worker_deployments
 from stack.config.rules import parse_stack_config, platform_env_name
 from tests.infra.support.crds import crd_schemas
 from tests.infra.support.manifests import cluster_version, find, pod_specs, render, worker_names
@@ -100,19 +101,25 @@ def test_an_app_stack_runs_the_runtime_package_with_the_contract_env(app_stack_c
         container = spec["containers"][0]
         commands[name] = container["command"]
         assert container["envFrom"][0]["configMapRef"]["name"] == "app-config"
+    runtime = ["python", "-m", "django_eks_runtime"]
     assert commands == {
-        WEB: ["python", "-m", "django_eks_runtime", "web"],
-        WORKER: ["python", "-m", "django_eks_runtime", "worker"],
-        next(n for n in commands if n.startswith("migrate")): ["python", "-m", "django_eks_runtime", "migrate"],
+        WEB: [*runtime, "web"],
+        **{name: [*runtime, "worker"] for name in worker_names(app_stack_config)},
+        **({BEAT: [*runtime, "beat"]} if app_stack_config.beat is not None else {}),
+        next(n for n in commands if n.startswith("migrate")): [*runtime, "migrate"],
     }
     web_env = {e["name"]: e["value"] for e in find(manifests, "Deployment", WEB)["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert web_env["APP_WSGI"] == app.wsgi and web_env["APP_HEALTH_PATH"] == app.health_path
     assert web_env["PROBE_BIND"].endswith(":8001") and {"WEB_SERVER", "WEB_THREADS"} <= set(web_env)
-    worker_env = {e["name"]: e["value"] for e in find(manifests, "Deployment", WORKER)["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert worker_env["APP_CELERY"] == app.celery and worker_env["WORKER_QUEUES"] == "celery"
-    # KEDA watches the queue the worker consumes.
-    assert find(manifests, "ScaledObject")["spec"]["triggers"][0]["metadata"]["listName"] == "celery"
-
+    for d in worker_deployments(app_stack_config):
+        deployment = find(manifests, "Deployment", d.name)
+        worker_env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert worker_env["APP_CELERY"] == app.celery
+        # KEDA watches the queues the worker consumes: the Celery default queue for a single
+        # `worker`, each entry's own for `workers`.
+        watched = [t["metadata"]["listName"] for t in find(manifests, "ScaledObject", d.name)["spec"]["triggers"]]
+        assert worker_env["WORKER_QUEUES"].split(",") == watched == list(d.queues)
+        assert d.from_map or watched == ["celery"]
 
 def test_the_platform_names_its_own_variables(app_stack_config: StackConfig) -> None:
     # app.env and app.secrets may not set what the platform sets (stack.config.rules): every

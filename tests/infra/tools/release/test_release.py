@@ -39,7 +39,8 @@ def test_pods_run_the_configured_tag_by_its_digest(stack: str) -> None:
     images = pod_images(run.resources)
     config = run.config
     assert set(images) == {
-        "app-web", "app-migrate", "app-reconciler",
+        "app-web", "app-migrate",
+        *(["app-reconciler"] if config.app is None else []),
         *(f"app-{name}" for name in worker_names(config)),
         *(["app-beat"] if config.beat else []),
         *(f"app-cron-{key}" for key in config.cron_jobs),
