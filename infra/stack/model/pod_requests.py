@@ -26,11 +26,6 @@ class PodRequests:
     source: str = ""
 
 
-CLOUDWATCH_CHART = (
-    "aws-observability/helm-charts @00bd626 charts/amazon-cloudwatch-observability/values.yaml "
-    "(the EKS add-on's chart)"
-)
-
 # Requests of the add-ons on every node, as shipped by default. A container without requests
 # asks for nothing, but its pod still takes a slot of the node's max pods (hostNetwork pods too:
 # kubelet counts every pod).
@@ -56,20 +51,6 @@ DAEMONSET_PODS: tuple[PodRequests, ...] = (
         memory_mib=0,
         source="aws/eks-pod-identity-agent charts/eks-pod-identity-agent/values.yaml @00bc058: "
         "resources: {} (no requests)",
-    ),
-    # The CloudWatch observability add-on's (stack.platform.observability). Counted on every
-    # stack, `observability.enabled: false` too: such a stack has this much spare per node.
-    PodRequests(
-        "cloudwatch-agent",
-        cpu_millicores=250,
-        memory_mib=128,
-        source=CLOUDWATCH_CHART + ": agent.resources.requests cpu 250m, memory 128Mi",
-    ),
-    PodRequests(
-        "fluent-bit",
-        cpu_millicores=50,
-        memory_mib=25,
-        source=CLOUDWATCH_CHART + ": containerLogs.fluentBit.resources.requests cpu 50m, memory 25Mi",
     ),
 )
 
@@ -123,12 +104,6 @@ SYSTEM_PODS: tuple[PodRequests, ...] = (
             "stack.addons.keda (operator 2, metrics server 1, webhooks 1)",
         )
         for name in ("keda-operator-1", "keda-operator-2", "keda-metrics-server", "keda-webhooks")
-    ),
-    PodRequests(
-        "amazon-cloudwatch-observability-controller-manager",
-        cpu_millicores=100,
-        memory_mib=64,
-        source=CLOUDWATCH_CHART + ": manager.resources.requests cpu 100m, memory 64Mi (the operator)",
     ),
     PodRequests(
         "cluster-autoscaler",

@@ -36,24 +36,22 @@ def test_cpu_reservation_steps() -> None:
 
 def test_daemonsets_take_cpu_and_slots_on_every_node() -> None:
     room = room_after_daemonsets(node_allocatable("m4.large"))
-    # vpc-cni 50m, kube-proxy 100m, the CloudWatch agent 250m and Fluent Bit 50m; the Pod
-    # Identity agent asks for no CPU but takes a slot like the others.
-    assert room.cpu_millicores == 1930 - sum(p.cpu_millicores for p in DAEMONSET_PODS) == 1480
-    assert room.pods == 20 - 5
+    assert room.cpu_millicores == 1930 - sum(p.cpu_millicores for p in DAEMONSET_PODS) == 1780
+    assert room.pods == 20 - 3
     assert all(p.source for p in (*DAEMONSET_PODS, *SYSTEM_PODS))
 
 
 def test_pods_per_node_is_the_tightest_resource() -> None:
     room = room_after_daemonsets(node_allocatable("m4.large"))
-    assert pods_per_node(room, PodRequests("worker", 1000, 768)) == 1  # 1480m holds one 1000m pod
-    assert pods_per_node(room, PodRequests("worker", 700, 768)) == 2
-    assert pods_per_node(room, PodRequests("tiny", 10, 10)) == 15  # pod slots bind first
+    assert pods_per_node(room, PodRequests("worker", 1000, 768)) == 1  # 1780m holds one 1000m pod
+    assert pods_per_node(room, PodRequests("worker", 850, 768)) == 2
+    assert pods_per_node(room, PodRequests("tiny", 10, 10)) == 17  # pod slots bind first
     assert pods_per_node(room, PodRequests("huge", 100, 8000)) == 0
 
 
 def test_nodes_needed_packs_first_fit_decreasing() -> None:
     room = room_after_daemonsets(node_allocatable("m4.large"))
-    pods = [PodRequests("w", 1000, 768)] * 3 + [PodRequests("web", 450, 512)] * 3
-    # Each node takes one 1000m pod plus one 450m pod (1450m of 1480m).
+    pods = [PodRequests("w", 1000, 768)] * 3 + [PodRequests("web", 500, 512)] * 3
+    # Each node takes one 1000m pod plus one 500m pod (1500m of 1780m).
     assert nodes_needed(room, pods) == 3
     assert nodes_needed(room, []) == 0

@@ -80,7 +80,7 @@ def render_capacity(plan: StackPlan) -> str:
             f"  DaemonSets on every node: {ds}",
             f"  * system pods counted on pool {plan.capacity.system_pool!r}: {len(SYSTEM_PODS)} pods, "
             f"{system[0]}m/{system[1]}Mi (CoreDNS x2, metrics-server, load balancer controller x2, "
-            "KEDA x4, Cluster Autoscaler, the CloudWatch add-on's operator, the job reconciler)",
+            "KEDA x4, Cluster Autoscaler, the job reconciler)",
             "  autoscaled nodes: what the Cluster Autoscaler keeps with every workload at its minimum / "
             "maximum replicas, within minSize..maxSize",
         ]
