@@ -1,4 +1,4 @@
-"""Run the service on a laptop: gunicorn on :8000 and one Celery worker.
+"""Run the service on a laptop: the image's web server (granian) on :8000 and one Celery worker.
 
 Each process starts as in the image, through ``python -m config.launch`` (config/launch.py);
 set its variables (``WEB_SERVER``, ``WEB_BIND``, ``WEB_THREADS``, ``WORKER_CONCURRENCY``...) to
@@ -42,8 +42,6 @@ def database_ensure() -> None:
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    # gunicorn: pure Python, no compiler needed on a laptop (uWSGI is the cluster's default).
-    os.environ.setdefault("WEB_SERVER", "gunicorn")
     os.environ.setdefault("WEB_BIND", "127.0.0.1:8000")
     if not Path("/dev/shm").is_dir():  # macOS has no /dev/shm
         os.environ.setdefault("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir())
