@@ -53,6 +53,11 @@ def test_heartbeat_goes_on_after_redis_restarts(processes, tmp_path):
     processes.redis_server(port, name="redis-again")
     wait_for(lambda: worker.log().count("Connected to redis") > connected, timeout=60, interval=0.5,
              what="the worker to reconnect")
+    # The log line comes before the consumer's steps start again: the file is as old as the
+    # outage until the first beat on the new connection, which is where the ages count from.
+    reconnected = time.time()
+    wait_for(lambda: heartbeat.stat().st_mtime > reconnected, timeout=max_age, interval=0.1,
+             what="the first heartbeat on the new connection")
     # Long enough for a heartbeat registered once (and cleared) to go past the max age.
     after = ages(heartbeat, max_age + 3)
     probe = heartbeat_probe(heartbeat, max_age)
