@@ -13,7 +13,7 @@ from typing import Literal
 
 from stack.config.model import NodePoolConfig, StackConfig
 from stack.model.nodes import NodeAllocatable, NodeRoom, node_allocatable, nodes_needed, pods_per_node, room_after_daemonsets
-from stack.model.pod_requests import SYSTEM_PODS, PodRequests, system_pool, workload_shapes
+from stack.model.pod_requests import ClusterPods, PodRequests, cluster_pods, system_pool, workload_shapes
 
 Severity = Literal["error", "warning"]
 
@@ -96,6 +96,8 @@ class PoolCapacity:
 class CapacityReport:
     pools: list[PoolCapacity]
     system_pool: str
+    cluster: ClusterPods
+    """The DaemonSets on every node and the system pods on `system_pool`."""
     problems: list[CapacityProblem] = field(default_factory=list)
 
     @property
@@ -133,11 +135,12 @@ def pool_capacity(
 ) -> PoolCapacity:
     pool = config.node_pools[pool_name]
     node = node_allocatable(pool.instance_type)
-    room = room_after_daemonsets(node)
+    cluster = cluster_pods(config.observability)
+    room = room_after_daemonsets(node, cluster.daemonsets)
     shapes = [shape for shape in workload_shapes(config) if shape.node_pool == pool_name]
     workloads = tuple(shape.name for shape in shapes)
     keys = {shape.name: shape.key for shape in shapes}
-    system_pods = list(SYSTEM_PODS) if pool_name == system else []
+    system_pods = list(cluster.system) if pool_name == system else []
     per_node: dict[str, int] = {}
     replicas: dict[str, int] = {}
     maxima: dict[str, int] = {}
@@ -265,4 +268,4 @@ def capacity_report(config: StackConfig) -> CapacityReport:
     problems: list[CapacityProblem] = []
     system = system_pool(config)
     pools = [pool_capacity(config, name, problems, system) for name in config.node_pools]
-    return CapacityReport(pools=pools, system_pool=system, problems=problems)
+    return CapacityReport(pools=pools, system_pool=system, cluster=cluster_pods(config.observability), problems=problems)

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 from stack.config.catalog import InstanceType, instance_type
-from stack.model.pod_requests import DAEMONSET_PODS, PodRequests
+from stack.model.pod_requests import PodRequests
 
 from stack.config.model import NodePoolConfig, StackConfig
 
@@ -110,9 +110,9 @@ class NodeRoom:
         )
 
 
-def room_after_daemonsets(
-    node: NodeAllocatable, daemonsets: tuple[PodRequests, ...] = DAEMONSET_PODS
-) -> NodeRoom:
+def room_after_daemonsets(node: NodeAllocatable, daemonsets: tuple[PodRequests, ...]) -> NodeRoom:
+    """`daemonsets`: the stack's (`pod_requests.cluster_pods(config).daemonsets`), which depend
+    on its config (the observability add-on's agents run on every node)."""
     return NodeRoom(
         node.cpu_millicores - sum(p.cpu_millicores for p in daemonsets),
         node.memory_mib - sum(p.memory_mib for p in daemonsets),

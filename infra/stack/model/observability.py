@@ -46,6 +46,31 @@ def cache_node(index: int) -> str:
     return f"cacheNode{index}"
 
 
+def addon_configuration(region: str) -> dict[str, Any]:
+    """The add-on's configuration values: Container Insights (enhanced observability) without
+    Application Signals.
+
+    The chart's default agent config turns on both (`applicationSignals.enabled: true`), and with
+    Application Signals on, the add-on's operator auto-monitors every service in the regions that
+    support it (`manager.monitorAllServices`, true there): it injects the ADOT Python SDK into our
+    web and worker pods as they are created, and each request they serve becomes billed
+    Application Signals telemetry. An `agent.config` of our own without an `application_signals`
+    section turns that off: the chart then sets `monitorAllServices` to false and the agent
+    receives no application signals (aws-observability/helm-charts @71a298f,
+    charts/amazon-cloudwatch-observability/templates/_helpers.tpl `manager.modify-auto-monitor-config`
+    and `cloudwatch-agent.build-default-config`, whose Container Insights part this repeats). The
+    app's own metrics go to Amazon Managed Service for Prometheus instead (docs/operations.md).
+    """
+    return {
+        "agent": {
+            "config": {
+                "agent": {"region": region},
+                "logs": {"metrics_collected": {"kubernetes": {"enhanced_container_insights": True}}},
+            }
+        }
+    }
+
+
 def log_group_name(cluster_name: str, kind: str) -> str:
     """The name the add-on's agents write to (Fluent Bit's `log_group_name`,
     `/aws/containerinsights/${CLUSTER_NAME}/<kind>`)."""

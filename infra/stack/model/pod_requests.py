@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from stack.config.model import StackConfig
+from stack.config.model import ObservabilityConfig, StackConfig
 from stack.config.names import BEAT, CRON
 from stack.config.workers import worker_deployments
 from stack.model import proxy
@@ -51,6 +51,35 @@ DAEMONSET_PODS: tuple[PodRequests, ...] = (
         memory_mib=0,
         source="aws/eks-pod-identity-agent charts/eks-pod-identity-agent/values.yaml @00bc058: "
         "resources: {} (no requests)",
+    ),
+)
+
+# The EKS add-on amazon-cloudwatch-observability (`observability.enabled`, the default): the
+# CloudWatch agent and Fluent Bit run as DaemonSets on every Linux node (the chart's default
+# tolerations `operator: Exists` let them onto every pool, tainted or not); its operator is one
+# Deployment, counted with the system pods. The chart's DCGM exporter and Neuron monitor select
+# GPU and Inferentia/Trainium instance types only, none of which the catalog holds.
+CLOUDWATCH_CHART = "aws-observability/helm-charts charts/amazon-cloudwatch-observability/values.yaml @71a298f (chart 6.4.0)"
+OBSERVABILITY_DAEMONSET_PODS: tuple[PodRequests, ...] = (
+    PodRequests(
+        "cloudwatch-agent",
+        cpu_millicores=250,
+        memory_mib=128,
+        source=f"{CLOUDWATCH_CHART}: agent.resources.requests cpu 250m, memory 128Mi (agent.mode daemonset)",
+    ),
+    PodRequests(
+        "fluent-bit",
+        cpu_millicores=50,
+        memory_mib=25,
+        source=f"{CLOUDWATCH_CHART}: containerLogs.fluentBit.resources.requests cpu 50m, memory 25Mi",
+    ),
+)
+OBSERVABILITY_SYSTEM_PODS: tuple[PodRequests, ...] = (
+    PodRequests(
+        "amazon-cloudwatch-observability-controller-manager",
+        cpu_millicores=100,
+        memory_mib=64,
+        source=f"{CLOUDWATCH_CHART}: manager.resources.requests cpu 100m, memory 64Mi (replicaCount 1)",
     ),
 )
 
@@ -114,6 +143,28 @@ SYSTEM_PODS: tuple[PodRequests, ...] = (
     ),
     RECONCILER_POD,
 )
+
+@dataclass(frozen=True)
+class ClusterPods:
+    """The pods that are not the app's: on every node (DaemonSets) and on the system pool."""
+
+    daemonsets: tuple[PodRequests, ...]
+    system: tuple[PodRequests, ...]
+
+
+BASE_CLUSTER_PODS = ClusterPods(DAEMONSET_PODS, SYSTEM_PODS)
+"""A cluster without the observability add-on (`observability.enabled: false`)."""
+
+OBSERVED_CLUSTER_PODS = ClusterPods(
+    (*DAEMONSET_PODS, *OBSERVABILITY_DAEMONSET_PODS), (*SYSTEM_PODS, *OBSERVABILITY_SYSTEM_PODS)
+)
+"""A cluster with the observability add-on (the default)."""
+
+
+def cluster_pods(observability: ObservabilityConfig) -> ClusterPods:
+    """The DaemonSets and system pods a stack's cluster runs besides the app."""
+    return OBSERVED_CLUSTER_PODS if observability.enabled else BASE_CLUSTER_PODS
+
 
 Workload = Literal["web", "worker"]
 WORKLOADS: tuple[Workload, ...] = ("web", "worker")

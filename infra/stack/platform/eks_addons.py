@@ -51,9 +51,11 @@ def eks_addon(
     depends_on: Sequence[pulumi.Resource],
     parent: pulumi.Resource,
     pod_identity: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
+    configuration: dict[str, object] | None = None,
 ) -> aws.eks.Addon:
     """An EKS add-on; `pod_identity`: the roles its service accounts get through EKS Pod Identity
-    (EKS creates and deletes the associations with the add-on)."""
+    (EKS creates and deletes the associations with the add-on); `configuration`: its
+    configuration values where they depend on the stack (else `addon_configuration`)."""
     return aws.eks.Addon(
         f"{name}-{addon}",
         cluster_name=cluster.name,
@@ -61,7 +63,7 @@ def eks_addon(
         # The build pinned for the configured Kubernetes version (stack.platform.addon_versions): a
         # change of cluster.version moves every add-on with it, and nothing else does.
         addon_version=addon_version(addon, kubernetes_version),
-        configuration_values=addon_configuration(addon),
+        configuration_values=json.dumps(configuration) if configuration is not None else addon_configuration(addon),
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="PRESERVE",
         pod_identity_associations=list(pod_identity) if pod_identity else None,

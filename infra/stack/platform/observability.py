@@ -37,6 +37,7 @@ from stack.model.observability import (
     LOG_GROUP_KINDS,
     TARGET_GROUP,
     AlarmSpec,
+    addon_configuration,
     alarm_specs,
     cache_node,
     dashboard_body,
@@ -167,6 +168,7 @@ class Observability(pulumi.ComponentResource):
             pod_identity=[
                 aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.arn, service_account=AGENT_SERVICE_ACCOUNT)
             ],
+            configuration=addon_configuration(region),
         )
 
         topic = aws.sns.Topic(f"{name}-alarms", name=f"{args.cluster_name}-alarms", tags=tags, opts=child)

@@ -18,6 +18,7 @@ import hashlib
 from typing import Any
 
 from stack.model.nodes import node_allocatable, room_after_daemonsets
+from stack.model.pod_requests import cluster_pods
 from stack.config.model import StackConfig
 from stack.config.names import NAMESPACE, WORKER
 from stack.platform.node_pools import node_placement
@@ -65,7 +66,7 @@ def benchmark_job(
     if pool_name is None:
         raise ValueError("benchmark.nodePool is unset: the stack runs no benchmark Job")
     pool = config.node_pools[pool_name]
-    room = room_after_daemonsets(node_allocatable(pool.instance_type))
+    room = room_after_daemonsets(node_allocatable(pool.instance_type), cluster_pods(config.observability).daemonsets)
     container = {
         "name": BENCHMARK,
         "image": image,

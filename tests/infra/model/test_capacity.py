@@ -13,11 +13,13 @@ def test_max_replicas_beyond_max_nodes_is_an_error_naming_the_keys() -> None:
     report = capacity_report(split_pools_config(worker_max_replicas=12))
     messages = [str(p) for p in report.errors]
     assert messages == [
-        "error: nodePools.workers.maxSize: worker.autoscaling.maxReplicas 12 needs 6 nodes of "
+        "error: nodePools.workers.maxSize: worker.autoscaling.maxReplicas 12 needs 12 nodes of "
         "c5.large but nodePools.workers.maxSize is 4"
     ]
-    assert report.pool("workers").nodes_needed == 2
-    assert report.pool("workers").nodes_needed_at_max == 6
+    # c5.large after the DaemonSets (the CloudWatch agent and Fluent Bit included): 1480m, one
+    # 850m worker per node.
+    assert report.pool("workers").nodes_needed == 3
+    assert report.pool("workers").nodes_needed_at_max == 12
 
 
 def test_a_pod_that_fits_no_node_is_an_error() -> None:
@@ -34,7 +36,8 @@ def test_a_pod_that_fits_no_node_is_an_error() -> None:
     assert len(errors) == 1
     assert errors[0].path == "web.cpuMillicores/web.memoryMib"
     assert "fits no m4.large node of nodePools.default" in errors[0].message
-    assert "7002Mi" in errors[0].message
+    # 7002Mi allocatable less the CloudWatch agent's 128Mi and Fluent Bit's 25Mi.
+    assert "6849Mi" in errors[0].message
 
 
 def test_more_desired_nodes_than_the_pods_need_is_a_warning() -> None:
@@ -45,7 +48,9 @@ def test_more_desired_nodes_than_the_pods_need_is_a_warning() -> None:
     assert report.errors == []
     assert [w.path for w in report.warnings] == ["nodePools.default.desiredSize"]
     assert "3 nodes of m4.large" in report.warnings[0].message
-    assert "2 nodes idle" in report.warnings[0].message
+    # The system pods (900m with the CloudWatch add-on's operator), web 250m and worker 500m
+    # need two nodes of 1480m: one idle.
+    assert "fit on 2; 1 node idle" in report.warnings[0].message
 
 
 def test_a_min_size_above_what_the_scaled_in_pods_need_is_a_warning() -> None:

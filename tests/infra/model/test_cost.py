@@ -155,16 +155,19 @@ def test_an_unpriced_database_class_is_not_guessed() -> None:
 
 def test_stack_estimates_are_plain_json_values() -> None:
     estimates = stack_estimates(small_config())
-    # At the maxima the web pods and the system pods (KEDA and the Cluster Autoscaler
-    # included, 800m) need 1800m: a second node. The S3 bucket adds $0.80 (test_storage), logs,
-    # alarms and the dashboard $4.46 (test_observability).
+    # The system pods (KEDA, the Cluster Autoscaler and the CloudWatch add-on's operator
+    # included, 900m), web 250m and worker 500m need 1650m, more than the 1480m an m4.large has
+    # after the DaemonSets: two nodes at the minimum as at the maximum, one more than the
+    # configured desiredSize (the configured cost: $242.25, one node). A node is $74.60 (73 +
+    # its 20 GiB disk). The S3 bucket adds $0.80 (test_storage), logs, alarms and the dashboard
+    # $4.46 (test_observability).
     assert estimates == {
-        "nodesNeeded": {"default": 1},
+        "nodesNeeded": {"default": 2},
         "nodesNeededAtMax": {"default": 2},
-        "nodesAtMin": {"default": 1},
+        "nodesAtMin": {"default": 2},
         "monthlyCostUsd": pytest.approx(242.25, abs=0.01),
-        "monthlyCostAtMaxUsd": pytest.approx(316.85, abs=0.01),
-        "monthlyCostAtMinUsd": pytest.approx(242.25, abs=0.01),
+        "monthlyCostAtMaxUsd": pytest.approx(242.25 + 74.60, abs=0.01),
+        "monthlyCostAtMinUsd": pytest.approx(242.25 + 74.60, abs=0.01),
         "priceDate": "2026-08-20",
     }
 
@@ -191,12 +194,13 @@ def test_scaled_in_cost_counts_the_nodes_the_minimum_replicas_need() -> None:
     )
     items = {i.item: i for i in monthly_cost(config).items}
     workers = items["node pool workers: c5.large x 1 (max 6)"]
-    # c5.large 0.085 $/h; two 850m workers fit a node (1780m after DaemonSets): 4 need 2.
+    # c5.large 0.085 $/h; one 850m worker per node (1480m after the DaemonSets, the CloudWatch
+    # agent and Fluent Bit included): 4 need 4.
     assert workers.scaled_in_usd == 0
     assert workers.monthly_usd == pytest.approx(0.085 * 730)
-    assert workers.monthly_usd_at_max == pytest.approx(2 * 0.085 * 730)
+    assert workers.monthly_usd_at_max == pytest.approx(4 * 0.085 * 730)
     web = items["node pool web: m5.large x 2 (max 3)"]
-    # Web's two pods and the system pods (1000m + 800m > 1780m) need 2 nodes at min as at max.
+    # Web's two pods and the system pods (1000m + 900m > 1480m) need 2 nodes at min as at max.
     assert web.scaled_in_usd == pytest.approx(2 * 0.096 * 730)
     estimate = monthly_cost(config)
     assert estimate.monthly_usd_at_min < estimate.monthly_usd < estimate.monthly_usd_at_max

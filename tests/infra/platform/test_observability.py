@@ -252,6 +252,33 @@ def test_log_groups_exist_with_the_retention_before_the_addon_writes_them(stack:
     assert comes_after(run, addon, attachment)
 
 
+def app_signals_on(agent_config: dict[str, Any]) -> bool:
+    """The chart's rule for a custom `agent.config` (aws-observability/helm-charts @71a298f,
+    templates/_helpers.tpl `manager.modify-auto-monitor-config`): Application Signals stay on, and
+    the operator auto-instruments services, when the config has an `application_signals` section
+    under logs.metrics_collected or traces.traces_collected."""
+    logs = agent_config.get("logs", {}).get("metrics_collected", {})
+    traces = agent_config.get("traces", {}).get("traces_collected", {})
+    return "application_signals" in logs or "application_signals" in traces
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_addon_runs_container_insights_without_application_signals(stack: str) -> None:
+    run = stack_run(stack)
+    addon = run.named(ADDON, "watch-amazon-cloudwatch-observability")
+    agent_config = json.loads(addon.inputs["configurationValues"])["agent"]["config"]
+    # The chart's default config has both; ours keeps Container Insights only, so the operator
+    # injects no SDK into the app's pods and no request is billed as an application signal.
+    default = {
+        "agent": {"region": run.config.region},
+        "logs": {"metrics_collected": {"application_signals": {}, "kubernetes": {"enhanced_container_insights": True}}},
+        "traces": {"traces_collected": {"application_signals": {}}},
+    }
+    assert app_signals_on(default) and not app_signals_on(agent_config)
+    assert agent_config["logs"]["metrics_collected"] == {"kubernetes": {"enhanced_container_insights": True}}
+    assert agent_config["agent"] == {"region": run.config.region}
+
+
 def test_each_subscriber_gets_a_subscription_and_the_off_switch_removes_everything() -> None:
     subscribers = [
         {"protocol": "email", "endpoint": "ops@example.com"},

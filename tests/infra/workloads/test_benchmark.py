@@ -10,6 +10,7 @@ import pytest
 from stack.config.model import NODE_POOL_LABEL, StackConfig
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.model.nodes import node_allocatable, room_after_daemonsets
+from stack.model.pod_requests import cluster_pods
 from stack.workloads import benchmark as b
 from stack.workloads.worker import worker_deployment
 from tests.infra.support.stack_files import project_config, run_edited
@@ -50,7 +51,7 @@ def test_job_claims_a_whole_node_of_its_pool() -> None:
     config = config_with({"nodePool": "workers"})
     (job,) = b.benchmark_manifests(config, IMAGE)
     requests = job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
-    room = room_after_daemonsets(node_allocatable("c5.large"))
+    room = room_after_daemonsets(node_allocatable("c5.large"), cluster_pods(config.observability).daemonsets)
     # Everything a c5.large has left after its DaemonSets: no worker pod fits beside it.
     assert requests == {"cpu": f"{room.cpu_millicores}m", "memory": f"{room.memory_mib}Mi"}
     assert room.cpu_millicores < config.worker.cpu_millicores * 2

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from stack.model.capacity import CapacityReport, capacity_report
 from stack.model.nodes import NodeRoom, node_allocatable, room_after_daemonsets
-from stack.model.pod_requests import SYSTEM_PODS, PodRequests, system_pool, workload_shapes
+from stack.model.pod_requests import PodRequests, cluster_pods, system_pool, workload_shapes
 from stack.config.model import StackConfig, WebConfig, WorkerConfig
 from stack.config.names import DEFAULT_QUEUE
 from stack.config.workers import WorkerDeployment, worker_deployments
@@ -286,7 +286,7 @@ def workload_node_usd_per_hour(
             cpu = config.web.cpu_millicores if shape.name == "web" else shape.pod.cpu_millicores
             requested[shape.name] = count * cpu
     if system_pool(config) == pool_name:
-        requested["system"] = sum(p.cpu_millicores for p in SYSTEM_PODS)
+        requested["system"] = sum(p.cpu_millicores for p in cluster_pods(config.observability).system)
     total = sum(requested.values())
     if not requested[workload] or not total:
         return 0.0
@@ -329,7 +329,7 @@ def stack_throughput(config: StackConfig, results: ResultsSet, prices: PriceBook
     ]
     for name, key, spec in entries:
         pool = config.node_pools[spec.node_pool]
-        room = room_after_daemonsets(node_allocatable(pool.instance_type))
+        room = room_after_daemonsets(node_allocatable(pool.instance_type), cluster_pods(config.observability).daemonsets)
         pod = PodRequests(name, spec.cpu_millicores, spec.memory_mib)
         by_workload: dict[str, float] = {}
         if name == "web":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from itertools import groupby
 from typing import Any
 
-from stack.model.pod_requests import DAEMONSET_PODS, SYSTEM_PODS
 from stack.tools.plan.report import StackPlan
 from stack.tools.plan.throughput import render_throughput
 from stack.tools.text import table, unit_usd, usd
@@ -33,6 +34,12 @@ def render_resources(plan: StackPlan) -> str:
         width_name = max(len(r[1]) for r in rows)
         out += [f"{t.ljust(width_type)}  {n.ljust(width_name)}  {s}".rstrip() for t, n, s in rows]
     return "\n".join(out)
+
+
+def _counted(names: Iterable[str]) -> str:
+    """`coredns-1, coredns-2, metrics-server` -> `coredns x2, metrics-server`."""
+    counts = Counter(re.sub(r"-\d+$", "", name) for name in names)
+    return ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
 
 
 def render_capacity(plan: StackPlan) -> str:
@@ -71,16 +78,16 @@ def render_capacity(plan: StackPlan) -> str:
         "autoscaled nodes min/max",
         "min/desired/max",
     )
-    ds = ", ".join(f"{p.name} {p.cpu_millicores}m/{p.memory_mib}Mi" for p in DAEMONSET_PODS)
-    system = sum(p.cpu_millicores for p in SYSTEM_PODS), sum(p.memory_mib for p in SYSTEM_PODS)
+    cluster = plan.capacity.cluster
+    ds = ", ".join(f"{p.name} {p.cpu_millicores}m/{p.memory_mib}Mi" for p in cluster.daemonsets)
+    system = sum(p.cpu_millicores for p in cluster.system), sum(p.memory_mib for p in cluster.system)
     return "\n".join(
         [
             "Capacity (per node: kubelet reserve, 7.5% OS memory, 100Mi eviction; nodes = pods packed first-fit)",
             table(headers, rows, right=(6, 8, 10)),
             f"  DaemonSets on every node: {ds}",
-            f"  * system pods counted on pool {plan.capacity.system_pool!r}: {len(SYSTEM_PODS)} pods, "
-            f"{system[0]}m/{system[1]}Mi (CoreDNS x2, metrics-server, load balancer controller x2, "
-            "KEDA x4, Cluster Autoscaler, the job reconciler)",
+            f"  * system pods counted on pool {plan.capacity.system_pool!r}: {len(cluster.system)} pods, "
+            f"{system[0]}m/{system[1]}Mi ({_counted(p.name for p in cluster.system)})",
             "  autoscaled nodes: what the Cluster Autoscaler keeps with every workload at its minimum / "
             "maximum replicas, within minSize..maxSize",
         ]

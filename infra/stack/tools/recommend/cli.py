@@ -20,6 +20,7 @@ from stack.tools.recommend.search import PoolChoice, best_per_type, shared_choic
 from stack.tools.recommend.stack_file import (
     Recommendation,
     assemble,
+    base_cluster_pods,
     base_document,
     header_lines,
     kept_pods,
@@ -70,14 +71,16 @@ def recommend(
     memory = memory_rule(dict(base))
     disk = DISK_GIB
     alongside = kept_pods(dict(base))
+    cluster = base_cluster_pods(dict(base))
     webs = best_per_type(
         web_choices(
-            types, results, requests_per_second, memory=memory, disk_gib=disk, prices=prices, alongside=alongside
+            types, results, requests_per_second, memory=memory, disk_gib=disk, prices=prices, cluster=cluster,
+            alongside=alongside,
         ),
         top + 1,
     )
     workers = best_per_type(
-        worker_choices(types, results, jobs_per_hour, memory=memory, disk_gib=disk, prices=prices),
+        worker_choices(types, results, jobs_per_hour, memory=memory, disk_gib=disk, prices=prices, cluster=cluster),
         top + 1,
     )
     shared = shared_choices(
@@ -88,6 +91,7 @@ def recommend(
         memory=memory,
         disk_gib=disk,
         prices=prices,
+        cluster=cluster,
         alongside=alongside,
     )[: top + 1]
     candidates = [(web, worker, False) for web in webs for worker in workers]

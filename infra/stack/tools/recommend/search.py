@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stack.model.nodes import NodeRoom, node_allocatable, nodes_needed, pods_per_node, room_after_daemonsets
-from stack.model.pod_requests import SYSTEM_PODS, PodRequests
+from stack.model.pod_requests import ClusterPods, PodRequests
 from stack.config.catalog import InstanceType
 from stack.config.memory import web_pod_memory_mib, worker_pod_memory_mib
 from stack.model.prices import HOURS_PER_MONTH, PriceBook
@@ -177,13 +177,14 @@ def worker_choices(
     memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
+    cluster: ClusterPods,
 ) -> list[PoolChoice]:
     """Every worker pool that serves `jobs_per_hour` with headroom, cheapest first."""
     rate = jobs_per_hour / 3600
     out = []
     for instance in catalog:
         loaded, basis = results.for_instance_type(instance.name)
-        room = room_after_daemonsets(node_allocatable(instance))
+        room = room_after_daemonsets(node_allocatable(instance), cluster.daemonsets)
         node_month = node_usd_per_month(instance, disk_gib, prices)
         for concurrency in sorted({j.concurrency for j in loaded.results.jobs}):
             memory_mib = memory.worker_mib(concurrency)
@@ -215,6 +216,7 @@ def web_choices(
     memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
+    cluster: ClusterPods,
     alongside: Sequence[PodRequests] = (),
 ) -> list[PoolChoice]:
     """Every web pool (with the system pods, and the `alongside` pods the base stack keeps
@@ -222,8 +224,8 @@ def web_choices(
     out = []
     for instance in catalog:
         loaded, basis = results.for_instance_type(instance.name)
-        room = room_after_daemonsets(node_allocatable(instance))
-        if not all(room.fits(p) for p in SYSTEM_PODS):
+        room = room_after_daemonsets(node_allocatable(instance), cluster.daemonsets)
+        if not all(room.fits(p) for p in cluster.system):
             continue
         node_month = node_usd_per_month(instance, disk_gib, prices)
         for shape in configurable_web_shapes(loaded.results):
@@ -236,7 +238,7 @@ def web_choices(
                 if not isinstance(per, PerPod):
                     continue
                 pod = web_pod(cpu, memory_mib)
-                sized = _size(requests_per_second, per.per_second, room, pod, [*SYSTEM_PODS, *alongside])
+                sized = _size(requests_per_second, per.per_second, room, pod, [*cluster.system, *alongside])
                 if sized is None:
                     continue
                 replicas, nodes, most = sized
@@ -308,6 +310,7 @@ def shared_choices(
     memory: MemoryRule,
     disk_gib: int,
     prices: PriceBook,
+    cluster: ClusterPods,
     alongside: Sequence[PodRequests] = (),
 ) -> list[tuple[PoolChoice, PoolChoice]]:
     """One pool for web, workers and the system pods: the cheapest (web, worker) of each type.
@@ -318,8 +321,8 @@ def shared_choices(
     rate = jobs_per_hour / 3600
     out = []
     for instance in catalog:
-        room = room_after_daemonsets(node_allocatable(instance))
-        if not all(room.fits(p) for p in SYSTEM_PODS):
+        room = room_after_daemonsets(node_allocatable(instance), cluster.daemonsets)
+        if not all(room.fits(p) for p in cluster.system):
             continue
         node_month = node_usd_per_month(instance, disk_gib, prices)
         best: tuple[float, float, tuple[PoolChoice, PoolChoice]] | None = None
@@ -331,7 +334,7 @@ def shared_choices(
                 if max(web_replicas, worker_replicas) > MAX_REPLICAS:
                     continue
                 worker_pod = PodRequests("worker", worker.cpu_millicores, worker.memory_mib)
-                pods = [*SYSTEM_PODS, *alongside, *[web_requests] * web_replicas, *[worker_pod] * worker_replicas]
+                pods = [*cluster.system, *alongside, *[web_requests] * web_replicas, *[worker_pod] * worker_replicas]
                 nodes = max(MIN_NODES, nodes_needed(room, pods) + 1)
                 if nodes > MAX_NODES:
                     continue
@@ -343,7 +346,7 @@ def shared_choices(
                 if best is not None and (round(cost, 6), -margin) >= (round(best[0], 6), -best[1]):
                     continue
                 web_max, worker_max = _grow_together(
-                    room, web_requests, web_replicas, worker_pod, worker_replicas, nodes, alongside
+                    room, web_requests, web_replicas, worker_pod, worker_replicas, nodes, cluster.system, alongside
                 )
                 pair = (
                     PoolChoice(
@@ -370,6 +373,7 @@ def _grow_together(
     worker: PodRequests,
     worker_replicas: int,
     nodes: int,
+    system: Sequence[PodRequests],
     alongside: Sequence[PodRequests] = (),
 ) -> tuple[int, int]:
     """Autoscaling maxima for a shared pool: both workloads grown in turn while all fit `nodes`."""
@@ -382,7 +386,7 @@ def _grow_together(
             trial = dict(most, **{name: most[name] + 1})
             if trial[name] > 200:
                 continue
-            packed = [*SYSTEM_PODS, *alongside, *[pods["web"]] * trial["web"], *[pods["worker"]] * trial["worker"]]
+            packed = [*system, *alongside, *[pods["web"]] * trial["web"], *[pods["worker"]] * trial["worker"]]
             if nodes_needed(room, packed) <= nodes:
                 most = trial
                 grown = True

@@ -12,10 +12,10 @@ import yaml
 
 from stack.config.loader import decoded_stack_file, project_config
 from stack.model.capacity import capacity_report
-from stack.config.model import PROJECT, JobsConfig, StackConfig, WebConfig, WorkerAutoscaling, WorkerConfig
+from stack.config.model import PROJECT, JobsConfig, ObservabilityConfig, StackConfig, WebConfig, WorkerAutoscaling, WorkerConfig
 from stack.config.names import DEFAULT_QUEUE
 from stack.config.workers import jobs_deployment
-from stack.model.pod_requests import PodRequests, workload_shapes
+from stack.model.pod_requests import ClusterPods, cluster_pods, PodRequests, workload_shapes
 from stack.config.rules import StackConfigError, parse_stack_config
 from stack.model.cost import monthly_cost
 from stack.model.prices import PriceBook
@@ -50,6 +50,12 @@ def memory_rule(base: dict[str, Any]) -> MemoryRule:
     jobs = JobsConfig.model_validate(raw.get("jobs") or {})
     web = WebConfig.model_validate(raw.get("web") or {})
     return MemoryRule(jobs.max_pixels, max(1, jobs.uploads_per_web_pod // web.gunicorn_workers))
+
+
+def base_cluster_pods(base: dict[str, Any]) -> ClusterPods:
+    """The DaemonSets and system pods of the base stack's cluster, which the recommendation keeps
+    (its `observability` section: the CloudWatch add-on's agents on every node)."""
+    return cluster_pods(ObservabilityConfig.model_validate(project_config(base).get("observability") or {}))
 
 
 def kept_pods(base: dict[str, Any]) -> list[PodRequests]:

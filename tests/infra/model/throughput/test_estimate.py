@@ -24,10 +24,12 @@ PRICES = bundled_price_book()
 M4_NODE_HOUR = 0.10 + 20 * 0.08 / 730
 # CPU the system pods request on the pool that holds them: CoreDNS 2 x 100m, metrics-server
 # 100m, the load balancer controller 2 x 0m, KEDA (operator 2 x 100m, metrics server 100m,
-# webhooks 100m), the Cluster Autoscaler 100m and the job reconciler's pod 100m.
-SYSTEM_CPU = 2 * 100 + 100 + 2 * 0 + 4 * 100 + 100 + 100  # 900m
-# An m4.large node after DaemonSets: 2000m - 70m kube-reserved - 150m (aws-node, kube-proxy).
-M4_ROOM_CPU = 2000 - 70 - 150  # 1780m
+# webhooks 100m), the Cluster Autoscaler 100m, the job reconciler's pod 100m and the CloudWatch
+# observability add-on's operator 100m.
+SYSTEM_CPU = 2 * 100 + 100 + 2 * 0 + 4 * 100 + 100 + 100 + 100  # 1000m
+# An m4.large node after DaemonSets: 2000m - 70m kube-reserved - 150m (aws-node, kube-proxy)
+# - 300m (the CloudWatch agent 250m, Fluent Bit 50m).
+M4_ROOM_CPU = 2000 - 70 - 150 - 300  # 1480m
 
 
 def results(*paths: Path) -> ResultsSet:
@@ -53,17 +55,19 @@ def test_worker_jobs_per_hour_and_cost_per_1000_jobs_by_hand() -> None:
     assert t.jobs_per_hour == pytest.approx(5760)
     assert t.jobs_per_hour_at_max == pytest.approx(5760)  # maxReplicas 1
     assert t.worker.per_pod is not None and t.worker.per_pod.pod_bound == "cpu request"
-    # One node (desired size); CPU requested on it: web 250m + worker 500m + system pods 900m
-    # = 1650m.
+    # One node (desired size); CPU requested on it: web 250m + worker 500m + system pods 1000m
+    # = 1750m.
     worker_hourly = M4_NODE_HOUR * 500 / (250 + 500 + SYSTEM_CPU)
     assert t.usd_per_1000_jobs == pytest.approx(worker_hourly / 5760 * 1000)
-    # At max: web 2 x 250m + worker 500m + system 900m = 1900m, more than one node's 1780m:
+    # At max: web 2 x 250m + worker 500m + system 1000m = 2000m, more than one node's 1480m:
     # the Cluster Autoscaler scales out to 2 nodes (= maxSize).
     assert 2 * 250 + 500 + SYSTEM_CPU > M4_ROOM_CPU
-    assert t.usd_per_1000_jobs_at_max == pytest.approx(2 * M4_NODE_HOUR * 500 / 1900 / 5760 * 1000)
-    # Scaled in (minReplicas 1 each): the same pods as configured, on one node.
+    assert t.usd_per_1000_jobs_at_max == pytest.approx(2 * M4_NODE_HOUR * 500 / 2000 / 5760 * 1000)
+    # Scaled in (minReplicas 1 each): the same pods as configured, 1750m, which need two nodes
+    # as well.
+    assert 250 + 500 + SYSTEM_CPU > M4_ROOM_CPU
     assert t.jobs_per_hour_at_min == pytest.approx(5760)
-    assert t.worker.usd_per(1000, at_min=True) == pytest.approx(worker_hourly / 5760 * 1000)
+    assert t.worker.usd_per(1000, at_min=True) == pytest.approx(2 * worker_hourly / 5760 * 1000)
 
 
 def test_web_requests_per_second_and_cost_per_million_by_hand() -> None:

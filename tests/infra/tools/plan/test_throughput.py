@@ -52,13 +52,14 @@ def test_dev_throughput_in_json_by_hand() -> None:
     assert t["requestsPerSecond"] == pytest.approx(45)
     assert t["requestsPerSecondAtMax"] == pytest.approx(135)
     # 2 m4.large nodes at desired size, shared by web 250m, worker 500m and the system pods
-    # 900m (CoreDNS 2 x 100m, metrics-server 100m, load balancer controller 2 x 0m, KEDA
+    # 1000m (CoreDNS 2 x 100m, metrics-server 100m, load balancer controller 2 x 0m, KEDA
     # operator 2 x 100m + metrics server 100m + webhooks 100m, Cluster Autoscaler 100m, the job
-    # reconciler 100m): 1650m.
-    assert t["usdPer1000Jobs"] == pytest.approx(2 * M4_NODE_HOUR * 500 / 1650 / 5760 * 1000, abs=5e-5)  # JSON: 4 decimals
-    # At max: web 3 x 250m + worker 2 x 500m + 900m = 2650m: more than one node's 1780m
-    # (2000m - 70m kube-reserved - 150m DaemonSets), so 2 nodes, within maxSize 3.
-    assert t["usdPer1000JobsAtMax"] == pytest.approx(2 * M4_NODE_HOUR * 1000 / 2650 / 11520 * 1000, abs=5e-5)
+    # reconciler 100m, the CloudWatch add-on's operator 100m): 1750m.
+    assert t["usdPer1000Jobs"] == pytest.approx(2 * M4_NODE_HOUR * 500 / 1750 / 5760 * 1000, abs=5e-5)  # JSON: 4 decimals
+    # At max: web 3 x 250m + worker 2 x 500m + 1000m = 2750m on nodes of 1480m (2000m - 70m
+    # kube-reserved - 450m DaemonSets, the CloudWatch agent and Fluent Bit included): packed
+    # first-fit, 3 nodes, within maxSize 3.
+    assert t["usdPer1000JobsAtMax"] == pytest.approx(3 * M4_NODE_HOUR * 1000 / 2750 / 11520 * 1000, abs=5e-5)
     # Scaled in (minReplicas 1 each): one worker pod still serves 5760 jobs/h.
     assert t["jobsPerHourAtMin"] == pytest.approx(5760)
     assert t["worker"]["podBound"] == "cpu request"

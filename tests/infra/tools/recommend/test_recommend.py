@@ -24,7 +24,7 @@ import yaml
 
 from stack.model.capacity import capacity_report
 from stack.model.nodes import node_allocatable, nodes_needed, room_after_daemonsets
-from stack.model.pod_requests import SYSTEM_PODS, PodRequests
+from stack.model.pod_requests import BASE_CLUSTER_PODS, OBSERVED_CLUSTER_PODS, PodRequests
 from stack.config.catalog import instance_type, instance_types
 from stack.tools.plan.report import REPO_ROOT, config_from_stack_file, plan_stack
 from stack.config.model import StackConfig
@@ -34,7 +34,7 @@ from stack.tools.plan.cli import main as plan_main
 from stack.tools.recommend.cli import recommend
 from stack.tools.recommend.search import MemoryRule, web_choices, web_pod, worker_choices
 from stack.config.memory import web_memory_needed_mib, worker_memory_needed_mib
-from stack.tools.recommend.stack_file import assemble, base_document, memory_rule
+from stack.tools.recommend.stack_file import assemble, base_cluster_pods, base_document, memory_rule
 from stack.model.throughput.estimate import ResultsSet
 from stack.model.throughput.results import load_results
 from tests.infra.support.benchmarks import BENCH_SMALL as FIXTURE
@@ -47,6 +47,12 @@ MEMORY = MemoryRule(max_pixels=30_000_000)
 MiB; a uWSGI 1x8 web pod 440 MiB (stack.config.memory)."""
 
 
+# The search on a cluster without the CloudWatch observability add-on, whose by-hand figures
+# below count aws-node and kube-proxy (150m) on every node and 900m of system pods; the add-on's
+# share is test_the_observability_add_on_narrows_the_worker_split.
+CLUSTER = BASE_CLUSTER_PODS
+
+
 def node_month(price: float) -> float:
     return price * 730 + 20 * 0.08
 
@@ -56,7 +62,7 @@ def test_workers_for_20000_jobs_an_hour() -> None:
     # = 5.70 jobs/s and fit on one node; with the spare node: 2 nodes. Whole-core pods would
     # need 3 nodes, -c 2 pods as many; m5.large is the same shape at a higher price and
     # m5.xlarge costs twice a c5.large per node with the same 2-node minimum.
-    best = worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
+    best = worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=CLUSTER)[0]
     assert (best.instance_type, best.concurrency, best.cpu_millicores) == ("c5.large", 1, 890)
     assert (best.replicas, best.nodes) == (2, 2)
     assert best.usd_per_month == pytest.approx(2 * node_month(0.085))
@@ -65,7 +71,7 @@ def test_workers_for_20000_jobs_an_hour() -> None:
 
 def test_without_the_cheapest_type_the_next_is_chosen() -> None:
     catalog = [t for t in SMALL_CATALOG if t.name != "c5.large"]
-    best = worker_choices(catalog, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
+    best = worker_choices(catalog, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=CLUSTER)[0]
     assert (best.instance_type, best.nodes, best.cpu_millicores) == ("m5.large", 2, 890)
     assert best.usd_per_month == pytest.approx(2 * node_month(0.096))
 
@@ -73,7 +79,7 @@ def test_without_the_cheapest_type_the_next_is_chosen() -> None:
 def test_workers_for_40000_jobs_an_hour() -> None:
     # 11.1 jobs/s: c5.large, 4 pods of 890m (11.39 jobs/s) on 2 nodes + 1 spare: $190.95;
     # m5.xlarge, 4 pods of 942m (4 per node, 12.06 jobs/s) on 1 node + 1 spare: $283.52.
-    best = worker_choices(SMALL_CATALOG, RESULTS, 40000, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
+    best = worker_choices(SMALL_CATALOG, RESULTS, 40000, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=CLUSTER)[0]
     assert (best.instance_type, best.nodes, best.replicas) == ("c5.large", 3, 4)
     assert best.usd_per_month == pytest.approx(3 * node_month(0.085))
 
@@ -85,25 +91,40 @@ def test_web_for_300_requests_a_second() -> None:
     # two-per-node split, 1780m / 2 - 100m = 790m, serves min(200, 158) x 0.9 = 142.2 req/s:
     # 3 pods; two 890m pods fill one node, the third and the system pods need 1790m, more
     # than a second node: 3 nodes and the spare, dearer.
-    best = web_choices(SMALL_CATALOG, RESULTS, 300, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
+    best = web_choices(SMALL_CATALOG, RESULTS, 300, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=CLUSTER)[0]
     assert (best.instance_type, best.cpu_millicores, best.replicas, best.nodes) == ("c5.large", 1000, 2, 3)
     assert best.served_per_second == pytest.approx(360)
     assert best.margin == pytest.approx(360 / 300 - 1)
 
 
+def test_the_observability_add_on_narrows_the_worker_split() -> None:
+    # With the CloudWatch agent (250m) and Fluent Bit (50m) on every node a c5.large has 1480m
+    # left, not 1780m: two workers a node get 740m each, not 890m (2 x 0.74 x 3.2 = 4.7 jobs/s,
+    # short of 20,000 jobs/h = 5.56 jobs/s), so the pool needs a third node: one -c 2 pod of
+    # 1480m a node (2 x 1.48 x 3.2 x efficiency) on two nodes and the spare, or three 740m pods
+    # on as many; the search keeps the larger margin.
+    plain = worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=CLUSTER)[0]
+    observed = worker_choices(
+        SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=OBSERVED_CLUSTER_PODS
+    )[0]
+    assert (plain.cpu_millicores, plain.replicas, plain.nodes) == (890, 2, 2)
+    assert (observed.instance_type, observed.nodes) == ("c5.large", 3)
+    assert observed.usd_per_month == pytest.approx(1.5 * plain.usd_per_month)
+
+
 @pytest.mark.parametrize("jobs_per_hour", [0, 5000, 60000])
 def test_every_choice_survives_a_node_loss(jobs_per_hour: float) -> None:
-    for choice in worker_choices(SMALL_CATALOG, RESULTS, jobs_per_hour, memory=MEMORY, disk_gib=20, prices=PRICES):
-        room = room_after_daemonsets(node_allocatable(choice.instance_type))
+    for choice in worker_choices(SMALL_CATALOG, RESULTS, jobs_per_hour, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=CLUSTER):
+        room = room_after_daemonsets(node_allocatable(choice.instance_type), CLUSTER.daemonsets)
         assert choice.memory_mib == MEMORY.worker_mib(choice.concurrency)
         pods = [PodRequests("worker", choice.cpu_millicores, choice.memory_mib)] * choice.replicas
         assert nodes_needed(room, pods) <= choice.nodes - 1
         assert choice.nodes >= 2 and choice.replicas >= 2
         assert choice.served_per_second * 3600 >= jobs_per_hour
-    for web in web_choices(SMALL_CATALOG, RESULTS, 500, memory=MEMORY, disk_gib=20, prices=PRICES):
-        room = room_after_daemonsets(node_allocatable(web.instance_type))
+    for web in web_choices(SMALL_CATALOG, RESULTS, 500, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=CLUSTER):
+        room = room_after_daemonsets(node_allocatable(web.instance_type), CLUSTER.daemonsets)
         assert web.shape is not None and web.memory_mib == MEMORY.web_mib(web.shape)
-        pods = [*SYSTEM_PODS, *[web_pod(web.cpu_millicores, web.memory_mib)] * web.replicas]
+        pods = [*CLUSTER.system, *[web_pod(web.cpu_millicores, web.memory_mib)] * web.replicas]
         assert nodes_needed(room, pods) <= web.nodes - 1
 
 
@@ -120,10 +141,13 @@ def dev_fixed_usd() -> float:
 
 
 def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
-    # 20,000 jobs/h and 300 req/s. Separate pools: 3 c5.large for web and 2 for workers (the
-    # tests above). One pool: web needs 300 / (200 x 0.9) = 1.67 vCPU, workers 5.56 / 3.2 =
-    # 1.74, system pods 0.8 (with KEDA's 4 pods and the Cluster Autoscaler's): 4.2 vCPU, more
-    # than two c5.large (2 x 1.78) hold, so 3 nodes and a spare: 4. An m5.xlarge pool (2 nodes at least) costs $283.52, four c5.large $254.60.
+    # 20,000 jobs/h and 300 req/s on dev's cluster, whose nodes also run the CloudWatch agent
+    # and Fluent Bit: a c5.large has 1480m left, and the system pods (the add-on's operator
+    # included) request 1000m. One pool: two web pods of 1000m + the 100m proxy (180 req/s
+    # each), three workers of 740m (the node split in two: 2.37 jobs/s each, 5.56 needed) and
+    # the system pods, 5420m, pack onto 4 nodes; with the spare, 5. Separate pools: web 4 nodes
+    # (its two 1100m pods beside the system pods), workers 3 (two -c 2 pods of 1480m and the
+    # spare): 7.
     recs, _ = recommend(
         jobs_per_hour=20000,
         requests_per_second=300,
@@ -133,33 +157,31 @@ def test_one_shared_pool_wins_when_the_pods_fill_few_nodes() -> None:
         prices=PRICES,
     )
     best = recs[0]
-    assert best.shared and best.web.instance_type == "c5.large" and best.web.nodes == 4
+    assert best.shared and best.web.instance_type == "c5.large" and best.web.nodes == 5
     assert [r.usd_per_month for r in recs] == sorted(r.usd_per_month for r in recs)
     assert best.usd_per_month == pytest.approx(
-        dev_fixed_usd() + log_usd(best.config) + 4 * node_month(0.085), abs=0.02
+        dev_fixed_usd() + log_usd(best.config) + 5 * node_month(0.085), abs=0.02
     )
     split = next(r for r in recs if not r.shared)
+    assert (split.web.nodes, split.worker.nodes) == (4, 3)
     assert split.usd_per_month == pytest.approx(
-        dev_fixed_usd() + log_usd(split.config) + 5 * node_month(0.085), abs=0.02
+        dev_fixed_usd() + log_usd(split.config) + 7 * node_month(0.085), abs=0.02
     )
     config = best.config
     assert config.web.node_pool == config.worker.node_pool == "default"
 
 
 def test_a_small_load_fits_three_shared_nodes() -> None:
-    # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large. Web pods carry their buffering
-    # proxy (100m, 64 MiB) besides the app container. The smallest splits: web 256m (a node's
-    # 1780m over 5, less the proxy: 356m - 100m; over 6 leaves 196m, under the 250m floor) and
-    # workers 296m (over 6: 7 x 512 MiB would not fit 3114 MiB) serve 0.256 x 1000 / 5 x 0.9 =
-    # 46.1 req/s a web pod and 0.296 x 3.2 = 0.95 jobs/s a worker: two pods of each whatever
-    # the split. The system pods request 800m (CoreDNS 2 x 100m, metrics-server 100m, load
-    # balancer controller 2 x 0m, KEDA operator 2 x 100m + metrics server 100m + webhooks
-    # 100m, Cluster Autoscaler 100m) and 1340 MiB, so the least one pool holds is 800m + 2 x
-    # 356m + 2 x 296m = 2104m, more than one node's 1780m: two nodes and the spare, 3.
-    # Separate pools need 2 + 2 (web: 345m app containers, 445m pods, two with the system pods
-    # take 1690m; workers: two 890m on one node). Of the 3-node shared choices the one with the
-    # largest margin wins: the node over 3, 593m: 493m web containers (593m pods) and 593m
-    # workers, four pods and the system pods on two nodes (3 x 593m = 1779m; 593m + 800m).
+    # 3,000 jobs/h (0.83 jobs/s) and 50 req/s on c5.large, in dev's cluster: a node has 1480m
+    # after the DaemonSets (the CloudWatch agent and Fluent Bit included). Web pods carry their
+    # buffering proxy (100m, 64 MiB) besides the app container. Two pods of each serve the load
+    # whatever the split. The system pods request 1000m (CoreDNS 2 x 100m, metrics-server 100m,
+    # load balancer controller 2 x 0m, KEDA 4 x 100m, Cluster Autoscaler 100m, the job
+    # reconciler 100m, the CloudWatch add-on's operator 100m), so one pool needs two nodes and
+    # the spare, 3. Of the 3-node shared choices the one with the largest margin wins: web at
+    # the node over 3 (493m pods: 393m containers and the proxy), workers at the node over 4
+    # (370m): 2 x 493m + 2 x 370m + 1000m = 2726m on two nodes (2960m). Separate pools need
+    # 3 + 2 (web: two 740m pods beside the system pods take a node each, and the spare).
     recs, _ = recommend(
         jobs_per_hour=3000,
         requests_per_second=50,
@@ -170,19 +192,19 @@ def test_a_small_load_fits_three_shared_nodes() -> None:
     )
     best = recs[0]
     assert best.shared and best.web.nodes == 3
-    assert (best.web.cpu_millicores, best.worker.cpu_millicores) == (493, 593)
+    assert (best.web.cpu_millicores, best.worker.cpu_millicores) == (393, 370)
     assert (best.web.replicas, best.worker.replicas) == (2, 2)
     assert best.usd_per_month == pytest.approx(
         dev_fixed_usd() + log_usd(best.config) + 3 * node_month(0.085), abs=0.02
     )
     split = next(r for r in recs if not r.shared)
-    assert (split.web.nodes, split.worker.nodes) == (2, 2)
+    assert (split.web.nodes, split.worker.nodes) == (3, 2)
     assert split.usd_per_month == pytest.approx(
-        dev_fixed_usd() + log_usd(split.config) + 4 * node_month(0.085), abs=0.02
+        dev_fixed_usd() + log_usd(split.config) + 5 * node_month(0.085), abs=0.02
     )
-    room = room_after_daemonsets(node_allocatable("c5.large"))
+    room = room_after_daemonsets(node_allocatable("c5.large"), OBSERVED_CLUSTER_PODS.daemonsets)
     pods = [
-        *SYSTEM_PODS,
+        *OBSERVED_CLUSTER_PODS.system,
         *[web_pod(best.web.cpu_millicores, best.web.memory_mib)] * best.web.replicas,
         *[PodRequests("worker", best.worker.cpu_millicores, best.worker.memory_mib)] * best.worker.replicas,
     ]
@@ -196,13 +218,14 @@ def test_a_two_child_worker_gets_a_queue_target_of_its_concurrency() -> None:
     # KEDA's queueLengthPerReplica must be a multiple of worker.concurrency: dev keeps 1 job
     # per process (its default 1 at -c 1), so a -c 2 worker waits for 2 jobs a pod. A base that
     # scales its workers to zero keeps doing so.
+    base = base_document("dev", REPO_ROOT)
+    cluster = base_cluster_pods(base)
     worker = next(
         c
-        for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES)
+        for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=cluster)
         if c.concurrency == 2
     )
-    web = web_choices(SMALL_CATALOG, RESULTS, 300, memory=MEMORY, disk_gib=20, prices=PRICES)[0]
-    base = base_document("dev", REPO_ROOT)
+    web = web_choices(SMALL_CATALOG, RESULTS, 300, memory=MEMORY, disk_gib=20, prices=PRICES, cluster=cluster)[0]
     rec = assemble(base, web, worker, 20, PRICES)
     assert not isinstance(rec, str), rec
     assert rec.config.worker.concurrency == 2
@@ -270,7 +293,7 @@ def test_pods_get_the_memory_the_memory_model_requires() -> None:
         rule = memory_rule(base_document(stack, REPO_ROOT))
         by_concurrency = {
             c.concurrency: c.memory_mib
-            for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=rule, disk_gib=20, prices=PRICES)
+            for c in worker_choices(SMALL_CATALOG, RESULTS, 20000, memory=rule, disk_gib=20, prices=PRICES, cluster=CLUSTER)
         }
         assert (by_concurrency[1], by_concurrency[2]) == (one, two)
     recs, _ = recommend(
