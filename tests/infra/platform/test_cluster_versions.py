@@ -53,4 +53,7 @@ def test_vpc_cni_enforces_network_policies() -> None:
     run = stack_run("dev")
     addons = {a.inputs["addonName"]: a.inputs for a in run.of_type("aws:eks/addon:Addon")}
     assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
-    assert all("configurationValues" not in a for name, a in addons.items() if name != "vpc-cni")
+    # The others run with their defaults, but the CloudWatch add-on (its agent's config without
+    # Application Signals: test_observability).
+    configured = {name for name, a in addons.items() if "configurationValues" in a}
+    assert configured == {"vpc-cni", "amazon-cloudwatch-observability"}
