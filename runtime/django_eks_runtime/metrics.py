@@ -163,6 +163,8 @@ def exposition(component: str, collectors: Iterable[Any] = ()) -> bytes:
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request this thread serves (logs.py adds it to each log record)."""
 REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_ATTRIBUTE = "request_id"
+"""The request's attribute with its id, for the log lines Django writes after the middleware returned."""
 _TRUSTED_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
 _TRACE_ROOT = re.compile(r"(?:^|;)\s*Root=([A-Za-z0-9-]{1,100})")
 
@@ -196,6 +198,7 @@ class MetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = REQUEST_ID.set(request_id(request.headers))
+        setattr(request, REQUEST_ID_ATTRIBUTE, REQUEST_ID.get())
         started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             response = self.get_response(request)
