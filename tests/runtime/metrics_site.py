@@ -49,7 +49,8 @@ class Site(Processes):
         return proc, url, probes
 
     def worker(self, queues: str, *, env: dict[str, str] | None = None) -> Proc:  # type: ignore[override]
-        proc = self.run("worker", "worker", "--hostname", f"metrics-{free_port()}@%h",
+        self.node = f"metrics-{free_port()}@tests"
+        proc = self.run("worker", "worker", "--hostname", self.node,
                         env={"WORKER_QUEUES": queues, "CELERY_HEARTBEAT_FILE": str(self.tmp_path / "heartbeat"),
                              **(env or {})})
         wait_for(lambda: self._alive(proc) and "ready." in proc.log(), timeout=60, what="worker ready")

@@ -187,13 +187,15 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
         frozenset({("component", "worker-work"), ("pod", "worker-5f-abc"), ("node", "ip-10-0-2-9")}): 1}
 
     # Queue length: LLEN of each of the worker's queues, read at the scrape. "held" paused.
-    control = app_control(redis)
-    assert control.cancel_consumer("held", reply=True, timeout=10), "the worker did not answer"
+    control, node = app_control(redis), [app.node]
+    assert control.cancel_consumer("held", destination=node, reply=True, timeout=10), "the worker did not answer"
     enqueue("held", 4)
-    assert broker.llen("held") == 4
+    # A fetch in flight when the consumer was cancelled puts its message back ("Requeuing
+    # undeliverable message ... No consumers", kombu's virtual transport).
+    wait_for(lambda: broker.llen("held") == 4, timeout=10, what="4 messages in held")
     lengths = scrape(endpoint).series("celery_queue_length")
     assert lengths == {frozenset({("queue", "held")}): 4, frozenset({("queue", "work")}): broker.llen("work")}
-    control.add_consumer("held", reply=True, timeout=10)
+    control.add_consumer("held", destination=node, reply=True, timeout=10)
     wait_for(lambda: scrape(endpoint).value("celery_tasks_total", queue="held", task="held", outcome="succeeded") == 4,
              timeout=30, what="held tasks run")
     assert scrape(endpoint).value("celery_queue_length", queue="held") == broker.llen("held") == 0
