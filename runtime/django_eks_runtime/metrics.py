@@ -44,6 +44,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from django_eks_runtime import launch
 from django_eks_runtime.launch import MULTIPROC_DIR
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ PROCESS_CPU = Counter(
     "app_process_cpu_seconds_total", "CPU time of the app's processes (time.process_time), summed over the pod",
     ["component"])
 POD_INFO = "app_pod_info"
-COMPONENT = "APP_COMPONENT"
-POD_NAME = "POD_NAME"
-NODE_NAME = "NODE_NAME"
+COMPONENT, POD_NAME, NODE_NAME = launch.APP_COMPONENT.name, launch.POD_NAME.name, launch.NODE_NAME.name
 
 # --- worker ---------------------------------------------------------------------------------
 TASK_QUEUE_WAIT = Histogram(
