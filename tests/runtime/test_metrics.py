@@ -201,7 +201,7 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     assert scrape(endpoint).value("celery_queue_length", queue="held") == broker.llen("held") == 0
 
     # Logs: the task's own lines carry its id and name; every logging line is JSON.
-    lines = list(json_lines(worker.log()))
+    lines = list(json_lines(worker.log(), every=True))
     burning = [line for line in lines if str(line.get("message", "")).startswith("burning")]
     assert sorted(line["task_id"] for line in burning) == sorted(burned)
     assert {line["task_name"] for line in burning} == {"burn"}
@@ -217,7 +217,7 @@ def app_control(redis: ThrowawayRedis):
 def test_beat_logs_json_and_serves_no_metrics(app):
     port = free_port()
     beat = app.beat(env={"METRICS_BIND": f"127.0.0.1:{port}"})
-    lines = list(json_lines(beat.log()))
+    lines = list(json_lines(beat.log(), every=True))
     assert any(str(line.get("message", "")).startswith("beat: Starting") for line in lines)
     assert any("Sending due task tick" in str(line.get("message", "")) for line in lines)
     assert all({"timestamp", "level", "logger", "message"} <= set(line) for line in lines)
