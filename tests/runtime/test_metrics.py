@@ -17,6 +17,7 @@ from tests.runtime.metrics_site import (
 )
 
 from django_eks_runtime import metrics
+from django_eks_runtime.launch import SERVERS
 
 pytestmark = pytest.mark.xdist_group("runtime-metrics")
 
@@ -45,14 +46,15 @@ def stale_counts(folder: Path, requests_counted: int) -> None:
     assert list(folder.glob("counter_*.db"))
 
 
-def test_web_metrics_count_each_request_by_route_across_processes_and_no_probe(app, burn, tmp_path):
+@pytest.mark.parametrize("server", SERVERS)
+def test_web_metrics_count_each_request_by_route_across_processes_and_no_probe(app, burn, tmp_path, server):
     rounds, burn_cpu = burn
     folder = tmp_path / "app-metrics"
     folder.mkdir()
     stale_counts(folder, 1000)
     unused = free_port()
-    # gunicorn with two worker processes: a scrape of either answers for both.
-    _, url, probes = app.serve("gunicorn", env={
+    # Two worker processes: a scrape of either answers for both.
+    _, url, probes = app.serve(server, env={
         "WEB_PROCESSES": "2", "PROMETHEUS_MULTIPROC_DIR": str(folder), "METRICS_BIND": f"127.0.0.1:{unused}",
         "POD_NAME": "web-7d9-x2", "NODE_NAME": "ip-10-0-1-5", "GUNICORN_ACCESSLOG": ""})
 
@@ -120,8 +122,9 @@ def test_web_metrics_count_each_request_by_route_across_processes_and_no_probe(a
     # The web process imports the Celery app (its views enqueue tasks): no worker metrics server.
     assert port_closed(unused)
 
-    log = app.procs[0].log()
-    lines = list(json_lines(log))
+    # uWSGI's Python writes sys.stdout to file descriptor 2 (unbit/uwsgi#1601): its lines are on stderr.
+    web = app.procs[0]
+    lines = list(json_lines(web.log() + web.log_path.with_suffix(".stderr").read_text()))
     hello_lines = [line for line in lines if line.get("logger") == "metricsite.views"]
     assert sorted(line["request_id"] for line in hello_lines) == sorted(hello_ids)
     assert {"timestamp", "level", "logger", "message"} <= set(hello_lines[0])
