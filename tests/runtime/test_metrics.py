@@ -159,8 +159,11 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     burned = enqueue("burn", 2, rounds)
     enqueue("fail", 2)
     enqueue("flaky", 1)
+    enqueue("crash", 1)
+    enqueue("stuck", 1)
     expected = {("early", "succeeded"): 3, ("nap", "succeeded"): 2, ("burn", "succeeded"): 2,
-                ("fail", "failed"): 2, ("flaky", "retried"): 1, ("flaky", "succeeded"): 1}
+                ("fail", "failed"): 2, ("flaky", "retried"): 1, ("flaky", "succeeded"): 1,
+                ("crash", "failed"): 1, ("stuck", "failed"): 1}
 
     def outcomes() -> dict[tuple[str, str], float]:
         return {(dict(labels)["task"], dict(labels)["outcome"]): value
