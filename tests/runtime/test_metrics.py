@@ -2,6 +2,7 @@
 them: requests and tasks of a known number, duration and CPU, then every metric of the contract
 from the web's and the worker's /metrics, and the log lines of web, worker and beat."""
 
+import json
 import os
 import subprocess
 import sys
@@ -174,7 +175,8 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     assert {dict(labels)["queue"] for labels in result.series("celery_tasks_total")} == {"work"}
     wait, runtime, cpu = "celery_task_queue_wait_seconds", "celery_task_runtime_seconds", "celery_task_cpu_seconds"
     work = {"queue": "work"}
-    # Queue wait: from the publish in the web process to the start; the early ones waited for the worker.
+    # Queue wait: from the publish in the web process to the start; the early ones waited for the
+    # worker. The web's header reaches the task as task.request.enqueued_at (worker.py says how).
     assert result.value(f"{wait}_count", **work, task="early") == 3
     assert result.value(f"{wait}_sum", **work, task="early") >= 3 * waited
     assert result.bucket(wait, 1.0, **work, task="early") == 0
@@ -220,9 +222,13 @@ def app_control(redis: ThrowawayRedis):
     return Celery("control", broker=redis.url(0)).control
 
 
-def test_beat_logs_json_and_serves_no_metrics(app):
+def test_beat_logs_json_stamps_its_messages_and_serves_no_metrics(app, redis):
     port = free_port()
+    started = time.time()
     beat = app.beat(env={"METRICS_BIND": f"127.0.0.1:{port}"})
+    # The tick it sent waits in its queue (no worker), stamped with its publish time.
+    message = json.loads(redis_client.Redis.from_url(redis.url(0)).lindex("ticks", -1))
+    assert started <= message["headers"]["enqueued_at"] <= time.time()
     lines = list(json_lines(beat.log(), every=True))
     assert any(str(line.get("message", "")).startswith("beat: Starting") for line in lines)
     assert any("Sending due task tick" in str(line.get("message", "")) for line in lines)
