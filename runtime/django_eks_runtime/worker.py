@@ -17,11 +17,11 @@ that sends tasks (the web, beat, the worker itself).
 """
 
 import datetime
-from collections import OrderedDict
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -85,11 +85,12 @@ def queue_of(request: Any) -> str:
 
 def queue_wait(request: Any, now: float) -> float | None:
     """Seconds from publish, or from the task's ETA when later (a countdown is no wait), to `now`."""
-    try:
-        enqueued = float(getattr(request, ENQUEUED_AT, None) or "nan")
-    except (TypeError, ValueError):
+    stamped = getattr(request, ENQUEUED_AT, None)
+    if stamped is None:  # published without the header (a producer without the runtime)
         return None
-    if enqueued != enqueued:  # published without the header (a producer without the runtime)
+    try:
+        enqueued = float(stamped)
+    except (TypeError, ValueError):
         return None
     eta = getattr(request, "eta", None)
     if eta:

@@ -23,6 +23,7 @@ from django_eks_runtime.launch import SERVERS
 pytestmark = pytest.mark.xdist_group("runtime-metrics")
 
 NAP_SECONDS = 0.3
+COUNTDOWN_SECONDS = 3.0
 BURN_CPU_SECONDS = 0.15
 """About what the CPU-bound request and task burn; the rounds are sized on this machine."""
 
@@ -139,8 +140,9 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     metrics_port = free_port()
     _, url, _ = app.serve("granian", env={"METRICS_BIND": f"127.0.0.1:{free_port()}"})
 
-    def enqueue(task: str, count: int = 1, *args: object) -> list[str]:
-        response = requests.post(f"{url}/tasks/{task}", json={"args": list(args), "count": count}, timeout=10)
+    def enqueue(task: str, count: int = 1, *args: object, countdown: float | None = None) -> list[str]:
+        response = requests.post(f"{url}/tasks/{task}", json={"args": list(args), "count": count,
+                                                              "countdown": countdown}, timeout=10)
         assert response.status_code == 202, response.text
         return response.json()["ids"]
 
@@ -160,11 +162,12 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     burned = enqueue("burn", 2, rounds)
     enqueue("fail", 2)
     enqueue("flaky", 1)
+    enqueue("later", 1, countdown=COUNTDOWN_SECONDS)
     enqueue("crash", 1)
     enqueue("stuck", 1)
     expected = {("early", "succeeded"): 3, ("nap", "succeeded"): 2, ("burn", "succeeded"): 2,
                 ("fail", "failed"): 2, ("flaky", "retried"): 1, ("flaky", "succeeded"): 1,
-                ("crash", "failed"): 1, ("stuck", "failed"): 1}
+                ("crash", "failed"): 1, ("stuck", "failed"): 1, ("later", "succeeded"): 1}
 
     def outcomes() -> dict[tuple[str, str], float]:
         return {(dict(labels)["task"], dict(labels)["outcome"]): value
@@ -181,6 +184,10 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     assert result.value(f"{wait}_sum", **work, task="early") >= 3 * waited
     assert result.bucket(wait, 1.0, **work, task="early") == 0
     assert result.value(f"{wait}_count", **work, task="flaky") == 2  # the retry is published again
+    # A countdown is no wait: counted from its ETA, the later task waited less than its countdown
+    # (it reached the worker at once, held in the worker's timer until due).
+    assert result.value(f"{wait}_count", **work, task="later") == 1
+    assert result.value(f"{wait}_sum", **work, task="later") < COUNTDOWN_SECONDS / 2
     assert result.value(f"{wait}_sum", **work, task="nap") < result.value(f"{wait}_sum", **work, task="early")
     # Runtime: the nap's sleep; CPU: the burn's, close to the same work measured here.
     assert result.value(f"{runtime}_count", **work, task="nap") == 2

@@ -48,6 +48,11 @@ def stuck() -> None:
     time.sleep(30)  # killed at the hard time limit
 
 
+@app.task(name="later")
+def later() -> None:
+    pass
+
+
 @app.task(name="early")
 def early() -> None:
     pass
