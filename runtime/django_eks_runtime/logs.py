@@ -89,10 +89,20 @@ LOGGING: dict[str, Any] = {
 
 
 def configure_celery_logging(loglevel: int | str | None = None, **kwargs: Any) -> None:
-    """Celery's ``setup_logging`` receiver: Django's own ``LOGGING`` for the worker and beat."""
+    """Celery's ``setup_logging`` receiver: Django's own ``LOGGING`` for the worker and beat.
+
+    With a receiver connected Celery no longer sends what a task prints to the logs
+    (celery/apps/worker.py lines 146-147: ``if not self._custom_logging and
+    self.redirect_stdouts``); done here as Celery would (``worker_redirect_stdouts``, default
+    on): a ``print`` is a JSON line of the ``celery.redirected`` logger. The handlers' stream is
+    the real stdout, taken when ``LOGGING`` was applied just before.
+    """
+    from celery import current_app
     from django.conf import settings
     from django.utils.log import configure_logging
 
     configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+    if current_app.conf.worker_redirect_stdouts:
+        current_app.log.redirect_stdouts(current_app.conf.worker_redirect_stdouts_level)

@@ -158,7 +158,7 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
                                  "NODE_NAME": "ip-10-0-2-9"})
     endpoint = f"http://127.0.0.1:{metrics_port}/metrics"
 
-    enqueue("nap", 2, NAP_SECONDS)
+    napped = enqueue("nap", 2, NAP_SECONDS)
     burned = enqueue("burn", 2, rounds)
     enqueue("fail", 2)
     enqueue("flaky", 1)
@@ -220,6 +220,8 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     burning = [line for line in lines if str(line.get("message", "")).startswith("burning")]
     assert sorted(line["task_id"] for line in burning) == sorted(burned)
     assert {line["task_name"] for line in burning} == {"burn"}
+    printed = [line for line in lines if line.get("message") == f"napping {NAP_SECONDS} s"]  # print()
+    assert sorted(line["task_id"] for line in printed) == sorted(napped)
     assert any("ready." in str(line.get("message")) for line in lines)
 
 

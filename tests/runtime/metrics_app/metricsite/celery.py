@@ -18,6 +18,7 @@ worker.install(app)
 
 @app.task(name="nap")
 def nap(seconds: float) -> None:
+    print(f"napping {seconds} s")
     time.sleep(seconds)
 
 
