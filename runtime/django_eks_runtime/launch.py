@@ -155,6 +155,18 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WORKER_LOG_LEVEL = Setting("WORKER_LOG_LEVEL", "INFO", "Celery's log level", choices=LOG_LEVELS)
 WORKER_QUEUES = Setting(
     "WORKER_QUEUES", "", "comma-separated Celery queues this worker consumes (unset: the app's default queue)")
+METRICS_BIND = Setting(
+    "METRICS_BIND", "", "worker: host:port its main process serves /metrics on (unset: no metrics server)")
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+PROMETHEUS_MULTIPROC_DIR = Setting(
+    MULTIPROC_DIR, "",
+    "web, worker: the directory each process writes its metrics to (unset: a new one under /tmp; "
+    "emptied at each start)")
+# Read by the processes' metrics (metrics.py), listed here with the rest of the pods' environment.
+APP_COMPONENT = Setting(
+    "APP_COMPONENT", "", "the metrics' component label: web, worker-<key>... (unset: web or worker)")
+POD_NAME = Setting("POD_NAME", "", "the pod's name, for app_pod_info (the downward API's metadata.name)")
+NODE_NAME = Setting("NODE_NAME", "", "the pod's node, for app_pod_info (the downward API's spec.nodeName)")
 BEAT_SCHEDULE_FILE = Setting(
     "BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule", "beat's schedule file (writable; the root filesystem is not)")
 
@@ -162,8 +174,11 @@ SETTINGS: tuple[Setting, ...] = (
     APP_WSGI, APP_CELERY,
     WEB_SERVER, WEB_BIND, WEB_PROCESSES, WEB_THREADS, WEB_KEEP_ALIVE_SECONDS, WEB_TIMEOUT_SECONDS,
     WEB_GRACEFUL_TIMEOUT_SECONDS, WEB_BUFFER_SIZE, WEB_POST_BUFFERING, WEB_WORKER_CLASS, WEB_GUNICORN_CONFIG,
-    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_SOFT_SHUTDOWN_SECONDS, WORKER_LOG_LEVEL, WORKER_QUEUES, BEAT_SCHEDULE_FILE,
+    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_SOFT_SHUTDOWN_SECONDS, WORKER_LOG_LEVEL, WORKER_QUEUES, METRICS_BIND, PROMETHEUS_MULTIPROC_DIR,
+    APP_COMPONENT, POD_NAME, NODE_NAME, BEAT_SCHEDULE_FILE,
 )
+METRICS_PROCESSES = ("web", "worker")
+"""The processes that record metrics in ``PROMETHEUS_MULTIPROC_DIR`` (metrics.py)."""
 
 
 def _program(name: str) -> str:
@@ -262,12 +277,19 @@ def granian_command(environ: Mapping[str, str]) -> list[str]:
     ]  # fmt: skip
 
 
+QUIET = ("--quiet",)
+"""Celery's option that leaves out the worker's and beat's start-up banners, printed to stdout
+as plain text (celery 5.6.3, celery/apps/worker.py line 141 and apps/beat.py lines 79 and 103:
+``if not self.quiet``): every line on stdout is then a JSON log line (logs.py)."""
+
+
 def worker_command(environ: Mapping[str, str]) -> list[str]:
     queues = [queue.strip() for queue in WORKER_QUEUES.text(environ).split(",") if queue.strip()]
-    # Read by the worker itself (worker_shutdown.py); checked here, before it starts.
+    # Read by the worker itself (worker_shutdown.py, worker.py); checked here, before it starts.
     WORKER_SOFT_SHUTDOWN_SECONDS.integer(environ)
+    bind_address(METRICS_BIND, environ)
     return [
-        _program("celery"), "--app", APP_CELERY.text(environ), "worker",
+        _program("celery"), "--app", APP_CELERY.text(environ), *QUIET, "worker",
         "--concurrency", str(WORKER_CONCURRENCY.integer(environ)),
         "--prefetch-multiplier", str(WORKER_PREFETCH_MULTIPLIER.integer(environ)), "-O", "fair",
         "--without-heartbeat", "--without-gossip", "--without-mingle",
@@ -278,7 +300,7 @@ def worker_command(environ: Mapping[str, str]) -> list[str]:
 
 def beat_command(environ: Mapping[str, str]) -> list[str]:
     return [
-        _program("celery"), "--app", APP_CELERY.text(environ), "beat",
+        _program("celery"), "--app", APP_CELERY.text(environ), *QUIET, "beat",
         "--schedule", BEAT_SCHEDULE_FILE.text(environ),
         "--loglevel", WORKER_LOG_LEVEL.text(environ),
     ]  # fmt: skip
@@ -294,9 +316,46 @@ Runner = Callable[[list[str], Mapping[str, str]], int]
 """Runs a process's full command line instead of the exec (the demo's benchmark Job does)."""
 
 
+def bind_address(setting: Setting, environ: Mapping[str, str]) -> tuple[str, int] | None:
+    """``host:port`` of `setting` (an empty host: all interfaces), None when unset."""
+    value = setting.text(environ)
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"{setting.name}={value!r}: expected host:port")
+    return host or "0.0.0.0", int(port)
+
+
+def metrics_dir(environ: Mapping[str, str]) -> str:
+    """``PROMETHEUS_MULTIPROC_DIR`` emptied of an earlier run's files, or a new empty directory.
+
+    prometheus-client: the directory "must be wiped between process/Gunicorn runs (before
+    startup is recommended)", and set from outside Python so that every child inherits it
+    (prometheus/client_python@d0b497ffe069865537e55af52cb00c329d58a6f0:docs/content/multiprocess/_index.md
+    lines 31-36). A container restarted in the same pod finds its emptyDir as the last run left
+    it; the files a process writes are ``<type>[_<mode>]_<pid>.db`` (``values.py`` lines 71-80),
+    and only those are removed.
+    """
+    path = PROMETHEUS_MULTIPROC_DIR.text(environ)
+    if not path:
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="app-metrics-")
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+    except OSError as error:
+        raise SettingError(f"{MULTIPROC_DIR}={path!r}: cannot use it for metrics: {error}") from None
+    return path
+
+
 def exec_command(argv: list[str], environ: Mapping[str, str]) -> int:
     sys.stdout.flush()
-    os.execvp(argv[0], argv)  # never returns: the server takes this process's place
+    # never returns: the server takes this process's place, with the launcher's environment
+    os.execvpe(argv[0], argv, dict(environ))
 
 
 @dataclass(frozen=True)
@@ -332,12 +391,15 @@ class Launcher:
             print(f"usage: python -m {self.prog} {{{','.join(self.commands)}}} [extra args]", file=sys.stderr)
             return 2
         process, extra = args[0], args[1:]
+        run_environ = self.environ(environ)
         try:
             full = self.command(process, environ, extra)
+            if process in METRICS_PROCESSES:
+                run_environ[MULTIPROC_DIR] = metrics_dir(run_environ)
         except SettingError as error:
             print(f"{self.prog} {process}: {error}", file=sys.stderr, flush=True)
             return 2
-        return self.runners.get(process, exec_command)(full, self.environ(environ))
+        return self.runners.get(process, exec_command)(full, run_environ)
 
 
 LAUNCHER = Launcher("django_eks_runtime", {
