@@ -7,6 +7,9 @@ cpu_count() (in a container it reports the host's CPUs, not the pod's CPU limit)
 """
 
 import os
+from typing import Any
+
+from django_eks_runtime.launch import MULTIPROC_DIR
 
 # gthread: the sync worker cannot keep connections alive, which an ALB needs.
 worker_class = "gthread"
@@ -24,3 +27,14 @@ forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
 # default (gunicorn/config.py, ControlSocket and ControlSocketDisable, "versionadded:: 25.1.0";
 # this image installs 27.0). Nothing in a pod uses it, and it is one more way to stop the server.
 control_socket_disable = True
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """A worker process exited: prometheus-client's ``mark_process_dead`` for its pid, as its
+    multiprocess docs ask of gunicorn (prometheus/client_python@d0b497ffe069865537e55af52cb00c329d58a6f0:
+    docs/content/multiprocess/_index.md lines 73-82). Only in multiprocess mode (the launcher
+    sets ``PROMETHEUS_MULTIPROC_DIR``), and imported here, in the arbiter, only then."""
+    if os.environ.get(MULTIPROC_DIR, "").strip():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -155,6 +155,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WORKER_LOG_LEVEL = Setting("WORKER_LOG_LEVEL", "INFO", "Celery's log level", choices=LOG_LEVELS)
 WORKER_QUEUES = Setting(
     "WORKER_QUEUES", "", "comma-separated Celery queues this worker consumes (unset: the app's default queue)")
+METRICS_BIND = Setting(
+    "METRICS_BIND", "", "worker: host:port its main process serves /metrics on (unset: no metrics server)")
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+PROMETHEUS_MULTIPROC_DIR = Setting(
+    MULTIPROC_DIR, "",
+    "web, worker: the directory each process writes its metrics to (unset: a new one under /tmp; "
+    "emptied at each start)")
 BEAT_SCHEDULE_FILE = Setting(
     "BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule", "beat's schedule file (writable; the root filesystem is not)")
 
@@ -162,8 +169,11 @@ SETTINGS: tuple[Setting, ...] = (
     APP_WSGI, APP_CELERY,
     WEB_SERVER, WEB_BIND, WEB_PROCESSES, WEB_THREADS, WEB_KEEP_ALIVE_SECONDS, WEB_TIMEOUT_SECONDS,
     WEB_GRACEFUL_TIMEOUT_SECONDS, WEB_BUFFER_SIZE, WEB_POST_BUFFERING, WEB_WORKER_CLASS, WEB_GUNICORN_CONFIG,
-    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_SOFT_SHUTDOWN_SECONDS, WORKER_LOG_LEVEL, WORKER_QUEUES, BEAT_SCHEDULE_FILE,
+    WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_SOFT_SHUTDOWN_SECONDS, WORKER_LOG_LEVEL, WORKER_QUEUES, METRICS_BIND, PROMETHEUS_MULTIPROC_DIR,
+    BEAT_SCHEDULE_FILE,
 )
+METRICS_PROCESSES = ("web", "worker")
+"""The processes that record metrics in ``PROMETHEUS_MULTIPROC_DIR`` (metrics.py)."""
 
 
 def _program(name: str) -> str:
@@ -264,8 +274,9 @@ def granian_command(environ: Mapping[str, str]) -> list[str]:
 
 def worker_command(environ: Mapping[str, str]) -> list[str]:
     queues = [queue.strip() for queue in WORKER_QUEUES.text(environ).split(",") if queue.strip()]
-    # Read by the worker itself (worker_shutdown.py); checked here, before it starts.
+    # Read by the worker itself (worker_shutdown.py, worker.py); checked here, before it starts.
     WORKER_SOFT_SHUTDOWN_SECONDS.integer(environ)
+    bind_address(METRICS_BIND, environ)
     return [
         _program("celery"), "--app", APP_CELERY.text(environ), "worker",
         "--concurrency", str(WORKER_CONCURRENCY.integer(environ)),
@@ -294,9 +305,46 @@ Runner = Callable[[list[str], Mapping[str, str]], int]
 """Runs a process's full command line instead of the exec (the demo's benchmark Job does)."""
 
 
+def bind_address(setting: Setting, environ: Mapping[str, str]) -> tuple[str, int] | None:
+    """``host:port`` of `setting` (an empty host: all interfaces), None when unset."""
+    value = setting.text(environ)
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"{setting.name}={value!r}: expected host:port")
+    return host or "0.0.0.0", int(port)
+
+
+def metrics_dir(environ: Mapping[str, str]) -> str:
+    """``PROMETHEUS_MULTIPROC_DIR`` emptied of an earlier run's files, or a new empty directory.
+
+    prometheus-client: the directory "must be wiped between process/Gunicorn runs (before
+    startup is recommended)", and set from outside Python so that every child inherits it
+    (prometheus/client_python@d0b497ffe069865537e55af52cb00c329d58a6f0:docs/content/multiprocess/_index.md
+    lines 31-36). A container restarted in the same pod finds its emptyDir as the last run left
+    it; the files a process writes are ``<type>[_<mode>]_<pid>.db`` (``values.py`` lines 71-80),
+    and only those are removed.
+    """
+    path = PROMETHEUS_MULTIPROC_DIR.text(environ)
+    if not path:
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="app-metrics-")
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+    except OSError as error:
+        raise SettingError(f"{MULTIPROC_DIR}={path!r}: cannot use it for metrics: {error}") from None
+    return path
+
+
 def exec_command(argv: list[str], environ: Mapping[str, str]) -> int:
     sys.stdout.flush()
-    os.execvp(argv[0], argv)  # never returns: the server takes this process's place
+    # never returns: the server takes this process's place, with the launcher's environment
+    os.execvpe(argv[0], argv, dict(environ))
 
 
 @dataclass(frozen=True)
@@ -332,12 +380,15 @@ class Launcher:
             print(f"usage: python -m {self.prog} {{{','.join(self.commands)}}} [extra args]", file=sys.stderr)
             return 2
         process, extra = args[0], args[1:]
+        run_environ = self.environ(environ)
         try:
             full = self.command(process, environ, extra)
+            if process in METRICS_PROCESSES:
+                run_environ[MULTIPROC_DIR] = metrics_dir(run_environ)
         except SettingError as error:
             print(f"{self.prog} {process}: {error}", file=sys.stderr, flush=True)
             return 2
-        return self.runners.get(process, exec_command)(full, self.environ(environ))
+        return self.runners.get(process, exec_command)(full, run_environ)
 
 
 LAUNCHER = Launcher("django_eks_runtime", {

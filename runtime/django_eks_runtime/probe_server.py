@@ -7,6 +7,10 @@ thread, so a probe's latency does not depend on the request threads. It starts f
 ``django_eks_runtime.wsgi`` when ``PROBE_BIND`` is set, in each worker process of gunicorn, uWSGI or granian
 (after the fork under uWSGI's master); each binds the port with SO_REUSEPORT and the
 kernel spreads the probes over them.
+
+It also serves ``/metrics`` (metrics.py): any web process answers for all of the pod's, from the
+multiprocess directory, so the scraper reaching one of them through SO_REUSEPORT sees every
+process's counts.
 """
 
 import json
@@ -17,7 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.db import connection
 
-from django_eks_runtime import probes
+from django_eks_runtime import metrics, probes
+
+METRICS_PATH = "/metrics"
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +32,14 @@ class ProbeHandler(BaseHTTPRequestHandler):
     server_version = "probes"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        probe = probes.PROBES.get(self.path.split("?", 1)[0])
+        path = self.path.split("?", 1)[0]
+        if path == METRICS_PATH:
+            serve_metrics(self, metrics.component("web"))
+            return
+        probe = probes.PROBES.get(path)
         if probe is None:
-            self._answer(404, {"error": "not_found", "detail": f"this port serves only {', '.join(probes.PROBES)}"})
+            served = ", ".join([*probes.PROBES, METRICS_PATH])
+            self._answer(404, {"error": "not_found", "detail": f"this port serves only {served}"})
             return
         try:
             response = probe()
@@ -62,8 +73,19 @@ class ProbeServer(ThreadingHTTPServer):
         super().server_bind()
 
 
+def serve_metrics(handler: BaseHTTPRequestHandler, component: str, collectors: tuple[object, ...] = ()) -> None:
+    """Answer a GET or HEAD of /metrics with the pod's metrics (metrics.exposition)."""
+    data = metrics.exposition(component, collectors)
+    handler.send_response(200)
+    handler.send_header("Content-Type", metrics.CONTENT_TYPE)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
+
+
 def start(port: int, host: str = "0.0.0.0") -> ProbeServer:
     server = ProbeServer((host, port), ProbeHandler)
     threading.Thread(target=server.serve_forever, name="probe-server", daemon=True).start()
-    logger.info("probes on %s:%d (/healthz, /readyz)", host, port)
+    logger.info("probes on %s:%d (/healthz, /readyz, /metrics)", host, port)
     return server
