@@ -121,9 +121,16 @@ def schema_problems(document: Any) -> list[str]:
     schema = json.loads(SCHEMA_FILE.read_text())
     validator = jsonschema.Draft202012Validator(schema)
     return [
-        f"{'.'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(root)'}: {_message(error)}"
         for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     ]
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """A value that fits none of a field's alternatives (a number or null): each reason."""
+    if error.context:
+        return " or ".join(sorted({e.message for e in error.context}))
+    return error.message
 
 
 def load_measured(path: Path) -> MeasuredResults:
