@@ -1,5 +1,10 @@
 """Run the service on a laptop: the image's web server (granian) on :8000 and one Celery worker.
 
+Their metrics (django_eks_runtime/metrics.py) are served as in the cluster: the web's on its
+probe server (``PROBE_BIND``, default 127.0.0.1:8001/metrics), the worker's by its main process
+(``METRICS_BIND``, default 127.0.0.1:8002/metrics); each process gets a metrics directory of its
+own from the launcher.
+
 Each process starts as in the image, through ``python -m config.launch`` (config/launch.py);
 set its variables (``WEB_SERVER``, ``WEB_BIND``, ``WEB_THREADS``, ``WORKER_CONCURRENCY``...) to
 run it differently.
@@ -43,6 +48,11 @@ def database_ensure() -> None:
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     os.environ.setdefault("WEB_BIND", "127.0.0.1:8000")
+    os.environ.setdefault("PROBE_BIND", "127.0.0.1:8001")
+    worker_metrics = os.environ.pop("METRICS_BIND", "") or "127.0.0.1:8002"
+    # One directory per process, which the launcher creates: a shared one would be emptied by
+    # whichever starts second.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if not Path("/dev/shm").is_dir():  # macOS has no /dev/shm
         os.environ.setdefault("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir())
     os.environ.setdefault("CELERY_HEARTBEAT_FILE", str(Path(tempfile.gettempdir()) / "django-eks-dev-heartbeat"))
@@ -58,9 +68,12 @@ def main() -> int:
     commands = {"web": [*LAUNCH, "web"], "worker": [*LAUNCH, "worker"]}
     # Own sessions: the terminal's Ctrl-C reaches only this script, which then
     # stops each child with SIGTERM (graceful for both gunicorn and Celery).
-    children = {name: subprocess.Popen(argv, cwd=SERVICE_DIR, start_new_session=True)
+    environs = {"web": dict(os.environ), "worker": {**os.environ, "METRICS_BIND": worker_metrics}}
+    children = {name: subprocess.Popen(argv, cwd=SERVICE_DIR, env=environs[name], start_new_session=True)
                 for name, argv in commands.items()}
     print(f"dev: web on http://{os.environ['WEB_BIND']} and a Celery worker; Ctrl-C stops both", flush=True)
+    print(f"dev: metrics of the web on http://{os.environ['PROBE_BIND']}/metrics, "
+          f"of the worker on http://{worker_metrics}/metrics", flush=True)
 
     stopping = False
 

@@ -7,6 +7,10 @@
 - ``django_eks_runtime.worker.install(app)``: the worker's liveness heartbeat, checked by
   ``python -m django_eks_runtime.heartbeat``.
 - ``django_eks_runtime.errors``: JSON answers for the errors Django raises before a view runs.
+- ``django_eks_runtime.metrics.MetricsMiddleware``: requests counted and timed by route, each
+  with its request id; ``/metrics`` on the probe server, and on ``METRICS_BIND`` for the worker
+  (``worker.install``). Every metric's name is in metrics.py.
+- ``django_eks_runtime.logs.LOGGING``: JSON log lines with the request's or the task's id.
 
 Importing this package imports neither Django nor Celery.
 """

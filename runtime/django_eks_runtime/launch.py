@@ -162,6 +162,11 @@ PROMETHEUS_MULTIPROC_DIR = Setting(
     MULTIPROC_DIR, "",
     "web, worker: the directory each process writes its metrics to (unset: a new one under /tmp; "
     "emptied at each start)")
+# Read by the processes' metrics (metrics.py), listed here with the rest of the pods' environment.
+APP_COMPONENT = Setting(
+    "APP_COMPONENT", "", "the metrics' component label: web, worker-<key>... (unset: web or worker)")
+POD_NAME = Setting("POD_NAME", "", "the pod's name, for app_pod_info (the downward API's metadata.name)")
+NODE_NAME = Setting("NODE_NAME", "", "the pod's node, for app_pod_info (the downward API's spec.nodeName)")
 BEAT_SCHEDULE_FILE = Setting(
     "BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule", "beat's schedule file (writable; the root filesystem is not)")
 
@@ -170,7 +175,7 @@ SETTINGS: tuple[Setting, ...] = (
     WEB_SERVER, WEB_BIND, WEB_PROCESSES, WEB_THREADS, WEB_KEEP_ALIVE_SECONDS, WEB_TIMEOUT_SECONDS,
     WEB_GRACEFUL_TIMEOUT_SECONDS, WEB_BUFFER_SIZE, WEB_POST_BUFFERING, WEB_WORKER_CLASS, WEB_GUNICORN_CONFIG,
     WORKER_CONCURRENCY, WORKER_PREFETCH_MULTIPLIER, WORKER_SOFT_SHUTDOWN_SECONDS, WORKER_LOG_LEVEL, WORKER_QUEUES, METRICS_BIND, PROMETHEUS_MULTIPROC_DIR,
-    BEAT_SCHEDULE_FILE,
+    APP_COMPONENT, POD_NAME, NODE_NAME, BEAT_SCHEDULE_FILE,
 )
 METRICS_PROCESSES = ("web", "worker")
 """The processes that record metrics in ``PROMETHEUS_MULTIPROC_DIR`` (metrics.py)."""

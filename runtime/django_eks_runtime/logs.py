@@ -10,7 +10,7 @@ The worker and beat keep this configuration: ``worker.install(app)`` connects Ce
 ``setup_logging`` signal, and Celery configures no logging of its own when any receiver is
 connected to it (celery 5.6.3, celery/app/log.py lines 98-103: ``if not receivers:``), so it
 neither hijacks the root logger nor gives the task loggers its own plain-text stderr handler.
-``LOG_LEVEL`` (env, default INFO) is the root level; the worker's and beat's ``--loglevel``
+``DJANGO_LOG_LEVEL`` (the platform's variable, default INFO) is the root level; the worker's and beat's ``--loglevel``
 (``WORKER_LOG_LEVEL``) overrides it in those processes, as Celery's own setup did.
 """
 
@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any
 
-from django_eks_runtime.metrics import REQUEST_ID
+from django_eks_runtime.metrics import REQUEST_ID, REQUEST_ID_ATTRIBUTE
 
 FORMAT = "%(levelname)s %(name)s %(message)s"
 RENAMED = {"levelname": "level", "name": "logger"}
@@ -32,7 +32,9 @@ class ContextFilter(logging.Filter):
     task being run) to each record, when there is one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request_id = REQUEST_ID.get()
+        # Django logs a 4xx/5xx answer after the middleware returned (BaseHandler.get_response,
+        # ``log_response``), with the request on the record: its id is on the request.
+        request_id = REQUEST_ID.get() or getattr(getattr(record, "request", None), REQUEST_ID_ATTRIBUTE, None)
         if request_id is not None:
             record.request_id = request_id
         task = _current_task()
@@ -52,7 +54,8 @@ def _current_task() -> Any:
     return task if task is not None and getattr(task.request, "id", None) else None
 
 
-LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
+LEVEL_VARIABLE = "DJANGO_LOG_LEVEL"
+LEVEL = os.environ.get(LEVEL_VARIABLE, "").strip().upper() or "INFO"
 
 LOGGING: dict[str, Any] = {
     "version": 1,

@@ -44,6 +44,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from django_eks_runtime import launch
 from django_eks_runtime.launch import MULTIPROC_DIR
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ PROCESS_CPU = Counter(
     "app_process_cpu_seconds_total", "CPU time of the app's processes (time.process_time), summed over the pod",
     ["component"])
 POD_INFO = "app_pod_info"
-COMPONENT = "APP_COMPONENT"
-POD_NAME = "POD_NAME"
-NODE_NAME = "NODE_NAME"
+COMPONENT, POD_NAME, NODE_NAME = launch.APP_COMPONENT.name, launch.POD_NAME.name, launch.NODE_NAME.name
 
 # --- worker ---------------------------------------------------------------------------------
 TASK_QUEUE_WAIT = Histogram(
@@ -163,6 +162,8 @@ def exposition(component: str, collectors: Iterable[Any] = ()) -> bytes:
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request this thread serves (logs.py adds it to each log record)."""
 REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_ATTRIBUTE = "request_id"
+"""The request's attribute with its id, for the log lines Django writes after the middleware returned."""
 _TRUSTED_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
 _TRACE_ROOT = re.compile(r"(?:^|;)\s*Root=([A-Za-z0-9-]{1,100})")
 
@@ -196,6 +197,7 @@ class MetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = REQUEST_ID.set(request_id(request.headers))
+        setattr(request, REQUEST_ID_ATTRIBUTE, REQUEST_ID.get())
         started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             response = self.get_response(request)

@@ -83,3 +83,57 @@ def test_the_runtime_knows_neither_the_infra_nor_the_demo():
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 imported.add(node.module.split(".")[0])
     assert not imported & {"stack", "config", "jobs", "benchmarks"}, imported
+
+
+def launched(process: str, env: dict[str, str]) -> tuple[str, list[str]]:
+    """What `process` finds when the launcher execs it: PROMETHEUS_MULTIPROC_DIR and its files."""
+    shows = ("import os; d = os.environ.get('PROMETHEUS_MULTIPROC_DIR', ''); "
+             "print(d); print(sorted(os.listdir(d)) if d else [])")
+    code = ("import sys; from django_eks_runtime import launch; "
+            f"show = lambda environ: [sys.executable, '-c', {shows!r}]; "
+            "sys.exit(launch.LAUNCHER.extend('t', commands={'web': show, 'worker': show, 'beat': show})"
+            f".main([{process!r}]))")
+    clean = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    folder, files = done.stdout.splitlines()
+    return folder, ast.literal_eval(files)
+
+
+@pytest.mark.parametrize("process", ["web", "worker"])
+def test_the_metrics_directory_is_a_new_empty_one_when_unset(process):
+    folder, files = launched(process, {})
+    assert folder and files == [] and Path(folder).is_dir()
+    try:
+        assert launched(process, {"PROMETHEUS_MULTIPROC_DIR": ""})[0] != folder  # each start its own
+    finally:
+        Path(folder).rmdir()
+
+
+@pytest.mark.parametrize("process", ["web", "worker"])
+def test_the_metrics_directory_given_loses_the_last_runs_files(process, tmp_path):
+    # What processes of the last run left (prometheus-client's <type>[_<mode>]_<pid>.db), and a file of another's.
+    for name in ("counter_41.db", "histogram_41.db", "gauge_livesum_52.db", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    assert launched(process, {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) == (str(tmp_path), ["notes.txt"])
+    missing = tmp_path / "not-yet"
+    assert launched(process, {"PROMETHEUS_MULTIPROC_DIR": str(missing)}) == (str(missing), [])
+
+
+def test_beat_records_no_metrics_and_gets_no_directory():
+    assert launched("beat", {}) == ("", [])
+
+
+def test_a_metrics_directory_that_cannot_be_used_is_refused_naming_it(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("worker", env={**APP, "PROMETHEUS_MULTIPROC_DIR": str(blocker / "metrics")})
+    assert result.returncode == 2
+    assert f"PROMETHEUS_MULTIPROC_DIR='{blocker / 'metrics'}': cannot use it for metrics" in result.stderr
+
+
+def test_a_bad_metrics_bind_is_refused_naming_it():
+    result = run("worker", env={**APP, "METRICS_BIND": "localhost"})
+    assert result.returncode == 2
+    assert "METRICS_BIND='localhost': expected host:port" in result.stderr

@@ -25,12 +25,14 @@ def scratch_database():
 
 
 def test_dev_runs_web_and_worker_and_stops_on_ctrl_c(scratch_database, tmp_path):
-    port = free_port()
+    port, probe_port, metrics_port = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "GUNICORN_", "WEB_", "WORKER_"))},
         "DATABASE_URL": f"{SERVER_URL}/{scratch_database}",
         "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/13",
         "WEB_BIND": f"127.0.0.1:{port}",
+        "PROBE_BIND": f"127.0.0.1:{probe_port}",
+        "METRICS_BIND": f"127.0.0.1:{metrics_port}",
         "CELERY_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
     }
     log = tmp_path / "dev.log"
@@ -61,6 +63,13 @@ def test_dev_runs_web_and_worker_and_stops_on_ctrl_c(scratch_database, tmp_path)
         assert response.status_code == 201
         job_id = response.json()["id"]
         wait_for(job_done, timeout=30, interval=0.3, what="job done")
+        # The metrics of both, where dev printed them: the upload counted, the job's task run.
+        web_metrics, worker_metrics = f"http://127.0.0.1:{probe_port}/metrics", f"http://127.0.0.1:{metrics_port}/metrics"
+        assert f"metrics of the web on {web_metrics}, of the worker on {worker_metrics}" in log.read_text()
+        assert 'django_http_requests_total{method="POST",route="api/jobs",status="201"} 1.0' in (
+            requests.get(web_metrics, timeout=10).text)
+        wait_for(lambda: 'outcome="succeeded"' in requests.get(worker_metrics, timeout=10).text, timeout=30,
+                 what="the job's task counted")
 
         # Ctrl-C in a terminal sends SIGINT to the foreground process group.
         os.killpg(dev.pid, signal.SIGINT)

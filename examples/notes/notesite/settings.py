@@ -4,6 +4,7 @@ import os
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from django_eks_runtime import logs
 
 
 def env(name: str, default: str | None = None) -> str:
@@ -45,6 +46,8 @@ INSTALLED_APPS = ["notes"]
 MIDDLEWARE = [
     # First: kubelet and ALB probes (Host: <pod IP>, plain HTTP) before ALLOWED_HOSTS and the redirect.
     "django_eks_runtime.probes.ProbeMiddleware",
+    # Second: requests (not the probes) counted and timed by route, each with its request id.
+    "django_eks_runtime.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
@@ -52,12 +55,8 @@ ROOT_URLCONF = "notesite.urls"
 CSRF_FAILURE_VIEW = "django_eks_runtime.errors.csrf_failure"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
-    "root": {"handlers": ["stdout"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
-}
+# JSON lines on stdout, with the request's and the task's ids; the level is DJANGO_LOG_LEVEL.
+LOGGING = logs.LOGGING
 
 # Celery: two queues, a task on each, and a periodic task (beat).
 CELERY_BROKER_URL = REDIS_URL

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django_eks_runtime import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -54,7 +55,6 @@ SECRET_KEY = _env("DJANGO_SECRET_KEY", "")
 DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
-LOG_LEVEL = _env("DJANGO_LOG_LEVEL", "INFO").upper()
 SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 DATABASE_URL = _env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/django_eks")
 REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -120,6 +120,8 @@ MIDDLEWARE = [
     # First, so that kubelet and ALB probes (Host: <pod IP>, plain HTTP) are
     # answered before ALLOWED_HOSTS validation and the HTTPS redirect.
     "django_eks_runtime.probes.ProbeMiddleware",
+    # Second: every request but the probes counted and timed by route, with its request id.
+    "django_eks_runtime.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -284,16 +286,10 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
+# JSON lines on stdout with the request's and the task's ids (django_eks_runtime/logs.py); the
+# root level is DJANGO_LOG_LEVEL.
 LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s %(message)s"},
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
-    },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    **logs.LOGGING,
     "loggers": {
         "django.security.DisallowedHost": {"level": "ERROR"},
     },

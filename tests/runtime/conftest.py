@@ -1,0 +1,40 @@
+"""Fixtures of the metrics tests (metrics_site.py): a Redis of the module's own, the test app's
+processes, stopped after each test (their logs printed when it failed)."""
+
+from collections.abc import Iterator
+
+import pytest
+import redis as redis_client
+
+from tests.runtime.metrics_site import Site, ThrowawayRedis, site
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[ThrowawayRedis]:
+    server = ThrowawayRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def app(redis, tmp_path, request) -> Iterator[Site]:
+    redis_client.Redis.from_url(redis.url(0)).flushdb()
+    processes = site(redis, tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(processes.logs())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
