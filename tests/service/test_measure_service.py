@@ -110,6 +110,11 @@ def test_measure_the_running_service_then_plan_and_recommend_with_it(processes, 
     assert task_cpu >= 0.75 * pool_cpu, (task_cpu, pool_cpu)
     assert jobs.cpu_seconds_per_task == pytest.approx(task_cpu / JOBS, rel=1e-3)
     assert measured.web.cpu_seconds_per_request is not None and measured.web.cpu_seconds_per_request > 0
+    # Each request's own thread CPU, by route, is a part of the web process's CPU.
+    by_route = measured.web.thread_cpu_seconds_per_request_by_route
+    assert set(by_route) == set(measured.web.requests_by_route)
+    threads_cpu = sum(by_route[r] * n for r, n in measured.web.requests_by_route.items())
+    assert 0 < threads_cpu <= measured.web.cpu_seconds
     assert [p.pods for p in measured.pods_per_node] == [{"web": 1, "worker": 1}]
 
     # The plan prints the measured CPU per task beside the benchmark's, with the ratio.

@@ -32,6 +32,7 @@ def measured_document(
             "component": "web", "instance_type": types["web"], "shape": web_shape(config).describe(),
             "requests": requests, "requests_by_route": {"api/jobs/<uuid:job_id>": requests},
             "cpu_seconds": request_cpu_s * requests, "cpu_seconds_per_request": request_cpu_s,
+            "thread_cpu_seconds_per_request_by_route": {"api/jobs/<uuid:job_id>": request_cpu_s * 0.8},
             "requests_per_second": requests / 3600,
         }
     return {

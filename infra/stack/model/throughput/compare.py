@@ -161,6 +161,11 @@ def compare(config: StackConfig, results: ResultsSet, measured: MeasuredResults,
         f"every route ({', '.join(web.requests_by_route) or 'none'}); the estimate is for "
         f"{HEADLINE_HTTP_WORKLOAD} requests"
     )
+    if web.thread_cpu_seconds_per_request_by_route:
+        out.notes.append(
+            "web: each route's own thread CPU per request: "
+            + ", ".join(f"{r} {v * 1000:.3g} ms" for r, v in web.thread_cpu_seconds_per_request_by_route.items())
+        )
     if web.shape != shape.describe():
         out.notes.append(f"web: measured as {web.shape}, this stack runs {shape.describe()}: not compared")
         return out

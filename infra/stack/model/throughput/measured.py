@@ -76,6 +76,10 @@ class WebFigures(_Model):
     requests_by_route: dict[str, Count]
     cpu_seconds: NonNegative = Field(description="the web pods' process CPU over the window")
     cpu_seconds_per_request: NonNegative | None
+    thread_cpu_seconds_per_request_by_route: dict[str, NonNegative] = Field(
+        description="each route's requests' own thread CPU (django_http_request_cpu_seconds), mean: without "
+        "the server's, the probes' and the scrapes' share that the process CPU per request carries"
+    )
     requests_per_second: NonNegative = Field(description="requests over the window's length")
 
 

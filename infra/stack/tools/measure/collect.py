@@ -29,6 +29,7 @@ TASK_RUNTIME = "celery_task_runtime_seconds"
 TASK_QUEUE_WAIT = "celery_task_queue_wait_seconds"
 TASKS_TOTAL = "celery_tasks_total"
 HTTP_REQUESTS = "django_http_requests_total"
+HTTP_REQUEST_CPU = "django_http_request_cpu_seconds"
 PROCESS_CPU = "app_process_cpu_seconds_total"
 POD_INFO = "app_pod_info"
 WEB_COMPONENT = "web"
@@ -129,6 +130,11 @@ def measure(
         by_route = increases_by(requests, t0, ("route",))
         web_cpu = increases_by(samples(f'{PROCESS_CPU}{{component="{WEB_COMPONENT}"}}'), t0, ())
         served = {route: round(n) for (route,), n in sorted(by_route.items()) if round(n)}
+        thread_cpu = increases_by(samples(f"{HTTP_REQUEST_CPU}_sum"), t0, ("route",))
+        thread_count = increases_by(samples(f"{HTTP_REQUEST_CPU}_count"), t0, ("route",))
+        per_route = {
+            route: round(thread_cpu.get((route,), 0.0) / n, 6) for (route,), n in sorted(thread_count.items()) if n > 0
+        }
         total = sum(served.values())
         cpu_seconds = web_cpu.get((), 0.0)
         web = {
@@ -139,6 +145,7 @@ def measure(
             "requests_by_route": served,
             "cpu_seconds": round(cpu_seconds, 6),
             "cpu_seconds_per_request": _ratio(cpu_seconds, total),
+            "thread_cpu_seconds_per_request_by_route": per_route,
             "requests_per_second": round(total / seconds, 4),
         }
 

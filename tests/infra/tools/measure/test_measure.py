@@ -48,6 +48,14 @@ class Exposition:
             lines += [
                 "# TYPE django_http_requests_total counter",
                 f'django_http_requests_total{{method="GET",route="api/jobs/<uuid:job_id>",status="200"}} {self.requests}',
+                "# TYPE django_http_request_cpu_seconds histogram",
+                *(
+                    f'django_http_request_cpu_seconds_bucket{{method="GET",route="api/jobs/<uuid:job_id>",le="{le}"}} '
+                    f"{self.requests}"
+                    for le in ("0.1", "+Inf")
+                ),
+                f'django_http_request_cpu_seconds_sum{{method="GET",route="api/jobs/<uuid:job_id>"}} {self.requests * 0.05}',
+                f'django_http_request_cpu_seconds_count{{method="GET",route="api/jobs/<uuid:job_id>"}} {self.requests}',
             ]
         if self.tasks is not None:
             t = self.tasks
@@ -165,6 +173,7 @@ def _run(prom: PrometheusServer, state: Exposition, tmp_path: Path, capsys: pyte
     assert web is not None
     assert (web.requests, web.requests_by_route) == (7, {"api/jobs/<uuid:job_id>": 7})
     assert web.cpu_seconds_per_request == pytest.approx(0.1)
+    assert web.thread_cpu_seconds_per_request_by_route == {"api/jobs/<uuid:job_id>": pytest.approx(0.05)}
     assert [(n.node, n.pods) for n in measured.pods_per_node] == [("node-a", {"web": 1, "worker": 1})]
     assert "7 tasks" in printed.out and str(out) in printed.out
 

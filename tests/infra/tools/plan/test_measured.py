@@ -49,6 +49,7 @@ def test_the_plan_prints_measured_beside_estimated_with_the_ratio(tmp_path: Path
     # min(200, 0.25 x 1000 / 10) x 0.9 = 22.5 req/s.
     assert "web req/s per pod 45.0 22.5 0.50" in rows
     assert "queue jobs: 10 tasks in the window (10.0/h; succeeded 10), run time 0.55 s mean" in section
+    assert "web: each route's own thread CPU per request: api/jobs/<uuid:job_id> 8 ms" in section
     assert f"from {path}: stack dev, 2026-12-02T13:00:00Z .. 2026-12-02T14:00:00Z" in section
     # Without --measured there is no such section.
     assert "Measured vs estimated" not in _plan(capsys)
