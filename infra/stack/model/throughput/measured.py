@@ -133,7 +133,9 @@ def schema_problems(document: Any) -> list[str]:
 def _message(error: jsonschema.ValidationError) -> str:
     """A value that fits none of a field's alternatives (a number or null): each reason."""
     if error.context:
-        return " or ".join(sorted({e.message for e in error.context}))
+        # The alternative the value was meant for: the reasons other than "not of type null".
+        meant = [e for e in error.context if e.validator != "type"] or list(error.context)
+        return " or ".join(sorted({e.message for e in meant}))
     return error.message
 
 

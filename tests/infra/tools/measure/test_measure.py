@@ -222,3 +222,40 @@ def test_the_committed_schema_is_the_models() -> None:
     from stack.model.throughput.measured import SCHEMA_FILE, json_schema
 
     assert __import__("json").loads(SCHEMA_FILE.read_text()) == json_schema()
+
+
+AMP_URL = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-0123/api/v1/"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No credentials but those the test sets: no profile files, no instance metadata."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+def test_an_amp_workspace_url_is_signed_for_aps_in_its_region(aws_env: pytest.MonkeyPatch) -> None:
+    """AMP's query API takes only SigV4-signed requests, service `aps`
+    (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-onboard-query-APIs.html)."""
+    from stack.tools.measure.prometheus import PrometheusApi
+
+    aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    api = PrometheusApi(AMP_URL)
+    assert api.base == AMP_URL and api.signer is not None
+    headers = api.signer(api.base + "query", b"query=up", {"Content-Type": "application/x-www-form-urlencoded"})
+    authorization = headers["Authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/aps/aws4_request" in authorization
+    assert "X-Amz-Date" in headers
+    # A plain Prometheus (tests, make dev) gets unsigned requests.
+    assert PrometheusApi("http://127.0.0.1:9090").signer is None
+
+
+def test_an_amp_workspace_without_credentials_is_named(aws_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack", "dev", "--prometheus-url", AMP_URL]) == 2
+    assert "only SigV4-signed requests, and no AWS credentials were found" in capsys.readouterr().err
