@@ -277,13 +277,19 @@ def granian_command(environ: Mapping[str, str]) -> list[str]:
     ]  # fmt: skip
 
 
+QUIET = ("--quiet",)
+"""Celery's option that leaves out the worker's and beat's start-up banners, printed to stdout
+as plain text (celery 5.6.3, celery/apps/worker.py line 141 and apps/beat.py lines 79 and 103:
+``if not self.quiet``): every line on stdout is then a JSON log line (logs.py)."""
+
+
 def worker_command(environ: Mapping[str, str]) -> list[str]:
     queues = [queue.strip() for queue in WORKER_QUEUES.text(environ).split(",") if queue.strip()]
     # Read by the worker itself (worker_shutdown.py, worker.py); checked here, before it starts.
     WORKER_SOFT_SHUTDOWN_SECONDS.integer(environ)
     bind_address(METRICS_BIND, environ)
     return [
-        _program("celery"), "--app", APP_CELERY.text(environ), "worker",
+        _program("celery"), "--app", APP_CELERY.text(environ), *QUIET, "worker",
         "--concurrency", str(WORKER_CONCURRENCY.integer(environ)),
         "--prefetch-multiplier", str(WORKER_PREFETCH_MULTIPLIER.integer(environ)), "-O", "fair",
         "--without-heartbeat", "--without-gossip", "--without-mingle",
@@ -294,7 +300,7 @@ def worker_command(environ: Mapping[str, str]) -> list[str]:
 
 def beat_command(environ: Mapping[str, str]) -> list[str]:
     return [
-        _program("celery"), "--app", APP_CELERY.text(environ), "beat",
+        _program("celery"), "--app", APP_CELERY.text(environ), *QUIET, "beat",
         "--schedule", BEAT_SCHEDULE_FILE.text(environ),
         "--loglevel", WORKER_LOG_LEVEL.text(environ),
     ]  # fmt: skip

@@ -10,6 +10,9 @@ The worker and beat keep this configuration: ``worker.install(app)`` connects Ce
 ``setup_logging`` signal, and Celery configures no logging of its own when any receiver is
 connected to it (celery 5.6.3, celery/app/log.py lines 98-103: ``if not receivers:``), so it
 neither hijacks the root logger nor gives the task loggers its own plain-text stderr handler.
+Under uWSGI, Python's ``sys.stdout`` writes to file descriptor 2 (https://github.com/unbit/uwsgi/issues/1601):
+the lines are on the container's stderr, which the cluster's log collection reads as well.
+
 ``DJANGO_LOG_LEVEL`` (the platform's variable, default INFO) is the root level; the worker's and beat's ``--loglevel``
 (``WORKER_LOG_LEVEL``) overrides it in those processes, as Celery's own setup did.
 """

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,6 +48,7 @@ def install(app: Celery) -> None:
     signals.before_task_publish.connect(stamp_enqueued_at, weak=False, dispatch_uid="django_eks_runtime.enqueued_at")
     signals.task_prerun.connect(task_started, weak=False, dispatch_uid="django_eks_runtime.task_prerun")
     signals.task_postrun.connect(task_finished, weak=False, dispatch_uid="django_eks_runtime.task_postrun")
+    signals.task_received.connect(task_received, weak=False, dispatch_uid="django_eks_runtime.task_received")
     signals.task_failure.connect(task_failed, weak=False, dispatch_uid="django_eks_runtime.task_failure")
     signals.task_retry.connect(task_retried, weak=False, dispatch_uid="django_eks_runtime.task_retry")
     signals.worker_process_shutdown.connect(
@@ -83,11 +85,12 @@ def queue_of(request: Any) -> str:
 
 def queue_wait(request: Any, now: float) -> float | None:
     """Seconds from publish, or from the task's ETA when later (a countdown is no wait), to `now`."""
-    try:
-        enqueued = float(getattr(request, ENQUEUED_AT, None) or "nan")
-    except (TypeError, ValueError):
+    stamped = getattr(request, ENQUEUED_AT, None)
+    if stamped is None:  # published without the header (a producer without the runtime)
         return None
-    if enqueued != enqueued:  # published without the header (a producer without the runtime)
+    try:
+        enqueued = float(stamped)
+    except (TypeError, ValueError):
         return None
     eta = getattr(request, "eta", None)
     if eta:
@@ -120,15 +123,34 @@ def task_finished(task_id: str = "", task: Any = None, state: str | None = None,
     metrics.add_process_cpu(metrics.component("worker"))
 
 
+RECEIVED_REMEMBERED = 10_000
+_received: OrderedDict[str, str] = OrderedDict()
+"""In the main process: the queue of each of the last tasks it received, by id (no signal tells
+the main process that a task finished well, so the oldest are dropped: far more than a worker
+holds at once)."""
+
+
+def task_received(request: Any = None, **kwargs: Any) -> None:
+    """``task_received`` (the main process): remember the queue, for a failure only it sees."""
+    if request is not None:
+        _received[request.id] = queue_of(request)
+        while len(_received) > RECEIVED_REMEMBERED:
+            _received.popitem(last=False)
+
+
 def task_failed(sender: Any = None, task_id: str = "", **kwargs: Any) -> None:
     """``task_failure``: sent in the pool process (the task raised), or in the main process when
-    the pool process died or hit the hard time limit (celery/worker/request.py lines 640-649)."""
+    the pool process running it died (celery 5.6.3, celery/worker/request.py lines 640-649,
+    after ``task_ready`` at line 578 has let the request go: its queue is the one remembered
+    at its receipt)."""
     if sender is None:
         return
     request = sender.request
-    if getattr(request, "id", None) != task_id:  # the main process: the request it holds
-        request = next((held for held in state.active_requests if held.id == task_id), None)
-    metrics.TASKS.labels(queue_of(request), sender.name, "failed").inc()
+    if getattr(request, "id", None) == task_id:
+        queue = queue_of(request)
+    else:
+        queue = _received.pop(task_id, "")
+    metrics.TASKS.labels(queue, sender.name, "failed").inc()
 
 
 def task_retried(sender: Any = None, request: Any = None, **kwargs: Any) -> None:

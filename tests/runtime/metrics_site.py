@@ -36,7 +36,8 @@ APP_ENV = {
 
 class Site(Processes):
     def run(self, name: str, process: str, *extra: str, env: dict[str, str] | None = None) -> Proc:
-        return self.start(name, [*RUN, process, *extra], env=env, cwd=APP_DIR)
+        # stdout alone in the log: the JSON lines the cluster's log collection reads.
+        return self.start(name, [*RUN, process, *extra], env=env, cwd=APP_DIR, stderr_apart=True)
 
     def serve(self, server: str, *, env: dict[str, str] | None = None) -> tuple[Proc, str, str]:
         """A web process on a free port, its probe server on another: (process, app URL, probes URL)."""
@@ -99,11 +100,12 @@ def scrape(url: str) -> Scrape:
     return Scrape(samples)
 
 
-def json_lines(log: str) -> Iterator[dict[str, object]]:
+def json_lines(log: str, *, every: bool = False) -> Iterator[dict[str, object]]:
     """Each line the app's logging wrote (a JSON object), parsed: a line that starts as one and
-    does not parse fails the test. The servers' own banners and access lines are not JSON."""
+    does not parse fails the test, and with `every` any other line too (the web servers' own
+    start-up and access lines are not JSON; Celery's are, with its banner left out)."""
     for line in log.splitlines():
-        if line.startswith("{"):
+        if line.startswith("{") or (every and line.strip()):
             yield json.loads(line)
 
 

@@ -2,6 +2,7 @@
 them: requests and tasks of a known number, duration and CPU, then every metric of the contract
 from the web's and the worker's /metrics, and the log lines of web, worker and beat."""
 
+import json
 import os
 import subprocess
 import sys
@@ -17,10 +18,12 @@ from tests.runtime.metrics_site import (
 )
 
 from django_eks_runtime import metrics
+from django_eks_runtime.launch import SERVERS
 
 pytestmark = pytest.mark.xdist_group("runtime-metrics")
 
 NAP_SECONDS = 0.3
+COUNTDOWN_SECONDS = 3.0
 BURN_CPU_SECONDS = 0.15
 """About what the CPU-bound request and task burn; the rounds are sized on this machine."""
 
@@ -45,14 +48,15 @@ def stale_counts(folder: Path, requests_counted: int) -> None:
     assert list(folder.glob("counter_*.db"))
 
 
-def test_web_metrics_count_each_request_by_route_across_processes_and_no_probe(app, burn, tmp_path):
+@pytest.mark.parametrize("server", SERVERS)
+def test_web_metrics_count_each_request_by_route_across_processes_and_no_probe(app, burn, tmp_path, server):
     rounds, burn_cpu = burn
     folder = tmp_path / "app-metrics"
     folder.mkdir()
     stale_counts(folder, 1000)
     unused = free_port()
-    # gunicorn with two worker processes: a scrape of either answers for both.
-    _, url, probes = app.serve("gunicorn", env={
+    # Two worker processes: a scrape of either answers for both.
+    _, url, probes = app.serve(server, env={
         "WEB_PROCESSES": "2", "PROMETHEUS_MULTIPROC_DIR": str(folder), "METRICS_BIND": f"127.0.0.1:{unused}",
         "POD_NAME": "web-7d9-x2", "NODE_NAME": "ip-10-0-1-5", "GUNICORN_ACCESSLOG": ""})
 
@@ -120,8 +124,9 @@ def test_web_metrics_count_each_request_by_route_across_processes_and_no_probe(a
     # The web process imports the Celery app (its views enqueue tasks): no worker metrics server.
     assert port_closed(unused)
 
-    log = app.procs[0].log()
-    lines = list(json_lines(log))
+    # uWSGI's Python writes sys.stdout to file descriptor 2 (unbit/uwsgi#1601): its lines are on stderr.
+    web = app.procs[0]
+    lines = list(json_lines(web.log() + web.log_path.with_suffix(".stderr").read_text()))
     hello_lines = [line for line in lines if line.get("logger") == "metricsite.views"]
     assert sorted(line["request_id"] for line in hello_lines) == sorted(hello_ids)
     assert {"timestamp", "level", "logger", "message"} <= set(hello_lines[0])
@@ -135,8 +140,9 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     metrics_port = free_port()
     _, url, _ = app.serve("granian", env={"METRICS_BIND": f"127.0.0.1:{free_port()}"})
 
-    def enqueue(task: str, count: int = 1, *args: object) -> list[str]:
-        response = requests.post(f"{url}/tasks/{task}", json={"args": list(args), "count": count}, timeout=10)
+    def enqueue(task: str, count: int = 1, *args: object, countdown: float | None = None) -> list[str]:
+        response = requests.post(f"{url}/tasks/{task}", json={"args": list(args), "count": count,
+                                                              "countdown": countdown}, timeout=10)
         assert response.status_code == 202, response.text
         return response.json()["ids"]
 
@@ -156,8 +162,12 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     burned = enqueue("burn", 2, rounds)
     enqueue("fail", 2)
     enqueue("flaky", 1)
+    enqueue("later", 1, countdown=COUNTDOWN_SECONDS)
+    enqueue("crash", 1)
+    enqueue("stuck", 1)
     expected = {("early", "succeeded"): 3, ("nap", "succeeded"): 2, ("burn", "succeeded"): 2,
-                ("fail", "failed"): 2, ("flaky", "retried"): 1, ("flaky", "succeeded"): 1}
+                ("fail", "failed"): 2, ("flaky", "retried"): 1, ("flaky", "succeeded"): 1,
+                ("crash", "failed"): 1, ("stuck", "failed"): 1, ("later", "succeeded"): 1}
 
     def outcomes() -> dict[tuple[str, str], float]:
         return {(dict(labels)["task"], dict(labels)["outcome"]): value
@@ -168,11 +178,16 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     assert {dict(labels)["queue"] for labels in result.series("celery_tasks_total")} == {"work"}
     wait, runtime, cpu = "celery_task_queue_wait_seconds", "celery_task_runtime_seconds", "celery_task_cpu_seconds"
     work = {"queue": "work"}
-    # Queue wait: from the publish in the web process to the start; the early ones waited for the worker.
+    # Queue wait: from the publish in the web process to the start; the early ones waited for the
+    # worker. The web's header reaches the task as task.request.enqueued_at (worker.py says how).
     assert result.value(f"{wait}_count", **work, task="early") == 3
     assert result.value(f"{wait}_sum", **work, task="early") >= 3 * waited
     assert result.bucket(wait, 1.0, **work, task="early") == 0
     assert result.value(f"{wait}_count", **work, task="flaky") == 2  # the retry is published again
+    # A countdown is no wait: counted from its ETA, the later task waited less than its countdown
+    # (it reached the worker at once, held in the worker's timer until due).
+    assert result.value(f"{wait}_count", **work, task="later") == 1
+    assert result.value(f"{wait}_sum", **work, task="later") < COUNTDOWN_SECONDS / 2
     assert result.value(f"{wait}_sum", **work, task="nap") < result.value(f"{wait}_sum", **work, task="early")
     # Runtime: the nap's sleep; CPU: the burn's, close to the same work measured here.
     assert result.value(f"{runtime}_count", **work, task="nap") == 2
@@ -201,7 +216,7 @@ def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, 
     assert scrape(endpoint).value("celery_queue_length", queue="held") == broker.llen("held") == 0
 
     # Logs: the task's own lines carry its id and name; every logging line is JSON.
-    lines = list(json_lines(worker.log()))
+    lines = list(json_lines(worker.log(), every=True))
     burning = [line for line in lines if str(line.get("message", "")).startswith("burning")]
     assert sorted(line["task_id"] for line in burning) == sorted(burned)
     assert {line["task_name"] for line in burning} == {"burn"}
@@ -214,10 +229,14 @@ def app_control(redis: ThrowawayRedis):
     return Celery("control", broker=redis.url(0)).control
 
 
-def test_beat_logs_json_and_serves_no_metrics(app):
+def test_beat_logs_json_stamps_its_messages_and_serves_no_metrics(app, redis):
     port = free_port()
+    started = time.time()
     beat = app.beat(env={"METRICS_BIND": f"127.0.0.1:{port}"})
-    lines = list(json_lines(beat.log()))
+    # The tick it sent waits in its queue (no worker), stamped with its publish time.
+    message = json.loads(redis_client.Redis.from_url(redis.url(0)).lindex("ticks", -1))
+    assert started <= message["headers"]["enqueued_at"] <= time.time()
+    lines = list(json_lines(beat.log(), every=True))
     assert any(str(line.get("message", "")).startswith("beat: Starting") for line in lines)
     assert any("Sending due task tick" in str(line.get("message", "")) for line in lines)
     assert all({"timestamp", "level", "logger", "message"} <= set(line) for line in lines)

@@ -89,12 +89,16 @@ class Processes:
     base_env: dict[str, str]
     procs: list[Proc] = field(default_factory=list)
 
-    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path = SERVICE_DIR) -> Proc:
+    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path = SERVICE_DIR,
+              stderr_apart: bool = False) -> Proc:
+        """`argv` with its stdout (and its stderr, unless `stderr_apart`: then in <name>.stderr) in <name>.log."""
         log_path = self.tmp_path / f"{name}.log"
         full_env = {**os.environ, **self.base_env, **(env or {})}
-        with open(log_path, "ab") as log:
+        stderr_path = log_path.with_suffix(".stderr") if stderr_apart else os.devnull
+        with open(log_path, "ab") as log, open(stderr_path, "ab") as errors:
             popen = subprocess.Popen(
-                argv, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv, cwd=cwd, env=full_env, stdout=log, stderr=errors if stderr_apart else subprocess.STDOUT,
+                start_new_session=True,
             )
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)

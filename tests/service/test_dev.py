@@ -1,6 +1,7 @@
 """``make dev``: creates the database, migrates, serves, works, and stops cleanly on Ctrl-C."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def test_dev_runs_web_and_worker_and_stops_on_ctrl_c(scratch_database, tmp_path)
             requests.get(web_metrics, timeout=10).text)
         wait_for(lambda: 'outcome="succeeded"' in requests.get(worker_metrics, timeout=10).text, timeout=30,
                  what="the job's task counted")
+        # Its queue wait too: the web stamped the message's publish time (django_eks_runtime.worker).
+        assert re.search(r'^celery_task_queue_wait_seconds_count\{[^}]*task="jobs.compress"[^}]*\} 1\.0$',
+                         requests.get(worker_metrics, timeout=10).text, re.M)
 
         # Ctrl-C in a terminal sends SIGINT to the foreground process group.
         os.killpg(dev.pid, signal.SIGINT)

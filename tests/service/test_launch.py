@@ -99,7 +99,7 @@ def test_granian_refuses_a_keep_alive_it_cannot_keep():
 def test_worker_takes_one_task_at_a_time_and_keeps_its_event_loop_free():
     argv = launch.command("worker", {"WORKER_CONCURRENCY": "3"}, ["--hostname", "w1@%h"])
     assert Path(argv[0]).name == "celery"
-    assert argv[1:4] == ["--app", "config", "worker"]
+    assert argv[1:5] == ["--app", "config", "--quiet", "worker"]  # --quiet: no plain-text banner
     assert flag(argv, "--concurrency") == "3"
     assert flag(argv, "--prefetch-multiplier") == "1" and flag(argv, "-O") == "fair"
     assert {"--without-heartbeat", "--without-gossip", "--without-mingle"} <= set(argv)

@@ -38,6 +38,21 @@ def flaky(self) -> None:
         raise self.retry(countdown=0)
 
 
+@app.task(name="crash")
+def crash() -> None:
+    os._exit(1)  # the pool process dies: only the main process sees the failure
+
+
+@app.task(name="stuck", time_limit=1)
+def stuck() -> None:
+    time.sleep(30)  # killed at the hard time limit
+
+
+@app.task(name="later")
+def later() -> None:
+    pass
+
+
 @app.task(name="early")
 def early() -> None:
     pass

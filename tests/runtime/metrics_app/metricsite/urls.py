@@ -36,9 +36,10 @@ def burn(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 def enqueue(request: HttpRequest, task: str) -> JsonResponse:
-    """POST {"args": [...], "count": n}: n messages of `task`, their ids answered."""
+    """POST {"args": [...], "count": n, "countdown": s}: n messages of `task`, their ids answered."""
     body = json.loads(request.body)
-    ids = [app.send_task(task, args=body.get("args", [])).id for _ in range(int(body.get("count", 1)))]
+    ids = [app.send_task(task, args=body.get("args", []), countdown=body.get("countdown")).id
+           for _ in range(int(body.get("count", 1)))]
     return JsonResponse({"ids": ids}, status=202)
 
 
