@@ -106,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def summary(document: dict[str, object], out: Path) -> str:
     """What was measured, in a few lines."""
-    lines = [f"Measured {document['stack']} over {document['window']} from {document['query_url']}"]
+    window = document["window"]
+    assert isinstance(window, dict)
+    lines = [
+        f"Measured {document['stack']} from {window['start']} to {window['end']} ({window['seconds']:g} s), "
+        f"{document['query_url']}"
+    ]
     for q in document["queues"]:  # type: ignore[attr-defined]
         lines.append(
             f"  queue {q['queue']} ({q['component']} on {q['instance_type']}): {q['tasks']} tasks, "

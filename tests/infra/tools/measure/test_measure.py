@@ -175,7 +175,9 @@ def _run(prom: PrometheusServer, state: Exposition, tmp_path: Path, capsys: pyte
     assert web.cpu_seconds_per_request == pytest.approx(0.1)
     assert web.thread_cpu_seconds_per_request_by_route == {"api/jobs/<uuid:job_id>": pytest.approx(0.05)}
     assert [(n.node, n.pods) for n in measured.pods_per_node] == [("node-a", {"web": 1, "worker": 1})]
-    assert "7 tasks" in printed.out and str(out) in printed.out
+    assert f"Measured dev from {measured.window.start} to {measured.window.end}" in printed.out
+    assert "queue jobs (worker on " in printed.out and "7 tasks, CPU per task 0.25 s" in printed.out
+    assert f"Wrote {out}" in printed.out
 
     # Why the counts are summed from the samples: PromQL's increase() over the same window
     # extrapolates and does not count a series' first value, so it reads neither 7 tasks nor 7
