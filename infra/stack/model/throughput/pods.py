@@ -14,7 +14,7 @@ from typing import Literal
 
 from stack.config.model import StackConfig
 from stack.model.throughput.cpu import CpuBasis
-from stack.model.throughput.results import BenchResults
+from stack.model.throughput.results import BenchResults, HttpShape
 
 HttpWorkload = Literal["db", "io"]
 HEADLINE_HTTP_WORKLOAD: HttpWorkload = "db"
@@ -67,6 +67,46 @@ class PerPod:
     results: str
 
 
+def task_cpu_seconds(results: BenchResults, concurrency: int) -> float | None:
+    """CPU seconds per job of the shapes measured at `concurrency` (their median), None if none."""
+    shapes = [j.cpu_s_per_job for j in results.jobs if j.concurrency == concurrency]
+    return median(shapes) if shapes else None
+
+
+def _http_shapes(results: BenchResults, shape: WebShape, workload: HttpWorkload) -> list[HttpShape]:
+    return [
+        h
+        for h in results.http
+        if h.workload == workload
+        and (h.server, h.worker_class, h.processes, h.threads)
+        == (shape.server, shape.worker_class, shape.processes, shape.threads)
+    ]
+
+
+def request_cpu_ms(results: BenchResults, shape: WebShape, workload: HttpWorkload) -> float | None:
+    """CPU milliseconds per request of `shape` for `workload` (the median), None if not measured."""
+    shapes = _http_shapes(results, shape, workload)
+    return median(h.cpu_ms_per_request for h in shapes) if shapes else None
+
+
+def with_task_cpu(results: BenchResults, cpu_s_per_job: float) -> BenchResults:
+    """`results` with every job shape's CPU per job replaced (a measured figure), the rest kept."""
+    jobs = [j.model_copy(update={"cpu_s_per_job": cpu_s_per_job}) for j in results.jobs]
+    return results.model_copy(update={"jobs": jobs})
+
+
+def with_request_cpu(results: BenchResults, shape: WebShape, cpu_ms_per_request: float) -> BenchResults:
+    """`results` with `shape`'s CPU per request replaced for every request kind (a measured figure)."""
+    key = (shape.server, shape.worker_class, shape.processes, shape.threads)
+    http = [
+        h.model_copy(update={"cpu_ms_per_request": cpu_ms_per_request})
+        if (h.server, h.worker_class, h.processes, h.threads) == key
+        else h
+        for h in results.http
+    ]
+    return results.model_copy(update={"http": http})
+
+
 def worker_rate(
     results: BenchResults, *, concurrency: int, cpu_millicores: int, basis: CpuBasis, label: str
 ) -> PerPod | str:
@@ -79,7 +119,7 @@ def worker_rate(
             f"(measured: {', '.join(f'-c {c}' for c in measured) or 'no job shapes'}); "
             "jobs per hour not estimated"
         )
-    cpu_s_per_job = median(j.cpu_s_per_job for j in shapes)
+    cpu_s_per_job = median(j.cpu_s_per_job for j in shapes)  # task_cpu_seconds' figure
     ratio = median(j.ratio for j in shapes)
     request = cpu_millicores / 1000
     usable = min(concurrency, request)
@@ -102,13 +142,7 @@ def web_rate(
     workload: HttpWorkload,
 ) -> PerPod | str:
     """Requests per second of one web pod of `shape`, or why no measured shape applies."""
-    shapes = [
-        h
-        for h in results.http
-        if h.workload == workload
-        and (h.server, h.worker_class, h.processes, h.threads)
-        == (shape.server, shape.worker_class, shape.processes, shape.threads)
-    ]
+    shapes = _http_shapes(results, shape, workload)
     if not shapes:
         measured = sorted(
             {f"{h.server} {h.worker_class} {h.processes}x{h.threads}" for h in results.http if h.workload == workload}

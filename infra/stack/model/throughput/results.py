@@ -112,16 +112,19 @@ class ResultsError(ValueError):
 class LoadedResults:
     """One validated results file and where it came from."""
 
-    def __init__(self, path: Path, results: BenchResults) -> None:
+    def __init__(self, path: Path, results: BenchResults, note: str = "") -> None:
         self.path = path
         self.results = results
+        self.note = note
+        """What replaced the file's own figures (a stack's measured CPU per task), if anything."""
 
     @property
     def label(self) -> str:
         try:
-            return str(self.path.resolve().relative_to(REPO_ROOT))
+            name = str(self.path.resolve().relative_to(REPO_ROOT))
         except ValueError:
-            return str(self.path)
+            name = str(self.path)
+        return f"{name} ({self.note})" if self.note else name
 
     @property
     def instance_type(self) -> str | None:

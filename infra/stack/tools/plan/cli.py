@@ -17,7 +17,15 @@ from stack.tools.plan.text import render_side_by_side, render_stack
 from stack.model.prices import LivePricesError, PriceBook, bundled_price_book, live_price_book, live_queries
 from stack.tools.recommend.cli import add_recommend_arguments, run_recommend
 from stack.model.throughput.estimate import ResultsSet, stack_throughput
-from stack.model.throughput.options import ResultsError, add_results_arguments, selected_results
+from stack.model.throughput.compare import compare, with_measured_task_cpu
+from stack.model.throughput.measured import MeasuredResults
+from stack.model.throughput.options import (
+    MeasuredError,
+    ResultsError,
+    add_results_arguments,
+    selected_measured,
+    selected_results,
+)
 from stack.workloads.benchmark import benchmark_problems
 
 
@@ -79,9 +87,11 @@ def stack_plan(
     root: Path = REPO_ROOT,
     run_program: bool = True,
     recorded_sink: list[Any] | None = None,
+    measured: tuple[MeasuredResults, str] | None = None,
 ) -> StackPlan:
     """One stack's plan as `make plan` prints it: the report, the prices' and the benchmark
-    Job's warnings, and the throughput from `results` (or `results_note` saying why none)."""
+    Job's warnings, the throughput from `results` (or `results_note` saying why none), and the
+    `measured` figures (results, label) beside the estimates."""
     plan = plan_stack(stack, prices=prices, root=root, run_program=run_program, recorded_sink=recorded_sink)
     plan.warnings += price_warnings
     plan.throughput_note = results_note
@@ -94,6 +104,10 @@ def stack_plan(
     elif results is not None and plan.config is not None and plan.cost is not None:
         plan.throughput = stack_throughput(plan.config, results, prices)
         plan.warnings += [f"throughput: {p}" for p in plan.throughput.problems]
+        if measured is not None:
+            plan.measured = compare(plan.config, results, measured[0], measured[1], stack)
+    if measured is not None and plan.measured is None:
+        plan.warnings.append(f"--measured {measured[1]}: no estimate to compare with ({plan.throughput_note or 'no throughput'})")
     return plan
 
 
@@ -131,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         results, results_note = selected_results(args.results, args.no_results, root / "service" / "benchmarks" / "results")
-    except ResultsError as e:
+        measured = selected_measured(args.measured)
+        if args.recommend and measured is not None and results is not None:
+            # The recommender sizes the workers for the stack's own CPU per task.
+            results = with_measured_task_cpu(results, *measured)
+    except (ResultsError, MeasuredError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -150,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results_note=results_note,
             root=root,
             recorded_sink=recorded,
+            measured=measured,
         )
         if args.manifests is not None and recorded:
             write_manifests(recorded, args.manifests / stack)

@@ -18,6 +18,7 @@ from stack.model.cost import CostEstimate, monthly_cost
 from stack.tools.plan.resources import SECRET, ResourceLine, plain, resource_lines
 from stack.tools.preflight.posture import posture_warnings
 from stack.model.prices import HOURS_PER_MONTH, MissingPriceError, PriceBook
+from stack.model.throughput.compare import Comparison
 from stack.model.throughput.estimate import StackThroughput
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -36,6 +37,8 @@ class StackPlan:
     offline_run: bool = False
     throughput: StackThroughput | None = None
     throughput_note: str = ""
+    measured: Comparison | None = None
+    """The stack's measured figures beside the estimates (--measured)."""
 
     @property
     def monthly_cost_usd(self) -> float | None:
@@ -102,6 +105,7 @@ class StackPlan:
             "monthly_cost_usd": self.monthly_cost_usd,
             "summary": self.summary(),
             "throughput": self.throughput.as_json() if self.throughput else None,
+            **({"measured": self.measured.as_json()} if self.measured else {}),
             "errors": list(self.errors),
             "warnings": list(self.warnings),
         }

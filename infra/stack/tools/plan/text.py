@@ -9,7 +9,7 @@ from itertools import groupby
 from typing import Any
 
 from stack.tools.plan.report import StackPlan
-from stack.tools.plan.throughput import render_throughput
+from stack.tools.plan.throughput import render_measured, render_throughput
 from stack.tools.text import table, unit_usd, usd
 
 
@@ -154,6 +154,7 @@ def render_stack(plan: StackPlan) -> str:
         render_capacity(plan),
         render_cost(plan),
         render_throughput(plan.throughput, plan.throughput_note),
+        render_measured(plan.measured) if plan.measured else "",
         render_problems(plan),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"

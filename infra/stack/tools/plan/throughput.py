@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stack.model.throughput.compare import Comparison, Figure
 from stack.model.throughput.estimate import StackThroughput, WorkloadThroughput
 from stack.model.throughput.pods import HEADLINE_HTTP_WORKLOAD
 from stack.tools.text import table, unit_usd
@@ -75,4 +76,33 @@ def render_throughput(throughput: StackThroughput | None, note: str = "") -> str
     ]
     for problem in throughput.problems:
         lines.append(f"  ! {problem}")
+    return "\n".join(lines)
+
+
+def _figure(value: float | None, name: str) -> str:
+    if value is None:
+        return "n/a"
+    if name.startswith("CPU s"):
+        return f"{value:.4g} s"
+    if name.startswith("CPU ms"):
+        return f"{value:.4g} ms"
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _figure_row(f: Figure) -> tuple[str, ...]:
+    ratio = f.ratio
+    return (f.workload, f.name, _figure(f.estimated, f.name), _figure(f.measured, f.name), "n/a" if ratio is None else f"{ratio:.2f}")
+
+
+def render_measured(comparison: Comparison) -> str:
+    """The stack's measured figures (make measure) beside the plan's estimates."""
+    m = comparison.measured
+    lines = [
+        f"Measured vs estimated (from {comparison.label}: stack {m.stack}, {m.window.start} .. {m.window.end}, "
+        f"{m.query_url})",
+        table(("workload", "figure", "estimated", "measured", "measured/estimated"), [_figure_row(f) for f in comparison.figures], right=(2, 3, 4)),
+        "  per pod from the measured CPU: the estimate's formula (CPU request, concurrency or threads, the",
+        "  benchmark's ratio to the CPU limit) with the measured CPU per task or request in place of the benchmark's",
+    ]
+    lines += [f"  {note}" for note in comparison.notes]
     return "\n".join(lines)

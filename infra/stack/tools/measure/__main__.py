@@ -1,0 +1,3 @@
+from stack.tools.measure.cli import main
+
+raise SystemExit(main())
