@@ -71,13 +71,6 @@ class PrometheusArgs:
     tags: dict[str, str]
 
 
-def query_url(prometheus_endpoint: str) -> str:
-    """The workspace's Prometheus HTTP API base: `<endpoint>api/v1/`."""
-    if not prometheus_endpoint.endswith("/"):
-        raise ValueError(f"workspace endpoint {prometheus_endpoint!r} does not end with '/'")
-    return prometheus_endpoint + QUERY_API_SUFFIX
-
-
 def topic_policy(*, topic_arn: str, workspace_arn: str) -> dict[str, Any]:
     """The alarm topic's access policy: the statement SNS gives a new topic (the owner account's
     principals, as before: CloudWatch alarms of the account keep publishing), and the one AMP's
@@ -207,5 +200,5 @@ class Prometheus(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         self.workspace_id = workspace.id
-        self.query_url = workspace.prometheus_endpoint.apply(query_url)
+        self.query_url = pulumi.Output.concat(workspace.prometheus_endpoint, QUERY_API_SUFFIX)
         self.register_outputs({"workspaceId": self.workspace_id, "queryUrl": self.query_url})

@@ -130,9 +130,15 @@ def downward_env(component: str) -> list[dict[str, Any]]:
     return [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-        {"name": "APP_COMPONENT", "value": component},
+        {"name": METRICS_SETTINGS[0], "value": component},
     ]
 
+
+METRICS_SETTINGS = ("APP_COMPONENT", "PROMETHEUS_MULTIPROC_DIR", "METRICS_BIND")
+"""The literal settings of the app's metrics the platform gives its pods (beside POD_NAME and
+NODE_NAME from the downward API): the component, the multiprocess directory, the worker's bind."""
+
+METRICS_BIND = METRICS_SETTINGS[2]
 
 METRICS_VOLUME = {"name": "app-metrics", "emptyDir": {"sizeLimit": "256Mi"}}
 """Where the processes of a pod write their metric samples (prometheus-client multiprocess mode)."""
@@ -144,7 +150,7 @@ def metrics_env(component: str, *settings: tuple[str, str]) -> list[dict[str, An
     `settings` (the worker's METRICS_BIND)."""
     return [
         *downward_env(component),
-        {"name": "PROMETHEUS_MULTIPROC_DIR", "value": METRICS_DIR},
+        {"name": METRICS_SETTINGS[1], "value": METRICS_DIR},
         *({"name": name, "value": value} for name, value in settings),
     ]
 

@@ -25,6 +25,7 @@ from stack.workloads.pods import (
     env_list,
     RUNTIME_LAUNCHER,
     launch_command,
+    METRICS_BIND,
     labels,
     metrics_env,
     metrics_port,
@@ -123,7 +124,7 @@ def worker_container(
         "env": [
             *env_list(deployment_settings(config, deployment)),
             # APP_COMPONENT is the Deployment's name: `worker`, or `worker-<key>` for `workers`.
-            *metrics_env(deployment.name, ("METRICS_BIND", f"0.0.0.0:{WORKER_METRICS_PORT}")),
+            *metrics_env(deployment.name, (METRICS_BIND, f"0.0.0.0:{WORKER_METRICS_PORT}")),
         ],
         "ports": [metrics_port(WORKER_METRICS_PORT)],
         "envFrom": env_from(config_map_name, secret_name),
