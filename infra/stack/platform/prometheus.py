@@ -24,7 +24,9 @@ the other mode has no identity mapped to it under "API".
 Network: the collector's interfaces sit in the private subnets with a security group of their
 own, which may reach the cluster security group (the nodes', so the pods', and the API server's
 private endpoint, which discovery reads) on the metrics ports and 443 only; the cluster group
-admits it there. The pods' NetworkPolicies admit the private subnets on the metrics ports only
+admits it there. The guide requires the cluster's endpoint access to include private access and
+the VPC to resolve DNS (AMP-collector-how-to.html, "Create a scraper", prerequisites): the
+cluster's `endpoint_private_access` is always on (stack.platform.cluster). The pods' NetworkPolicies admit the private subnets on the metrics ports only
 (stack.workloads.network_policies).
 """
 

@@ -296,6 +296,9 @@ def test_the_collectors_cluster_access_is_the_one_amp_creates(stack: str) -> Non
     run = stack_run(stack)
     (cluster,) = run.of_type("aws:eks/cluster:Cluster")
     assert cluster.inputs["accessConfig"]["authenticationMode"] in ("API", "API_AND_CONFIG_MAP")
+    # And the collector reaches the API server from the VPC: "The Amazon EKS cluster ... must have its
+    # cluster endpoint access control set to include private access" (AMP-collector-how-to.html).
+    assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True
     entries = run.of_type("aws:eks/accessEntry:AccessEntry")
     assert not [e for e in entries if "PrometheusScraper" in str(e.inputs.get("principalArn"))]
 
