@@ -28,3 +28,15 @@ METRICS_PORTS = (PROBE_PORT, WORKER_METRICS_PORT)
 METRICS_DIR = "/var/run/app-metrics"
 """PROMETHEUS_MULTIPROC_DIR: the processes of a pod write their samples there (an emptyDir: the root
 filesystem is read-only)."""
+
+# The environment of the app's metrics the pod spec gives (stack.workloads.pods); an app's `env`
+# may not set these (stack.config.rules).
+POD_NAME_ENV = "POD_NAME"
+NODE_NAME_ENV = "NODE_NAME"
+APP_COMPONENT_ENV = "APP_COMPONENT"
+"""The component a pod's metrics carry (`web`, `worker`, `worker-<key>`, `beat`)."""
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Where the processes of a pod share their samples (prometheus-client multiprocess mode)."""
+METRICS_BIND_ENV = "METRICS_BIND"
+"""host:port of a worker pod's metrics server."""
+METRICS_ENV = (POD_NAME_ENV, NODE_NAME_ENV, APP_COMPONENT_ENV, MULTIPROC_DIR_ENV, METRICS_BIND_ENV)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from stack.config.memory import memory_problems
+from stack.config.names import METRICS_ENV
 from stack.config.model import DEMO_SETTINGS, LoadBalancerConfig, StackConfig, demo_settings_set
 from stack.config.workers import worker_deployments, worker_map_problems
 
@@ -190,7 +191,7 @@ def threshold_problems(config: StackConfig) -> list[ConfigProblem]:
 PLATFORM_ENV_NAMES = frozenset({
     "DATABASE_URL", "REDIS_URL", "PYTHONUNBUFFERED", "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
     "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS", "DJANGO_LOG_LEVEL",
-    "DJANGO_SECURE_SSL_REDIRECT", "POD_NAME", "NODE_NAME", "METRICS_BIND", "PROMETHEUS_MULTIPROC_DIR",
+    "DJANGO_SECURE_SSL_REDIRECT", *METRICS_ENV,
 })
 PLATFORM_ENV_PREFIXES = ("APP_", "WEB_", "WORKER_", "PROBE_", "CELERY_", "AWS_")
 """The environment the platform gives an app's pods (docs/app-contract.md): `app.env` and

@@ -159,7 +159,7 @@ def network_policies(config: StackConfig, *, s3_cidrs: Sequence[str]) -> list[Ma
             _policy(
                 f"{component}-metrics",
                 _pods(component),
-                {"policyTypes": ["Ingress"], "ingress": [{"from": data_stores, "ports": _tcp(port)}]},
+                {"policyTypes": ["Ingress"], "ingress": [{"from": _cidrs(layout.private), "ports": _tcp(port)}]},
             )
             for component, port in metrics_ports(config)
         ),

@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from stack.config.model import AppConfig, NodePoolConfig
-from stack.config.names import METRICS_DIR, METRICS_PATH, METRICS_PORT_NAME, NAMESPACE
+from stack.config.names import (
+    APP_COMPONENT_ENV,
+    METRICS_BIND_ENV,
+    METRICS_DIR,
+    METRICS_PATH,
+    METRICS_PORT_NAME,
+    MULTIPROC_DIR_ENV,
+    NAMESPACE,
+    NODE_NAME_ENV,
+    POD_NAME_ENV,
+)
 from stack.platform.node_pools import node_placement
 
 Manifest = dict[str, Any]
@@ -124,21 +134,23 @@ def env_list(settings: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in settings.items()]
 
 
+APP_COMPONENT = APP_COMPONENT_ENV
+MULTIPROC_DIR = MULTIPROC_DIR_ENV
+METRICS_BIND = METRICS_BIND_ENV
+METRICS_SETTINGS = (APP_COMPONENT, MULTIPROC_DIR, METRICS_BIND)
+"""The literal settings of the app's metrics the platform gives its pods (beside POD_NAME and
+NODE_NAME from the downward API)."""
+
+
 def downward_env(component: str) -> list[dict[str, Any]]:
     """Who the pod is, for the app's metrics (`app_pod_info{component,pod,node}`): the pod's and its
     node's names from the downward API, and the component the metrics carry."""
     return [
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-        {"name": METRICS_SETTINGS[0], "value": component},
+        {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": NODE_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": APP_COMPONENT, "value": component},
     ]
 
-
-METRICS_SETTINGS = ("APP_COMPONENT", "PROMETHEUS_MULTIPROC_DIR", "METRICS_BIND")
-"""The literal settings of the app's metrics the platform gives its pods (beside POD_NAME and
-NODE_NAME from the downward API): the component, the multiprocess directory, the worker's bind."""
-
-METRICS_BIND = METRICS_SETTINGS[2]
 
 METRICS_VOLUME = {"name": "app-metrics", "emptyDir": {"sizeLimit": "256Mi"}}
 """Where the processes of a pod write their metric samples (prometheus-client multiprocess mode)."""
@@ -150,7 +162,7 @@ def metrics_env(component: str, *settings: tuple[str, str]) -> list[dict[str, An
     `settings` (the worker's METRICS_BIND)."""
     return [
         *downward_env(component),
-        {"name": METRICS_SETTINGS[1], "value": METRICS_DIR},
+        {"name": MULTIPROC_DIR, "value": METRICS_DIR},
         *({"name": name, "value": value} for name, value in settings),
     ]
 

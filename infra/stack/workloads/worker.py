@@ -15,6 +15,7 @@ from stack.config.names import NAMESPACE, WORKER, WORKER_METRICS_PORT
 from stack.config.workers import WorkerDeployment, worker_deployment as deployment_named
 from stack.workloads.pods import (
     CONFIG_MAP,
+    METRICS_BIND,
     METRICS_MOUNT,
     METRICS_VOLUME,
     SECRET,
@@ -25,7 +26,6 @@ from stack.workloads.pods import (
     env_list,
     RUNTIME_LAUNCHER,
     launch_command,
-    METRICS_BIND,
     labels,
     metrics_env,
     metrics_port,
