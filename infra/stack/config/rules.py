@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from stack.config.memory import memory_problems
+from stack.config.names import METRICS_ENV
 from stack.config.model import DEMO_SETTINGS, LoadBalancerConfig, StackConfig, demo_settings_set
 from stack.config.workers import worker_deployments, worker_map_problems
 
@@ -160,6 +161,7 @@ def cross_section_problems(config: StackConfig, *, secrets_decrypted: bool = Fal
         problems.extend(ConfigProblem(path, message) for path, message in memory_problems(config))
     problems.extend(ConfigProblem(path, message) for path, message in worker_map_problems(config))
     problems += app_problems(config, secrets_decrypted=secrets_decrypted)
+    problems += threshold_problems(config)
     if not any(pool.schedules_system_pods for pool in pools.values()):
         problems.append(
             ConfigProblem(
@@ -171,10 +173,25 @@ def cross_section_problems(config: StackConfig, *, secrets_decrypted: bool = Fal
     return problems
 
 
+def threshold_problems(config: StackConfig) -> list[ConfigProblem]:
+    """A queue-wait threshold names a queue some worker Deployment consumes: the alert of a queue
+    nobody serves would never see a sample."""
+    waits = config.observability.thresholds.queue_wait_p95_seconds or {}
+    served = [queue for d in worker_deployments(config) for queue in d.queues]
+    return [
+        ConfigProblem(
+            f"observability.thresholds.queueWaitP95Seconds.{queue}",
+            f"no worker Deployment consumes queue {queue!r}; the stack's queues: {', '.join(served)}",
+        )
+        for queue in waits
+        if queue not in served
+    ]
+
+
 PLATFORM_ENV_NAMES = frozenset({
     "DATABASE_URL", "REDIS_URL", "PYTHONUNBUFFERED", "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
     "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS", "DJANGO_LOG_LEVEL",
-    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_SECURE_SSL_REDIRECT", *METRICS_ENV,
 })
 PLATFORM_ENV_PREFIXES = ("APP_", "WEB_", "WORKER_", "PROBE_", "CELERY_", "AWS_")
 """The environment the platform gives an app's pods (docs/app-contract.md): `app.env` and

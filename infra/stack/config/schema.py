@@ -107,7 +107,8 @@ def _type_name(prop: dict[str, Any], definitions: dict[str, Any]) -> str:
     if prop.get("type") == "object" and "anyOf" in prop.get("additionalProperties", {}):
         return "map of name to `secure:` value"
     if prop.get("type") == "object":
-        return "map of string to string"
+        values = prop.get("additionalProperties", {})
+        return f"map of string to {_type_name(values, definitions) if values else 'string'}"
     return str(prop.get("type", "any"))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from stack.model.capacity import capacity_report
-from stack.model.observability import observability_usage
+from stack.model.observability import metrics_usage, observability_usage
 from stack.config.model import KUBERNETES_STANDARD_SUPPORT_ENDS, StackConfig
 from stack.model.prices import HOURS_PER_MONTH, MissingPriceError, PriceBook, bundled_price_book
 
@@ -344,6 +344,21 @@ def observability_items(config: StackConfig, prices: PriceBook, items: list[Cost
         "not priced: Container Insights with enhanced observability (billed per observation; no sourced "
         "price was found), SNS notifications, the CloudWatch free tier (10 alarm metrics, 3 dashboards per "
         "account)",
+        *(metrics_notes(config) if config.observability.metrics_enabled else []),
+    ]
+
+
+def metrics_notes(config: StackConfig) -> list[str]:
+    """The app's metrics in Amazon Managed Service for Prometheus: the volume, not priced (its price
+    table, https://aws.amazon.com/prometheus/pricing/, was not read: the figures are not guessed)."""
+    usage = metrics_usage(config)
+    return [
+        f"app metrics (Amazon Managed Service for Prometheus): {usage.assumption.removeprefix('assumption: ')}; "
+        f"{usage.samples_per_month / 1e6:,.1f} M samples collected and ingested a month, 1 managed collector x "
+        f"{usage.collector_hours:g} h",
+        "not priced: Amazon Managed Service for Prometheus (samples ingested, storage, the managed collector's "
+        "hours and samples collected, queries: no sourced price was read, see "
+        "https://aws.amazon.com/prometheus/pricing/ for the volumes above), the collector's network interfaces",
     ]
 
 

@@ -8,18 +8,26 @@ which checks every alarm and dashboard metric against them). A dimension's value
 (`LOAD_BALANCER`, `TARGET_GROUP`, ...) the platform resolves to the resource's own value, so the
 specs stay plain data the cost model can count.
 
-Not here yet: the queue-wait and task-failure alarms. They need the app's own metrics (queue
-wait per queue, task failures), which the runtime package will publish; an `AlarmSpec` over
-those metrics joins `alarm_specs` then, with its threshold in `observability.thresholds`.
+The app's own metrics (queue wait per queue, task outcomes, requests) are Prometheus metrics:
+an AWS managed collector scrapes the pods into an Amazon Managed Service for Prometheus
+workspace, whose alerting rules (`alert_rules`) and alert manager (`alertmanager_definition`)
+send to the same SNS topic; `stack.platform.prometheus` registers them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+import textwrap
 from typing import Any
 
+import yaml
+
 from stack.config.model import StackConfig
+from stack.config.names import METRICS_PORT_NAME, NAMESPACE
+from stack.config.workers import worker_deployments
+from stack.model.prices import HOURS_PER_MONTH
+from stack.model.scaling_delays import queue_wait_targets
 
 LOG_GROUP_KINDS = ("application", "dataplane", "host", "performance")
 """The log groups the CloudWatch observability add-on writes: Fluent Bit the container logs
@@ -383,4 +391,219 @@ def observability_usage(config: StackConfig) -> ObservabilityUsage:
         alarms=len(specs),
         assumption=f"assumption: {jobs:,} jobs/day x {o.log_bytes_per_job:,} B + {pods} app pods x "
         f"{o.log_mib_per_pod_day:g} MiB/day, kept {o.log_retention_days} days",
+    )
+
+
+# --- the app's metrics (Amazon Managed Service for Prometheus) --------------------------------
+
+APP_METRICS: dict[str, str] = {
+    "django_http_requests_total": "counter",
+    "django_http_request_duration_seconds": "histogram",
+    "django_http_request_cpu_seconds": "histogram",
+    "app_process_cpu_seconds_total": "counter",
+    "celery_task_queue_wait_seconds": "histogram",
+    "celery_task_runtime_seconds": "histogram",
+    "celery_task_cpu_seconds": "histogram",
+    "celery_tasks_total": "counter",
+    "celery_queue_length": "gauge",
+    "app_pod_info": "gauge",
+}
+"""The metrics the runtime package serves at /metrics (their names as exposed; a histogram's
+series add `_bucket`, `_sum` and `_count`). The rules below name only these; a test compares
+this table with the runtime's own."""
+
+QUEUE_WAIT = "celery_task_queue_wait_seconds"
+TASKS_TOTAL = "celery_tasks_total"
+FAILED = "failed"
+FINISHED = ("succeeded", "failed")
+"""The outcomes of celery_tasks_total that end a task (`retried` sends it back to the queue)."""
+
+QUEUE_WAIT_ALERT = "CeleryQueueWaitHigh"
+TASK_FAILURE_ALERT = "CeleryTaskFailureRate"
+RULES_NAMESPACE = "app-alerts"
+QUEUE_WAIT_WINDOW = "5m"
+QUEUE_WAIT_FOR = "10m"
+FAILURE_WINDOW = "10m"
+FAILURE_FOR = "5m"
+WORKSPACE_RETENTION_DAYS = 150
+"""How long a workspace keeps its samples by default (AMP quotas, "Retention time for ingested
+data": 150 days, https://docs.aws.amazon.com/prometheus/latest/userguide/AMP_quotas.html)."""
+SAMPLE_BYTES = 2
+"""Stored bytes per sample: "Prometheus metrics samples (typically 1 or 2 bytes)"
+(https://aws.amazon.com/prometheus/pricing/); metadata comes on top."""
+
+SCRAPE_JOB = "app-pods"
+
+# The pod's Kubernetes metadata as Prometheus' kubernetes_sd_config (role: pod) names it
+# (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config).
+_ANNOTATION = "__meta_kubernetes_pod_annotation_"
+_SCRAPE = f"{_ANNOTATION}prometheus_io_scrape"
+_PORT = f"{_ANNOTATION}prometheus_io_port"
+_PATH = f"{_ANNOTATION}prometheus_io_path"
+
+
+def scrape_configuration(config: StackConfig) -> dict[str, Any]:
+    """The collector's Prometheus configuration: the pods of the app namespace that ask for it
+    (`prometheus.io/scrape: "true"`), on the container port named `metrics` (one target per pod:
+    discovery yields one per declared port), at the port and path their annotations give, with
+    the labels namespace, pod, container and component. The managed collector accepts global,
+    scrape_config, relabel_config and kubernetes_sd_config sections, an interval of 30 s or more
+    (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-collector-how-to.html, Scraper
+    configuration)."""
+    interval = f"{config.observability.metrics.scrape_interval_seconds}s"
+    return {
+        "global": {"scrape_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": SCRAPE_JOB,
+                "scrape_interval": interval,
+                "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [NAMESPACE]}}],
+                "relabel_configs": [
+                    {"source_labels": [_SCRAPE], "action": "keep", "regex": "true"},
+                    {
+                        "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                        "action": "keep",
+                        "regex": METRICS_PORT_NAME,
+                    },
+                    {"source_labels": [_PATH], "action": "replace", "regex": "(.+)", "target_label": "__metrics_path__"},
+                    {
+                        # The pod's IP with the annotation's port.
+                        "source_labels": ["__meta_kubernetes_pod_ip", _PORT],
+                        "action": "replace",
+                        "regex": "(.+);(\\d+)",
+                        "replacement": "$1:$2",
+                        "target_label": "__address__",
+                    },
+                    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+                    {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+                    {
+                        "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+                        "target_label": "component",
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def queue_wait_expression(queue: str, seconds: float) -> str:
+    return (
+        f'histogram_quantile(0.95, sum by (queue, le) (rate({QUEUE_WAIT}_bucket{{queue="{queue}"}}'
+        f"[{QUEUE_WAIT_WINDOW}]))) > {seconds:g}"
+    )
+
+
+def failure_expression(percent: float) -> str:
+    finished = "|".join(FINISHED)
+    return (
+        f'100 * sum by (queue) (rate({TASKS_TOTAL}{{outcome="{FAILED}"}}[{FAILURE_WINDOW}])) '
+        f'/ sum by (queue) (rate({TASKS_TOTAL}{{outcome=~"{finished}"}}[{FAILURE_WINDOW}])) > {percent:g}'
+    )
+
+
+def alert_rules(config: StackConfig) -> dict[str, Any]:
+    """The rules file of the workspace's rule groups namespace (Prometheus' rule file format,
+    which AMP takes as is: https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-ruler-rulesfile.html):
+    the p95 queue wait per queue above its target, and the failed share of finished tasks per
+    queue above `observability.thresholds.taskFailurePercent`."""
+    percent = config.observability.thresholds.task_failure_percent
+    waits = [
+        {
+            "alert": QUEUE_WAIT_ALERT,
+            "expr": queue_wait_expression(queue, seconds),
+            "for": QUEUE_WAIT_FOR,
+            # One rule per queue, each with its own threshold: the label keeps them apart.
+            "labels": {"severity": "warning", "queue": queue},
+            "annotations": {
+                "summary": f"Queue {queue}: p95 wait above {seconds:g} s for {QUEUE_WAIT_FOR}",
+                "description": "Tasks wait longer than the autoscalers should take to start a worker "
+                "for them: a worker Deployment at maxReplicas, a node pool at maxSize, or pods that do "
+                "not start (docs/operations.md).",
+            },
+        }
+        for queue, seconds in queue_wait_targets(config).items()
+    ]
+    failures = {
+        "alert": TASK_FAILURE_ALERT,
+        "expr": failure_expression(percent),
+        "for": FAILURE_FOR,
+        "labels": {"severity": "warning"},
+        "annotations": {
+            "summary": f"Queue {{{{ $labels.queue }}}}: more than {percent:g}% of finished tasks failed",
+            "description": "Failed tasks as a share of succeeded + failed over 10 minutes: the logs of "
+            "the failing task name the error (docs/operations.md).",
+        },
+    }
+    return {"groups": [{"name": "celery", "rules": [*waits, failures]}]}
+
+
+def alertmanager_definition(*, topic_arn: str, region: str) -> str:
+    """The definition AMP takes: `alertmanager_config` holding the configuration as a YAML block
+    string (the service's example: `alertmanager_config: |` followed by the route and receivers)."""
+    inner = yaml.safe_dump(alertmanager_config(topic_arn=topic_arn, region=region), sort_keys=False)
+    return "alertmanager_config: |\n" + textwrap.indent(inner, "  ")
+
+
+def alertmanager_config(*, topic_arn: str, region: str) -> dict[str, Any]:
+    """The workspace's alert manager: every alert to the stack's SNS topic. AMP takes only SNS
+    receivers, with a sigv4 region and without api_url or http_config
+    (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-config.html),
+    under the key `alertmanager_config`
+    (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-config.html)."""
+    return {
+            "route": {
+                "receiver": "alarm-topic",
+                "group_by": ["alertname", "queue"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+            },
+            "receivers": [
+                {
+                    "name": "alarm-topic",
+                    "sns_configs": [
+                        {
+                            "topic_arn": topic_arn,
+                            "sigv4": {"region": region},
+                            "subject": "{{ .CommonLabels.alertname }} {{ .Status }}",
+                            "send_resolved": True,
+                        }
+                    ],
+                }
+            ],
+    }
+
+
+@dataclass(frozen=True)
+class MetricsUsage:
+    pods: int
+    series_per_pod: int
+    samples_per_minute: float
+    samples_per_month: float
+    collector_hours: float
+    stored_gib: float
+    assumption: str
+
+
+def metrics_usage(config: StackConfig) -> MetricsUsage:
+    """A month of the app's metrics at steady state: every app pod at its configured replicas,
+    `series_per_pod` series each, one sample per series per scrape; stored for the workspace's
+    retention at SAMPLE_BYTES a sample; one collector all month."""
+    m = config.observability.metrics
+    pods = config.web.replicas + sum(d.spec.replicas for d in worker_deployments(config))
+    per_minute = pods * m.series_per_pod * 60 / m.scrape_interval_seconds
+    per_month = per_minute * 60 * HOURS_PER_MONTH
+    stored = per_minute * 60 * 24 * WORKSPACE_RETENTION_DAYS * SAMPLE_BYTES / GIB
+    return MetricsUsage(
+        pods=pods,
+        series_per_pod=m.series_per_pod,
+        samples_per_minute=per_minute,
+        samples_per_month=per_month,
+        collector_hours=HOURS_PER_MONTH,
+        stored_gib=stored,
+        assumption=f"assumption: {m.series_per_pod} series/pod x {pods} app pods x "
+        f"{60 / m.scrape_interval_seconds:g} samples/min (scrape every {m.scrape_interval_seconds} s) = "
+        f"{per_month / 1e6:,.1f} M samples/month; kept {WORKSPACE_RETENTION_DAYS} days at {SAMPLE_BYTES} B/sample "
+        f"= {stored:.2f} GiB",
     )

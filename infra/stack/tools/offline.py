@@ -212,6 +212,17 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["resources"] = [
                 {"autoscalingGroups": [{"name": f"eks-{state['nodeGroupName']}-{PLACEHOLDER}"}]}
             ]
+        elif typ == "aws:amp/workspace:Workspace":
+            workspace = f"ws-{PLACEHOLDER}-{_digest(name)}"
+            state["arn"] = self._arn("aps", f"workspace/{workspace}")
+            # The endpoint ends with the workspace's path and a slash, as AMP answers it.
+            state["prometheusEndpoint"] = f"https://aps-workspaces.{self.region}.amazonaws.com/workspaces/{workspace}/"
+            return workspace, state
+        elif typ == "aws:amp/scraper:Scraper":
+            state["roleArn"] = (
+                f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/scraper.aps.amazonaws.com/"
+                f"AWSServiceRoleForAmazonPrometheusScraper_{PLACEHOLDER}"
+            )
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
         elif typ == "aws:iam/role:Role":

@@ -54,8 +54,11 @@ def beat_statefulset(
         BEAT, image, pods.launch_command(BEAT, config.app), config_map_name=config_map_name,
         secret_name=secret_name, cpu_millicores=beat.cpu_millicores, memory_mib=beat.memory_mib,
     )  # fmt: skip
-    if config.app is not None:
-        container["env"] = pods.env_list({"APP_CELERY": config.app.celery})
+    # Beat serves no metrics: who it is only (its log lines and anything it reports carry it).
+    container["env"] = [
+        *(pods.env_list({"APP_CELERY": config.app.celery}) if config.app is not None else []),
+        *pods.downward_env(BEAT),
+    ]
     spec = pods.pod_spec(
         component=BEAT,
         pool_name=pool_name,

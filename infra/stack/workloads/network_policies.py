@@ -2,7 +2,10 @@
 
     into web pods       TCP 8000 from the ALB (its addresses are in the public subnets:
                         target traffic and health checks alike)
-    into workers        nothing
+    into workers        nothing, but:
+    metrics             TCP 8001 (web) and 9100 (workers) from the private subnets, where the
+                        managed Prometheus collector's network interfaces are (with
+                        observability.metrics enabled)
     out of web/worker   DNS (CoreDNS, UDP+TCP 53), Redis (TCP 6379) and PostgreSQL (TCP 5432)
                         in the private subnets, S3 (TCP 443 to the CIDRs of the region's S3
                         prefix list, which the VPC's S3 gateway endpoint routes), and the EKS
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stack.config.model import StackConfig
-from stack.config.names import BEAT, CRON, MIGRATE, NAMESPACE, WEB, WORKER
+from stack.config.names import BEAT, CRON, MIGRATE, NAMESPACE, PROBE_PORT, WEB, WORKER, WORKER_METRICS_PORT
 from stack.platform.network import subnet_layout
 from stack.workloads.benchmark import BENCHMARK
 from stack.workloads.reconciler import RECONCILER
@@ -63,6 +66,7 @@ def policy_names(config: StackConfig) -> list[str]:
     return [
         DEFAULT_DENY,
         f"{WEB}-from-alb",
+        *(f"{component}-metrics" for component, _ in metrics_ports(config)),
         *(f"{component}-egress" for component in egress_components(config)),
         f"{MIGRATE}-egress",
         *(f"{component}-egress" for component in optional_components(config)),
@@ -72,6 +76,11 @@ def policy_names(config: StackConfig) -> list[str]:
 def optional_components(config: StackConfig) -> list[str]:
     """The components only some stacks run: beat, and the cron jobs."""
     return [*([BEAT] if config.beat is not None else []), *([CRON] if config.cron_jobs else [])]
+
+
+def metrics_ports(config: StackConfig) -> list[tuple[str, int]]:
+    """The pod kinds the collector scrapes and their metrics port, when the stack collects metrics."""
+    return [(WEB, PROBE_PORT), (WORKER, WORKER_METRICS_PORT)] if config.observability.metrics_enabled else []
 
 
 def _policy(name: str, pod_selector: dict[str, Any], spec: dict[str, Any]) -> Manifest:
@@ -142,6 +151,17 @@ def network_policies(config: StackConfig, *, s3_cidrs: Sequence[str]) -> list[Ma
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": _cidrs(layout.public), "ports": _tcp(HTTP_PORT)}],
             },
+        ),
+        # The managed collector scrapes from its network interfaces in the private subnets
+        # (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-collector.html: "creates an
+        # Elastic Network Interface (ENI) per subnet specified"): the metrics port only.
+        *(
+            _policy(
+                f"{component}-metrics",
+                _pods(component),
+                {"policyTypes": ["Ingress"], "ingress": [{"from": _cidrs(layout.private), "ports": _tcp(port)}]},
+            )
+            for component, port in metrics_ports(config)
         ),
         *(
             _policy(f"{component}-egress", _pods(component), {"policyTypes": ["Egress"], "egress": app_egress})

@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from stack.config.model import AppConfig, NodePoolConfig
-from stack.config.names import NAMESPACE
+from stack.config.names import (
+    APP_COMPONENT_ENV,
+    METRICS_BIND_ENV,
+    METRICS_DIR,
+    METRICS_PATH,
+    METRICS_PORT_NAME,
+    MULTIPROC_DIR_ENV,
+    NAMESPACE,
+    NODE_NAME_ENV,
+    POD_NAME_ENV,
+)
 from stack.platform.node_pools import node_placement
 
 Manifest = dict[str, Any]
@@ -122,6 +132,48 @@ def launch_command(process: str, app: AppConfig | None = None) -> list[str]:
 
 def env_list(settings: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in settings.items()]
+
+
+APP_COMPONENT = APP_COMPONENT_ENV
+MULTIPROC_DIR = MULTIPROC_DIR_ENV
+METRICS_BIND = METRICS_BIND_ENV
+METRICS_SETTINGS = (APP_COMPONENT, MULTIPROC_DIR, METRICS_BIND)
+"""The literal settings of the app's metrics the platform gives its pods (beside POD_NAME and
+NODE_NAME from the downward API)."""
+
+
+def downward_env(component: str) -> list[dict[str, Any]]:
+    """Who the pod is, for the app's metrics (`app_pod_info{component,pod,node}`): the pod's and its
+    node's names from the downward API, and the component the metrics carry."""
+    return [
+        {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": NODE_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": APP_COMPONENT, "value": component},
+    ]
+
+
+METRICS_VOLUME = {"name": "app-metrics", "emptyDir": {"sizeLimit": "256Mi"}}
+"""Where the processes of a pod write their metric samples (prometheus-client multiprocess mode)."""
+METRICS_MOUNT = {"name": "app-metrics", "mountPath": METRICS_DIR}
+
+
+def metrics_env(component: str, *settings: tuple[str, str]) -> list[dict[str, Any]]:
+    """The environment of a pod that serves /metrics: who it is, its multiprocess directory, and
+    `settings` (the worker's METRICS_BIND)."""
+    return [
+        *downward_env(component),
+        {"name": MULTIPROC_DIR, "value": METRICS_DIR},
+        *({"name": name, "value": value} for name, value in settings),
+    ]
+
+
+def scrape_annotations(port: int) -> dict[str, str]:
+    """What the collector discovers a pod by (its scrape configuration keeps these pods only)."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": METRICS_PATH}
+
+
+def metrics_port(port: int) -> dict[str, Any]:
+    return {"name": METRICS_PORT_NAME, "containerPort": port, "protocol": "TCP"}
 
 
 TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from stack.config.model import StackConfig
 from stack.config.names import NAMESPACE, WORKER
 from stack.config.workers import WorkerDeployment, worker_deployment
+from stack.model.scaling_delays import COOLDOWN_SECONDS, POLLING_INTERVAL_SECONDS
 from stack.workloads.pods import Manifest, labels
 from stack.workloads.worker import worker_labels
 
@@ -40,13 +41,6 @@ TRIGGER_AUTHENTICATION = "redis-broker"
 PLACEHOLDER_TOKEN = "placeholder-redis-token"
 """The token in offline renderings of the auth Secret; never a real credential."""
 
-POLLING_INTERVAL_SECONDS = 15
-"""How often KEDA reads the list length to wake a Deployment scaled to zero (its default is
-30 s); one LLEN per poll."""
-
-COOLDOWN_SECONDS = 300
-"""After the last non-empty poll, how long KEDA waits before scaling an idle Deployment to
-zero."""
 
 
 def scale_to_zero_timing(min_replicas: int) -> dict[str, int]:

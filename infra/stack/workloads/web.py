@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from stack.config.model import AppConfig, StackConfig, WebConfig
-from stack.config.names import WEB
+from stack.config.names import PROBE_PORT, WEB
 from stack.workloads import proxy
 from stack.workloads.pods import (
     CONFIG_MAP,
+    METRICS_MOUNT,
+    METRICS_VOLUME,
     SECRET,
     TMP_MOUNT,
     Manifest,
@@ -18,15 +20,16 @@ from stack.workloads.pods import (
     env_list,
     launch_command,
     metadata,
+    metrics_env,
+    metrics_port,
     pod_spec,
     pod_template,
     resources,
+    scrape_annotations,
     selector_labels,
 )
 
 HTTP_PORT = 8000
-PROBE_PORT = 8001
-"""The image's PROBE_BIND: /healthz and /readyz from a thread outside the server's request pool."""
 SERVICE_PORT = 80
 
 WEB_TERMINATION_MARGIN_SECONDS = 5
@@ -70,7 +73,7 @@ def web_probes() -> dict[str, Any]:
     def http(path: str, **timing: int) -> dict[str, Any]:
         # On the probe port: slow clients holding every request thread must not make kubelet
         # restart (or unready) a pod that is only busy.
-        return {"httpGet": {"path": path, "port": "probes"}, "timeoutSeconds": 3, **timing}
+        return {"httpGet": {"path": path, "port": PROBE_PORT}, "timeoutSeconds": 3, **timing}
 
     return {
         # Up to 2 minutes for imports and the first database connection; liveness and
@@ -90,13 +93,14 @@ def web_container(config: StackConfig, image: str, *, config_map_name: str, secr
         "name": WEB,
         "image": image,
         "command": launch_command(WEB, config.app),
-        "env": env_list(web_settings(web, config.app)),
-        # Port 8000 (`http`) is the proxy's; the app listens on loopback behind it.
-        "ports": [{"name": "probes", "containerPort": PROBE_PORT, "protocol": "TCP"}],
+        "env": [*env_list(web_settings(web, config.app)), *metrics_env(WEB)],
+        # Port 8000 (`http`) is the proxy's; the app listens on loopback behind it. The probe
+        # server also serves /metrics, which the collector scrapes on the port named `metrics`.
+        "ports": [metrics_port(PROBE_PORT)],
         "envFrom": env_from(config_map_name, secret_name),
         "resources": resources(web.cpu_millicores, web.memory_mib),
         "securityContext": container_security_context(),
-        "volumeMounts": [dict(TMP_MOUNT)],
+        "volumeMounts": [dict(TMP_MOUNT), dict(METRICS_MOUNT)],
         **web_probes(),
     }
     # Keep serving while the controller deregisters the pod from the target group and the proxy
@@ -132,9 +136,12 @@ def web_deployment(
     )
     # The buffering proxy in front of the app: slow clients wait in nginx, not in app threads.
     spec["containers"].append(proxy.proxy_container(web, container_security_context(), proxy_image))
-    spec["volumes"] += proxy.proxy_volumes()
+    spec["volumes"] += [*proxy.proxy_volumes(), dict(METRICS_VOLUME)]
     template = pod_template(WEB, spec)
-    template["metadata"]["annotations"] = {"django-eks/proxy-config": proxy.config_checksum(web)}
+    template["metadata"]["annotations"] = {
+        "django-eks/proxy-config": proxy.config_checksum(web),
+        **scrape_annotations(PROBE_PORT),
+    }
     if target_group_binding != WEB:
         # A new binding (a replaced target group) rolls the pods: only pods created after it
         # carry its readiness gate, so the rollout ends once they are healthy in the new group.

@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from stack.config.model import AppConfig, StackConfig, WorkerConfig
-from stack.config.names import NAMESPACE, WORKER
+from stack.config.names import NAMESPACE, WORKER, WORKER_METRICS_PORT
 from stack.config.workers import WorkerDeployment, worker_deployment as deployment_named
 from stack.workloads.pods import (
     CONFIG_MAP,
+    METRICS_BIND,
+    METRICS_MOUNT,
+    METRICS_VOLUME,
     SECRET,
     TMP_MOUNT,
     Manifest,
@@ -24,8 +27,11 @@ from stack.workloads.pods import (
     RUNTIME_LAUNCHER,
     launch_command,
     labels,
+    metrics_env,
+    metrics_port,
     pod_spec,
     resources,
+    scrape_annotations,
     selector_labels,
 )
 
@@ -115,11 +121,16 @@ def worker_container(
         "name": WORKER,
         "image": image,
         "command": launch_command(WORKER, config.app),
-        "env": env_list(deployment_settings(config, deployment)),
+        "env": [
+            *env_list(deployment_settings(config, deployment)),
+            # APP_COMPONENT is the Deployment's name: `worker`, or `worker-<key>` for `workers`.
+            *metrics_env(deployment.name, (METRICS_BIND, f"0.0.0.0:{WORKER_METRICS_PORT}")),
+        ],
+        "ports": [metrics_port(WORKER_METRICS_PORT)],
         "envFrom": env_from(config_map_name, secret_name),
         "resources": resources(worker.cpu_millicores, worker.memory_mib),
         "securityContext": container_security_context(),
-        "volumeMounts": [dict(TMP_MOUNT)],
+        "volumeMounts": [dict(TMP_MOUNT), dict(METRICS_MOUNT)],
         **worker_probes(config.app),
     }
 
@@ -143,6 +154,7 @@ def worker_deployment(
         container=worker_container(config, deployment, image, config_map_name=config_map_name, secret_name=secret_name),
         termination_grace_seconds=worker_termination_grace_seconds(worker),
     )
+    spec["volumes"].append(dict(METRICS_VOLUME))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -153,6 +165,9 @@ def worker_deployment(
             # processing power.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "revisionHistoryLimit": 5,
-            "template": {"metadata": {"labels": worker_labels(deployment)}, "spec": spec},
+            "template": {
+                "metadata": {"labels": worker_labels(deployment), "annotations": scrape_annotations(WORKER_METRICS_PORT)},
+                "spec": spec,
+            },
         },
     }

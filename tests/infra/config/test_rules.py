@@ -183,6 +183,9 @@ def test_an_app_may_not_set_what_the_platform_sets() -> None:
                 "secrets": {"AWS_SECRET_ACCESS_KEY": {"secure": "v1:x"}}},
     })
     assert set(problems) == {"app.env.DATABASE_URL", "app.env.WEB_THREADS", "app.secrets.AWS_SECRET_ACCESS_KEY"}
+    # The metrics' settings come from the pod spec (the downward API, the component, the worker's bind).
+    metrics = _problems({"app": {**APP, "env": {"POD_NAME": "x", "METRICS_BIND": "0.0.0.0:1", "APP_COMPONENT": "y"}}})
+    assert set(metrics) == {"app.env.POD_NAME", "app.env.METRICS_BIND", "app.env.APP_COMPONENT"}
 
 
 def test_a_secret_must_be_encrypted_in_the_stack_file() -> None:

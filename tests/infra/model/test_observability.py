@@ -5,7 +5,7 @@ metric billed once."""
 from __future__ import annotations
 
 from stack.model.cost import monthly_cost
-from stack.model.observability import alarm_specs, observability_usage
+from stack.model.observability import alarm_specs, metrics_usage, observability_usage
 from stack.model.prices import bundled_price_book
 from tests.infra.support.configs import small_config
 
@@ -60,3 +60,22 @@ def test_an_unwatched_stack_pays_for_none_of_it() -> None:
     assert not [i for i in off.items if i.category == "observability"]
     assert abs(on.monthly_usd - off.monthly_usd - on.category_usd("observability")) < 0.015
     assert on.category_usd("observability") > 3
+
+
+def test_the_plan_states_the_app_metrics_volume_and_that_it_is_not_priced() -> None:
+    # 2 app pods x 100 series, a sample each per minute: 200 samples/min, 8,760,000 a month.
+    config = small_config(observability={"metrics": {"seriesPerPod": 100, "scrapeIntervalSeconds": 60}})
+    usage = metrics_usage(config)
+    assert usage.pods == 2 and usage.samples_per_minute == 200
+    assert usage.samples_per_month == 200 * 60 * 730
+    # Kept 150 days at 2 bytes a sample.
+    assert abs(usage.stored_gib - 200 * 60 * 24 * 150 * 2 / 2**30) < 1e-12
+    # A shorter interval takes proportionally more samples.
+    assert metrics_usage(small_config(observability={"metrics": {"seriesPerPod": 100}})).samples_per_minute == 400
+    estimate = monthly_cost(config)
+    notes = " ".join(estimate.notes)
+    assert "100 series/pod x 2 app pods x 1 samples/min" in notes and "8.8 M samples/month" in notes
+    assert "not priced: Amazon Managed Service for Prometheus" in notes
+    assert not [i for i in estimate.items if "Prometheus" in i.item]
+    off = " ".join(monthly_cost(small_config(observability={"metrics": {"enabled": False}})).notes)
+    assert "Prometheus" not in off

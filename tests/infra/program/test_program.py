@@ -33,6 +33,8 @@ DRIVER = textwrap.dedent(
             state.setdefault("latestVersion", 1)
             state.setdefault("dnsName", "mock.elb.amazonaws.com")
             state.setdefault("result", "mocksecretvalue0123456789")
+            # A Prometheus workspace's endpoint (AMP always answers it, ending with a slash).
+            state.setdefault("prometheusEndpoint", "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-mock/")
             state.setdefault("certificateAuthority", {"data": "bW9jaw=="})
             state.setdefault("resources", [{"autoscalingGroups": [{"name": "eks-mock-asg"}]}])
             # A replication group's nodes (ElastiCache always answers them): the cache alarms' dimension.

@@ -59,11 +59,16 @@ def option(command: list[str], flag: str) -> str:
     raise ValueError(f"{flag} not in {command}")
 
 
+def literal_env(container: dict[str, Any]) -> dict[str, str]:
+    """A rendered container's literal `env` values (not those from the downward API)."""
+    return {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+
+
 def launched(container: dict[str, Any]) -> list[str]:
     """The command line the image's launcher builds from a rendered container's command and env."""
     assert container["command"][:3] == ["python", "-m", "config.launch"]
     process, *extra = container["command"][3:]
-    env = {item["name"]: item["value"] for item in container.get("env", [])}
+    env = literal_env(container)
     return launch.command(process, env, extra)
 
 

@@ -10,7 +10,7 @@ from stack.config.names import BEAT
 from stack.config.rules import parse_stack_config
 from stack.model.pod_requests import system_pool
 from stack.workloads.pods import selector_labels
-from tests.infra.support.manifests import find, launched, render
+from tests.infra.support.manifests import find, launched, literal_env, render
 from tests.infra.support.stack_files import project_config
 
 
@@ -43,8 +43,8 @@ def test_an_apps_beat_runs_the_runtimes_launcher_with_its_celery_app() -> None:
     config = parse_stack_config({**project_config("exp-example"), "beat": {}})
     container = find(render(config), "StatefulSet", BEAT)["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "django_eks_runtime", "beat"]
-    env = {item["name"]: item["value"] for item in container["env"]}
-    assert config.app is not None and env == {"APP_CELERY": config.app.celery}
+    env = literal_env(container)
+    assert config.app is not None and env == {"APP_CELERY": config.app.celery, "APP_COMPONENT": BEAT}
 
 
 def test_beat_runs_where_configured_else_with_the_system_pods() -> None:

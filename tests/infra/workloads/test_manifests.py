@@ -17,7 +17,7 @@ from stack.config.names import BEAT, NAMESPACE, WEB, WORKER
 from stack.config.workers import worker_deployments
 from stack.config.rules import parse_stack_config, platform_env_name
 from tests.infra.support.crds import crd_schemas
-from tests.infra.support.manifests import cluster_version, find, pod_specs, render, worker_names
+from tests.infra.support.manifests import cluster_version, find, literal_env, pod_specs, render, worker_names
 from tests.infra.support.stack_files import STACKS, project_config
 
 
@@ -108,12 +108,12 @@ def test_an_app_stack_runs_the_runtime_package_with_the_contract_env(app_stack_c
         **({BEAT: [*runtime, "beat"]} if app_stack_config.beat is not None else {}),
         next(n for n in commands if n.startswith("migrate")): [*runtime, "migrate"],
     }
-    web_env = {e["name"]: e["value"] for e in find(manifests, "Deployment", WEB)["spec"]["template"]["spec"]["containers"][0]["env"]}
+    web_env = literal_env(find(manifests, "Deployment", WEB)["spec"]["template"]["spec"]["containers"][0])
     assert web_env["APP_WSGI"] == app.wsgi and web_env["APP_HEALTH_PATH"] == app.health_path
     assert web_env["PROBE_BIND"].endswith(":8001") and {"WEB_SERVER", "WEB_THREADS"} <= set(web_env)
     for d in worker_deployments(app_stack_config):
         deployment = find(manifests, "Deployment", d.name)
-        worker_env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        worker_env = literal_env(deployment["spec"]["template"]["spec"]["containers"][0])
         assert worker_env["APP_CELERY"] == app.celery
         # KEDA watches the queues the worker consumes: the Celery default queue for a single
         # `worker`, each entry's own for `workers`.

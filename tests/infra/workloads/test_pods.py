@@ -17,8 +17,8 @@ from stack.workloads.cron_jobs import cron_job_name
 from stack.workloads.migration import migration_job_name
 from stack.workloads.reconciler import RECONCILER
 from stack.workloads.worker import worker_selector
-from stack.workloads.pods import CONFIG_MAP, SECRET, selector_labels
-from tests.infra.support.manifests import IMAGE, find, pod_specs, render, worker_names
+from stack.workloads.pods import CONFIG_MAP, METRICS_SETTINGS, SECRET, selector_labels
+from tests.infra.support.manifests import IMAGE, find, literal_env, pod_specs, render, worker_names
 
 
 def tolerates(tolerations: list[dict[str, Any]], taint: Any) -> bool:
@@ -197,9 +197,13 @@ def test_literal_environment_variables_are_only_launcher_settings(stack_config: 
     # only the launcher's settings are; the app's configuration and secrets come through envFrom.
     # A Deployment of `workers` adds its queues (read by the runtime package's launcher) and
     # its own task time limit (stack.workloads.worker.deployment_settings).
-    settings = {setting.name for setting in launch.SETTINGS}
+    # The metrics' settings (who the pod is, where its processes write samples, where a worker
+    # serves them) are the platform's too, and the pod's and node's names come from the downward API.
+    settings = {setting.name for setting in launch.SETTINGS} | set(METRICS_SETTINGS)
     if stack_config.workers:
         settings |= {"WORKER_QUEUES", "CELERY_TASK_TIME_LIMIT"}
     for _, spec in pod_specs(render(stack_config)):
         for container in [*spec["containers"], *spec.get("initContainers", [])]:
-            assert {item["name"] for item in container.get("env", [])} <= settings
+            assert set(literal_env(container)) <= settings
+            for item in container.get("env", []):
+                assert "value" in item or set(item["valueFrom"]) == {"fieldRef"}

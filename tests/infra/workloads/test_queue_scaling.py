@@ -25,7 +25,7 @@ from stack.workloads.pods import CONFIG_MAP, SECRET
 from stack.workloads.worker import worker_settings
 from tests.infra.support.stack_files import STACKS, project_config, stack_run
 from tests.infra.support.crds import crd_schemas
-from tests.infra.support.manifests import find, render, worker_names
+from tests.infra.support.manifests import find, literal_env, render, worker_names
 
 
 def keda_schemas() -> dict[tuple[str, str], Any]:
@@ -106,7 +106,7 @@ def test_the_watched_list_is_the_queue_the_containers_use(stack_config: StackCon
         assert {"configMapRef": {"name": config_map["metadata"]["name"]}} in container["envFrom"]
     for d in worker_deployments(stack_config):
         container = find(manifests, "Deployment", d.name)["spec"]["template"]["spec"]["containers"][0]
-        env = {item["name"]: item["value"] for item in container["env"]}
+        env = literal_env(container)
         watched = [t["metadata"]["listName"] for t in find(manifests, "ScaledObject", d.name)["spec"]["triggers"]]
         if d.from_map:
             # The pods consume exactly the lists their ScaledObject watches.
@@ -121,7 +121,7 @@ def test_an_apps_worker_consumes_and_is_scaled_on_celerys_default_queue(app_stac
     manifests = render(app_stack_config)
     for d in worker_deployments(app_stack_config):
         container = find(manifests, "Deployment", d.name)["spec"]["template"]["spec"]["containers"][0]
-        env = {item["name"]: item["value"] for item in container["env"]}
+        env = literal_env(container)
         watched = [t["metadata"]["listName"] for t in find(manifests, "ScaledObject", d.name)["spec"]["triggers"]]
         assert env["WORKER_QUEUES"].split(",") == watched
         assert env["APP_CELERY"] == app_stack_config.app.celery

@@ -90,9 +90,10 @@ def test_each_server_is_probed_on_its_port_and_validates(server: str, stack_conf
     # under uWSGI started after the fork, service/config/wsgi.py), outside the request pool.
     config = with_server(stack_config, server)
     container = rendered_web_container(config)
-    assert {"name": "probes", "containerPort": 8001, "protocol": "TCP"} in container["ports"]
+    # The probe server serves /metrics too: its port is the one named `metrics` the collector keeps.
+    assert {"name": "metrics", "containerPort": 8001, "protocol": "TCP"} in container["ports"]
     for probe, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
-        assert container[probe]["httpGet"] == {"path": path, "port": "probes"}
+        assert container[probe]["httpGet"] == {"path": path, "port": 8001}
     for o in render(config):
         if not o["apiVersion"].startswith(("elbv2.k8s.aws/", "keda.sh/")):  # CRDs: validated elsewhere
             kubernetes_validate.validate(o, cluster_version(config), strict=True)
@@ -144,7 +145,7 @@ def test_gunicorn_command_follows_config(stack_config: StackConfig) -> None:
     assert option(command, "--graceful-timeout") == str(web.graceful_timeout_seconds)
     assert option(command, "--timeout") == str(web.timeout_seconds)
     assert container["image"] == IMAGE
-    assert container["ports"] == [{"name": "probes", "containerPort": 8001, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 8001, "protocol": "TCP"}]
 
 
 def keep_alive_seconds(command: list[str]) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from stack.config.model import StackConfig
 from stack.config.workers import worker_deployments
-from tests.infra.support.manifests import find, launched, option, render
+from tests.infra.support.manifests import find, launched, literal_env, option, render
 
 
 def test_celery_command_follows_config(stack_config: StackConfig) -> None:
@@ -17,7 +17,9 @@ def test_celery_command_follows_config(stack_config: StackConfig) -> None:
         assert command[0].endswith("celery") and command[1:4] == ["--app", "config", "worker"]
         assert option(command, "--concurrency") == str(d.spec.concurrency)
         assert option(command, "--prefetch-multiplier") == "1"
-        assert "ports" not in container
+        # Its one port is the metrics server's (METRICS_BIND), which nothing but the collector reaches.
+        assert container["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+        assert literal_env(container)["METRICS_BIND"] == "0.0.0.0:9100"
 
 
 def test_worker_grace_period_outlasts_the_soft_shutdown_window_not_the_task(stack_config: StackConfig) -> None:
