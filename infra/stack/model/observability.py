@@ -26,6 +26,7 @@ import yaml
 from stack.config.model import StackConfig
 from stack.config.names import METRICS_PORT_NAME, NAMESPACE
 from stack.config.workers import worker_deployments
+from stack.model.app_metrics import TASK_QUEUE_WAIT, TASKS_TOTAL
 from stack.model.prices import HOURS_PER_MONTH
 from stack.model.scaling_delays import queue_wait_targets
 
@@ -396,24 +397,6 @@ def observability_usage(config: StackConfig) -> ObservabilityUsage:
 
 # --- the app's metrics (Amazon Managed Service for Prometheus) --------------------------------
 
-APP_METRICS: dict[str, str] = {
-    "django_http_requests_total": "counter",
-    "django_http_request_duration_seconds": "histogram",
-    "django_http_request_cpu_seconds": "histogram",
-    "app_process_cpu_seconds_total": "counter",
-    "celery_task_queue_wait_seconds": "histogram",
-    "celery_task_runtime_seconds": "histogram",
-    "celery_task_cpu_seconds": "histogram",
-    "celery_tasks_total": "counter",
-    "celery_queue_length": "gauge",
-    "app_pod_info": "gauge",
-}
-"""The metrics the runtime package serves at /metrics (their names as exposed; a histogram's
-series add `_bucket`, `_sum` and `_count`). The rules below name only these; a test compares
-this table with the runtime's own."""
-
-QUEUE_WAIT = "celery_task_queue_wait_seconds"
-TASKS_TOTAL = "celery_tasks_total"
 FAILED = "failed"
 FINISHED = ("succeeded", "failed")
 """The outcomes of celery_tasks_total that end a task (`retried` sends it back to the queue)."""
@@ -489,7 +472,7 @@ def scrape_configuration(config: StackConfig) -> dict[str, Any]:
 
 def queue_wait_expression(queue: str, seconds: float) -> str:
     return (
-        f'histogram_quantile(0.95, sum by (queue, le) (rate({QUEUE_WAIT}_bucket{{queue="{queue}"}}'
+        f'histogram_quantile(0.95, sum by (queue, le) (rate({TASK_QUEUE_WAIT}_bucket{{queue="{queue}"}}'
         f"[{QUEUE_WAIT_WINDOW}]))) > {seconds:g}"
     )
 

@@ -1,9 +1,7 @@
 """A stack's own figures over a window, from its metrics: the measured results document.
 
-The metric names are the runtime's (runtime/django_eks_runtime/metrics.py, the seam the
-project agreed on); the program cannot import the runtime (it runs without the app's
-dependencies), so they are named here once, and the end-to-end test reads them off the real
-service's `/metrics`.
+The metric names are the platform's contract with the app (`stack.model.app_metrics`), which
+the runtime package implements.
 """
 
 from __future__ import annotations
@@ -14,6 +12,16 @@ from typing import Any
 
 from stack.config.model import StackConfig
 from stack.config.workers import worker_deployments
+from stack.model.app_metrics import (
+    HTTP_REQUEST_CPU,
+    HTTP_REQUESTS,
+    POD_INFO,
+    PROCESS_CPU,
+    TASK_CPU,
+    TASK_QUEUE_WAIT,
+    TASK_RUNTIME,
+    TASKS_TOTAL,
+)
 from stack.model.throughput.measured import SCHEMA
 from stack.model.throughput.pods import web_shape
 from stack.tools.measure.prometheus import (
@@ -24,14 +32,6 @@ from stack.tools.measure.prometheus import (
     quantiles_by,
 )
 
-TASK_CPU = "celery_task_cpu_seconds"
-TASK_RUNTIME = "celery_task_runtime_seconds"
-TASK_QUEUE_WAIT = "celery_task_queue_wait_seconds"
-TASKS_TOTAL = "celery_tasks_total"
-HTTP_REQUESTS = "django_http_requests_total"
-HTTP_REQUEST_CPU = "django_http_request_cpu_seconds"
-PROCESS_CPU = "app_process_cpu_seconds_total"
-POD_INFO = "app_pod_info"
 WEB_COMPONENT = "web"
 QUANTILE = 0.95
 
