@@ -344,21 +344,32 @@ def observability_items(config: StackConfig, prices: PriceBook, items: list[Cost
         "not priced: Container Insights with enhanced observability (billed per observation; no sourced "
         "price was found), SNS notifications, the CloudWatch free tier (10 alarm metrics, 3 dashboards per "
         "account)",
-        *(metrics_notes(config) if config.observability.metrics_enabled else []),
+        *(metrics_items(config, prices, items) if config.observability.metrics_enabled else []),
     ]
 
 
-def metrics_notes(config: StackConfig) -> list[str]:
-    """The app's metrics in Amazon Managed Service for Prometheus: the volume, not priced (its price
-    table, https://aws.amazon.com/prometheus/pricing/, was not read: the figures are not guessed)."""
+def metrics_items(config: StackConfig, prices: PriceBook, items: list[CostItem]) -> list[str]:
+    """The app's metrics in Amazon Managed Service for Prometheus: samples collected by the managed
+    collector and ingested, the collector's hours, storage; returns the notes. The prices are
+    low-confidence third-party copies of the pricing page (data/SOURCES.md)."""
     usage = metrics_usage(config)
+    samples = usage.samples_per_month / 1e7
+    for item, quantity, unit, price, note in (
+        ("Managed Prometheus: samples ingested", samples, "10M-samples", "amp_samples_ingested", usage.assumption),
+        ("Managed Prometheus: managed collector", usage.collector_hours, "collector-hour", "amp_collector_hour",
+         "one collector, on all month whatever the load"),
+        ("Managed Prometheus: samples collected", samples, "10M-samples", "amp_samples_collected", ""),
+        ("Managed Prometheus: samples stored", usage.stored_gib, "GB-month", "amp_storage",
+         "the workspace's retention, at steady state"),
+    ):
+        usd = prices.service(price)
+        items.append(CostItem("observability", item, quantity, unit, usd, quantity * usd, quantity * usd, note))
     return [
         f"app metrics (Amazon Managed Service for Prometheus): {usage.assumption.removeprefix('assumption: ')}; "
-        f"{usage.samples_per_month / 1e6:,.1f} M samples collected and ingested a month, 1 managed collector x "
-        f"{usage.collector_hours:g} h",
-        "not priced: Amazon Managed Service for Prometheus (samples ingested, storage, the managed collector's "
-        "hours and samples collected, queries: no sourced price was read, see "
-        "https://aws.amazon.com/prometheus/pricing/ for the volumes above), the collector's network interfaces",
+        "prices from third-party copies of the pricing page (low confidence, data/SOURCES.md)",
+        "not priced: Managed Prometheus queries ($0.10 per billion samples processed, by the alert rules every "
+        "minute and by make measure: volume not estimated), the collector's network interfaces, the free tier "
+        "(40 M samples ingested and 10 GB stored a month)",
     ]
 
 

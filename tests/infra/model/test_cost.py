@@ -35,7 +35,14 @@ def test_small_config_monthly_cost_by_hand() -> None:
     #   logs stored: 0.023346 x 14 days = 0.32684 GB   0.03    x 0.32684 =   0.010
     #   9 alarms, 11 alarm metrics (the 5xx rate reads 3)  0.10 x 11   =   1.10
     #   the dashboard                                              3.00 =   3.00
-    #                                                           total  = 242.254
+    #   app metrics: 2 pods x 400 series x 2 scrapes a minute = 1600 samples/min,
+    #     x 60 x 730 = 70,080,000 samples a month = 7.008 x 10M
+    #   samples ingested                       0.90   x 7.008          =   6.307
+    #   the managed collector                  0.04   x 730            =  29.20
+    #   samples collected                      0.03   x 7.008          =   0.210
+    #   stored: 1600 x 60 x 24 x 150 days x 2 B = 0.64373 GiB
+    #                                          0.03   x 0.64373        =   0.019
+    #                                                           total  = 277.990
     assert by_item == {
         "EKS control plane (Kubernetes 1.35, standard support)": 73.0,
         "node pool default: m4.large x 1 (max 2)": 73.0,
@@ -55,10 +62,14 @@ def test_small_config_monthly_cost_by_hand() -> None:
         "CloudWatch Logs: container logs stored": 0.01,
         "CloudWatch alarms: 9 alarms": 1.1,
         "CloudWatch dashboard": 3.0,
+        "Managed Prometheus: samples ingested": 6.307,
+        "Managed Prometheus: managed collector": 29.2,
+        "Managed Prometheus: samples collected": 0.21,
+        "Managed Prometheus: samples stored": 0.019,
     }
-    assert estimate.monthly_usd == pytest.approx(242.254, abs=0.006)
+    assert estimate.monthly_usd == pytest.approx(277.990, abs=0.006)
     # At max size the pool has 2 nodes: one more m4.large (73.00) and volume (1.60).
-    assert estimate.monthly_usd_at_max == pytest.approx(242.254 + 74.6, abs=0.006)
+    assert estimate.monthly_usd_at_max == pytest.approx(277.990 + 74.6, abs=0.006)
     assert estimate.as_of == date(2026, 8, 20)
 
 
@@ -158,16 +169,15 @@ def test_stack_estimates_are_plain_json_values() -> None:
     # The system pods (KEDA, the Cluster Autoscaler and the CloudWatch add-on's operator
     # included, 900m), web 250m and worker 500m need 1650m, more than the 1480m an m4.large has
     # after the DaemonSets: two nodes at the minimum as at the maximum, one more than the
-    # configured desiredSize (the configured cost: $242.25, one node). A node is $74.60 (73 +
-    # its 20 GiB disk). The S3 bucket adds $0.80 (test_storage), logs, alarms and the dashboard
-    # $4.46 (test_observability).
+    # configured desiredSize (the configured cost: $277.99, one node: test_small_config_monthly_cost_by_hand).
+    # A node is $74.60 (73 + its 20 GiB disk).
     assert estimates == {
         "nodesNeeded": {"default": 2},
         "nodesNeededAtMax": {"default": 2},
         "nodesAtMin": {"default": 2},
-        "monthlyCostUsd": pytest.approx(242.25, abs=0.01),
-        "monthlyCostAtMaxUsd": pytest.approx(242.25 + 74.60, abs=0.01),
-        "monthlyCostAtMinUsd": pytest.approx(242.25 + 74.60, abs=0.01),
+        "monthlyCostUsd": pytest.approx(277.99, abs=0.01),
+        "monthlyCostAtMaxUsd": pytest.approx(277.99 + 74.60, abs=0.01),
+        "monthlyCostAtMinUsd": pytest.approx(277.99 + 74.60, abs=0.01),
         "priceDate": "2026-08-20",
     }
 

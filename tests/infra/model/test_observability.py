@@ -4,6 +4,8 @@ metric billed once."""
 
 from __future__ import annotations
 
+import pytest
+
 from stack.model.cost import monthly_cost
 from stack.model.observability import alarm_specs, metrics_usage, observability_usage
 from stack.model.prices import bundled_price_book
@@ -62,7 +64,7 @@ def test_an_unwatched_stack_pays_for_none_of_it() -> None:
     assert on.category_usd("observability") > 3
 
 
-def test_the_plan_states_the_app_metrics_volume_and_that_it_is_not_priced() -> None:
+def test_the_plan_prices_the_app_metrics_from_their_volume() -> None:
     # 2 app pods x 100 series, a sample each per minute: 200 samples/min, 8,760,000 a month.
     config = small_config(observability={"metrics": {"seriesPerPod": 100, "scrapeIntervalSeconds": 60}})
     usage = metrics_usage(config)
@@ -75,7 +77,13 @@ def test_the_plan_states_the_app_metrics_volume_and_that_it_is_not_priced() -> N
     estimate = monthly_cost(config)
     notes = " ".join(estimate.notes)
     assert "100 series/pod x 2 app pods x 1 samples/min" in notes and "8.8 M samples/month" in notes
-    assert "not priced: Amazon Managed Service for Prometheus" in notes
-    assert not [i for i in estimate.items if "Prometheus" in i.item]
-    off = " ".join(monthly_cost(small_config(observability={"metrics": {"enabled": False}})).notes)
-    assert "Prometheus" not in off
+    assert "not priced: Managed Prometheus queries" in notes
+    items = {i.item: i for i in estimate.items if "Prometheus" in i.item}
+    # 8,760,000 samples = 0.876 x 10M: ingested at $0.90, collected at $0.03; the collector all month.
+    assert items["Managed Prometheus: samples ingested"].monthly_usd == pytest.approx(0.876 * 0.90)
+    assert items["Managed Prometheus: samples collected"].monthly_usd == pytest.approx(0.876 * 0.03)
+    assert items["Managed Prometheus: managed collector"].monthly_usd == pytest.approx(730 * 0.04)
+    assert items["Managed Prometheus: samples stored"].monthly_usd == pytest.approx(usage.stored_gib * 0.03)
+    off = monthly_cost(small_config(observability={"metrics": {"enabled": False}}))
+    assert "Prometheus" not in " ".join(off.notes)
+    assert not [i for i in off.items if "Prometheus" in i.item]

@@ -129,8 +129,13 @@ def test_every_choice_survives_a_node_loss(jobs_per_hour: float) -> None:
 
 
 def log_usd(config: StackConfig) -> float:
-    """A stack's container logs a month: they grow with its jobs and pods (test_observability)."""
-    return sum(i.monthly_usd for i in monthly_cost(config, PRICES).items if i.item.startswith("CloudWatch Logs"))
+    """A stack's container logs and metric samples a month: they grow with its jobs and pods
+    (test_observability)."""
+    return sum(
+        i.monthly_usd
+        for i in monthly_cost(config, PRICES).items
+        if i.item.startswith(("CloudWatch Logs", "Managed Prometheus: samples"))
+    )
 
 
 def dev_fixed_usd() -> float:
