@@ -29,9 +29,9 @@ def test_beat_is_a_statefulset_of_exactly_one_pod() -> None:
     assert spec["updateStrategy"] == {"type": "RollingUpdate"}
     assert spec["selector"]["matchLabels"] == selector_labels(BEAT)
     container = spec["template"]["spec"]["containers"][0]
-    # The demo's launcher, which names its Celery app: `celery --app config beat`.
+    # The demo's launcher, which names its Celery app: `celery --app config --quiet beat`.
     command = launched(container)
-    assert command[0].endswith("celery") and command[1:4] == ["--app", "config", "beat"]
+    assert command[0].endswith("celery") and command[1:5] == ["--app", "config", "--quiet", "beat"]
     # Nothing else runs beat, and nothing scales it.
     assert not [o for o in manifests if o["kind"] == "Deployment" and o["metadata"]["name"] == BEAT]
     assert not [o for o in manifests if o["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")

@@ -14,7 +14,7 @@ def test_celery_command_follows_config(stack_config: StackConfig) -> None:
     for d in worker_deployments(stack_config):
         container = find(manifests, "Deployment", d.name)["spec"]["template"]["spec"]["containers"][0]
         command = launched(container)
-        assert command[0].endswith("celery") and command[1:4] == ["--app", "config", "worker"]
+        assert command[0].endswith("celery") and command[1:5] == ["--app", "config", "--quiet", "worker"]
         assert option(command, "--concurrency") == str(d.spec.concurrency)
         assert option(command, "--prefetch-multiplier") == "1"
         # Its one port is the metrics server's (METRICS_BIND), which nothing but the collector reaches.
