@@ -31,6 +31,7 @@ The names are a contract with the cluster's alert rules and ``make measure``: ke
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -182,8 +183,14 @@ def request_id(headers: Any) -> str:
     return root.group(1) if root else uuid.uuid4().hex
 
 
+ACCESS_LOG = logging.getLogger("django_eks_runtime.access")
+"""One line a request, with its id, route, status, wall time and CPU: the app's access log, in the
+app's JSON lines (logs.py). The web servers' own access logs are plain text and know no request
+id."""
+
+
 class MetricsMiddleware:
-    """Counts and times each request by its route, and gives it a request id.
+    """Counts and times each request by its route, gives it a request id, and logs it (ACCESS_LOG).
 
     Put it right after ``ProbeMiddleware``: probes are answered there and never reach this one,
     so they are not requests of the app; every later middleware's answer (a 400 for a
@@ -196,8 +203,9 @@ class MetricsMiddleware:
         self.component = component("web")
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        token = REQUEST_ID.set(request_id(request.headers))
-        setattr(request, REQUEST_ID_ATTRIBUTE, REQUEST_ID.get())
+        rid = request_id(request.headers)
+        token = REQUEST_ID.set(rid)
+        setattr(request, REQUEST_ID_ATTRIBUTE, rid)
         started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             response = self.get_response(request)
@@ -207,9 +215,16 @@ class MetricsMiddleware:
         cpu, duration = time.thread_time() - cpu_started, time.perf_counter() - started
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None and match.route else UNMATCHED_ROUTE
-        method = request.method or ""
-        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+        method, status = request.method or "", response.status_code
+        HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_REQUEST_DURATION.labels(method, route).observe(duration)
         HTTP_REQUEST_CPU.labels(method, route).observe(cpu)
         add_process_cpu(self.component)
+        ACCESS_LOG.info(
+            "%s %s %d", method, request.path, status,
+            extra={
+                "request_id": rid, "method": method, "path": request.path, "route": route, "status": status,
+                "duration_ms": round(duration * 1000, 3), "cpu_ms": round(cpu * 1000, 3),
+            },
+        )
         return response

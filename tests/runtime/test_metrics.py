@@ -132,6 +132,17 @@ def test_web_metrics_count_each_request_by_route_across_processes_and_no_probe(a
     assert {"timestamp", "level", "logger", "message"} <= set(hello_lines[0])
     not_found = [line for line in lines if str(line.get("message", "")).startswith("Not Found: /nowhere")]
     assert sorted(line["request_id"] for line in not_found) == sorted(r.headers["X-Request-Id"] for r in missing)
+    # One access line a request of the app (probes have none), with its id, route and status.
+    access = [line for line in lines if line.get("logger") == "django_eks_runtime.access"]
+    assert len(access) == sum(last.series("django_http_requests_total").values())
+    by_id = {line["request_id"]: line for line in access}
+    assert {rid for rid in hello_ids} <= set(by_id)
+    assert {(by_id[rid]["route"], by_id[rid]["status"], by_id[rid]["method"]) for rid in hello_ids} == {("hello", 200, "GET")}
+    for response in missing:
+        line = by_id[response.headers["X-Request-Id"]]
+        assert (line["route"], line["status"], line["path"]) == (metrics.UNMATCHED_ROUTE, 404, response.request.path_url)
+    burns = [line for line in access if line["route"] == "burn"]
+    assert len(burns) == 2 and all(line["cpu_ms"] >= 0.5 * burn_cpu * 1000 for line in burns)
 
 
 def test_task_metrics_queue_lengths_and_logs_from_the_workers_main_process(app, redis, burn):
