@@ -78,3 +78,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     throwaway_servers = sys.modules.get("throwaway_servers")
     if throwaway_servers is not None:
         throwaway_servers.stop_suite_servers()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on its test item (`item.rep_setup`, `rep_call`, `rep_teardown`): the
+    fixtures that start processes print their logs when the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -40,11 +40,3 @@ def app(migrated, tmp_path, request) -> Iterator[App]:
             print(processes.logs())
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call":
-        item.rep_call = report
-    return report
-
-

@@ -30,11 +30,3 @@ def app(redis, tmp_path, request) -> Iterator[Site]:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
             print(processes.logs())
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call":
-        item.rep_call = report
-    return report

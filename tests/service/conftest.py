@@ -141,13 +141,6 @@ def processes(transactional_db, test_redis, tmp_path, request):
         print(procs.logs())
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
-
-
 def job_stored(data: bytes, width: int, height: int, content_type: str = "image/png"):
     """A committed job and its upload, with no message published: as if the web process had
     died between its commit and its publish."""

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from stack.model.throughput.results import REPO_ROOT
+from stack.model.throughput.results import REPO_ROOT, NonNegative, StrictModel
 
 SCHEMA = "django-eks-measured/1"
 SCHEMA_FILE = REPO_ROOT / "schema" / "measured-results.schema.json"
@@ -32,15 +32,10 @@ MEASURED_DIR = REPO_ROOT / "infra" / "stack" / "data" / "measured"
 """Where `make measure` writes by default: beside the other data the plan reads, as a file one
 may commit (a stack's measured figures are reviewed like the benchmark's)."""
 
-NonNegative = Annotated[float, Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Window(_Model):
+class Window(StrictModel):
     """The time range the figures cover, in UTC (ISO 8601) and its length."""
 
     start: str
@@ -48,7 +43,7 @@ class Window(_Model):
     seconds: Annotated[float, Field(gt=0)]
 
 
-class QueueFigures(_Model):
+class QueueFigures(StrictModel):
     """One Celery queue over the window."""
 
     queue: str
@@ -66,7 +61,7 @@ class QueueFigures(_Model):
     tasks_per_hour: NonNegative = Field(description="tasks over the window's length")
 
 
-class WebFigures(_Model):
+class WebFigures(StrictModel):
     """The web pods over the window."""
 
     component: str
@@ -83,14 +78,14 @@ class WebFigures(_Model):
     requests_per_second: NonNegative = Field(description="requests over the window's length")
 
 
-class NodePods(_Model):
+class NodePods(StrictModel):
     """Pods seen on one node during the window, by component (`app_pod_info`)."""
 
     node: str
     pods: dict[str, Count]
 
 
-class MeasuredResults(_Model):
+class MeasuredResults(StrictModel):
     schema_: str = Field(alias="schema", pattern=r"^django-eks-measured/1$")
     stack: str
     measured_at: str

@@ -24,11 +24,13 @@ Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """A results file's object: no field it does not define, immutable once read."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Machine(_Model):
+class Machine(StrictModel):
     hostname: str
     cpu_model: str
     cores: int = Field(ge=1)
@@ -37,7 +39,7 @@ class Machine(_Model):
     loadavg_at_start: list[float] = Field(default_factory=list)
 
 
-class Run(_Model):
+class Run(StrictModel):
     started_at: str
     duration_s: NonNegative
     mode: str
@@ -45,13 +47,13 @@ class Run(_Model):
     versions: dict[str, str | None] = Field(default_factory=dict)  # None: not installed
 
 
-class Latency(_Model):
+class Latency(StrictModel):
     p50: NonNegative
     p95: NonNegative | None = None
     p99: NonNegative | None = None
 
 
-class JobShape(_Model):
+class JobShape(StrictModel):
     """A burst of compression jobs through `pods` worker pods of `concurrency` each."""
 
     shape: str
@@ -72,7 +74,7 @@ class JobShape(_Model):
     time_per_job_ms: dict[str, float | None] = Field(default_factory=dict)
 
 
-class HttpShape(_Model):
+class HttpShape(StrictModel):
     """Requests at fixed concurrency against one web pod of `processes` x `threads`."""
 
     shape: str
@@ -94,7 +96,7 @@ class HttpShape(_Model):
     bound: str
 
 
-class BenchResults(_Model):
+class BenchResults(StrictModel):
     schema_: Literal["django-eks-bench/1", "django-eks-bench/2"] = Field(alias="schema")
     run: Run
     jobs: list[JobShape] = Field(default_factory=list)
