@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import jsonschema
 from pydantic import Field, ValidationError
 
-from stack.model.throughput.results import REPO_ROOT, NonNegative, StrictModel
+from stack.model.throughput.results import REPO_ROOT, NonNegative, StrictModel, read_json
 
 SCHEMA = "django-eks-measured/1"
 SCHEMA_FILE = REPO_ROOT / "schema" / "measured-results.schema.json"
@@ -136,14 +136,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 def load_measured(path: Path) -> MeasuredResults:
     """The validated measured results in `path`; MeasuredError naming the file and each bad field."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise MeasuredError(f"measured results {path}: cannot be read ({e.strerror or e})") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MeasuredError(f"measured results {path}: not JSON ({e})") from None
+    document = read_json(path, "measured results", MeasuredError)
     problems = schema_problems(document)
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -133,16 +133,22 @@ class LoadedResults:
         return self.results.instance_type
 
 
-def load_results(path: Path) -> LoadedResults:
-    """The validated results in `path`; ResultsError naming the file and each bad field."""
+def read_json(path: Path, what: str, error: type[ValueError]) -> Any:
+    """The JSON document in `path`; `error` naming `what` and the file when it cannot be read or
+    is not JSON. The one reader of the results files (benchmark and measured)."""
     try:
         text = path.read_text()
     except OSError as e:
-        raise ResultsError(f"results file {path}: cannot be read ({e.strerror or e})") from None
+        raise error(f"{what} {path}: cannot be read ({e.strerror or e})") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ResultsError(f"results file {path}: not JSON ({e})") from None
+        raise error(f"{what} {path}: not JSON ({e})") from None
+
+
+def load_results(path: Path) -> LoadedResults:
+    """The validated results in `path`; ResultsError naming the file and each bad field."""
+    document = read_json(path, "results file", ResultsError)
     if isinstance(document, dict) and document.get("schema") not in (None, *SCHEMAS):
         raise ResultsError(
             f"results file {path}: schema {document.get('schema')!r} is not one of {', '.join(map(repr, SCHEMAS))}, "
