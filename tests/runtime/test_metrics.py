@@ -246,8 +246,10 @@ def test_beat_logs_json_stamps_its_messages_and_serves_no_metrics(app, redis):
     port = free_port()
     started = time.time()
     beat = app.beat(env={"METRICS_BIND": f"127.0.0.1:{port}"})
-    # The tick it sent waits in its queue (no worker), stamped with its publish time.
-    message = json.loads(redis_client.Redis.from_url(redis.url(0)).lindex("ticks", -1))
+    # The tick it sent waits in its queue (no worker), stamped with its publish time. Beat logs
+    # "Sending due task" before it publishes: the message may land a moment after the line.
+    queued = redis_client.Redis.from_url(redis.url(0))
+    message = json.loads(wait_for(lambda: queued.lindex("ticks", -1), timeout=30, what="the tick in its queue"))
     assert started <= message["headers"]["enqueued_at"] <= time.time()
     lines = list(json_lines(beat.log(), every=True))
     assert any(str(line.get("message", "")).startswith("beat: Starting") for line in lines)
