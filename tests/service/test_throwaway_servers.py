@@ -24,6 +24,11 @@ from throwaway_servers import ThrowawayPostgres, ThrowawayRedis, pg_binary, suit
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The nested runs here are no xdist workers, so each takes its ports from the same block (block
+# 0, service_processes._port_range): two at once in two workers could pick the same port between
+# choosing and binding it. One worker runs them all, one after the other.
+pytestmark = pytest.mark.xdist_group("nested-runs")
+
 
 def env_without_server_urls(**changes: str) -> dict[str, str]:
     """This process's environment for a nested run of its own: no server URLs, and not an xdist
