@@ -124,11 +124,16 @@ def test_a_png_chunk_flood_is_refused_in_about_the_time_a_normal_png_of_its_size
     assert "chunks" in response.json()["detail"]
     assert not Job.objects.exists()
 
-    normal_seconds = best_of(5, lambda: inspect(normal))
-    flood_seconds = best_of(5, lambda: inspect(flood))
+    # Interleaved, so that both see the same load from the tests beside this one; the best of
+    # each. On a quiet machine the flood takes 1.7 to 2.5 times the normal PNG (both a few ms);
+    # before its chunks were counted it took seconds, a thousand times more.
+    normal_seconds, flood_seconds = float("inf"), float("inf")
+    for _ in range(10):
+        normal_seconds = min(normal_seconds, best_of(1, lambda: inspect(normal)))
+        flood_seconds = min(flood_seconds, best_of(1, lambda: inspect(flood)))
     print(f"validation of {len(normal)} bytes: normal PNG {normal_seconds * 1000:.0f} ms, "
           f"{len(flood) // 12} empty chunks {flood_seconds * 1000:.0f} ms")
-    assert flood_seconds <= 3 * normal_seconds
+    assert flood_seconds <= 5 * normal_seconds
 
 
 @pytest.mark.django_db(transaction=True)
