@@ -34,9 +34,6 @@ def app(migrated, tmp_path, request) -> Iterator[App]:
     try:
         yield processes
     finally:
-        processes.stop_all()
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            print(processes.logs())
+        processes.stop_after(request)
 
 

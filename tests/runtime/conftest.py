@@ -26,7 +26,4 @@ def app(redis, tmp_path, request) -> Iterator[Site]:
     try:
         yield processes
     finally:
-        processes.stop_all()
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            print(processes.logs())
+        processes.stop_after(request)

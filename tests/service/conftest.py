@@ -136,9 +136,7 @@ def processes(transactional_db, test_redis, tmp_path, request):
         },
     )
     yield procs
-    procs.stop_all()
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        print(procs.logs())
+    procs.stop_after(request)
 
 
 def job_stored(data: bytes, width: int, height: int, content_type: str = "image/png"):

@@ -162,6 +162,14 @@ class Processes:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()[-4000:]}")
         return True
 
+    def stop_after(self, request) -> None:
+        """Stop every process; print their logs when the test (`request`'s item) failed (the
+        report the root conftest keeps on the item)."""
+        self.stop_all()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(self.logs())
+
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.popen.poll() is None:
